@@ -1,0 +1,86 @@
+"""Atomic file writes and the project's data root.
+
+Every artefact the suite makes (episodes, checkpoints, configs, tables) is written through these
+helpers: the bytes go to a temporary file in the same directory, are flushed and fsync'ed, then
+renamed over the target. A crash or kill therefore leaves either the old file or the new one, never a
+half-written one, which is what lets datasets and runs resume by simply checking what exists.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+DATA_ROOT_ENV = "VRB_DATA_ROOT"
+
+
+def data_root(override: str | os.PathLike | None = None) -> Path:
+    """Where datasets and pretrained models live.
+
+    Order: an explicit ``override`` (a command-line flag), then ``$VRB_DATA_ROOT``, then ``./data``
+    under the current directory (the project checkout when run as documented).
+    """
+    if override is not None:
+        return Path(override)
+    env = os.environ.get(DATA_ROOT_ENV)
+    return Path(env) if env else Path.cwd() / "data"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], Any]) -> Path:
+    """Call ``write(fileobj)`` on a temp file next to ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def atomic_save_npz(path: str | os.PathLike, compressed: bool = True, **arrays: Any) -> Path:
+    saver = np.savez_compressed if compressed else np.savez
+    return atomic_write(path, lambda f: saver(f, **arrays))
+
+
+def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
+    import torch
+
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,6 @@
+"""DrQ-v2 agent and its replay buffer (design.md section 4; contracts in docs/interfaces.md)."""
+from .config import DrQV2Config
+from .drqv2 import DrQV2Agent
+from .replay import ReplayBuffer
+
+__all__ = ["DrQV2Config", "DrQV2Agent", "ReplayBuffer"]

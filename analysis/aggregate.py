@@ -1,0 +1,260 @@
+"""From the long scores table to rliable's score matrices, and the rliable statistics on them.
+
+Score of a run on its task (design.md section 8): the success rate averaged over its last 3
+evaluations; "at frame F" means the last 3 evaluations at or before F. rliable wants, per method, a
+``[num_runs, num_tasks]`` matrix over one common task set, so this module also decides which runs can
+enter the aggregates and records, in plain words, every run or method it leaves out and why:
+
+- unfinished runs (no ``done.json``) and finished runs with no evaluation are left out;
+- a method without a finished run on some task of the suite is left out of every aggregate (they
+  all compare methods on the same task set);
+- seeds: each task column keeps the lowest ``n`` finished seeds, ``n`` being the method's smallest
+  count over tasks, so the matrix is rectangular. rliable's stratified bootstrap resamples runs
+  within each task independently, so columns need not share seed ids. Seeds the suite has elsewhere
+  but a (method, task) lacks are reported as missing.
+
+Statistics are rliable's own (``rly.get_interval_estimates`` and friends); numpy's global RNG is
+seeded right before each call, since rliable draws from it, so CIs are reproducible.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+from rliable import library as rly
+from rliable import metrics
+
+from analysis.palette import method_order
+
+SUCCESS_METRIC = "success_rate"
+LAST_N_EVALS = 3
+BOOTSTRAP_SEED = 0
+# Name shown in figures and tables -> rliable estimator on a [num_runs, num_tasks] matrix.
+AGGREGATE_METRICS: dict[str, Callable[[np.ndarray], float]] = {
+    "IQM": metrics.aggregate_iqm,
+    "Mean": metrics.aggregate_mean,
+    "Median": metrics.aggregate_median,
+    "Optimality Gap": metrics.aggregate_optimality_gap,
+}
+PAIR_SEPARATOR = "|"  # joins (X, Y) in rliable's probability-of-improvement keys
+
+
+def success_rates(scores: pd.DataFrame) -> pd.DataFrame:
+    """``method, task, seed, frame, value`` rows of the success-rate metric, sorted by frame."""
+    rows = scores[scores["metric"] == SUCCESS_METRIC]
+    return (rows[["method", "task", "seed", "frame", "value"]]
+            .sort_values(["method", "task", "seed", "frame"], kind="stable")
+            .reset_index(drop=True))
+
+
+def run_scores(success: pd.DataFrame, frames: int | None = None, last_n: int = LAST_N_EVALS) -> pd.DataFrame:
+    """Per run: ``method, task, seed, score, n_evals, frame`` (mean of the last ``last_n`` evals).
+
+    With ``frames``, only evaluations at or before that frame count; runs with none are dropped.
+    ``frame`` is the last evaluation used.
+    """
+    if frames is not None and frames < 0:
+        raise ValueError(f"frames must be a non-negative frame count, got {frames}")
+    if last_n < 1:
+        raise ValueError(f"last_n must be >= 1, got {last_n}")
+    rows = success if frames is None else success[success["frame"] <= frames]
+    tail = rows.groupby(["method", "task", "seed"], sort=True).tail(last_n)
+    out = tail.groupby(["method", "task", "seed"], sort=True).agg(
+        score=("value", "mean"), n_evals=("value", "size"), frame=("frame", "max"))
+    return out.reset_index()
+
+
+@dataclass
+class Selection:
+    """Which runs enter the aggregates, and why the others do not."""
+
+    methods: list[str]                     # aggregated methods, display order
+    tasks: list[str]                       # the common task set (columns of every matrix)
+    runs: pd.DataFrame                     # method, task, seed of every run used
+    notes: list[str] = field(default_factory=list)   # human-readable exclusions
+    unfinished: pd.DataFrame = field(default_factory=pd.DataFrame)  # status rows left out as unfinished
+    dropped_methods: dict[str, list[str]] = field(default_factory=dict)  # method -> tasks it lacks
+
+    @property
+    def empty(self) -> bool:
+        return not self.methods
+
+
+def select_runs(status: pd.DataFrame, success: pd.DataFrame) -> Selection:
+    """Apply the partial-results rules (module docstring) to the suite's runs."""
+    notes: list[str] = []
+    evaluated = set(map(tuple, success[["method", "task", "seed"]].drop_duplicates().to_numpy()))
+    has_evals = np.array([(m, t, s) in evaluated for m, t, s in
+                          status[["method", "task", "seed"]].itertuples(index=False)], dtype=bool)
+    unfinished = status[~status["done"].to_numpy(bool)]
+    for r in unfinished.itertuples(index=False):
+        notes.append(f"{r.method}/{r.task}/seed_{r.seed}: unfinished (last evaluated frame "
+                     f"{_fmt_frame(r.last_frame)} of {_fmt_frame(r.budget)}): left out of aggregates")
+    for r in status[status["done"].to_numpy(bool) & ~has_evals].itertuples(index=False):
+        notes.append(f"{r.method}/{r.task}/seed_{r.seed}: done.json but no evaluation: left out")
+    finished = status[status["done"].to_numpy(bool) & has_evals][["method", "task", "seed"]]
+
+    all_seeds = sorted(set(status["seed"]))
+    for (method, task), grp in status.groupby(["method", "task"], sort=True):
+        missing = sorted(set(all_seeds) - set(grp["seed"]))
+        if missing:
+            notes.append(f"{method}/{task}: no run for seed(s) {missing} (the suite has seeds {all_seeds})")
+
+    tasks = sorted(set(finished["task"]))
+    methods, kept, dropped = [], [], {}
+    for method in method_order(finished["method"]):
+        runs = finished[finished["method"] == method]
+        lacking = [t for t in tasks if t not in set(runs["task"])]
+        if lacking:
+            dropped[method] = lacking
+            notes.append(f"{method}: no finished run on task(s) {lacking}: left out of aggregates "
+                         "(they need every method on the same task set)")
+            continue
+        n = int(runs.groupby("task").size().min())
+        for task, grp in runs.groupby("task", sort=True):
+            seeds = sorted(grp["seed"])
+            if len(seeds) > n:
+                notes.append(f"{method}/{task}: seed(s) {seeds[n:]} left out to keep {n} run(s) per task "
+                             f"(the fewest finished on any task for {method})")
+            kept.append(pd.DataFrame({"method": method, "task": task, "seed": seeds[:n]}))
+        methods.append(method)
+    runs = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=["method", "task", "seed"])
+    return Selection(methods, tasks if methods else [], runs, notes, unfinished.reset_index(drop=True), dropped)
+
+
+def _fmt_frame(x: float) -> str:
+    return "none" if pd.isna(x) else f"{int(x):,}"
+
+
+def score_matrices(scores_per_run: pd.DataFrame, selection: Selection) -> dict[str, np.ndarray]:
+    """``{method: [num_runs, num_tasks]}`` from :func:`run_scores` output, over the selected runs.
+
+    Row ``i`` of column ``t`` is the ``i``-th lowest selected seed of task ``t``.
+    """
+    merged = selection.runs.merge(scores_per_run, on=["method", "task", "seed"], how="left")
+    if merged["score"].isna().any():
+        lost = merged[merged["score"].isna()][["method", "task", "seed"]].to_dict("records")
+        raise ValueError(f"no score for selected run(s) {lost}: no evaluation at or before the frame asked")
+    out = {}
+    for method in selection.methods:
+        cols = [merged[(merged["method"] == method) & (merged["task"] == t)]
+                .sort_values("seed")["score"].to_numpy(float) for t in selection.tasks]
+        out[method] = np.stack(cols, axis=1)
+    return out
+
+
+def _seeded(call: Callable, *args, **kwargs):
+    """Run a rliable call right after seeding numpy's global RNG (rliable samples from it)."""
+    np.random.seed(BOOTSTRAP_SEED)
+    return call(*args, **kwargs)
+
+
+def interval_estimates(matrices: Mapping[str, np.ndarray], reps: int) -> pd.DataFrame:
+    """IQM, mean, median, optimality gap with 95% stratified-bootstrap CIs (rliable).
+
+    Returns ``method, metric, value, lower, upper`` in the order of ``matrices``.
+    """
+    names = list(AGGREGATE_METRICS)
+
+    def aggregates(x: np.ndarray) -> np.ndarray:
+        return np.array([AGGREGATE_METRICS[n](x) for n in names])
+
+    point, ci = _seeded(rly.get_interval_estimates, dict(matrices), aggregates, reps=reps)
+    rows = [(m, n, point[m][i], ci[m][0, i], ci[m][1, i]) for m in matrices for i, n in enumerate(names)]
+    return pd.DataFrame(rows, columns=["method", "metric", "value", "lower", "upper"])
+
+
+def probability_of_improvement(matrices: Mapping[str, np.ndarray], reference: str, reps: int) -> pd.DataFrame:
+    """P(reference > Y) for every other method Y, with stratified-bootstrap CIs (rliable).
+
+    Returns ``x, y, value, lower, upper``.
+    """
+    others = [m for m in matrices if m != reference]
+    if not others:
+        return pd.DataFrame(columns=["x", "y", "value", "lower", "upper"])
+    pairs = {f"{reference}{PAIR_SEPARATOR}{y}": (matrices[reference], matrices[y]) for y in others}
+    point, ci = _seeded(rly.get_interval_estimates, pairs,
+                        lambda x, y: np.array([metrics.probability_of_improvement(x, y)]), reps=reps)
+    rows = [(reference, y, float(point[k][0]), float(ci[k][0, 0]), float(ci[k][1, 0]))
+            for y, k in zip(others, pairs)]
+    return pd.DataFrame(rows, columns=["x", "y", "value", "lower", "upper"])
+
+
+def improvement_matrix(matrices: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Point estimates of P(X > Y) for every ordered pair (rows X, columns Y; NaN on the diagonal)."""
+    names = list(matrices)
+    table = pd.DataFrame(np.nan, index=names, columns=names)
+    for x in names:
+        for y in names:
+            if x != y:
+                table.loc[x, y] = metrics.probability_of_improvement(matrices[x], matrices[y])
+    return table
+
+
+def performance_profiles(matrices: Mapping[str, np.ndarray], taus: np.ndarray, reps: int
+                         ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Score distributions (fraction of runs with score > tau) with CIs (rliable)."""
+    return _seeded(rly.create_performance_profile, dict(matrices), taus, reps=reps)
+
+
+def scores_over_frames(success: pd.DataFrame, selection: Selection, grid: np.ndarray,
+                       last_n: int = LAST_N_EVALS) -> dict[str, np.ndarray]:
+    """``{method: [num_runs, num_tasks, len(grid)]}``: each run's score at each frame of ``grid``."""
+    out = {}
+    for method in selection.methods:
+        per_frame = [score_matrices(run_scores(success, int(f), last_n), selection)[method] for f in grid]
+        out[method] = np.stack(per_frame, axis=-1)
+    return out
+
+
+def frame_grid(success: pd.DataFrame, selection: Selection, max_points: int = 30) -> np.ndarray:
+    """Evaluation frames every selected run has reached, thinned to at most ``max_points``.
+
+    The curve stops at the smallest final frame of the selected runs (tasks may differ in budget),
+    so every point aggregates the same runs. Thinning keeps the bootstrap cost bounded on long runs
+    and always keeps the first and last frame.
+    """
+    used = success.merge(selection.runs, on=["method", "task", "seed"])
+    if used.empty:
+        return np.array([], dtype=np.int64)
+    horizon = used.groupby(["method", "task", "seed"])["frame"].max().min()
+    frames = np.unique(used.loc[used["frame"] <= horizon, "frame"].to_numpy(np.int64))
+    if len(frames) > max_points:
+        frames = frames[np.unique(np.linspace(0, len(frames) - 1, max_points).round().astype(int))]
+    return frames
+
+
+def iqm_curves(curves: Mapping[str, np.ndarray], grid: np.ndarray, reps: int) -> pd.DataFrame:
+    """IQM at each frame with 95% CIs (rliable on ``[runs, tasks, frames]`` arrays).
+
+    Returns ``method, frame, value, lower, upper``.
+    """
+    def iqm_per_frame(x: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_iqm(x[..., i]) for i in range(x.shape[-1])])
+
+    point, ci = _seeded(rly.get_interval_estimates, dict(curves), iqm_per_frame, reps=reps)
+    rows = [(m, int(f), point[m][i], ci[m][0, i], ci[m][1, i])
+            for m in curves for i, f in enumerate(grid)]
+    return pd.DataFrame(rows, columns=["method", "frame", "value", "lower", "upper"])
+
+
+def learning_curves(success: pd.DataFrame, status: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, task, status, frame): mean success rate and standard error over seeds.
+
+    Every run appears, unfinished ones under ``status="unfinished"``, so the plots can mark them.
+    The standard error is pandas' ``sem`` (ddof 1), the same as seaborn's ``errorbar="se"``.
+    """
+    data = learning_curve_rows(success, status)
+    grouped = data.groupby(["method", "task", "status", "frame"], sort=True)["value"]
+    out = grouped.agg(mean="mean", se="sem", n_seeds="size").reset_index()
+    return out
+
+
+def learning_curve_rows(success: pd.DataFrame, status: pd.DataFrame) -> pd.DataFrame:
+    """The success-rate rows with a ``status`` column (``finished`` / ``unfinished``)."""
+    done = status[["method", "task", "seed", "done"]]
+    data = success.merge(done, on=["method", "task", "seed"], how="left")
+    data["status"] = np.where(data["done"].fillna(False).astype(bool), "finished", "unfinished")
+    return data.drop(columns="done")

@@ -1,0 +1,195 @@
+"""Every figure of a suite, its numbers and a short report, regenerated from results with one command.
+
+    python -m analysis.figures --suite NAME [--results DIR] [--out DIR] [--frames F]
+                               [--reference METHOD] [--reps N]
+
+Reads ``results/<suite>/scores.csv`` (rebuilt from the runs when missing or stale) and writes, as PNG
+and PDF under ``results/<suite>/figures/`` by default:
+
+- ``aggregates_final``, ``aggregates_<F>_frames``: IQM, mean, median, optimality gap of the success
+  rate with 95% stratified-bootstrap CIs (rliable), at the final budget and at ``--frames``;
+- ``probability_of_improvement``: P(reference > Y) with CIs; ``improvement_matrix``: P(X > Y) for
+  every ordered pair (point estimates);
+- ``performance_profile``: fraction of runs above each success-rate threshold, with CIs;
+- ``sample_efficiency_iqm``: IQM over frames with CI bands;
+- ``learning_curves``: per task, mean success rate and standard error over seeds (unfinished runs
+  dashed);
+- ``figure_data.csv`` (every plotted number) and ``report.md``.
+
+The runner calls :func:`make_figures` at the end of a suite. Partial results follow the rules of
+``analysis.aggregate``; every exclusion is listed in the report.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import aggregate as agg
+from analysis import plots
+from analysis.palette import method_colors, method_order
+from analysis.report import AggregateTable, ReportInputs, render
+from suites.scores import load_scores, run_status
+from tasks.io import atomic_write_text
+
+DEFAULT_REFERENCE = "diffusion_reward"
+DEFAULT_REPS = 2000
+TAUS = np.linspace(0.0, 1.0, 101)
+
+
+class NoResultsError(ValueError):
+    """The suite has nothing to analyse yet (no directory, or no evaluation)."""
+
+
+def _suite_dir(suite: str, results_dir: Path) -> Path:
+    suite_dir = results_dir / suite
+    if not suite or suite != Path(suite).name:
+        raise ValueError(f"--suite must be a suite name (a folder of {results_dir}), got {suite!r}")
+    if not suite_dir.is_dir():
+        present = sorted(p.name for p in results_dir.iterdir() if p.is_dir()) if results_dir.is_dir() else []
+        raise NoResultsError(f"no results for suite {suite!r}: {suite_dir} does not exist "
+                             f"(suites with results: {', '.join(present) or 'none'}); "
+                             f"run `python -m suites.run --suite {suite}` first")
+    return suite_dir
+
+
+def _pick_reference(reference: str | None, selection: agg.Selection, all_methods: list[str]) -> str | None:
+    """The method every other one is compared with: the flag, else diffusion_reward, else the first."""
+    if reference is None:
+        if not selection.methods:
+            return None
+        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in selection.methods else selection.methods[0]
+    if reference not in all_methods:
+        raise ValueError(f"unknown reference method {reference!r}; methods of this suite: {', '.join(all_methods)}")
+    if reference not in selection.methods:
+        raise ValueError(f"reference method {reference!r} is left out of the aggregates (missing tasks or "
+                         f"unfinished runs); usable references: {', '.join(selection.methods) or 'none'}")
+    return reference
+
+
+def _rows(df: pd.DataFrame, figure: str, **const) -> pd.DataFrame:
+    """Tag a table of plotted numbers with its figure for the shared figure CSV."""
+    return df.assign(figure=figure, **const)
+
+
+def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir: str | os.PathLike | None = None,
+                 frames: int | None = None, reference: str | None = None, reps: int = DEFAULT_REPS) -> list[Path]:
+    """Write every figure (PNG and PDF), ``figure_data.csv`` and ``report.md``; return their paths.
+
+    Raises :class:`NoResultsError` when the suite has no evaluations, ``ValueError`` on bad
+    arguments (unknown reference, negative frames, reps < 1).
+    """
+    if reps < 1:
+        raise ValueError(f"reps (bootstrap repetitions) must be >= 1, got {reps}")
+    if frames is not None and frames <= 0:
+        raise ValueError(f"frames must be a positive frame count, got {frames}")
+    results_dir = Path(results_dir)
+    suite_dir = _suite_dir(suite, results_dir)
+    out_dir = Path(out_dir) if out_dir is not None else suite_dir / "figures"
+
+    scores = load_scores(suite_dir)
+    success = agg.success_rates(scores)
+    if success.empty:
+        raise NoResultsError(f"suite {suite!r} has no evaluations yet under {suite_dir} "
+                             f"(no eval.csv with a {agg.SUCCESS_METRIC} column)")
+    status = run_status(suite_dir)
+    all_methods = method_order(status["method"])
+    status = status.assign(_o=status["method"].map(all_methods.index)).sort_values(
+        ["_o", "task", "seed"]).drop(columns="_o").reset_index(drop=True)
+    selection = agg.select_runs(status, success)
+    reference = _pick_reference(reference, selection, all_methods)
+    colors = method_colors(all_methods)
+    methods = selection.methods
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    written: list[Path] = []
+    data: list[pd.DataFrame] = []
+    report = ReportInputs(suite, status, selection, reference, reps)
+    if methods:
+        budgets = [("final budget", None, "aggregates_final")]
+        if frames is not None:
+            budgets.append((f"{frames:,} frames", frames, f"aggregates_{frames}_frames"))
+        final = None
+        for label, at, stem in budgets:
+            matrices = agg.score_matrices(agg.run_scores(success, at), selection)
+            final = matrices if at is None else final
+            est = agg.interval_estimates(matrices, reps)
+            data.append(_rows(est, stem, frame=at))
+            written += plots.save(plots.aggregates(est, methods, colors, f"{suite}: success rate at {label}"),
+                                  out_dir, stem)
+            report.tables.append(AggregateTable(label, est, {m: x.shape[0] for m, x in matrices.items()}))
+
+        poi = agg.probability_of_improvement(final, reference, reps)
+        report.poi = poi
+        if not poi.empty:
+            data.append(_rows(poi.rename(columns={"x": "method", "y": "other"}), "probability_of_improvement",
+                              metric="P(X > Y)"))
+            written += plots.save(plots.improvement(poi, colors, f"{suite}: probability of improvement"),
+                                  out_dir, "probability_of_improvement")
+            table = agg.improvement_matrix(final)
+            long = table.stack().rename_axis(["method", "other"]).reset_index(name="value")
+            data.append(_rows(long, "improvement_matrix", metric="P(X > Y)"))
+            written += plots.save(plots.improvement_heatmap(table, f"{suite}: P(X > Y), final budget"),
+                                  out_dir, "improvement_matrix")
+
+        profile, cis = agg.performance_profiles(final, TAUS, reps)
+        for m in methods:
+            data.append(_rows(pd.DataFrame({"method": m, "tau": TAUS, "value": profile[m],
+                                            "lower": cis[m][0], "upper": cis[m][1]}),
+                              "performance_profile", metric="fraction of runs > tau"))
+        written += plots.save(plots.profiles(profile, cis, TAUS, methods, colors,
+                                             f"{suite}: performance profile (final budget)"),
+                              out_dir, "performance_profile")
+
+        grid = agg.frame_grid(success, selection)
+        curves = agg.iqm_curves(agg.scores_over_frames(success, selection, grid), grid, reps)
+        data.append(_rows(curves, "sample_efficiency_iqm", metric="IQM"))
+        written += plots.save(plots.sample_efficiency(curves, methods, colors, f"{suite}: IQM success rate"),
+                              out_dir, "sample_efficiency_iqm")
+
+    rows = agg.learning_curve_rows(success, status)
+    tasks = sorted(rows["task"].unique())
+    lc = agg.learning_curves(success, status).rename(columns={"mean": "value"})
+    data.append(_rows(lc, "learning_curves", metric=agg.SUCCESS_METRIC))
+    written += plots.save(plots.learning_curves(rows, tasks, method_order(rows["method"]), colors,
+                                                f"{suite}: success rate per task"),
+                          out_dir, "learning_curves")
+
+    columns = ["figure", "metric", "method", "other", "task", "status", "frame", "tau", "value", "lower",
+               "upper", "se", "n_seeds"]
+    # Records, not concat: the tables have different all-NA columns, which concat's dtype rules warn about.
+    table = pd.DataFrame.from_records([r for d in data for r in d.to_dict("records")], columns=columns)
+    written.append(atomic_write_text(out_dir / "figure_data.csv", table.to_csv(index=False)))
+    report.figures = list(written)
+    written.append(atomic_write_text(out_dir / "report.md", render(report, out_dir)))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.figures", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", required=True, help="suite name (a folder of --results)")
+    parser.add_argument("--results", default="results", help="results root (default: ./results)")
+    parser.add_argument("--out", default=None, help="output folder (default: <results>/<suite>/figures)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="also aggregate at this frame count (last 3 evaluations at or before it)")
+    parser.add_argument("--reference", default=None,
+                        help=f"method compared with every other one (default: {DEFAULT_REFERENCE} if present, "
+                             "else the first method)")
+    parser.add_argument("--reps", type=int, default=DEFAULT_REPS, help="bootstrap repetitions (default 2000)")
+    args = parser.parse_args(argv)
+    try:
+        written = make_figures(args.suite, args.results, args.out, args.frames, args.reference, args.reps)
+    except (ValueError, FileNotFoundError) as exc:  # NoResultsError is a ValueError
+        print(f"analysis.figures: {exc}", file=sys.stderr)
+        return 1
+    report = next(p for p in written if p.name == "report.md")
+    print(f"wrote {len(written)} files under {report.parent}; report: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

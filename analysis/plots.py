@@ -1,0 +1,168 @@
+"""The figures of a suite, drawn headless (Agg) from the tables of ``analysis.aggregate``.
+
+Every function takes the numbers it plots (so the same numbers go to the figure CSV) and the
+method -> colour map of ``analysis.palette``, and returns a matplotlib Figure; ``save`` writes it
+as PNG and PDF atomically. The aggregate plots use rliable's own ``plot_utils``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are files, never windows
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from rliable import plot_utils  # noqa: E402
+
+from analysis.aggregate import AGGREGATE_METRICS, PAIR_SEPARATOR  # noqa: E402
+from tasks.io import atomic_write  # noqa: E402
+
+FORMATS = ("png", "pdf")
+DPI = 150
+Colors = dict  # method -> RGB
+
+
+def save(fig: plt.Figure, out_dir: str | os.PathLike, stem: str) -> list[Path]:
+    """Write ``<stem>.png`` and ``<stem>.pdf`` (atomically) and close the figure."""
+    paths = []
+    for fmt in FORMATS:
+        path = Path(out_dir) / f"{stem}.{fmt}"
+        atomic_write(path, lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=DPI, bbox_inches="tight"))
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _frames_label(frames: np.ndarray) -> tuple[float, str]:
+    """Scale and axis label so frame counts read as plain numbers (k or M)."""
+    top = float(np.max(frames)) if len(frames) else 0.0
+    if top >= 1e6:
+        return 1e6, "Frames (millions)"
+    if top >= 1e3:
+        return 1e3, "Frames (thousands)"
+    return 1.0, "Frames"
+
+
+def aggregates(estimates: pd.DataFrame, methods: list[str], colors: Colors, title: str) -> plt.Figure:
+    """IQM / mean / median / optimality gap with CIs, one row per method (rliable)."""
+    names = list(AGGREGATE_METRICS)
+    point, interval = {}, {}
+    for m in methods:
+        rows = estimates[estimates["method"] == m].set_index("metric").loc[names]
+        point[m] = rows["value"].to_numpy()
+        interval[m] = rows[["lower", "upper"]].to_numpy().T
+    row_height = max(0.45, 1.6 / len(methods))
+    height = row_height * len(methods)
+    fig, _ = plot_utils.plot_interval_estimates(
+        point, interval, metric_names=names, algorithms=methods, colors=colors,
+        xlabel="Success rate", subfigure_width=3.6, row_height=row_height,
+        xlabel_y_coordinate=-0.6 / height, wspace=0.2)
+    # rliable sizes the figure from the number of rows: place the title in inches above the axes.
+    fig.suptitle(title, fontsize="xx-large", y=1.0 + 0.55 / height, va="bottom")
+    return fig
+
+
+def improvement(poi: pd.DataFrame, colors: Colors, title: str) -> plt.Figure:
+    """P(reference > Y) with CIs for each other method Y (rliable)."""
+    keys = [f"{x}{PAIR_SEPARATOR}{y}" for x, y in zip(poi["x"], poi["y"])]
+    point = dict(zip(keys, poi["value"].to_numpy()))
+    interval = {k: np.array([lo, hi]) for k, lo, hi in zip(keys, poi["lower"], poi["upper"])}
+    fig, ax = plt.subplots(figsize=(5.5, 0.6 * len(keys) + 1.2))
+    plot_utils.plot_probability_of_improvement(
+        point, interval, pair_separator=PAIR_SEPARATOR, ax=ax,
+        colors=[colors[y] for y in poi["y"]], xticks=[0.0, 0.25, 0.5, 0.75, 1.0],
+        left_ylabel="Algorithm X", right_ylabel="Algorithm Y", ticklabelsize="large", labelsize="large")
+    ax.set_xlim(0, 1)
+    ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_title(title, fontsize="large", pad=24)
+    return fig
+
+
+def improvement_heatmap(table: pd.DataFrame, title: str) -> plt.Figure:
+    """Point estimates of P(row > column) for every ordered pair of methods."""
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(1.1 * n + 2.5, 0.9 * n + 1.5))
+    sns.heatmap(table, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="RdBu_r", center=0.5, square=True,
+                cbar_kws={"label": "P(X > Y)"}, ax=ax, annot_kws={"fontsize": 10})
+    ax.set_xlabel("Algorithm Y")
+    ax.set_ylabel("Algorithm X")
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelrotation=35)
+    plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+    return fig
+
+
+def profiles(profile: dict, cis: dict, taus: np.ndarray, methods: list[str], colors: Colors,
+             title: str) -> plt.Figure:
+    """Fraction of runs with success rate above tau, with CIs (rliable)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    plot_utils.plot_performance_profiles(
+        {m: profile[m] for m in methods}, taus, performance_profile_cis={m: cis[m] for m in methods},
+        colors=colors, ax=ax, xlabel=r"Success rate ($\tau$)",
+        ylabel=r"Fraction of runs with score $> \tau$", labelsize="large", ticklabelsize="large")
+    ax.legend(loc="upper right", fontsize="medium", frameon=False)
+    ax.set_title(title)
+    return fig
+
+
+def sample_efficiency(curves: pd.DataFrame, methods: list[str], colors: Colors, title: str) -> plt.Figure:
+    """IQM of the success rate over frames with CI bands (rliable)."""
+    frames = np.sort(curves["frame"].unique())
+    scale, label = _frames_label(frames)
+    point, interval = {}, {}
+    for m in methods:
+        rows = curves[curves["method"] == m].set_index("frame").loc[frames]
+        point[m] = rows["value"].to_numpy()
+        interval[m] = rows[["lower", "upper"]].to_numpy().T
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    plot_utils.plot_sample_efficiency_curve(
+        frames / scale, point, interval, algorithms=methods, colors=colors, ax=ax,
+        xlabel=label, ylabel="IQM success rate", labelsize="large", ticklabelsize="large")
+    ax.legend(loc="best", fontsize="medium", frameon=False)
+    ax.set_title(title)
+    return fig
+
+
+def learning_curves(rows: pd.DataFrame, tasks: list[str], methods: list[str], colors: Colors,
+                    title: str, ncols: int = 4) -> plt.Figure:
+    """One panel per task: mean success rate over seeds with a standard-error band (seaborn).
+
+    Runs still in progress are drawn dashed (their own mean), finished runs solid.
+    """
+    ncols = max(1, min(ncols, len(tasks)))
+    nrows = int(np.ceil(len(tasks) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False,
+                             sharey=True)
+    scale, label = _frames_label(rows["frame"].to_numpy())
+    data = rows.assign(frame_scaled=rows["frame"] / scale)
+    for ax, task in zip(axes.flat, tasks):
+        sns.lineplot(data=data[data["task"] == task], x="frame_scaled", y="value", hue="method",
+                     hue_order=methods, palette=colors, style="status",
+                     style_order=["finished", "unfinished"], errorbar="se", ax=ax, legend=False,
+                     linewidth=1.8)
+        ax.set_title(task, fontsize="large")
+        ax.set_xlabel(label)
+        ax.set_ylabel("Success rate")
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(True, alpha=0.25)
+    for ax in list(axes.flat)[len(tasks):]:
+        ax.set_visible(False)
+    handles = [Line2D([], [], color=colors[m], linewidth=2.5, label=m) for m in methods]
+    if (rows["status"] == "unfinished").any():
+        handles.append(Line2D([], [], color="black", linestyle="--", label="unfinished runs"))
+    # Title and legend sit in a band reserved above the panels, sized in inches.
+    legend_cols = min(len(handles), 5)
+    band = 0.55 + 0.32 * int(np.ceil(len(handles) / legend_cols))
+    height = fig.get_figheight()
+    fig.tight_layout(rect=(0, 0, 1, 1 - band / height))
+    fig.suptitle(title + "  (mean and standard error over seeds)", fontsize="x-large",
+                 y=1 - 0.08 / height, va="top")
+    fig.legend(handles=handles, loc="upper center", ncol=legend_cols, frameon=False, fontsize="large",
+               bbox_to_anchor=(0.5, 1 - 0.5 / height))
+    return fig

@@ -1,0 +1,147 @@
+"""Find reward providers by name: built-ins, decorated classes, and third-party entry points.
+
+Three sources, looked at in this order:
+
+1. ``BUILTINS``: name -> ``"module:Class"`` for the suite's own providers. The module is imported only
+   when ``make()`` (or ``get()``) asks for that name, so ``import rewards`` does not pull in torch
+   models. A new built-in provider adds one line here and decorates its class with
+   ``@rewards.register("name")``.
+2. Classes registered with ``@rewards.register("name")`` in already-imported modules (handy in
+   notebooks and tests).
+3. Entry points of the group ``video_reward_bench.rewards`` of any installed distribution, read lazily
+   (and cached; ``clear_cache()`` re-reads them), so a third-party package adds a provider without
+   editing the suite::
+
+       [project.entry-points."video_reward_bench.rewards"]
+       my_reward = "my_package.module:MyReward"
+
+A built-in name wins over an entry point of the same name (with a warning).
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import warnings
+from importlib import metadata
+from typing import Any, Callable
+
+from rewards.base import RewardProvider
+
+ENTRY_POINT_GROUP = "video_reward_bench.rewards"
+
+#: built-in providers, imported on demand. The video-model providers (diffusion_reward, viper,
+#: viper_std, diffusion_ll, viper_ce, diffusion_reward_nonoise) are added here by their module.
+BUILTINS: dict[str, str] = {
+    "sparse": "rewards.sparse:SparseReward",
+    "rnd": "rewards.rnd:RNDReward",
+    "amp": "rewards.amp:AMPReward",
+}
+
+_registered: dict[str, type[RewardProvider]] = {}
+
+
+class UnknownRewardError(ValueError, KeyError):
+    """An unknown provider name; the message lists the valid ones.
+
+    A ValueError (bad input) and a KeyError (failed lookup) at once, so either ``except`` catches it.
+    """
+
+    def __str__(self) -> str:  # KeyError would repr() the message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+def register(name: str) -> Callable[[type[RewardProvider]], type[RewardProvider]]:
+    """Class decorator: make ``cls`` available as ``rewards.make(name, ...)``."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"reward names are identifiers like 'rnd' or 'diffusion_reward', got {name!r}")
+
+    def deco(cls: type[RewardProvider]) -> type[RewardProvider]:
+        if not (isinstance(cls, type) and issubclass(cls, RewardProvider)):
+            raise TypeError(f"@register({name!r}) expects a subclass of rewards.RewardProvider, got {cls!r}")
+        old = _registered.get(name)
+        if old is not None and _qualname(old) != _qualname(cls):
+            raise ValueError(f"reward {name!r} is already registered to {_qualname(old)}")
+        cls.name = name
+        _registered[name] = cls
+        return cls
+
+    return deco
+
+
+def unregister(name: str) -> None:
+    """Forget a decorated class (tests and notebooks); built-ins stay findable through ``BUILTINS``."""
+    _registered.pop(name, None)
+
+
+@functools.lru_cache(maxsize=1)
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def clear_cache() -> None:
+    """Re-read entry points on the next lookup (after installing a plugin or changing ``sys.path``)."""
+    importlib.invalidate_caches()
+    _entry_points.cache_clear()
+
+
+def available() -> list[str]:
+    """Every provider name: built-in, registered and from entry points, sorted."""
+    return sorted(set(BUILTINS) | set(_registered) | set(_entry_points()))
+
+
+def get(name: str) -> type[RewardProvider]:
+    """The provider class for ``name`` (imports its module if needed)."""
+    if name in BUILTINS:
+        cls = _load(BUILTINS[name], name)
+        if name in _entry_points():
+            warnings.warn(f"entry point {name!r} ({_entry_points()[name].value}) is shadowed by the built-in "
+                          f"provider of that name", stacklevel=2)
+    elif name in _registered:
+        cls = _registered[name]
+    elif name in _entry_points():
+        cls = _entry_points()[name].load()
+        _check_class(cls, name, f"entry point {_entry_points()[name].value}")
+    else:
+        raise UnknownRewardError(f"unknown reward {name!r}; valid: {', '.join(available())}")
+    return cls
+
+
+def make(name: str, **kwargs: Any) -> RewardProvider:
+    """Build provider ``name``: ``make("rnd", task="door-close", domain="metaworld", device="cuda")``.
+
+    Common keywords: task, domain, device, data_root=None, seed=0; other keywords override the
+    provider's own parameters. An unknown keyword raises a ValueError listing the ones it takes.
+    """
+    cls = get(name)
+    sig = inspect.signature(cls.__init__)
+    takes = [p for p in list(sig.parameters)[1:]
+             if sig.parameters[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        unknown = sorted(set(kwargs) - set(takes))
+        if unknown:
+            raise ValueError(f"reward {name!r} got unknown parameter(s) {', '.join(unknown)}; "
+                             f"it takes: {', '.join(takes)}")
+    try:
+        sig.bind(None, **kwargs)
+    except TypeError as e:
+        raise ValueError(f"reward {name!r}: {e}; it takes: {', '.join(takes)}") from None
+    provider = cls(**kwargs)
+    provider.name = name  # one class may serve several names (e.g. with other defaults)
+    return provider
+
+
+def _load(spec: str, name: str) -> type[RewardProvider]:
+    module, _, attr = spec.partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    _check_class(cls, name, spec)
+    return cls
+
+
+def _check_class(cls: Any, name: str, where: str) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, RewardProvider)):
+        raise TypeError(f"reward {name!r} ({where}) is not a subclass of rewards.RewardProvider: {cls!r}")
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

@@ -1,0 +1,168 @@
+"""Consolidated scores of a suite: one long table from every run's ``eval.csv``.
+
+Runs append to their own ``eval.csv`` while they train, so the suite-level table is a derived
+artefact: ``build_scores`` rebuilds ``results/<suite>/scores.csv`` from the run directories at any
+time (atomically, so a reader never sees half a file), and ``load_scores`` reuses it only while it is
+newer than every ``eval.csv``. ``run_status`` says which runs have finished their frame budget, which
+the analysis needs to keep unfinished runs out of aggregates.
+
+Layout (docs/interfaces.md)::
+
+    <suite_dir>/<method>/<task>/seed_<k>/{config.json, eval.csv, done.json}
+    <suite_dir>/scores.csv      long form: method, task, seed, frame, metric, value
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks.io import atomic_write_text
+
+SCORES_FILE = "scores.csv"
+SCORE_COLUMNS = ["method", "task", "seed", "frame", "metric", "value"]
+STATUS_COLUMNS = ["method", "task", "seed", "done", "last_frame", "budget"]
+# Bookkeeping columns of eval.csv that are coordinates, not metrics.
+NON_METRIC_COLUMNS = ("frame", "step", "time")
+_SEED_DIR = re.compile(r"^seed_(\d+)$")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run directory, identified by its place in the layout."""
+
+    method: str
+    task: str
+    seed: int
+    path: Path
+
+
+def find_runs(suite_dir: str | os.PathLike) -> list[RunDir]:
+    """Every ``<method>/<task>/seed_<k>/`` directory under ``suite_dir``, in a stable order.
+
+    The path names are the identity of a run (they always exist, even before ``config.json`` is
+    written); directories that do not follow the layout (``figures/``, hidden ones) are ignored.
+    """
+    suite_dir = Path(suite_dir)
+    runs = []
+    for path in suite_dir.glob("*/*/seed_*"):
+        m = _SEED_DIR.match(path.name)
+        method, task = path.parent.parent.name, path.parent.name
+        if not m or not path.is_dir() or method.startswith(".") or task.startswith("."):
+            continue
+        runs.append(RunDir(method, task, int(m.group(1)), path))
+    return sorted(runs, key=lambda r: (r.method, r.task, r.seed))
+
+
+def read_eval_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an append-only ``eval.csv`` that another process may be writing right now.
+
+    A last line without its newline is a row still being written: it is dropped rather than parsed
+    into a wrong (truncated) number. Values are coerced to numbers where the column is numeric;
+    rows without a frame are dropped. Returns an empty frame for a missing or header-only file.
+    """
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return pd.DataFrame()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    if not text.strip():
+        return pd.DataFrame()
+    df = pd.read_csv(io.StringIO(text), on_bad_lines="skip")
+    if "frame" not in df.columns:
+        raise ValueError(f"{path}: eval.csv has no 'frame' column (columns: {list(df.columns)})")
+    df["frame"] = pd.to_numeric(df["frame"], errors="coerce")
+    return df.dropna(subset=["frame"]).astype({"frame": "int64"})
+
+
+def _eval_to_long(df: pd.DataFrame, run: RunDir) -> pd.DataFrame:
+    """Every numeric column except frame/step/time becomes a metric row."""
+    metrics = [c for c in df.columns
+               if c not in NON_METRIC_COLUMNS and pd.api.types.is_numeric_dtype(df[c])]
+    if df.empty or not metrics:
+        return pd.DataFrame(columns=SCORE_COLUMNS)
+    long = df.melt(id_vars=["frame"], value_vars=metrics, var_name="metric", value_name="value")
+    long = long.dropna(subset=["value"])
+    long.insert(0, "seed", run.seed)
+    long.insert(0, "task", run.task)
+    long.insert(0, "method", run.method)
+    return long[SCORE_COLUMNS]
+
+
+def build_scores(suite_dir: str | os.PathLike) -> pd.DataFrame:
+    """Rebuild ``<suite_dir>/scores.csv`` from every run's ``eval.csv`` and return the table.
+
+    Long form, one row per (method, task, seed, frame, metric). Written atomically with
+    ``tasks.io.atomic_write_text``. A suite without runs gives an empty table (and file).
+    """
+    suite_dir = Path(suite_dir)
+    if not suite_dir.is_dir():
+        raise FileNotFoundError(f"suite directory {suite_dir} does not exist")
+    parts = [_eval_to_long(read_eval_csv(run.path / "eval.csv"), run) for run in find_runs(suite_dir)]
+    parts = [p for p in parts if not p.empty]
+    scores = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SCORE_COLUMNS)
+    scores = _typed(scores.sort_values(["method", "task", "seed", "metric", "frame"], kind="stable"))
+    atomic_write_text(suite_dir / SCORES_FILE, scores.to_csv(index=False))
+    return scores.reset_index(drop=True)
+
+
+def _typed(scores: pd.DataFrame) -> pd.DataFrame:
+    return scores.astype({"method": str, "task": str, "seed": "int64", "frame": "int64",
+                          "metric": str, "value": "float64"})
+
+
+def _newest_eval_mtime(suite_dir: Path) -> int:
+    mtimes = [(run.path / "eval.csv").stat().st_mtime_ns for run in find_runs(suite_dir)
+              if (run.path / "eval.csv").is_file()]
+    return max(mtimes, default=0)
+
+
+def load_scores(suite_dir: str | os.PathLike, rebuild: bool = False) -> pd.DataFrame:
+    """Read ``<suite_dir>/scores.csv``, rebuilding it first when asked, missing, or stale.
+
+    Stale means not strictly newer than the newest ``eval.csv`` (an equal timestamp may hide an
+    append made in the same clock tick, and a rebuild is cheap).
+    """
+    suite_dir = Path(suite_dir)
+    path = suite_dir / SCORES_FILE
+    if rebuild or not path.is_file() or path.stat().st_mtime_ns <= _newest_eval_mtime(suite_dir):
+        return build_scores(suite_dir)
+    scores = pd.read_csv(path)
+    missing = set(SCORE_COLUMNS) - set(scores.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}; expected {SCORE_COLUMNS}")
+    return _typed(scores[SCORE_COLUMNS])
+
+
+def _read_budget(run: RunDir) -> float:
+    try:
+        cfg = json.loads((run.path / "config.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return np.nan
+    frames = cfg.get("frames")
+    return float(frames) if isinstance(frames, (int, float)) else np.nan
+
+
+def run_status(suite_dir: str | os.PathLike) -> pd.DataFrame:
+    """One row per run: ``method, task, seed, done, last_frame, budget``.
+
+    ``done`` is the presence of ``done.json`` (written when the run has finished its frame budget);
+    ``last_frame`` is the newest evaluated frame (NaN before the first evaluation); ``budget`` is
+    ``config.json["frames"]`` (NaN when the config is missing).
+    """
+    rows = []
+    for run in find_runs(suite_dir):
+        evals = read_eval_csv(run.path / "eval.csv")
+        last = float(evals["frame"].max()) if not evals.empty else np.nan
+        rows.append((run.method, run.task, run.seed, (run.path / "done.json").is_file(), last,
+                     _read_budget(run)))
+    status = pd.DataFrame(rows, columns=STATUS_COLUMNS)
+    return status.astype({"method": str, "task": str, "seed": "int64", "done": bool,
+                          "last_frame": "float64", "budget": "float64"})

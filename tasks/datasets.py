@@ -1,0 +1,153 @@
+"""Recorded video datasets: layout, episode files and loaders (design.md section 3).
+
+Layout under ``<data_root>/datasets/<domain>/``::
+
+    <task>/expert/train/ep_0000.npz      successful expert episodes, split by episode
+    <task>/expert/test/ep_0000.npz
+    <task>/eps_0.25/ep_0000.npz          epsilon-greedy episodes (reward analysis), not filtered
+    contact_sheet.png                    first / middle / last frame of one episode per task
+
+One file per episode, written atomically: ``frames`` uint8 [T+1, 3, H, W] (reset frame first),
+``actions`` float32 [T, A], ``rewards`` float32 [T], ``successes`` bool [T], ``meta`` a JSON string.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from tasks.io import atomic_save_npz, data_root
+from tasks.registry import spec as task_spec
+
+EXPERT = "expert"
+SPLITS = ("train", "test")
+KEYS = ("frames", "actions", "rewards", "successes", "meta")
+
+
+class DatasetMissingError(FileNotFoundError):
+    """A dataset the caller needs does not exist; the message names the command that makes it."""
+
+
+@dataclass
+class Episode:
+    frames: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    successes: np.ndarray
+    meta: dict[str, Any]
+
+    @property
+    def length(self) -> int:
+        return int(self.actions.shape[0])
+
+    @property
+    def success(self) -> bool:
+        return bool(self.successes.any())
+
+
+def eps_kind(epsilon: float) -> str:
+    """Folder name of an epsilon-greedy level: 0.25 -> 'eps_0.25'."""
+    if not 0.0 <= float(epsilon) <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    return f"eps_{float(epsilon):.2f}"
+
+
+def domain_dir(domain: str, root: str | Path | None = None) -> Path:
+    return data_root(root) / "datasets" / domain
+
+
+def episode_dir(domain: str, task: str, kind: str = EXPERT, split: str = "train",
+                root: str | Path | None = None) -> Path:
+    base = domain_dir(domain, root) / task / kind
+    if kind == EXPERT:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+        return base / split
+    return base
+
+
+def episode_path(directory: Path, index: int) -> Path:
+    return directory / f"ep_{index:04d}.npz"
+
+
+def save_episode(path: Path, ep: Episode) -> Path:
+    return atomic_save_npz(
+        path, frames=ep.frames, actions=ep.actions.astype(np.float32), rewards=ep.rewards.astype(np.float32),
+        successes=ep.successes.astype(bool), meta=np.array(json.dumps(ep.meta, sort_keys=True)),
+    )
+
+
+def read_episode(path: str | Path) -> Episode:
+    """Load one episode file; raises ValueError naming the file when it is unreadable or malformed."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in KEYS if k not in z.files]
+            if missing:
+                raise ValueError(f"missing arrays {missing}")
+            ep = Episode(z["frames"], z["actions"], z["rewards"], z["successes"], json.loads(str(z["meta"])))
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, json.JSONDecodeError, KeyError) as e:
+        raise ValueError(f"corrupted episode file {path}: {e}") from e
+    t = ep.actions.shape[0]
+    if (ep.frames.dtype != np.uint8 or ep.frames.ndim != 4 or ep.frames.shape[0] != t + 1
+            or ep.rewards.shape != (t,) or ep.successes.shape != (t,)):
+        raise ValueError(f"corrupted episode file {path}: inconsistent shapes "
+                         f"frames {ep.frames.shape} {ep.frames.dtype}, actions {ep.actions.shape}, "
+                         f"rewards {ep.rewards.shape}")
+    return ep
+
+
+def collect_command(domain: str, tasks: Sequence[str] | None = None, epsilon: float | None = None,
+                    root: str | Path | None = None) -> str:
+    cmd = f"python -m tasks.collect --domain {domain}"
+    if tasks:
+        cmd += " --tasks " + " ".join(tasks)
+    if epsilon is not None:
+        cmd += f" --epsilon {epsilon:g}"
+    if root is not None:
+        cmd += f" --data-root {root}"
+    return cmd
+
+
+def _task_files(domain: str, task: str, kind: str, split: str, root) -> list[Path]:
+    d = episode_dir(domain, task, kind, split, root)
+    files = sorted(d.glob("ep_*.npz")) if d.is_dir() else []
+    if not files:
+        epsilon = None if kind == EXPERT else float(kind.removeprefix("eps_"))
+        what = "expert" if kind == EXPERT else f"epsilon-greedy ({kind})"
+        raise DatasetMissingError(
+            f"no {what} episodes for {domain}/{task} ({split}) in {d}; make them with: "
+            f"{collect_command(domain, [task], epsilon, root)}")
+    return files
+
+
+def load_episodes(domain: str, tasks: Iterable[str] | None = None, kind: str = EXPERT, split: str = "train",
+                  root: str | Path | None = None) -> list[Episode]:
+    """Episodes of a domain's tasks (default: its seen tasks), in task then file order."""
+    from tasks.registry import seen_tasks
+
+    task_list = list(tasks) if tasks is not None else seen_tasks(domain)
+    for t in task_list:
+        if task_spec(t).domain != domain:
+            raise ValueError(f"task {t!r} is not a {domain} task")
+    return [read_episode(f) for t in task_list for f in _task_files(domain, t, kind, split, root)]
+
+
+def expert_frames(domain: str, task: str, split: str = "train", root: str | Path | None = None) -> np.ndarray:
+    """Every frame of a task's expert episodes, uint8 [N, 3, H, W] (AMP's expert distribution)."""
+    return np.concatenate([ep.frames for ep in load_episodes(domain, [task], EXPERT, split, root)])
+
+
+def frame_windows(episodes: Sequence[Episode], length: int) -> np.ndarray:
+    """Every run of ``length`` consecutive frames within an episode, uint8 [N, length, 3, H, W]."""
+    if length < 1:
+        raise ValueError(f"window length must be >= 1, got {length}")
+    out = [np.lib.stride_tricks.sliding_window_view(ep.frames, length, axis=0).transpose(0, 4, 1, 2, 3)
+           for ep in episodes if ep.frames.shape[0] >= length]
+    if not out:
+        raise ValueError(f"no episode has {length} frames")
+    return np.ascontiguousarray(np.concatenate(out))

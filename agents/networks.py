@@ -48,7 +48,7 @@ class Encoder(nn.Module):
         c, h, w = obs_shape
         oh, ow = conv_output_hw(h, w)
         if oh < 1 or ow < 1:
-            raise ValueError(f"observation {tuple(obs_shape)} is too small for the encoder (needs H, W >= 9)")
+            raise ValueError(f"observation {tuple(obs_shape)} is too small for the encoder (needs H, W >= 15)")
         self.repr_dim = num_filters * oh * ow
         self.convnet = nn.Sequential(
             nn.Conv2d(c, num_filters, 3, stride=2), nn.ReLU(inplace=True),

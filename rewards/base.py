@@ -27,8 +27,8 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-#: Domains the suite knows; providers may pick per-domain defaults from these.
-DOMAINS = ("metaworld", "adroit")
+from tasks.registry import DOMAINS  # the domains the suite knows (one list, kept by the task registry)
+
 #: Frames are RGB, channels first.
 CHANNELS = 3
 

@@ -94,6 +94,7 @@ def improvement_heatmap(table: pd.DataFrame, title: str) -> plt.Figure:
     ax.set_ylabel("Algorithm X")
     ax.set_title(title)
     ax.tick_params(axis="x", labelrotation=35)
+    ax.tick_params(axis="y", labelrotation=0)
     plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     return fig
 
@@ -106,7 +107,7 @@ def profiles(profile: dict, cis: dict, taus: np.ndarray, methods: list[str], col
         {m: profile[m] for m in methods}, taus, performance_profile_cis={m: cis[m] for m in methods},
         colors=colors, ax=ax, xlabel=r"Success rate ($\tau$)",
         ylabel=r"Fraction of runs with score $> \tau$", labelsize="large", ticklabelsize="large")
-    ax.legend(loc="upper right", fontsize="medium", frameon=False)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="medium", frameon=False)
     ax.set_title(title)
     return fig
 
@@ -124,7 +125,7 @@ def sample_efficiency(curves: pd.DataFrame, methods: list[str], colors: Colors, 
     plot_utils.plot_sample_efficiency_curve(
         frames / scale, point, interval, algorithms=methods, colors=colors, ax=ax,
         xlabel=label, ylabel="IQM success rate", labelsize="large", ticklabelsize="large")
-    ax.legend(loc="best", fontsize="medium", frameon=False)
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="medium", frameon=False)
     ax.set_title(title)
     return fig
 
@@ -157,8 +158,9 @@ def learning_curves(rows: pd.DataFrame, tasks: list[str], methods: list[str], co
     if (rows["status"] == "unfinished").any():
         handles.append(Line2D([], [], color="black", linestyle="--", label="unfinished runs"))
     # Title and legend sit in a band reserved above the panels, sized in inches.
-    legend_cols = min(len(handles), 5)
-    band = 0.55 + 0.32 * int(np.ceil(len(handles) / legend_cols))
+    legend_rows = int(np.ceil(len(handles) / 6))
+    legend_cols = int(np.ceil(len(handles) / legend_rows))
+    band = 0.55 + 0.32 * legend_rows
     height = fig.get_figheight()
     fig.tight_layout(rect=(0, 0, 1, 1 - band / height))
     fig.suptitle(title + "  (mean and standard error over seeds)", fontsize="x-large",

@@ -137,6 +137,16 @@ class AMPReward(RewardProvider):
         self.generator = torch.Generator().manual_seed(self.seed)
         self.num_updates = 0
 
+    @classmethod
+    def prepare(cls, *, domain: str, tasks: list[str], data_root: Any = None, model_preset: str | None = None,
+                log: Any = print, expert_frames: np.ndarray | None = None, **overrides: Any) -> None:
+        """Record the expert videos of these tasks where they are missing (``tasks.collect``)."""
+        if expert_frames is not None:
+            return
+        from tasks.collect import collect
+
+        collect(domain, list(tasks), root=data_root)
+
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
         return validate_episode(frames, env_rewards)[1]
 

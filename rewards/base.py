@@ -165,6 +165,16 @@ class RewardProvider(abc.ABC):
         self.seed = int(seed)
         self.params: dict[str, Any] = {}
 
+    # -- upstream artefacts ------------------------------------------------------------------------
+    @classmethod
+    def prepare(cls, *, domain: str, tasks: list[str], data_root: Any = None, model_preset: str | None = None,
+                log: Any = print, **overrides: Any) -> None:
+        """Make what this provider needs for these tasks (datasets, pretrained models) if it is missing.
+
+        ``suites.run`` calls it once per (provider, domain, preset, overrides) before any run starts, so
+        one command goes from a fresh checkout to results. Default: nothing is needed.
+        """
+
     # -- episode-level reward (frozen in replay) -------------------------------------------------
     @abc.abstractmethod
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:

@@ -249,3 +249,11 @@ def test_amp_reads_expert_frames_from_dataset(tmp_path, reach):
     assert r.bonus(as_batch(frames[:3])).shape == (3,)
     with pytest.raises(FileNotFoundError, match="python -m tasks.collect"):
         rewards.make("amp", task="door-close", domain="metaworld", data_root=tmp_path)
+
+
+def test_prepare_hooks(tmp_path, reach):
+    """``suites.run`` calls ``prepare`` before runs: AMP records missing expert videos, unless given frames."""
+    assert rewards.get("sparse").prepare(domain="metaworld", tasks=["reach"], data_root=tmp_path) is None
+    rewards.get("amp").prepare(domain="metaworld", tasks=["reach"], data_root=tmp_path, expert_frames=reach[0],
+                               lr=1e-4)
+    assert not any(tmp_path.iterdir())  # nothing to record when the expert frames are given

@@ -1,0 +1,73 @@
+"""Expand a suite into resolved run configs (methods x tasks x seeds) for a profile.
+
+A resolved config holds everything a run needs and records (design.md: every run records its full
+config, versions and seed), so ``suites.train.run(config, run_dir)`` needs nothing else.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import tasks as task_registry
+from suites import definitions, profiles
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    config: dict[str, Any]
+    run_dir: Path
+
+    @property
+    def key(self) -> str:
+        c = self.config
+        return f"{c['method']}/{c['task']}/seed_{c['seed']}"
+
+
+def run_dir(results: Path, suite: str, method: str, task: str, seed: int) -> Path:
+    return Path(results) / suite / method / task / f"seed_{seed}"
+
+
+def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequence[str] | None = None,
+           tasks: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+           results: str | Path = "results", device: str = "auto", wandb: str = "off",
+           data_root: str | None = None, frames: int | None = None, torch_threads: int | None = None,
+           image_size: int = 64) -> list[RunSpec]:
+    from agents import DrQV2Config
+    from tasks.runtime import versions
+
+    suite = definitions.get(suite_name)
+    profile = profiles.get(profile_name or suite.default_profile)
+    chosen_methods = [suite.method(m) for m in methods] if methods else list(suite.methods)
+    if tasks:
+        for t in tasks:
+            task_registry.spec(t)  # unknown names list the valid ones
+            if t not in suite.tasks:
+                raise ValueError(f"task {t!r} is not in suite {suite.name!r}; its tasks: {', '.join(suite.tasks)}")
+        chosen_tasks = list(tasks)
+    else:
+        chosen_tasks = list(suite.quick_tasks if profile.few_tasks else suite.tasks)
+    n_seeds = suite.seeds.get(profile.name, profile.seeds)
+    chosen_seeds = list(seeds) if seeds is not None else list(range(n_seeds))
+    agent = dataclasses.asdict(DrQV2Config.from_dict(dict(profile.agent)))
+    agent.pop("seed")
+    stamp = versions()
+    out = []
+    for m in chosen_methods:
+        for t in chosen_tasks:
+            spec = task_registry.spec(t)
+            for s in chosen_seeds:
+                config = {
+                    "suite": suite.name, "method": m.label, "provider": m.provider,
+                    "provider_overrides": dict(m.overrides), "task": t, "domain": spec.domain, "seed": int(s),
+                    "profile": profile.name, "frames": int(frames or spec.budget(profile.name)),
+                    "action_repeat": spec.action_repeat, "horizon": spec.horizon, "camera": spec.camera,
+                    "image_size": image_size, "eval_every_frames": profile.eval_every_frames,
+                    "eval_episodes": profile.eval_episodes,
+                    "checkpoint_every_frames": profile.checkpoint_every_frames,
+                    "model_preset": profile.model_preset, "agent": agent, "device": device, "wandb": wandb,
+                    "data_root": data_root, "torch_threads": torch_threads, "versions": stamp,
+                }
+                out.append(RunSpec(config, run_dir(Path(results), suite.name, m.label, t, int(s))))
+    return out

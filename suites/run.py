@@ -1,0 +1,158 @@
+"""Run a suite: ``python -m suites.run --suite metaworld7 [--profile quick] [--jobs 2]``.
+
+Expands the suite (methods x tasks x seeds), makes whatever upstream artefacts its providers need
+(datasets, pretrained models: each provider class says so through its ``prepare`` hook), runs every run
+that is not already complete, then rebuilds ``results/<suite>/scores.csv`` and the figures and prints
+where they are. Re-running the same command resumes: finished runs are skipped, interrupted ones continue
+from their last checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from suites import definitions, profiles
+from suites.plan import RunSpec, expand
+
+
+def prepare(runs: Sequence[RunSpec], log=print) -> None:
+    """Let each provider make what it needs (expert videos, pretrained models) before any run starts."""
+    import rewards
+
+    needs: dict[tuple, set[str]] = {}
+    for r in runs:
+        c = r.config
+        key = (c["provider"], c["domain"], c["model_preset"], c.get("data_root"),
+               json.dumps(c["provider_overrides"], sort_keys=True))
+        needs.setdefault(key, set()).add(c["task"])
+    for (provider, domain, preset, data_root, overrides), task_set in needs.items():
+        cls = rewards.get(provider)
+        hook = getattr(cls, "prepare", None)
+        if hook is not None:
+            hook(domain=domain, tasks=sorted(task_set), data_root=data_root, model_preset=preset,
+                 log=log, **json.loads(overrides))
+
+
+class Progress:
+    """One bar over all frames of the suite; postfix: runs done and the latest mean success rate."""
+
+    def __init__(self, runs: Sequence[RunSpec]):
+        from tqdm.auto import tqdm
+
+        self.runs = runs
+        self.total = sum(r.config["frames"] for r in runs)
+        self.bar = tqdm(total=self.total, unit="frame", desc=f"suite {runs[0].config['suite']}" if runs else "suite",
+                        dynamic_ncols=True)
+        self.done = 0
+        self._postfix = ""
+
+    def _frames_and_success(self, r: RunSpec) -> tuple[int, float | None]:
+        frame, success = 0, None
+        for name, col in (("train.csv", None), ("eval.csv", "success_rate")):
+            path = r.run_dir / name
+            if not path.exists():
+                continue
+            lines = path.read_text().splitlines()
+            if len(lines) < 2:
+                continue
+            header, last = lines[0].split(","), lines[-1].split(",")
+            if len(last) != len(header):
+                continue
+            frame = max(frame, int(float(last[0])))
+            if col is not None:
+                success = float(last[header.index(col)])
+        return min(frame, r.config["frames"]), success
+
+    def poll(self) -> None:
+        states = [self._frames_and_success(r) for r in self.runs]
+        frames = sum(f for f, _ in states)
+        succ = [s for _, s in states if s is not None]
+        postfix = f"runs {self.done}/{len(self.runs)} done" + (f", success {sum(succ) / len(succ):.2f}" if succ else "")
+        if frames != self.bar.n or postfix != self._postfix:
+            self._postfix = postfix
+            self.bar.set_postfix_str(postfix, refresh=False)
+            self.bar.update(frames - self.bar.n)
+
+    def close(self) -> None:
+        self.poll()
+        self.bar.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m suites.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--suite", help="suite name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the suites and exit")
+    p.add_argument("--profile", help=f"one of {', '.join(profiles.PROFILES)} (default: the suite's, usually quick)")
+    p.add_argument("--methods", nargs="+")
+    p.add_argument("--tasks", nargs="+")
+    p.add_argument("--seeds", nargs="+", type=int)
+    p.add_argument("--frames", type=int, help="override every run's frame budget")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time (local worker processes)")
+    p.add_argument("--results", default="results", help="results directory (default ./results)")
+    p.add_argument("--data-root", help="datasets and models (default $VRB_DATA_ROOT or ./data)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
+    p.add_argument("--no-figures", action="store_true", help="skip the figures at the end")
+    a = p.parse_args(argv)
+
+    if a.list:
+        for s in definitions.SUITES.values():
+            print(f"{s.name:20s} {s.domain:10s} {len(s.methods)} methods x {len(s.tasks)} tasks  {s.description}")
+        return 0
+    if not a.suite:
+        p.error("--suite is required (or --list)")
+    try:
+        runs = expand(a.suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
+                      device=a.device, wandb=a.wandb, data_root=a.data_root, frames=a.frames)
+        if a.device != "auto":
+            from tasks.runtime import resolve_device
+
+            resolve_device(a.device)
+    except (ValueError, RuntimeError) as e:
+        p.error(str(e))
+    if not runs:
+        p.error("nothing to run: the selection is empty")
+
+    suite_dir = Path(a.results) / a.suite
+    print(f"suite {a.suite}: {len(runs)} runs ({runs[0].config['profile']} profile) -> {suite_dir}", flush=True)
+    prepare(runs)
+
+    from suites.launch import LocalLauncher
+    from suites.scores import build_scores
+
+    progress = Progress(runs)
+    failures = []
+    started = time.monotonic()
+    launcher = LocalLauncher(a.jobs, on_poll=progress.poll)
+    for run, result in launcher.launch(runs):
+        progress.done += 1
+        if isinstance(result, BaseException):
+            failures.append((run, result))
+            progress.bar.write(f"FAILED {run.key}: {type(result).__name__}: {result}")
+    progress.close()
+
+    scores = build_scores(suite_dir)
+    print(f"scores: {suite_dir / 'scores.csv'} ({len(scores)} rows) after {time.monotonic() - started:.0f}s")
+    if not a.no_figures:
+        try:
+            from analysis.figures import make_figures
+
+            written = make_figures(a.suite, a.results, suite_dir / "figures")
+            report = [w for w in written if str(w).endswith(".md")]
+            print(f"figures: {suite_dir / 'figures'}" + (f" (report: {report[0]})" if report else ""))
+        except Exception as e:  # figures must never cost the results
+            print(f"figures could not be made ({type(e).__name__}: {e}); "
+                  f"run: python -m analysis.figures --suite {a.suite} --results {a.results}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} run(s) failed: {', '.join(r.key for r, _ in failures)}; "
+              "re-run the same command to resume them", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+"""One run: DrQ-v2 + a reward provider on one task and seed, resumable (design.md sections 4, 5, 7).
+
+``run(config, run_dir)`` is a function of its resolved config and its run directory alone, so any
+launcher (a local process pool, Slurm through submitit) can start it on any machine that sees the same
+results directory. What it guarantees:
+
+- one writer per run: an exclusive lock file (``.lock``); a second launch on the same run skips it;
+- append-only ``eval.csv`` / ``train.csv``; a checkpoint (agent, optimisers, replay, provider, counters,
+  RNG states) every ``checkpoint_every_frames`` at an episode boundary, written atomically, newest two
+  kept;
+- after a crash or ``kill -9`` the run resumes from its newest readable checkpoint and first trims the
+  CSVs back to that checkpoint, so no row is duplicated or missing; a corrupted checkpoint is reported
+  and the previous one (or a fresh start) is used;
+- episode and evaluation resets take seeds derived from (run seed, episode index), so a resumed run
+  sees exactly the episodes an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import random
+import sys
+import time
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from tasks.io import atomic_torch_save, atomic_write_json, atomic_write_text
+
+EVAL_COLUMNS = ["frame", "step", "episode", "success_rate", "episode_return", "time"]
+TRAIN_COLUMNS = ["frame", "step", "episode", "episode_return", "learned_return", "success", "fps",
+                 "critic_loss", "actor_loss", "bonus", "time"]
+KEEP_CHECKPOINTS = 2
+
+
+class RewardNotFiniteError(RuntimeError):
+    """A learned reward came out NaN or infinite: the run stops, its last good checkpoint kept."""
+
+
+class RunBusy(RuntimeError):
+    """Another process holds this run's lock."""
+
+
+# ------------------------------------------------------------------------------------------ files
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(run_dir / ".lock", "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunBusy(f"{run_dir} is being run by another process") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.uname().nodename} pid {os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
+class CsvLog:
+    """An append-only CSV whose every row is flushed and fsync'ed before the run goes on."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.path, self.columns = path, columns
+        if not path.exists():
+            atomic_write_text(path, ",".join(columns) + "\n")
+
+    def append(self, row: dict[str, Any]) -> None:
+        buf = io.StringIO()
+        csv.writer(buf).writerow([_fmt(row.get(c, "")) for c in self.columns])
+        with open(self.path, "a") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+
+    def trim(self, max_frame: int) -> int:
+        """Drop rows after ``max_frame`` (and any torn last line); returns rows kept."""
+        kept = []
+        with open(self.path, newline="") as f:
+            lines = f.read().splitlines()
+        for line in lines[1:]:
+            cells = next(csv.reader([line]), [])
+            if len(cells) != len(self.columns):
+                continue
+            try:
+                frame = int(float(cells[0]))
+            except ValueError:
+                continue
+            if frame <= max_frame:
+                kept.append(line)
+        atomic_write_text(self.path, "\n".join([",".join(self.columns), *kept]) + "\n")
+        return len(kept)
+
+    def rows(self) -> int:
+        with open(self.path) as f:
+            return max(0, sum(1 for _ in f) - 1)
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.6g}"
+    return v
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    ckpts = (run_dir / "checkpoints").glob("ckpt_*.pt")
+    return sorted(ckpts, key=lambda p: int(p.stem.split("_")[1]))
+
+
+def derived_seed(*parts: Any) -> int:
+    """A 31-bit seed that is a pure function of its parts (episode resets, evaluation episodes)."""
+    return zlib.crc32(json.dumps(parts).encode()) & 0x7FFFFFFF
+
+
+# ----------------------------------------------------------------------------------------- the run
+class Trainer:
+    def __init__(self, config: dict[str, Any], run_dir: Path, log: Callable[[str], None]):
+        import torch
+
+        import rewards
+        import tasks
+        from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
+        from tasks.runtime import resolve_device, seed_everything
+
+        self.cfg, self.run_dir, self.log = config, Path(run_dir), log
+        self.seed = int(config["seed"])
+        seed_everything(self.seed)
+        if config.get("torch_threads"):
+            torch.set_num_threads(int(config["torch_threads"]))
+        self.device = resolve_device(config.get("device", "auto"))
+        self.spec = tasks.spec(config["task"])
+        self.env = tasks.make(config["task"], seed=self.seed, image_size=config["image_size"])
+        self.eval_env = tasks.make(config["task"], seed=self.seed + 1, image_size=config["image_size"])
+        obs_shape = self.env.observation_space.shape
+        action_dim = self.env.action_space.shape[0]
+        self.agent_cfg = DrQV2Config.from_dict({**config["agent"], "seed": self.seed})
+        self.agent = DrQV2Agent(obs_shape, action_dim, self.agent_cfg, self.device)
+        self.replay = ReplayBuffer(self.agent_cfg.replay_capacity, obs_shape, action_dim, self.agent_cfg.nstep,
+                                   self.agent_cfg.discount, seed=self.seed)
+        self.provider = rewards.make(config["provider"], task=config["task"], domain=self.spec.domain,
+                                     device=self.device, data_root=config.get("data_root"), seed=self.seed,
+                                     **config.get("provider_overrides", {}))
+        self.eval_log = CsvLog(self.run_dir / "eval.csv", EVAL_COLUMNS)
+        self.train_log = CsvLog(self.run_dir / "train.csv", TRAIN_COLUMNS)
+        # counters (checkpointed)
+        self.step = 0  # agent steps
+        self.episode = 0
+        self.next_eval = 0
+        self.next_ckpt = int(config["checkpoint_every_frames"])
+        self.elapsed = 0.0  # training seconds before this process
+        self.last_eval_frame = -1
+        self.last_eval: dict[str, Any] | None = None
+        self.wandb = _wandb_run(config, self.run_dir)
+
+    @property
+    def frame(self) -> int:
+        return self.step * self.spec.action_repeat
+
+    # -------------------------------------------------------------------------- checkpoints
+    def state(self) -> dict[str, Any]:
+        import torch
+
+        return {
+            "format": 1, "frame": self.frame, "step": self.step, "episode": self.episode,
+            "next_eval": self.next_eval, "next_ckpt": self.next_ckpt, "elapsed": self.elapsed,
+            "last_eval_frame": self.last_eval_frame, "last_eval": self.last_eval,
+            "agent": self.agent.state_dict(), "replay": self.replay.state_dict(),
+            "provider": self.provider.state_dict(),
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        }
+
+    def save_checkpoint(self) -> Path:
+        path = self.run_dir / "checkpoints" / f"ckpt_{self.frame:010d}.pt"
+        atomic_torch_save(path, self.state())
+        for old in list_checkpoints(self.run_dir)[:-KEEP_CHECKPOINTS]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def resume(self) -> bool:
+        """Load the newest readable checkpoint; returns whether one was loaded."""
+        import torch
+
+        for path in reversed(list_checkpoints(self.run_dir)):
+            try:
+                state = torch.load(path, map_location=self.device, weights_only=False)
+                self._load(state)
+            except Exception as e:  # a torn or corrupted file: say so and fall back to the previous one
+                self.log(f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); trying the previous one")
+                continue
+            kept = self.eval_log.trim(self.frame)
+            self.train_log.trim(self.frame)
+            self.log(f"resumed {self.run_dir} from frame {self.frame} ({kept} eval rows kept)")
+            return True
+        if list_checkpoints(self.run_dir):
+            self.log(f"no readable checkpoint in {self.run_dir}; restarting from scratch")
+        # from scratch: whatever rows a crashed first attempt wrote are dropped
+        self.eval_log.trim(-1)
+        self.train_log.trim(-1)
+        return False
+
+    def _load(self, state: dict[str, Any]) -> None:
+        import torch
+
+        self.agent.load_state_dict(state["agent"])
+        self.replay.load_state_dict(state["replay"])
+        self.provider.load_state_dict(state["provider"])
+        self.step, self.episode = int(state["step"]), int(state["episode"])
+        self.next_eval, self.next_ckpt = int(state["next_eval"]), int(state["next_ckpt"])
+        self.elapsed = float(state["elapsed"])
+        self.last_eval_frame, self.last_eval = int(state["last_eval_frame"]), state["last_eval"]
+        rng = state["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"].cpu())
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+
+    # ------------------------------------------------------------------------------- loop
+    def evaluate(self) -> dict[str, Any]:
+        successes, returns = [], []
+        for i in range(int(self.cfg["eval_episodes"])):
+            obs, _ = self.eval_env.reset(seed=derived_seed(self.seed, "eval", self.frame, i))
+            done, success, ret = False, False, 0.0
+            while not done:
+                obs, r, terminated, truncated, info = self.eval_env.step(self.agent.act(obs, self.step, True))
+                success |= bool(info["is_success"])
+                ret += r
+                done = terminated or truncated
+            successes.append(success)
+            returns.append(ret)
+        row = {"frame": self.frame, "step": self.step, "episode": self.episode,
+               "success_rate": float(np.mean(successes)), "episode_return": float(np.mean(returns)),
+               "time": round(self.elapsed + time.monotonic() - self._t0, 1)}
+        self.eval_log.append(row)
+        if self.wandb is not None:
+            self.wandb.log({f"eval/{k}": v for k, v in row.items()}, step=self.frame)
+        return row
+
+    def train_episode(self) -> dict[str, Any]:
+        cfg = self.agent_cfg
+        seed_steps = cfg.num_seed_frames // self.spec.action_repeat
+        t_start = time.monotonic()
+        obs, _ = self.env.reset(seed=derived_seed(self.seed, "train", self.episode))
+        frames, actions, env_rewards = [obs], [], []
+        success, terminated, truncated = False, False, False
+        metrics: dict[str, float] = {}
+        bonuses = []
+        while not (terminated or truncated):
+            action = self.agent.act(obs, self.step, eval_mode=False)
+            obs, r, terminated, truncated, info = self.env.step(action)
+            frames.append(obs)
+            actions.append(action)
+            env_rewards.append(r)
+            success |= bool(info["is_success"])
+            self.step += 1
+            if (self.step >= seed_steps and self.step % cfg.update_every_steps == 0
+                    and self.replay.num_windows > 0):
+                batch = self.replay.sample(cfg.batch_size, self.device)
+                bonus = self.provider.bonus(batch)
+                if bonus is not None:
+                    bonus = bonus.reshape(batch["reward"].shape).to(batch["reward"].dtype)
+                    batch["reward"] = batch["reward"] + self.provider.bonus_scale * bonus
+                    bonuses.append(float(bonus.mean()))
+                metrics.update(self.provider.update(batch, self.step) or {})
+                metrics.update(self.agent.update(batch, self.step))
+        frames_arr = np.stack(frames)
+        env_r = np.asarray(env_rewards, np.float32)
+        learned = np.asarray(self.provider.label_episode(frames_arr, env_r), np.float32)
+        if learned.shape != env_r.shape or not np.all(np.isfinite(learned)):
+            raise RewardNotFiniteError(
+                f"provider {self.cfg['provider']!r} gave {'non-finite' if learned.shape == env_r.shape else 'mis-shaped'}"
+                f" rewards on task {self.cfg['task']!r}, episode {self.episode} (frame {self.frame}); "
+                f"the last good checkpoint is kept in {self.run_dir / 'checkpoints'}")
+        discounts = np.ones_like(env_r)
+        if terminated:
+            discounts[-1] = 0.0
+        self.replay.add_episode(frames_arr, np.stack(actions), learned, discounts)
+        self.episode += 1
+        dt = time.monotonic() - t_start
+        row = {"frame": self.frame, "step": self.step, "episode": self.episode,
+               "episode_return": float(env_r.sum()), "learned_return": float(learned.sum()),
+               "success": int(success), "fps": round(len(actions) * self.spec.action_repeat / max(dt, 1e-9), 1),
+               "critic_loss": metrics.get("critic_loss", ""), "actor_loss": metrics.get("actor_loss", ""),
+               "bonus": float(np.mean(bonuses)) if bonuses else "",
+               "time": round(self.elapsed + time.monotonic() - self._t0, 1)}
+        self.train_log.append(row)
+        if self.wandb is not None:
+            self.wandb.log({f"train/{k}": v for k, v in row.items() if v != ""}, step=self.frame)
+        return row
+
+    def run(self) -> dict[str, Any]:
+        budget = int(self.cfg["frames"])
+        every_eval, every_ckpt = int(self.cfg["eval_every_frames"]), int(self.cfg["checkpoint_every_frames"])
+        self.resume()
+        self._t0 = time.monotonic()
+        while True:
+            # evaluation first, then the checkpoint that covers it; always one at the final frame
+            if self.frame >= self.next_eval or (self.frame >= budget and self.last_eval_frame != self.frame):
+                self.last_eval = self.evaluate()
+                self.last_eval_frame = self.frame
+                while self.next_eval <= self.frame:
+                    self.next_eval += every_eval
+            if self.frame >= budget:
+                break
+            if self.frame >= self.next_ckpt:
+                self._checkpoint(every_ckpt)
+            self.train_episode()
+        self._checkpoint(every_ckpt)
+        done = {"frame": self.frame, "episodes": self.episode, "eval_rows": self.eval_log.rows(),
+                "final_success_rate": self.last_eval["success_rate"] if self.last_eval else None,
+                "seconds": round(self.elapsed, 1)}
+        atomic_write_json(self.run_dir / "done.json", done)
+        return done
+
+    def _checkpoint(self, every: int) -> None:
+        self.elapsed += time.monotonic() - self._t0
+        self._t0 = time.monotonic()
+        while self.next_ckpt <= self.frame:
+            self.next_ckpt += every
+        self.save_checkpoint()
+
+    def close(self) -> None:
+        self.env.close()
+        self.eval_env.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def _wandb_run(config: dict[str, Any], run_dir: Path):
+    mode = config.get("wandb", "off")
+    if mode == "off":
+        return None
+    import wandb
+
+    return wandb.init(project="video-reward-bench", mode=mode, dir=str(run_dir), config=config,
+                      name=f"{config['suite']}/{config['method']}/{config['task']}/seed_{config['seed']}",
+                      group=config["suite"], reinit=True)
+
+
+def run(config: dict[str, Any], run_dir: str | os.PathLike, log: Callable[[str], None] | None = None) -> dict:
+    """Run (or resume, or skip) one run. Returns its done.json contents, or {"skipped": why}."""
+    run_dir = Path(run_dir)
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    if (run_dir / "done.json").exists():
+        return {"skipped": "done", **json.loads((run_dir / "done.json").read_text())}
+    try:
+        with run_lock(run_dir):
+            if (run_dir / "done.json").exists():
+                return {"skipped": "done"}
+            config_path = run_dir / "config.json"
+            if config_path.exists():
+                old = json.loads(config_path.read_text())
+                changed = sorted(k for k in ("method", "provider", "provider_overrides", "task", "seed", "frames",
+                                             "agent", "profile") if old.get(k) != config.get(k))
+                if changed:
+                    raise ValueError(f"{run_dir} was started with a different config ({', '.join(changed)} "
+                                     f"differ); use another --results directory or delete that run")
+            else:
+                atomic_write_json(config_path, config)
+            trainer = Trainer(config, run_dir, log)
+            try:
+                return trainer.run()
+            finally:
+                trainer.close()
+    except RunBusy as e:
+        return {"skipped": str(e)}

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,12 +74,15 @@ CODEC_PRESETS = {
 }
 
 
-def check_frames(frames: torch.Tensor) -> None:
-    """Raise ValueError unless ``frames`` is uint8 [N, 3, 64, 64]."""
+def check_frames(frames) -> torch.Tensor:
+    """``frames`` as a tensor; ValueError unless it is uint8 [N, 3, 64, 64] (a numpy array is accepted)."""
+    if isinstance(frames, np.ndarray):
+        frames = torch.from_numpy(frames)
     if not isinstance(frames, torch.Tensor):
-        raise ValueError(f"frames must be a torch uint8 tensor [N, 3, 64, 64], got {type(frames).__name__}")
+        raise ValueError(f"frames must be uint8 [N, 3, 64, 64] (tensor or array), got {type(frames).__name__}")
     if frames.dtype != torch.uint8 or frames.ndim != 4 or tuple(frames.shape[1:]) != FRAME_SHAPE:
         raise ValueError(f"frames must be uint8 [N, 3, 64, 64], got {frames.dtype} {tuple(frames.shape)}")
+    return frames
 
 
 def to_float(frames: torch.Tensor) -> torch.Tensor:
@@ -237,7 +241,7 @@ class VQGAN(nn.Module):
     @torch.no_grad()
     def encode(self, frames: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """uint8 [N, 3, 64, 64] -> LongTensor [N, 64] on the model's device."""
-        check_frames(frames)
+        frames = check_frames(frames)
         out = []
         for i in range(0, frames.shape[0], batch_size):
             x = to_float(frames[i:i + batch_size].to(self.device))
@@ -275,7 +279,7 @@ class VQGAN(nn.Module):
 
         Returns (loss, reconstruction (detached, float), logs).
         """
-        check_frames(frames)
+        frames = check_frames(frames)
         x = to_float(frames.to(self.device))
         recon, commit, idx = self(x)
         rec = (recon - x).abs().mean()

@@ -1,0 +1,320 @@
+"""Pretrain the codec and the video models: ``python -m rewards.pretrain --domain D --model M``.
+
+    python -m rewards.pretrain --domain metaworld --model codec --preset small
+    python -m rewards.pretrain --domain metaworld --model videogpt --preset small --context 2
+    python -m rewards.pretrain --domain metaworld --model vqdiffusion --preset small --context 2
+
+Data: the training split of the domain's expert videos (its seen tasks unless ``--tasks``, no task
+label); validation loss on the test split. The codec trains on single frames; a video model trains on
+the codec tokens of (l context + 1 target) windows, built exactly like the log-likelihood reward's
+windows (``rewards.video_model.ll_windows``: o_0 repeated before the start), from episodes tokenised
+once and cached beside the codec (``rewards.model_store.episode_tokens``).
+
+Optimisers: the codec uses Adam (betas 0.5, 0.9; lr 1e-3 small, 2e-4 paper) for the autoencoder and
+another for the patch discriminator; a video model uses AdamW with its config's ``optim`` block (lr,
+betas, weight_decay) and a linear warm-up over ``warmup_steps`` (VQ-Diffusion: (0.9, 0.96), 4.5e-2,
+4.5e-4 per the spec; VideoGPT: see rewards/videogpt.py).
+
+Checkpoints: ``train_state.pt`` (weights, optimisers, step, RNG states, history) and ``model.pt``
+(weights + config + what it was trained on) are written atomically every ``--ckpt-every`` steps and at
+the end. Re-running the command continues from ``train_state.pt`` up to ``--steps``; a run that already
+reached ``--steps`` does nothing. When training ends the model-quality report is written (``quality/``).
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from rewards import model_store as store
+from rewards.video_model import build_model, config_to_dict, ll_windows, preset_config, video_model_names
+from tasks.io import atomic_torch_save, atomic_write_json
+from tasks.runtime import resolve_device, seed_everything
+
+DEFAULT_STEPS = {("codec", "small"): 3000, ("codec", "paper"): 50000,
+                 ("video", "small"): 3000, ("video", "paper"): 100000}
+DEFAULT_BATCH = {"small": 32, "paper": 64}
+VAL_LIMIT = 512  # validation frames / windows (a fixed subset of the test split)
+
+
+def model_names() -> list[str]:
+    return ["codec", *video_model_names()]
+
+
+# ---------------------------------------------------------------- trainers
+
+class CodecTrainer:
+    """One optimisation step of the VQGAN: autoencoder (L1 + VQ + GAN) then discriminator (hinge)."""
+
+    def __init__(self, config, device: torch.device):
+        from rewards.codec import VQGAN
+
+        self.config = config
+        self.model = VQGAN(config).to(device)
+        o = config.optim
+        self.opt = torch.optim.Adam(self.model.autoencoder_parameters(), lr=o.lr, betas=tuple(o.betas))
+        self.opt_d = torch.optim.Adam(self.model.discriminator.parameters(), lr=o.lr, betas=tuple(o.betas))
+
+    def step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
+        self.model.train()
+        loss, recon, logs = self.model.generator_loss(batch, step)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if step >= self.config.disc_start:
+            d_loss, d_logs = self.model.discriminator_loss(batch, recon)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            logs.update(d_logs)
+        logs["loss"] = loss.item()
+        return logs
+
+    @torch.no_grad()
+    def validate(self, data) -> float:
+        frames = data
+        return float(np.mean([self.model.validation_loss(frames[i:i + 128]) for i in range(0, len(frames), 128)]))
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.model.load_state_dict(sd["model"])
+        self.opt.load_state_dict(sd["opt"])
+        self.opt_d.load_state_dict(sd["opt_d"])
+
+
+class VideoModelTrainer:
+    """One AdamW step (with linear warm-up) on a video model's ``loss(context, target)``."""
+
+    def __init__(self, name: str, config, device: torch.device):
+        self.config = config
+        self.model = build_model(name, config).to(device)
+        o = config.optim
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas),
+                                     weight_decay=o.weight_decay)
+        warm = max(int(getattr(o, "warmup_steps", 0)), 0)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+
+    def step(self, batch, step: int) -> dict[str, float]:
+        ctx, tgt = batch
+        self.model.train()
+        loss = self.model.loss(ctx, tgt)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self.sched.step()
+        return {"loss": loss.item(), "lr": self.sched.get_last_lr()[0]}
+
+    @torch.no_grad()
+    def validate(self, data) -> float:
+        ctx, tgt = data
+        self.model.eval()
+        gen_state = torch.random.get_rng_state()  # a stochastic loss (diffusion t) must not move training RNG
+        torch.manual_seed(0)
+        losses = [self.model.loss(ctx[i:i + 64], tgt[i:i + 64]).item() for i in range(0, len(ctx), 64)]
+        torch.random.set_rng_state(gen_state)
+        return float(np.mean(losses))
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict()}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.model.load_state_dict(sd["model"])
+        self.opt.load_state_dict(sd["opt"])
+        self.sched.load_state_dict(sd["sched"])
+
+
+# ---------------------------------------------------------------- data
+
+def _frames(domain, tasks, split, root) -> torch.Tensor:
+    from tasks.datasets import load_episodes
+
+    return torch.from_numpy(np.concatenate([ep.frames for ep in load_episodes(domain, tasks, split=split, root=root)]))
+
+
+def _windows(codec, domain, tasks, split, context, root) -> tuple[torch.Tensor, torch.Tensor]:
+    ctxs, tgts = [], []
+    for tokens in store.episode_tokens(codec, domain, tasks, split=split, root=root).values():
+        for ep in tokens:
+            c, t = ll_windows(ep.long(), context)
+            ctxs.append(c)
+            tgts.append(t)
+    return torch.cat(ctxs), torch.cat(tgts)
+
+
+def _subset(data, n: int, seed: int = 0):
+    """A fixed, evenly spread subset of at most n items (validation stays cheap and comparable)."""
+    size = len(data[0]) if isinstance(data, tuple) else len(data)
+    idx = torch.linspace(0, size - 1, min(n, size)).long()
+    return tuple(d[idx] for d in data) if isinstance(data, tuple) else data[idx]
+
+
+def _batch(data, idx: torch.Tensor, device):
+    if isinstance(data, tuple):
+        return tuple(d[idx].to(device) for d in data)
+    return data[idx].to(device)
+
+
+# ---------------------------------------------------------------- RNG state
+
+def _rng_state(gen: torch.Generator) -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.random.get_rng_state(),
+             "batches": gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, gen: torch.Generator) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.random.set_rng_state(state["torch"])
+    gen.set_state(state["batches"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---------------------------------------------------------------- the command
+
+def pretrain(domain: str, model: str, preset: str = "small", context: int = 2, steps: int | None = None,
+             tasks: Sequence[str] | None = None, batch_size: int | None = None, root=None,
+             device: str = "auto", seed: int = 0, *, ckpt_every: int = 500, eval_every: int = 500,
+             quality: bool = True, progress: bool = True, log: Callable[[str], Any] = print) -> Path:
+    """Train (or continue training) ``model`` of ``domain`` up to ``steps``; returns its directory.
+
+    Raises ValueError for unknown names, ``ModelMissingError`` when a video model's codec is missing
+    (naming the command that makes it), and ``tasks.datasets.DatasetMissingError`` when the videos are.
+    """
+    from tqdm.auto import tqdm
+
+    from tasks.registry import seen_tasks
+
+    store.check_domain(domain)
+    store.check_preset(preset)
+    if model not in model_names():
+        raise ValueError(f"unknown model {model!r}; valid: {', '.join(model_names())}")
+    if int(context) < 1:
+        raise ValueError(f"--context must be >= 1, got {context}")
+    dev = resolve_device(device)
+    task_list = sorted(tasks) if tasks else seen_tasks(domain)
+    is_codec = model == "codec"
+    steps = int(steps if steps is not None else DEFAULT_STEPS[("codec" if is_codec else "video", preset)])
+    batch_size = int(batch_size or DEFAULT_BATCH[preset])
+    out = store.model_dir(domain, model, preset, context, root)
+
+    seed_everything(seed)
+    if is_codec:
+        from rewards.codec import CodecConfig, codec_config_to_dict
+
+        config = CodecConfig.preset(preset)
+        config_dict = codec_config_to_dict(config)
+        trainer = CodecTrainer(config, dev)
+        train, val = _frames(domain, task_list, "train", root), _frames(domain, task_list, "test", root)
+        codec_meta = {}
+    else:
+        codec = store.load_codec(domain, preset, dev, root)  # ModelMissingError names the codec command
+        config = preset_config(model, preset, context)
+        vocab = getattr(config, "vocab_size", codec.config.codebook_size)
+        if vocab != codec.config.codebook_size:
+            raise ValueError(f"{model} vocabulary {vocab} != codec codebook size {codec.config.codebook_size}")
+        config_dict = config_to_dict(config)
+        trainer = VideoModelTrainer(model, config, dev)
+        train = _windows(codec, domain, task_list, "train", context, root)
+        val = _windows(codec, domain, task_list, "test", context, root)
+        codec_meta = {"codec_preset": preset, "codec_fingerprint": store.fingerprint(store.codec_dir(domain, preset, root) / "model.pt")}
+        del codec
+    val = _subset(val, VAL_LIMIT)
+    n_train = len(train[0]) if isinstance(train, tuple) else len(train)
+
+    meta = {"domain": domain, "model": model, "preset": preset, "context": None if is_codec else int(context),
+            "tasks": task_list, "batch_size": batch_size, "seed": seed, **codec_meta}
+    gen = torch.Generator().manual_seed(seed)
+    state_path, model_path = out / "train_state.pt", out / "model.pt"
+    step, history = 0, []
+    if state_path.exists():
+        st = store.read_checkpoint(state_path)
+        if st["config"] != config_dict or st["meta"]["tasks"] != task_list:
+            raise ValueError(f"{state_path} was trained with another config or task list "
+                             f"({st['meta']['tasks']}); delete {out} to retrain, or pass the same --tasks")
+        trainer.load_state_dict(st["trainer"])
+        _set_rng_state(st["rng"], gen)
+        step, history = st["step"], st["history"]
+        log(f"resuming {model} from step {step} ({state_path})")
+
+    def checkpoint():
+        meta_now = {**meta, "steps": step, "val_loss": history[-1]["val_loss"] if history else None}
+        atomic_torch_save(state_path, {"config": config_dict, "meta": meta_now, "step": step, "history": history,
+                                       "trainer": trainer.state_dict(), "rng": _rng_state(gen)})
+        store.save_checkpoint(model_path, model, config_dict, meta_now, trainer.model)
+        atomic_write_json(out / "history.json", history)
+
+    if step >= steps:
+        log(f"{model} already trained for {step} >= {steps} steps: nothing to do ({out})")
+        if not model_path.exists():
+            checkpoint()
+        return out
+
+    start = time.time()
+    with tqdm(total=steps, initial=step, desc=f"pretrain {domain}/{model}_{preset}", unit="step",
+              disable=not progress) as bar:
+        logs: dict[str, float] = {}
+        while step < steps:
+            idx = torch.randint(0, n_train, (batch_size,), generator=gen)
+            logs = trainer.step(_batch(train, idx, dev), step)
+            step += 1
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{logs['loss']:.4f}")
+            if step % eval_every == 0 or step == steps:
+                v = trainer.validate(_batch(val, torch.arange(len(val[0]) if isinstance(val, tuple) else len(val)), dev))
+                history.append({"step": step, "train_loss": logs["loss"], "val_loss": v,
+                                "seconds": round(time.time() - start, 2)})
+                bar.write(f"step {step}: train loss {logs['loss']:.4f}, validation loss {v:.4f}")
+            if step % ckpt_every == 0 or step == steps:
+                checkpoint()
+    log(f"{model} trained to step {step} in {time.time() - start:.0f}s -> {model_path}")
+    if quality:
+        from rewards.quality import write_report
+
+        write_report(domain, preset, context=context, models=[model], root=root, device=dev, tasks=task_list,
+                     log=log)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rewards.pretrain", description=__doc__.split("\n")[0])
+    p.add_argument("--domain", required=True, choices=list(store.DOMAINS))
+    p.add_argument("--model", required=True, choices=model_names())
+    p.add_argument("--preset", default="small", choices=list(store.PRESETS))
+    p.add_argument("--context", type=int, default=2, help="context frames l of a video model (default 2)")
+    p.add_argument("--tasks", nargs="+", default=None, help="default: the domain's seen tasks")
+    p.add_argument("--steps", type=int, default=None, help="train up to this many steps in total")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ckpt-every", type=int, default=500)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--no-quality", action="store_true", help="skip the model-quality report at the end")
+    a = p.parse_args(argv)
+    from tasks.datasets import DatasetMissingError
+
+    try:
+        pretrain(a.domain, a.model, a.preset, a.context, a.steps, a.tasks, a.batch_size, a.data_root, a.device,
+                 a.seed, ckpt_every=a.ckpt_every, eval_every=a.eval_every, quality=not a.no_quality)
+    except (store.ModelMissingError, DatasetMissingError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

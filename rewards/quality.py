@@ -1,0 +1,239 @@
+"""Model-quality report: how well the codec reconstructs and the video models predict.
+
+    python -m rewards.quality --domain metaworld --preset small [--context 2]
+
+Written beside the checkpoints (also at the end of pretraining), each as ``quality/report.csv``,
+``quality/report.md`` and PNGs:
+
+- codec (``codec_<preset>/quality/``): reconstruction PSNR and SSIM on test-split frames, and a PNG of
+  originals (top) over reconstructions (bottom).
+- each trained video model (``<model>_<preset>_l<L>/quality/``): next-frame prediction PSNR/SSIM on
+  test windows (greedy sample, ``noise=False``, decoded by the codec, compared with the codec's
+  reconstruction of the true next frame, so codec error is not counted twice), the mean test
+  log-likelihood of the true next frame, and generative diversity: the mean pairwise RMSE
+  (pixels in [0, 1]) between ``n_samples`` noisy samples of the next frame from the same context,
+  conditioned on expert windows and on each epsilon-greedy level present in the dataset (``eps_<e>/``).
+  An informative model is more certain (less diverse) on expert windows.
+
+SSIM is the usual gaussian-window SSIM (11x11, sigma 1.5, K1 0.01, K2 0.03, per channel, averaged),
+implemented here in torch. LPIPS is left out: it needs pretrained network weights, which cannot be
+downloaded here.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rewards import model_store as store
+from rewards.video_model import ll_windows, video_model_names
+from tasks.io import atomic_write, atomic_write_text
+
+
+# ---------------------------------------------------------------- metrics
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of uint8 images [N, C, H, W] (identical images give +inf)."""
+    mse = (a.float() - b.float()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(255.0 ** 2 / mse)
+
+
+def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Per-image SSIM of uint8 images [N, C, H, W] (Wang et al. 2004, gaussian window, valid region)."""
+    if a.shape != b.shape or a.ndim != 4:
+        raise ValueError(f"ssim needs two [N, C, H, W] batches of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    x, y = a.float(), b.float()
+    c = x.shape[1]
+    g = _gaussian(size, sigma).to(x.device)
+    w = (g[:, None] * g[None, :]).expand(c, 1, size, size).contiguous()
+
+    def filt(z):
+        return F.conv2d(z, w, groups=c)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = filt(x), filt(y)
+    sxx, syy, sxy = filt(x * x) - mx ** 2, filt(y * y) - my ** 2, filt(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
+    return s.flatten(1).mean(1)
+
+
+def pairwise_diversity(samples: torch.Tensor) -> torch.Tensor:
+    """Mean pairwise RMSE (pixels in [0, 1]) between K samples of each item: [B, K, C, H, W] -> [B]."""
+    b, k = samples.shape[:2]
+    if k < 2:
+        raise ValueError(f"diversity needs at least 2 samples per context, got {k}")
+    x = samples.float().flatten(2) / 255.0
+    d = torch.cdist(x, x) / x.shape[-1] ** 0.5
+    return d.sum((1, 2)) / (k * (k - 1))
+
+
+# ---------------------------------------------------------------- images
+
+def save_grid(path: Path, rows: Sequence[torch.Tensor], scale: int = 2) -> Path:
+    """Save rows of uint8 frames [N, 3, H, W] as one PNG (rows stacked vertically)."""
+    import imageio.v3 as iio
+
+    n = max(r.shape[0] for r in rows)
+    lines = []
+    for r in rows:
+        r = r.cpu().numpy().transpose(0, 2, 3, 1)
+        if r.shape[0] < n:
+            r = np.concatenate([r, np.zeros((n - r.shape[0], *r.shape[1:]), np.uint8)])
+        lines.append(np.concatenate(list(r), axis=1))
+    img = np.concatenate(lines, axis=0).repeat(scale, 0).repeat(scale, 1)
+    buf = io.BytesIO()
+    iio.imwrite(buf, img, extension=".png")
+    return atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+def _write_table(directory: Path, rows: list[dict], title: str) -> None:
+    cols = list(rows[0])
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(directory / "report.csv", buf.getvalue())
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    md = [f"# {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    md += ["", "LPIPS is not reported: it needs pretrained network weights, which cannot be loaded here.", ""]
+    atomic_write_text(directory / "report.md", "\n".join(md))
+
+
+# ---------------------------------------------------------------- reports
+
+def _test_frames(domain, tasks, root, limit: int) -> torch.Tensor:
+    from tasks.datasets import load_episodes
+
+    frames = np.concatenate([ep.frames for ep in load_episodes(domain, tasks, split="test", root=root)])
+    idx = np.linspace(0, len(frames) - 1, min(limit, len(frames))).astype(int)
+    return torch.from_numpy(frames[idx])
+
+
+@torch.no_grad()
+def codec_report(codec, domain: str, preset: str, tasks=None, root=None, n_frames: int = 256) -> list[dict]:
+    frames = _test_frames(domain, tasks, root, n_frames)
+    recon = codec.reconstruct(frames).cpu()
+    rows = [{"model": f"codec_{preset}", "metric": "recon_psnr", "value": float(psnr(frames, recon).mean())},
+            {"model": f"codec_{preset}", "metric": "recon_ssim", "value": float(ssim(frames, recon).mean())},
+            {"model": f"codec_{preset}", "metric": "codes_used",
+             "value": float(codec.encode(frames).unique().numel())}]
+    out = store.codec_dir(domain, preset, root) / "quality"
+    _write_table(out, rows, f"Codec quality: {domain} {preset} ({len(frames)} test frames)")
+    save_grid(out / "reconstructions.png", [frames[:12], recon[:12]])
+    return rows
+
+
+def _eps_levels(domain, tasks, root) -> list[str]:
+    from tasks.datasets import domain_dir
+
+    kinds = set()
+    for t in tasks:
+        d = domain_dir(domain, root) / t
+        kinds |= {p.name for p in d.glob("eps_*") if p.is_dir() and any(p.glob("ep_*.npz"))}
+    return sorted(kinds)
+
+
+def _sample_windows(tokens_by_task: dict, context: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    ctx, tgt = zip(*(ll_windows(ep.long(), context) for eps in tokens_by_task.values() for ep in eps))
+    ctx, tgt = torch.cat(ctx), torch.cat(tgt)
+    idx = torch.linspace(0, len(ctx) - 1, min(n, len(ctx))).long()
+    return ctx[idx], tgt[idx]
+
+
+@torch.no_grad()
+def video_model_report(codec, net, name: str, domain: str, preset: str, context: int, tasks, root=None,
+                       n_windows: int = 64, n_div: int = 8, n_samples: int = 4, seed: int = 0) -> list[dict]:
+    device = next(net.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    label = f"{name}_{preset}_l{context}"
+    test = store.episode_tokens(codec, domain, tasks, "expert", "test", root)
+    ctx, tgt = _sample_windows(test, context, n_windows)
+    pred = codec.decode(net.sample(ctx.to(device), noise=False, generator=gen)).cpu()
+    real = codec.decode(tgt.to(device)).cpu()  # the true next frames as the codec renders them
+    rows = [{"model": label, "metric": "pred_psnr_vs_codec", "value": float(psnr(pred, real).mean())},
+            {"model": label, "metric": "pred_ssim_vs_codec", "value": float(ssim(pred, real).mean())}]
+    rows.append({"model": label, "metric": "test_ll", "value": float(net.score_ll(ctx.to(device), tgt.to(device)).mean())})
+
+    def diversity(tokens_by_task) -> float:
+        c, _ = _sample_windows(tokens_by_task, context, n_div)
+        c = c.to(device).repeat_interleave(n_samples, 0)
+        s = codec.decode(net.sample(c, noise=True, generator=gen)).cpu()
+        return float(pairwise_diversity(s.view(-1, n_samples, *s.shape[1:])).mean())
+
+    rows.append({"model": label, "metric": "diversity_expert", "value": diversity(test)})
+    for kind in _eps_levels(domain, tasks, root):
+        try:
+            toks = store.episode_tokens(codec, domain, tasks, kind, "train", root)
+        except FileNotFoundError:
+            continue
+        rows.append({"model": label, "metric": f"diversity_{kind}", "value": diversity(toks)})
+    out = store.video_model_dir(domain, name, preset, context, root) / "quality"
+    _write_table(out, rows, f"{name} quality: {domain} {preset}, context {context}")
+    # rows: last context frame, true next frame, predicted next frame
+    save_grid(out / "predictions.png", [codec.decode(ctx[:8, -1].to(device)).cpu(), real[:8], pred[:8]])
+    return rows
+
+
+def write_report(domain: str, preset: str = "small", context: int = 2, models: Sequence[str] | None = None,
+                 root=None, device="cpu", tasks: Sequence[str] | None = None, log: Callable = print) -> list[dict]:
+    """Write the report of the codec and every trained video model (or only ``models``); return its rows."""
+    from tasks.registry import seen_tasks
+
+    task_list = list(tasks) if tasks else seen_tasks(domain)
+    codec = store.load_codec(domain, preset, device, root)
+    wanted = list(models) if models else ["codec", *video_model_names()]
+    rows = []
+    if "codec" in wanted:
+        rows += codec_report(codec, domain, preset, task_list, root)
+    for name in video_model_names():
+        if name not in wanted:
+            continue
+        if not (store.video_model_dir(domain, name, preset, context, root) / "model.pt").exists():
+            if models:  # asked for explicitly
+                raise store.ModelMissingError(f"no {name} to report on; make it with: "
+                                              f"{store.pretrain_command(domain, name, preset, context, root)}")
+            continue
+        net = store.load_video_model_only(domain, name, preset, context, device, root)
+        rows += video_model_report(codec, net, name, domain, preset, context, net.meta.get("tasks", task_list), root)
+    for r in rows:
+        log(f"{r['model']:>24s}  {r['metric']:<22s} {r['value']:.4g}")
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rewards.quality", description=__doc__.split("\n")[0])
+    p.add_argument("--domain", required=True, choices=list(store.DOMAINS))
+    p.add_argument("--preset", default="small", choices=list(store.PRESETS))
+    p.add_argument("--context", type=int, default=2)
+    p.add_argument("--models", nargs="+", default=None, help="codec and/or video models (default: all trained)")
+    p.add_argument("--tasks", nargs="+", default=None)
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--device", default="auto")
+    a = p.parse_args(argv)
+    from tasks.datasets import DatasetMissingError
+    from tasks.runtime import resolve_device
+
+    try:
+        write_report(a.domain, a.preset, a.context, a.models, a.data_root, resolve_device(a.device), a.tasks)
+    except (store.ModelMissingError, DatasetMissingError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,6 +15,7 @@ generator, which ``state_dict()`` saves, so a resumed run continues bit-for-bit 
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -188,4 +189,10 @@ class DrQV2Agent:
                              f"this agent has obs {self.obs_shape}, action_dim {self.action_dim}")
         for name in ("encoder", "actor", "critic", "critic_target", "encoder_opt", "actor_opt", "critic_opt"):
             getattr(self, name).load_state_dict(state[name])
-        self.generator.set_state(state["generator"])
+        try:
+            self.generator.set_state(state["generator"])
+        except RuntimeError:
+            # A CPU generator cannot take a CUDA generator's state (or the reverse); a run moved across
+            # device types cannot be bit-exact anyway, so reseed deterministically from the saved state.
+            warnings.warn(f"generator state from another device type; reseeding the {self.device.type} generator")
+            self.generator.manual_seed(int(torch.as_tensor(state["generator"]).long().sum()))

@@ -75,8 +75,9 @@ class Encoder(nn.Module):
         )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.to(torch.float32).div_(255.0) if obs.dtype == torch.uint8 else obs / 255.0
-        x = x.sub_(0.5).contiguous(memory_format=torch.channels_last)
+        # one pass to float32 channels_last (a fresh tensor), then normalise it in place
+        x = obs.to(dtype=torch.float32, memory_format=torch.channels_last, copy=True)
+        x = x.div_(255.0).sub_(0.5)
         return _FlattenCHW.apply(self.convnet(x))
 
 

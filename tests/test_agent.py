@@ -161,3 +161,17 @@ def test_learns_a_one_step_bandit():
         agent.update(dict(obs=obs, next_obs=obs, action=action, reward=reward, discount=torch.zeros(64)), 10**7)
     probe = np.full(obs_shape, 128, np.uint8)
     assert abs(float(agent.act(probe, 10**7, eval_mode=True)[0]) - 0.5) < 0.2
+
+
+def test_replay_batch_feeds_update_with_a_bonus_added():
+    """The loop's path: sample from the replay, add a [B] bonus to the reward, update."""
+    from agents import ReplayBuffer
+
+    rng = np.random.default_rng(0)
+    rb = ReplayBuffer(SMALL.replay_capacity, OBS, 4, SMALL.nstep, SMALL.discount, seed=0)
+    rb.add_episode(rng.integers(0, 256, (11, *OBS), dtype=np.uint8), rng.uniform(-1, 1, (10, 4)),
+                   rng.random(10), np.ones(10))
+    batch = rb.sample(16)
+    batch["reward"] = batch["reward"] + 0.5 * torch.rand(16)
+    metrics = DrQV2Agent(OBS, 4, SMALL).update(batch, 3000)
+    assert metrics["batch_reward"] == pytest.approx(batch["reward"].mean().item(), rel=1e-6)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -110,7 +109,7 @@ def test_report_order_and_iqm_match_rliable(suite, label, frames):
 def test_improvement_of_best_method_over_best_baseline(suite):
     point = {m: metrics.aggregate_iqm(x) for m, x in expected_matrices(suite["runs"]).items()}
     rel = 100 * (point["diffusion_reward"] - point["viper"]) / point["viper"]
-    assert f"Best method by IQM: **diffusion_reward**" in suite["report"]
+    assert "Best method by IQM: **diffusion_reward**" in suite["report"]
     assert f"best baseline `viper`: **{rel:+.1f}%**" in suite["report"]
     poi = suite["data"].query("figure == 'probability_of_improvement'").set_index("other")["value"]
     assert poi["viper"] == 1.0 and poi["sparse"] == 1.0

@@ -189,7 +189,8 @@ def video_model_report(codec, net, name: str, domain: str, preset: str, context:
 
 
 def write_report(domain: str, preset: str = "small", context: int = 2, models: Sequence[str] | None = None,
-                 root=None, device="cpu", tasks: Sequence[str] | None = None, log: Callable = print) -> list[dict]:
+                 root=None, device="cpu", tasks: Sequence[str] | None = None, log: Callable = print,
+                 n_frames: int = 256, n_windows: int = 64, n_div: int = 8, n_samples: int = 4) -> list[dict]:
     """Write the report of the codec and every trained video model (or only ``models``); return its rows."""
     from tasks.registry import seen_tasks
 
@@ -198,7 +199,7 @@ def write_report(domain: str, preset: str = "small", context: int = 2, models: S
     wanted = list(models) if models else ["codec", *video_model_names()]
     rows = []
     if "codec" in wanted:
-        rows += codec_report(codec, domain, preset, task_list, root)
+        rows += codec_report(codec, domain, preset, task_list, root, n_frames)
     for name in video_model_names():
         if name not in wanted:
             continue
@@ -208,7 +209,8 @@ def write_report(domain: str, preset: str = "small", context: int = 2, models: S
                                               f"{store.pretrain_command(domain, name, preset, context, root)}")
             continue
         net = store.load_video_model_only(domain, name, preset, context, device, root)
-        rows += video_model_report(codec, net, name, domain, preset, context, net.meta.get("tasks", task_list), root)
+        rows += video_model_report(codec, net, name, domain, preset, context, net.meta.get("tasks", task_list), root,
+                                   n_windows, n_div, n_samples)
     for r in rows:
         log(f"{r['model']:>24s}  {r['metric']:<22s} {r['value']:.4g}")
     return rows

@@ -218,11 +218,11 @@ class MaskReplaceSchedule(nn.Module):
             out = torch.cat([out[..., :k], col], dim=-1)
         return out
 
-    def posterior(self, log_x0: torch.Tensor, z_v: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """``log p(z_u | z_v) = log sum_x0 q(z_u | z_v, x0) p(x0)`` for ``p(x0) = exp(log_x0)``.
+    def posterior_bayes(self, log_x0: torch.Tensor, z_v: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``log p(z_u | z_v) = log sum_x0 q(z_u | z_v, x0) p(x0)`` by the generic Bayes formula.
 
-        ``log_x0`` is ``[B, N, K+1]`` (mask column ignored); a one-hot gives the true posterior
-        ``q(z_u | z_v, x0)``, the network's prediction gives the model's ``p_theta(z_u | z_v)``.
+        ``q(z_v | z_u) * sum_x0 [p(x0) / q(z_v | x0)] q(z_u | x0)``. The reference implementation
+        (several passes over ``[B, 64, K+1]``); ``posterior`` is the same in closed form.
         """
         k = self.num_classes
         zeros = torch.zeros_like(u)
@@ -231,6 +231,36 @@ class MaskReplaceSchedule(nn.Module):
         log_w = torch.cat([log_w, torch.full_like(log_w[..., :1], 2 * LOG_EPS)], dim=-1)
         out = self.likelihood(z_v, u, v, k + 1) + self.propagate(log_w, zeros, u)
         return out.clamp(LOG_EPS, 0.0)
+
+    def posterior(self, log_x0: torch.Tensor, z_v: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``log p(z_u | z_v) = log sum_x0 q(z_u | z_v, x0) p(x0)`` for ``p(x0) = exp(log_x0)``, ``[B,64,K+1]``.
+
+        ``log_x0`` is ``[B, 64, K+1]`` (mask column ignored); a one-hot gives the true posterior
+        ``q(z_u | z_v, x0)``, the network's prediction the model's ``p_theta(z_u | z_v)``. Closed form
+        of ``posterior_bayes`` (mask-and-replace makes every term a per-token affine map of p):
+
+        - ``z_v`` = mask: ``p(z_u=j) = c_uv (A_u p_j + B_u) / C_v``, ``p(z_u=mask) = C_u / C_v``
+        - ``z_v = k``: with ``W = (1 - p_k) / B_v + p_k / (A_v + B_v)``,
+          ``p(z_u=j) = b_uv (A_u p_j / B_v + B_u W)`` for ``j != k``,
+          ``p(z_u=k) = (a_uv + b_uv) (A_u p_k / (A_v + B_v) + B_u W)``, ``p(z_u=mask) = 0``
+        """
+        k, sch = self.num_classes, self
+        zeros = torch.zeros_like(u)
+        cu, cv, tr = sch.coefficients(zeros, u), sch.coefficients(zeros, v), sch.coefficients(u, v)
+        log_p = log_x0[..., :k]
+        is_mask = (z_v == k).unsqueeze(-1)                                        # [B, N, 1]
+        idx = z_v.clamp(max=k - 1).unsqueeze(-1)
+        log_pk = log_p.gather(-1, idx)
+        log_rest = torch.logsumexp(log_p.scatter(-1, idx, -math.inf), dim=-1, keepdim=True)  # log(1 - p_k)
+        log_w = torch.logaddexp(log_rest - cv["log_b"], log_pk - cv["log_a_plus_b"])
+        s1 = torch.where(is_mask, tr["log_c"] - cv["log_c"], tr["log_b"])
+        s2 = torch.where(is_mask, cu["log_a"], cu["log_a"] - cv["log_b"])
+        s3 = torch.where(is_mask, cu["log_b"], cu["log_b"] + log_w)
+        out = s1 + torch.logaddexp(log_p + s2, s3)
+        at_k = tr["log_a_plus_b"] + torch.logaddexp(cu["log_a"] + log_pk - cv["log_a_plus_b"], cu["log_b"] + log_w)
+        out = out.scatter(-1, idx, torch.where(is_mask, out.gather(-1, idx), at_k))
+        mask_col = torch.where(is_mask, cu["log_c"] - cv["log_c"], LOG_EPS)
+        return torch.cat([out, mask_col], dim=-1).clamp(LOG_EPS, 0.0)
 
     def sample_marginal(self, x0: torch.Tensor, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """Draw ``z_v ~ q(z_v | x0)`` directly (keep / uniform replace / mask), exactly, per token."""
@@ -374,22 +404,38 @@ class Block(nn.Module):
 class ConditionEmbedding(nn.Module):
     """Context-frame tokens -> ``[B, l*64, D]``: token + frame-index + 2D position embeddings."""
 
-    def __init__(self, cfg: VQDiffusionConfig):
+    def __init__(self, cfg: VQDiffusionConfig, position: "GridPosition"):
         super().__init__()
-        self.grid = cfg.grid
         self.token = nn.Embedding(cfg.num_classes, cfg.width)
         self.frame = nn.Embedding(cfg.context, cfg.width)
-        self.row = nn.Embedding(cfg.grid, cfg.width)
-        self.col = nn.Embedding(cfg.grid, cfg.width)
+        self.position = position
         self.norm = nn.LayerNorm(cfg.width)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
         b, l, n = context.shape
-        pos = torch.arange(n, device=context.device)
         emb = (self.token(context)
                + self.frame(torch.arange(l, device=context.device))[None, :, None, :]
-               + (self.row(pos // self.grid) + self.col(pos % self.grid))[None, None])
+               + self.position(n, context.device)[None, None])
         return self.norm(emb.reshape(b, l * n, -1))
+
+
+class GridPosition(nn.Module):
+    """Row + column embeddings of the 8x8 token grid.
+
+    One instance is shared by the target tokens and the condition tokens: a token and the context
+    tokens at the same grid cell start with the same position code, so attending to "the same place
+    in the previous frames" (most of what a video model needs) is easy to learn.
+    """
+
+    def __init__(self, grid: int, width: int):
+        super().__init__()
+        self.grid = grid
+        self.row = nn.Embedding(grid, width)
+        self.col = nn.Embedding(grid, width)
+
+    def forward(self, n: int, device: torch.device) -> torch.Tensor:
+        pos = torch.arange(n, device=device)
+        return self.row(pos // self.grid) + self.col(pos % self.grid)
 
 
 class Denoiser(nn.Module):
@@ -400,10 +446,9 @@ class Denoiser(nn.Module):
         self.cfg = cfg
         w = cfg.width
         self.token = nn.Embedding(cfg.num_classes + 1, w)   # + mask token
-        self.row = nn.Embedding(cfg.grid, w)
-        self.col = nn.Embedding(cfg.grid, w)
+        self.position = GridPosition(cfg.grid, w)
         self.time = TimestepEmbedding(w, cfg.diffusion_steps)
-        self.condition = ConditionEmbedding(cfg)
+        self.condition = ConditionEmbedding(cfg, self.position)
         self.blocks = nn.ModuleList(Block(w, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.head = nn.Sequential(nn.LayerNorm(w), nn.Linear(w, cfg.num_classes))
 
@@ -414,8 +459,7 @@ class Denoiser(nn.Module):
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, kv_cache) -> torch.Tensor:
         """Logits ``[B, 64, K]`` of ``x0`` given ``z`` (``[B, 64]``, mask = K) at timestep index ``t``."""
-        pos = torch.arange(z.shape[1], device=z.device)
-        x = self.token(z) + (self.row(pos // self.cfg.grid) + self.col(pos % self.cfg.grid))[None]
+        x = self.token(z) + self.position(z.shape[1], z.device)[None]
         t_emb = self.time(t)
         for blk, kv in zip(self.blocks, kv_cache):
             x = blk(x, t_emb, kv)
@@ -565,9 +609,10 @@ class VQDiffusion(nn.Module):
                 self.lt_count.index_add_(0, t, torch.ones_like(kl))
         with torch.no_grad():
             acc = (log_x0[..., :k].argmax(-1) == target).float().mean()
-        return loss, {"loss": float(loss.detach()), "vb_per_token": float((kl / pt).mean() / self.tokens),
-                      "x0_ce_per_token": float(aux.mean() / self.tokens), "x0_acc": float(acc),
-                      "t_mean": float(t.float().mean())}
+            info = {"loss": float(loss), "vb_per_token": float((kl / pt).mean() / self.tokens),
+                    "x0_ce_per_token": float(aux.mean() / self.tokens), "x0_acc": float(acc),
+                    "t_mean": float(t.float().mean())}
+        return loss, info
 
     # ------------------------------------------------------------------ reverse chain
 

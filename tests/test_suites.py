@@ -1,0 +1,137 @@
+"""The suite runner on real envs: end to end, kill -9 and resume, corrupted checkpoints, locks, errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from suites import run as suite_run
+from suites import train
+from suites.plan import expand
+
+
+def _eval_rows(run_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "eval.csv").drop(columns=["time"])
+
+
+def _sparse_run(tmp_path, name="r", frames=1200):
+    [spec] = expand("smoke", methods=["sparse"], results=tmp_path / name, frames=frames, torch_threads=1)
+    spec.config["checkpoint_every_frames"] = 400
+    return spec
+
+
+@pytest.mark.slow
+def test_smoke_suite_end_to_end(tmp_path, capsys):
+    results = tmp_path / "results"
+    assert suite_run.main(["--suite", "smoke", "--results", str(results), "--jobs", "2"]) == 0
+    suite_dir = results / "smoke"
+    for method in ("sparse", "rnd", "amp"):
+        run_dir = suite_dir / method / "reach" / "seed_0"
+        done = json.loads((run_dir / "done.json").read_text())
+        assert done["frame"] == 2000
+        assert list(_eval_rows(run_dir)["frame"]) == [0, 1000, 2000]
+        config = json.loads((run_dir / "config.json").read_text())
+        assert config["seed"] == 0 and config["provider"] == method and config["versions"]["torch"]
+        assert len(list((run_dir / "checkpoints").glob("ckpt_*.pt"))) <= train.KEEP_CHECKPOINTS
+        train_log = pd.read_csv(run_dir / "train.csv")
+        assert train_log["frame"].is_monotonic_increasing and train_log["frame"].iloc[-1] == 2000
+    scores = pd.read_csv(suite_dir / "scores.csv")
+    assert set(scores["method"]) == {"sparse", "rnd", "amp"}
+    assert set(scores.columns) == {"method", "task", "seed", "frame", "metric", "value"}
+    assert "scores:" in capsys.readouterr().out
+    # a second launch finds every run complete and redoes nothing
+    mtime = (suite_dir / "sparse" / "reach" / "seed_0" / "eval.csv").stat().st_mtime
+    assert suite_run.main(["--suite", "smoke", "--results", str(results), "--no-figures"]) == 0
+    assert (suite_dir / "sparse" / "reach" / "seed_0" / "eval.csv").stat().st_mtime == mtime
+
+
+@pytest.mark.slow
+def test_kill_and_resume_gives_the_rows_of_an_uninterrupted_run(tmp_path):
+    whole = _sparse_run(tmp_path, "whole")
+    train.run(whole.config, whole.run_dir)
+
+    killed = _sparse_run(tmp_path, "killed")
+    code = ("import json, sys; from suites import train; "
+            "train.run(json.loads(sys.argv[1]), sys.argv[2])")
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config), str(killed.run_dir)],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    deadline = time.monotonic() + 300
+    while not train.list_checkpoints(killed.run_dir) or _rows(killed.run_dir) < 2:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1.0)  # let it get into the next episode past the checkpoint
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed.run_dir / "done.json").exists()
+
+    logs = []
+    train.run(killed.config, killed.run_dir, log=logs.append)
+    assert any("resumed" in m for m in logs)
+    pd.testing.assert_frame_equal(_eval_rows(killed.run_dir), _eval_rows(whole.run_dir))
+    a = pd.read_csv(killed.run_dir / "train.csv").drop(columns=["time", "fps"])
+    b = pd.read_csv(whole.run_dir / "train.csv").drop(columns=["time", "fps"])
+    pd.testing.assert_frame_equal(a, b)
+
+
+def _rows(run_dir):
+    path = run_dir / "eval.csv"
+    return len(path.read_text().splitlines()) - 1 if path.exists() else 0
+
+
+@pytest.mark.slow
+def test_corrupted_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    spec = _sparse_run(tmp_path)
+    train.run(spec.config, spec.run_dir)
+    before = _eval_rows(spec.run_dir)
+    newest = train.list_checkpoints(spec.run_dir)[-1]
+    (spec.run_dir / "done.json").unlink()
+    newest.write_bytes(b"torn")
+    logs = []
+    train.run(spec.config, spec.run_dir, log=logs.append)
+    assert any(str(newest) in m and "unreadable" in m for m in logs), logs
+    pd.testing.assert_frame_equal(_eval_rows(spec.run_dir), before)
+
+
+def test_a_locked_run_is_skipped(tmp_path):
+    spec = _sparse_run(tmp_path)
+    with train.run_lock(spec.run_dir):
+        code = ("import json, sys; from suites import train; "
+                "print(json.dumps(train.run(json.loads(sys.argv[1]), sys.argv[2])))")
+        out = subprocess.run([sys.executable, "-c", code, json.dumps(spec.config), str(spec.run_dir)],
+                             capture_output=True, text=True, check=True).stdout
+    assert "another process" in json.loads(out.splitlines()[-1])["skipped"]
+    assert not (spec.run_dir / "eval.csv").exists()
+
+
+def test_a_changed_config_is_refused(tmp_path):
+    spec = _sparse_run(tmp_path)
+    spec.run_dir.mkdir(parents=True)
+    (spec.run_dir / "config.json").write_text(json.dumps({**spec.config, "frames": 5}))
+    with pytest.raises(ValueError, match="different config.*frames"):
+        train.run(spec.config, spec.run_dir)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--suite", "nope"], "valid suites: metaworld7"),
+    (["--suite", "smoke", "--methods", "viperr"], "valid methods: sparse, rnd, amp"),
+    (["--suite", "smoke", "--tasks", "reachh"], "valid tasks: "),
+    (["--suite", "smoke", "--tasks", "door"], "not in suite 'smoke'"),
+    (["--suite", "smoke", "--profile", "huge"], "valid profiles: paper, quick, smoke"),
+])
+def test_bad_names_list_the_valid_ones(argv, expected, capsys):
+    with pytest.raises(SystemExit) as e:
+        suite_run.main(argv)
+    assert e.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_list_prints_the_suites(capsys):
+    assert suite_run.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert "metaworld7" in out and "adroit3" in out and "smoke" in out

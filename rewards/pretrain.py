@@ -90,6 +90,13 @@ class CodecTrainer:
         self.opt_d.load_state_dict(sd["opt_d"])
 
 
+def _loss_and_logs(out) -> tuple[torch.Tensor, dict]:
+    """A model's ``loss`` may return the scalar alone (VideoGPT) or (scalar, logs) (VQ-Diffusion)."""
+    if isinstance(out, tuple):
+        return out[0], dict(out[1]) if len(out) > 1 else {}
+    return out, {}
+
+
 class VideoModelTrainer:
     """One AdamW step (with linear warm-up) on a video model's ``loss(context, target)``."""
 
@@ -105,22 +112,25 @@ class VideoModelTrainer:
     def step(self, batch, step: int) -> dict[str, float]:
         ctx, tgt = batch
         self.model.train()
-        loss = self.model.loss(ctx, tgt)
+        loss, logs = _loss_and_logs(self.model.loss(ctx, tgt))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
         self.sched.step()
-        return {"loss": loss.item(), "lr": self.sched.get_last_lr()[0]}
+        return {**logs, "loss": loss.item(), "lr": self.sched.get_last_lr()[0]}
 
     @torch.no_grad()
     def validate(self, data) -> float:
         ctx, tgt = data
         self.model.eval()
-        gen_state = torch.random.get_rng_state()  # a stochastic loss (diffusion t) must not move training RNG
-        torch.manual_seed(0)
-        losses = [self.model.loss(ctx[i:i + 64], tgt[i:i + 64]).item() for i in range(0, len(ctx), 64)]
-        torch.random.set_rng_state(gen_state)
+        # a stochastic loss (VQ-Diffusion draws t) is evaluated under a fixed seed, without moving the
+        # training RNG (so resumed and uninterrupted runs stay identical)
+        cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(0)
+            losses = [_loss_and_logs(self.model.loss(ctx[i:i + 64], tgt[i:i + 64]))[0].item()
+                      for i in range(0, len(ctx), 64)]
         return float(np.mean(losses))
 
     def state_dict(self) -> dict:
@@ -222,7 +232,8 @@ def pretrain(domain: str, model: str, preset: str = "small", context: int = 2, s
     else:
         codec = store.load_codec(domain, preset, dev, root)  # ModelMissingError names the codec command
         config = preset_config(model, preset, context)
-        vocab = getattr(config, "vocab_size", codec.config.codebook_size)
+        vocab = next((getattr(config, a) for a in ("vocab_size", "num_classes") if hasattr(config, a)),
+                     codec.config.codebook_size)
         if vocab != codec.config.codebook_size:
             raise ValueError(f"{model} vocabulary {vocab} != codec codebook size {codec.config.codebook_size}")
         config_dict = config_to_dict(config)

@@ -244,9 +244,9 @@ class MaskReplaceSchedule(nn.Module):
           ``p(z_u=j) = b_uv (A_u p_j / B_v + B_u W)`` for ``j != k``,
           ``p(z_u=k) = (a_uv + b_uv) (A_u p_k / (A_v + B_v) + B_u W)``, ``p(z_u=mask) = 0``
         """
-        k, sch = self.num_classes, self
+        k = self.num_classes
         zeros = torch.zeros_like(u)
-        cu, cv, tr = sch.coefficients(zeros, u), sch.coefficients(zeros, v), sch.coefficients(u, v)
+        cu, cv, tr = self.coefficients(zeros, u), self.coefficients(zeros, v), self.coefficients(u, v)
         log_p = log_x0[..., :k]
         is_mask = (z_v == k).unsqueeze(-1)                                        # [B, N, 1]
         idx = z_v.clamp(max=k - 1).unsqueeze(-1)

@@ -145,7 +145,7 @@ class AMPReward(RewardProvider):
             return
         from tasks.collect import collect
 
-        collect(domain, list(tasks), root=data_root)
+        collect(domain, list(tasks), episodes=overrides.get("expert_episodes"), root=data_root)
 
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
         return validate_episode(frames, env_rewards)[1]

@@ -36,6 +36,12 @@ BUILTINS: dict[str, str] = {
     "sparse": "rewards.sparse:SparseReward",
     "rnd": "rewards.rnd:RNDReward",
     "amp": "rewards.amp:AMPReward",
+    "diffusion_reward": "rewards.video_reward:DiffusionReward",
+    "diffusion_reward_nonoise": "rewards.video_reward:DiffusionRewardNoNoise",
+    "diffusion_ll": "rewards.video_reward:DiffusionLL",
+    "viper": "rewards.video_reward:Viper",
+    "viper_std": "rewards.video_reward:ViperStd",
+    "viper_ce": "rewards.video_reward:ViperCE",
 }
 
 _registered: dict[str, type[RewardProvider]] = {}

@@ -34,6 +34,7 @@ class Suite:
     quick_tasks: tuple[str, ...]  # the "few tasks" of the quick and smoke profiles
     seeds: Mapping[str, int] = field(default_factory=dict)  # per-profile seed counts overriding the profile's
     default_profile: str = "quick"
+    zero_shot: bool = False  # video models must not have seen the suite's tasks
 
     def method(self, label: str) -> Method:
         for m in self.methods:
@@ -44,12 +45,37 @@ class Suite:
 
 
 BASELINES = _methods("sparse", "rnd", "amp")
+MAIN = _methods("sparse", "rnd", "amp", "viper", "viper_std", "diffusion_reward")
+# AMP needs expert frames of the target task, so the zero-shot suite leaves it out (as the paper does).
+ZERO_SHOT = _methods("sparse", "rnd", "viper", "viper_std", "diffusion_reward")
+ABLATION_TASKS = ("door", "hammer")  # the paper's Figure 11
+
+
+def _variants(provider: str, key: str, values, label) -> tuple[Method, ...]:
+    return tuple(Method(label(v), provider, MappingProxyType({key: v})) for v in values)
+
 
 SUITES: Mapping[str, Suite] = MappingProxyType({s.name: s for s in (
     Suite("metaworld7", "MetaWorld, the 7 seen tasks (paper Fig. 4)", "metaworld",
-          tuple(task_registry.names("metaworld")), BASELINES, quick_tasks=("reach", "door-close")),
+          tuple(task_registry.names("metaworld")), MAIN, quick_tasks=("reach", "door-close")),
     Suite("adroit3", "Adroit door, hammer, pen (paper Fig. 4)", "adroit",
-          tuple(task_registry.names("adroit")), BASELINES, quick_tasks=("door", "hammer")),
+          tuple(task_registry.names("adroit")), MAIN, quick_tasks=("door", "hammer")),
+    Suite("metaworld_unseen", "zero-shot: models pretrained on the 7 seen tasks, RL on the 8 unseen (Fig. 5)",
+          "metaworld", tuple(task_registry.names("metaworld_unseen")), ZERO_SHOT,
+          quick_tasks=("coffee-button", "drawer-open"), seeds=MappingProxyType({"paper": 4}), zero_shot=True),
+    Suite("ablate_ce_ll", "conditional entropy vs log-likelihood, VQ-Diffusion vs VideoGPT (Fig. 11)", "adroit",
+          ABLATION_TASKS, _methods("diffusion_reward", "diffusion_ll", "viper_ce", "viper_std"),
+          quick_tasks=ABLATION_TASKS),
+    Suite("ablate_steps", "denoising steps of the entropy estimate (Fig. 11)", "adroit", ABLATION_TASKS,
+          _variants("diffusion_reward", "steps", (2, 5, 10, 20), lambda v: f"steps_{v}"), quick_tasks=ABLATION_TASKS),
+    Suite("ablate_noise", "Gumbel noise in the entropy estimate on / off (Fig. 11)", "adroit", ABLATION_TASKS,
+          _methods("diffusion_reward", "diffusion_reward_nonoise"), quick_tasks=ABLATION_TASKS),
+    Suite("ablate_alpha", "weight of the RND bonus against the video reward (Fig. 11)", "adroit", ABLATION_TASKS,
+          _variants("diffusion_reward", "alpha", (1.0, 0.95, 0.5, 0.0), lambda v: f"alpha_{v:g}"),
+          quick_tasks=ABLATION_TASKS),
+    Suite("ablate_context", "context length l of the video model (Fig. 11)", "adroit", ABLATION_TASKS,
+          _variants("diffusion_reward", "context", (1, 2, 4, 8), lambda v: f"context_{v}"),
+          quick_tasks=ABLATION_TASKS),
     Suite("smoke", "sparse, rnd, amp on reach for a few thousand frames (tests)", "metaworld",
           ("reach",), BASELINES, quick_tasks=("reach",), default_profile="smoke"),
 )})

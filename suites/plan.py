@@ -6,10 +6,12 @@ config, versions and seed), so ``suites.train.run(config, run_dir)`` needs nothi
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import rewards
 import tasks as task_registry
 from suites import definitions, profiles
 
@@ -47,7 +49,7 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
                 raise ValueError(f"task {t!r} is not in suite {suite.name!r}; its tasks: {', '.join(suite.tasks)}")
         chosen_tasks = list(tasks)
     else:
-        chosen_tasks = list(suite.quick_tasks if profile.few_tasks else suite.tasks)
+        chosen_tasks = list(suite.quick_tasks if profile.few_tasks else suite.tasks)[:profile.max_tasks]
     n_seeds = suite.seeds.get(profile.name, profile.seeds)
     chosen_seeds = list(seeds) if seeds is not None else list(range(n_seeds))
     agent = dataclasses.asdict(DrQV2Config.from_dict(dict(profile.agent)))
@@ -55,18 +57,22 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
     stamp = versions()
     out = []
     for m in chosen_methods:
+        overrides = dict(m.overrides)
+        if "preset" in inspect.signature(rewards.get(m.provider)).parameters:
+            overrides.setdefault("preset", profile.model_preset)  # video models: the profile picks the size
         for t in chosen_tasks:
             spec = task_registry.spec(t)
             for s in chosen_seeds:
                 config = {
-                    "suite": suite.name, "method": m.label, "provider": m.provider,
-                    "provider_overrides": dict(m.overrides), "task": t, "domain": spec.domain, "seed": int(s),
+                    "suite": suite.name, "zero_shot": suite.zero_shot, "method": m.label, "provider": m.provider,
+                    "provider_overrides": overrides, "task": t, "domain": spec.domain, "seed": int(s),
                     "profile": profile.name, "frames": int(frames or spec.budget(profile.name)),
                     "action_repeat": spec.action_repeat, "horizon": spec.horizon, "camera": spec.camera,
                     "image_size": image_size, "eval_every_frames": profile.eval_every_frames,
                     "eval_episodes": profile.eval_episodes,
                     "checkpoint_every_frames": profile.checkpoint_every_frames,
-                    "model_preset": profile.model_preset, "agent": agent, "device": device, "wandb": wandb,
+                    "model_preset": profile.model_preset, "pretrain_steps": profile.pretrain_steps,
+                    "expert_episodes": profile.expert_episodes, "agent": agent, "device": device, "wandb": wandb,
                     "data_root": data_root, "torch_threads": torch_threads, "versions": stamp,
                 }
                 out.append(RunSpec(config, run_dir(Path(results), suite.name, m.label, t, int(s))))

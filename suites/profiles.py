@@ -23,6 +23,9 @@ class Profile:
     checkpoint_every_frames: int
     agent: Mapping[str, Any] = field(default_factory=dict)  # DrQV2Config overrides
     few_tasks: bool = False  # use the suite's quick task subset
+    max_tasks: int | None = None  # at most this many of them
+    pretrain_steps: int | None = None  # video-model and codec training steps (None: the preset's default)
+    expert_episodes: int | None = None  # expert videos per task (None: 20 MetaWorld, 50 Adroit)
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({
@@ -31,7 +34,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
     "quick": Profile("quick", seeds=2, model_preset="small", eval_every_frames=5_000, eval_episodes=5,
                      checkpoint_every_frames=10_000, few_tasks=True),
     "smoke": Profile("smoke", seeds=1, model_preset="small", eval_every_frames=1_000, eval_episodes=2,
-                     checkpoint_every_frames=1_000, few_tasks=True,
+                     checkpoint_every_frames=1_000, few_tasks=True, pretrain_steps=40, expert_episodes=4,
+                     max_tasks=1,
                      agent=MappingProxyType(dict(batch_size=16, hidden_dim=64, num_seed_frames=400,
                                                  num_expl_steps=200))),
 })

@@ -26,15 +26,14 @@ def prepare(runs: Sequence[RunSpec], log=print) -> None:
     needs: dict[tuple, set[str]] = {}
     for r in runs:
         c = r.config
-        key = (c["provider"], c["domain"], c["model_preset"], c.get("data_root"),
-               json.dumps(c["provider_overrides"], sort_keys=True))
+        key = (c["provider"], c["domain"], c.get("data_root"),
+               json.dumps({"model_preset": c["model_preset"], "pretrain_steps": c["pretrain_steps"],
+                           "expert_episodes": c["expert_episodes"], "device": c["device"],
+                           **c["provider_overrides"]}, sort_keys=True))
         needs.setdefault(key, set()).add(c["task"])
-    for (provider, domain, preset, data_root, overrides), task_set in needs.items():
-        cls = rewards.get(provider)
-        hook = getattr(cls, "prepare", None)
-        if hook is not None:
-            hook(domain=domain, tasks=sorted(task_set), data_root=data_root, model_preset=preset,
-                 log=log, **json.loads(overrides))
+    for (provider, domain, data_root, settings), task_set in needs.items():
+        rewards.get(provider).prepare(domain=domain, tasks=sorted(task_set), data_root=data_root, log=log,
+                                      **json.loads(settings))
 
 
 class Progress:

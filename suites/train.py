@@ -149,6 +149,10 @@ class Trainer:
         self.provider = rewards.make(config["provider"], task=config["task"], domain=self.spec.domain,
                                      device=self.device, data_root=config.get("data_root"), seed=self.seed,
                                      **config.get("provider_overrides", {}))
+        trained_on = self.provider.params.get("trained_on") or []
+        if config.get("zero_shot") and config["task"] in trained_on:
+            raise ValueError(f"zero-shot suite {config['suite']!r}: the {config['provider']} video model was "
+                             f"pretrained on {config['task']!r} itself (its tasks: {', '.join(trained_on)})")
         self.eval_log = CsvLog(self.run_dir / "eval.csv", EVAL_COLUMNS)
         self.train_log = CsvLog(self.run_dir / "train.csv", TRAIN_COLUMNS)
         # counters (checkpointed)

@@ -4,9 +4,10 @@ Experts keep successful episodes only (20 per MetaWorld task, 50 per Adroit task
 episode into train and test. Epsilon-greedy episodes (a fraction epsilon of the expert's actions replaced
 by uniform random actions) are kept whatever their outcome; they serve the reward analysis.
 
-Every episode is a function of (task, kind, index) alone: expert episode i tries the env seeds
-``seed_base + 1000 * i + j`` for j = 0, 1, ... until one succeeds, so a re-run skips what exists,
-re-records exactly what is missing or corrupted, and tasks can be recorded in parallel (``--jobs``).
+Every episode file is a function of (task, kind, split, index) alone: expert file ``<split>/ep_<i>``
+tries the env seeds ``seed_base(task, kind, split) + 1000 * i + j`` for j = 0, 1, ... until one succeeds.
+So a re-run skips what exists, re-records exactly what is missing or corrupted, asking for more episodes
+later never puts one episode in both splits, and tasks can be recorded in parallel (``--jobs``).
 """
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ def run_episode(env, expert, seed: int, epsilon: float) -> ds.Episode:
                       np.asarray(successes, bool), meta)
 
 
-def _seed_base(task: str, kind: str) -> int:
-    return zlib.crc32(f"{task}/{kind}".encode()) % 1_000_000 * 1000
+def _seed_base(task: str, kind: str, split: str) -> int:
+    return zlib.crc32(f"{task}/{kind}/{split}".encode()) % 1_000_000 * 1000
 
 
 def _needs_recording(path: Path, log) -> bool:
@@ -87,13 +88,13 @@ def _needs_recording(path: Path, log) -> bool:
 
 
 def expected_files(plan: Plan) -> list[tuple[Path, str, str, int, float]]:
-    """(path, kind, split, index, epsilon) of every file the plan should produce."""
+    """(path, kind, split, index within the split, epsilon) of every file the plan should produce."""
     out = []
     test = n_test(plan.episodes)
     for i in range(plan.episodes):
         split, j = ("train", i) if i < plan.episodes - test else ("test", i - (plan.episodes - test))
         d = ds.episode_dir(plan.domain, plan.task, ds.EXPERT, split, plan.root)
-        out.append((ds.episode_path(d, j), ds.EXPERT, split, i, 0.0))
+        out.append((ds.episode_path(d, j), ds.EXPERT, split, j, 0.0))
     for eps in plan.epsilons:
         kind = ds.eps_kind(eps)
         d = ds.episode_dir(plan.domain, plan.task, kind, root=plan.root)
@@ -114,7 +115,7 @@ def record_task(plan: Plan, progress=None, log=print) -> int:
     expert = make_expert(plan.task)
     try:
         for path, kind, split, index, eps in todo:
-            base = _seed_base(plan.task, kind) + 1000 * index
+            base = _seed_base(plan.task, kind, split) + 1000 * index
             if kind == ds.EXPERT:
                 for j in range(MAX_TRIES):
                     ep = run_episode(env, expert, base + j, 0.0)

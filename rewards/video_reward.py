@@ -1,0 +1,188 @@
+"""Pretrained video-model rewards: Diffusion Reward, VIPER, VIPER-std and the CE/LL and noise ablations.
+
+Every one of them is the same computation (design.md section 5)::
+
+    r_t = (1 - alpha) * (s_t - mu_task) / sigma_task + beta * r_env_t     (episode end, frozen in replay)
+        + alpha * r_rnd(o_{t+n})                                        (update time, on the n-step return)
+
+with s_t the score of a frozen video model over the codec tokens of the episode (one score per
+transition, windows aligned as in ``rewards.video_model``), mu/sigma the score statistics of that task's
+expert training videos under the same model and settings (``rewards.reward_stats``), beta = 1, and the
+RND bonus trained online (update interval 1 on MetaWorld, 100 on Adroit, as the release's scripts). The
+providers differ only in the model, the score and the defaults, so each is a few class attributes:
+
+| name | model | score | alpha | standardised |
+|---|---|---|---|---|
+| diffusion_reward | VQ-Diffusion | CE | 0.95 (pen 0.0) | yes |
+| diffusion_reward_nonoise | VQ-Diffusion | CE without Gumbel noise | 0.95 (pen 0.0) | yes |
+| diffusion_ll | VQ-Diffusion | LL (context-only condition) | 0.95 | yes |
+| viper | VideoGPT | LL | 0.5 | no (raw LL) |
+| viper_std | VideoGPT | LL | 0.5 | yes |
+| viper_ce | VideoGPT | CE | 0.5 | yes |
+
+The whole episode is scored in one batched call when it ends. A non-finite reward is never returned: a
+ValueError names the provider, task and episode frames (the trainer then stops with its last good
+checkpoint kept).
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import torch
+
+from rewards.base import RewardProvider, validate_episode
+from rewards.registry import register
+
+
+class VideoModelReward(RewardProvider):
+    model_name: ClassVar[str] = ""
+    score_kind: ClassVar[str] = ""  # "ce" | "ll"
+    standardise: ClassVar[bool] = True
+    default_alpha: ClassVar[float] = 0.5
+    task_alpha: ClassVar[Mapping[str, float]] = {}
+    default_noise: ClassVar[bool] = True
+
+    def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None, seed: int = 0,
+                 alpha: float | None = None, beta: float = 1.0, steps: int = 10, noise: bool | None = None,
+                 context: int = 2, preset: str = "small", rnd_update_interval: int | None = None,
+                 image_size: int = 64) -> None:
+        super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed)
+        from rewards import model_store, reward_stats
+        from rewards.rnd import RNDReward
+
+        alpha = self.task_alpha.get(task, self.default_alpha) if alpha is None else float(alpha)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha: expected a number in [0, 1], got {alpha}")
+        noise = self.default_noise if noise is None else bool(noise)
+        if int(steps) < 1:
+            raise ValueError(f"steps: expected a number of denoising steps >= 1, got {steps}")
+        self.alpha, self.beta, self.steps, self.noise = alpha, float(beta), int(steps), noise
+        self.context, self.preset, self.image_size = int(context), preset, int(image_size)
+        self.bonus_scale = alpha
+        self.codec, self.model = model_store.load_video_model(domain, self.model_name, preset, self.context,
+                                                              self.device, data_root)
+        self.mu, self.sigma = 0.0, 1.0
+        if self.standardise:
+            stats = reward_stats.task_stats(domain, self.model_name, self.score_kind, preset=preset,
+                                            context=self.context, steps=self.steps, noise=noise, tasks=[task],
+                                            seed=0, device=self.device, root=data_root,
+                                            loaded=(self.codec, self.model))
+            if task not in stats:
+                from tasks.datasets import collect_command
+
+                raise FileNotFoundError(
+                    f"{self.name}: no expert training videos of {task!r} to standardise its rewards; make them "
+                    f"with: {collect_command(domain, [task], root=data_root)}")
+            self.mu, self.sigma = stats[task]["mean"], stats[task]["std"]
+        # RND bonus (alpha > 0): the same networks and schedule as the `rnd` provider
+        self.rnd = RNDReward(task=task, domain=domain, device=self.device, seed=seed, bonus_scale=1.0,
+                             update_interval=rnd_update_interval, image_size=image_size) if alpha > 0 else None
+        self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        self.episodes = 0
+        self.params = {"model": self.model_name, "score": self.score_kind, "alpha": alpha, "beta": self.beta,
+                       "steps": self.steps, "noise": noise, "context": self.context, "preset": preset,
+                       "standardised": self.standardise, "mu": self.mu, "sigma": self.sigma,
+                       "rnd_update_interval": self.rnd.update_interval if self.rnd else None,
+                       "trained_on": list(getattr(self.model, "meta", {}).get("tasks", []))}
+
+    # -- upstream artefacts ------------------------------------------------------------------------
+    @classmethod
+    def prepare(cls, *, domain: str, tasks: list[str], data_root: Any = None, model_preset: str | None = None,
+                log: Any = print, pretrain_steps: int | None = None, expert_episodes: int | None = None,
+                context: int = 2, preset: str | None = None, steps: int = 10, noise: bool | None = None,
+                device: str = "auto", **overrides: Any) -> None:
+        """Record the videos, pretrain codec and video model on the domain's seen tasks, compute stats.
+
+        Each step is skipped when its artefact is already there (pretraining resumes up to
+        ``pretrain_steps``), so calling it again costs almost nothing.
+        """
+        from rewards.pretrain import pretrain
+        from tasks.collect import collect
+        from tasks.registry import seen_tasks
+        from tasks.runtime import resolve_device
+
+        preset = preset or model_preset or "small"
+        device = str(resolve_device(device))
+        seen = seen_tasks(domain)
+        collect(domain, sorted(set(seen) | set(tasks)), episodes=expert_episodes, root=data_root)
+        for model in ("codec", cls.model_name):
+            log(f"pretraining {domain} {model} ({preset}, context {context}) if needed")
+            pretrain(domain, model, preset, context, steps=pretrain_steps, tasks=seen, root=data_root,
+                     device=device, log=log)
+        if cls.standardise:
+            from rewards import reward_stats
+
+            reward_stats.task_stats(domain, cls.model_name, cls.score_kind, preset=preset, context=context,
+                                    steps=steps, noise=cls.default_noise if noise is None else bool(noise),
+                                    tasks=list(tasks), device=device, root=data_root)
+
+    # -- rewards -----------------------------------------------------------------------------------
+    def scores(self, frames: np.ndarray) -> np.ndarray:
+        """The model's score of each transition of an episode, float32 [T] (one batched call)."""
+        from rewards.video_model import score_episode_tokens
+
+        with torch.no_grad():
+            tokens = self.codec.encode(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device))
+            s = score_episode_tokens(self.model, tokens, self.score_kind, steps=self.steps, noise=self.noise,
+                                     generator=self.generator, batch_size=max(1, frames.shape[0]))
+        return s.cpu().numpy().astype(np.float32)
+
+    def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
+        frames, env_rewards = validate_episode(frames, env_rewards, self.image_size)
+        s = self.scores(frames)
+        r = (1.0 - self.alpha) * (s - self.mu) / self.sigma + self.beta * env_rewards
+        self.episodes += 1
+        if not np.all(np.isfinite(r)):
+            bad = np.flatnonzero(~np.isfinite(r))
+            raise ValueError(f"{self.name}: non-finite reward on task {self.task!r}, episode {self.episodes} "
+                             f"of this provider, transitions {bad[:5].tolist()}")
+        return r.astype(np.float32)
+
+    def bonus(self, batch: Mapping[str, Any]) -> "torch.Tensor | None":
+        return self.rnd.bonus(batch) if self.rnd is not None else None
+
+    def update(self, batch: Mapping[str, Any], step: int) -> dict[str, float]:
+        return self.rnd.update(batch, step) if self.rnd is not None else {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "rnd": self.rnd.state_dict() if self.rnd else None,
+                "generator": self.generator.get_state(), "episodes": self.episodes}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self._check_state(state)
+        if self.rnd is not None:
+            self.rnd.load_state_dict(state["rnd"])
+        self.generator.set_state(state["generator"].cpu())
+        self.episodes = int(state["episodes"])
+
+
+@register("diffusion_reward")
+class DiffusionReward(VideoModelReward):
+    model_name, score_kind, default_alpha = "vqdiffusion", "ce", 0.95
+    task_alpha = {"pen": 0.0}
+
+
+@register("diffusion_reward_nonoise")
+class DiffusionRewardNoNoise(DiffusionReward):
+    default_noise = False
+
+
+@register("diffusion_ll")
+class DiffusionLL(VideoModelReward):
+    model_name, score_kind, default_alpha = "vqdiffusion", "ll", 0.95
+
+
+@register("viper")
+class Viper(VideoModelReward):
+    model_name, score_kind, default_alpha, standardise = "videogpt", "ll", 0.5, False
+
+
+@register("viper_std")
+class ViperStd(VideoModelReward):
+    model_name, score_kind, default_alpha = "videogpt", "ll", 0.5
+
+
+@register("viper_ce")
+class ViperCE(VideoModelReward):
+    model_name, score_kind, default_alpha = "videogpt", "ce", 0.5

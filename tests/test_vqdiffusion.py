@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rewards.vqdiffusion import (LOG_EPS, MaskReplaceSchedule, VQDiffusion, VQDiffusionConfig,
-                                 VQDiffusionOptim)
+                                 VQDiffusionOptim, _gumbel_argmax)
 
 K = 1024
 
@@ -176,6 +176,13 @@ def test_sample_marginal_frequencies():
     keep, mask = float(s.log_a[0, 50].exp()), float(s.log_c[0, 50].exp())
     assert float((z == K).float().mean()) == pytest.approx(mask, abs=0.01)
     assert float((z == 5).float().mean()) == pytest.approx(keep, abs=0.01)
+
+
+def test_gumbel_sampler_draws_from_the_distribution():
+    log_p = torch.log_softmax(torch.tensor([1.0, -2.0, 0.5, 2.0, -0.5]), -1)
+    draws = _gumbel_argmax(log_p.expand(100_000, 1, 5).contiguous(), torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws.view(-1), minlength=5).float() / draws.numel()
+    assert torch.allclose(freq, log_p.exp(), atol=0.01)
 
 
 # ----------------------------------------------------------------------------- scores: determinism, steps

@@ -287,12 +287,11 @@ def _randint(high: int, shape, generator: torch.Generator | None, device: torch.
 
 
 def _gumbel_argmax(log_probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Gumbel-max sampling: ``argmax(log p + g)`` with ``g = -log E``, ``E ~ Exp(1)`` (a Gumbel(0, 1)
-    draw; one log per entry instead of two for ``-log(-log U)``, same distribution)."""
-    gen_device = generator.device if generator is not None else log_probs.device
-    e = torch.empty(log_probs.shape, device=gen_device).exponential_(generator=generator)
-    e = e.clamp_(min=1e-30).log_().to(log_probs.device)
-    return (log_probs - e).argmax(dim=-1)
+    """Gumbel-max sampling, ``argmax(log p - log(-log U))`` (``Tensor.exponential_`` would save a
+    log but is ~2x slower than ``rand`` + two logs on CPU)."""
+    u = _uniform(log_probs.shape, generator, log_probs.device)
+    gumbel = -torch.log(-torch.log(u + 1e-30) + 1e-30)
+    return (log_probs + gumbel).argmax(dim=-1)
 
 
 def _argmax(log_probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

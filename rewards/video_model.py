@@ -154,7 +154,8 @@ def score_episode_tokens(model: torch.nn.Module, tokens: torch.Tensor, kind: str
     if kind == "ll":
         ctx, tgt = ll_windows(tokens, context)
         for i in range(0, ctx.shape[0], batch_size):
-            out.append(model.score_ll(ctx[i:i + batch_size], tgt[i:i + batch_size]))
+            # VQ-Diffusion's ELBO samples z_t, so it takes the generator too (VideoGPT's LL ignores it)
+            out.append(model.score_ll(ctx[i:i + batch_size], tgt[i:i + batch_size], generator=generator))
     else:
         ctx = ce_windows(tokens, context)
         for i in range(0, ctx.shape[0], batch_size):

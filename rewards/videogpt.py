@@ -194,7 +194,8 @@ class VideoGPT(nn.Module):
         return F.cross_entropy(tl.flatten(0, 1), target.flatten())
 
     @torch.no_grad()
-    def score_ll(self, context: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def score_ll(self, context: torch.Tensor, target: torch.Tensor, steps: int | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Sum over the target frame's 64 tokens of log p(token | context, previous tokens): [B]."""
         self._check(context, target)
         logp = self._logits(context, target)[:, -TOKENS_PER_FRAME:].float().log_softmax(-1)

@@ -52,6 +52,7 @@ SCORE_ONLY = {"alpha": 0.0, "beta": 0.0}
 #: task-registry split -> analysis split (the registry keeps the zero-shot MetaWorld tasks apart)
 _SPLIT_OF_REGISTRY = {"metaworld": "seen", "adroit": "seen", "metaworld_unseen": "unseen"}
 PRESETS = ("small", "paper")
+DOMAIN_TITLES = {"metaworld": "MetaWorld", "adroit": "Adroit"}
 
 
 @dataclass
@@ -208,12 +209,14 @@ def plot(summary: pd.DataFrame, domain: str, epsilons: Sequence[float] | None = 
             x, y = rows["epsilon"].to_numpy(float), rows["mean"].to_numpy(float)
             se = np.nan_to_num(rows["sem"].to_numpy(float))
             ax.plot(x, y, marker="o", markersize=4, linewidth=1.8, color=color, label=provider)
-            ax.fill_between(x, y - se, y + se, color=color, alpha=0.18, linewidth=0)
+            ax.fill_between(x, y - se, y + se, color=color, alpha=0.14, linewidth=0)
         ax.axhline(0.0, color="0.6", linewidth=0.8, linestyle="--", zorder=0)
         ax.set_xticks(eps_ticks)
         ax.set_xticklabels([f"{e:g}" for e in eps_ticks])
         ax.set_xlabel("ε (fraction of random actions)")
-        ax.set_title(f"{split} tasks ({n_tasks} task{'s' * (n_tasks != 1)})")
+        per_point = int(part["n_episodes"].min())
+        ax.set_title(f"{split} tasks ({n_tasks} task{'s' * (n_tasks != 1)}, ≥{per_point} episodes per point)",
+                     fontsize=10)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("standardised learned return")
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -222,11 +225,12 @@ def plot(summary: pd.DataFrame, domain: str, epsilons: Sequence[float] | None = 
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), frameon=False,
-               bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(f"Reward analysis, {domain}: learned return of ε-greedy experts (mean ± s.e.)", fontsize=11)
-    rows_of_legend = -(-len(labels) // 3)
-    fig.tight_layout(rect=(0, 0.07 + 0.05 * rows_of_legend, 1, 1))
+    fig.suptitle(f"Reward analysis, {DOMAIN_TITLES.get(domain, domain)}: learned return of ε-greedy experts "
+                 f"(mean ± s.e.)", fontsize=11)
+    fig.tight_layout()
+    # below the panels; savefig(bbox_inches="tight") grows the canvas to hold it
+    fig.legend(handles, labels, loc="upper center", ncol=min(3, len(labels)), frameon=False,
+               bbox_to_anchor=(0.5, 0.01))
     return fig
 
 
@@ -268,7 +272,7 @@ def analyse(domain: str, providers: Sequence[str] | None = None, tasks: Sequence
     for name in providers:
         cls = rewards.get(name)
         cls.prepare(**_accepted(cls.prepare, dict(
-            domain=domain, tasks=task_list, data_root=root, model_preset=preset, log=log,
+            domain=domain, tasks=task_list, data_root=root, model_preset=preset, log=log, device=str(dev),
             pretrain_steps=pretrain_steps, expert_episodes=expert_episodes, **_make_kwargs(cls, preset))))
 
     episodes = label_returns(domain, providers, task_list, epsilons, eps_episodes, preset=preset, data_root=root,

@@ -198,7 +198,7 @@ def plot(summary: pd.DataFrame, domain: str, epsilons: Sequence[float] | None = 
     splits = [s for s in rt.SPLIT_ORDER if s in set(summary["split"])]
     colors = method_colors(summary["provider"])
     eps_ticks = sorted(set(summary["epsilon"])) if epsilons is None else sorted(epsilons)
-    fig, axes = plt.subplots(1, len(splits), figsize=(4.6 * len(splits), 3.9), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(splits), figsize=(max(6.8, 4.6 * len(splits)), 3.9), sharey=True, squeeze=False)
     for ax, split in zip(axes[0], splits):
         part = summary[summary["split"] == split]
         n_tasks = int(part["n_tasks"].max())
@@ -214,8 +214,9 @@ def plot(summary: pd.DataFrame, domain: str, epsilons: Sequence[float] | None = 
         ax.set_xticks(eps_ticks)
         ax.set_xticklabels([f"{e:g}" for e in eps_ticks])
         ax.set_xlabel("ε (fraction of random actions)")
-        per_point = int(part["n_episodes"].min())
-        ax.set_title(f"{split} tasks ({n_tasks} task{'s' * (n_tasks != 1)}, ≥{per_point} episodes per point)",
+        low, high = int(part["n_episodes"].min()), int(part["n_episodes"].max())
+        per_point = f"{low}" if low == high else f"{low}-{high}"
+        ax.set_title(f"{split} tasks ({n_tasks} task{'s' * (n_tasks != 1)}, {per_point} episodes per point)",
                      fontsize=10)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("standardised learned return")

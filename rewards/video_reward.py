@@ -90,7 +90,7 @@ class VideoModelReward(RewardProvider):
     @classmethod
     def prepare(cls, *, domain: str, tasks: list[str], data_root: Any = None, model_preset: str | None = None,
                 log: Any = print, pretrain_steps: int | None = None, expert_episodes: int | None = None,
-                context: int = 2, preset: str | None = None, steps: int = 10, noise: bool | None = None,
+                model_reports: bool = True, context: int = 2, preset: str | None = None, steps: int = 10, noise: bool | None = None,
                 device: str = "auto", **overrides: Any) -> None:
         """Record the videos, pretrain codec and video model on the domain's seen tasks, compute stats.
 
@@ -109,7 +109,7 @@ class VideoModelReward(RewardProvider):
         for model in ("codec", cls.model_name):
             log(f"pretraining {domain} {model} ({preset}, context {context}) if needed")
             pretrain(domain, model, preset, context, steps=pretrain_steps, tasks=seen, root=data_root,
-                     device=device, log=log)
+                     device=device, quality=model_reports, log=log)
         if cls.standardise:
             from rewards import reward_stats
 

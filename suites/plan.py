@@ -72,7 +72,8 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
                     "eval_episodes": profile.eval_episodes,
                     "checkpoint_every_frames": profile.checkpoint_every_frames,
                     "model_preset": profile.model_preset, "pretrain_steps": profile.pretrain_steps,
-                    "expert_episodes": profile.expert_episodes, "agent": agent, "device": device, "wandb": wandb,
+                    "expert_episodes": profile.expert_episodes, "model_reports": profile.model_reports,
+                    "agent": agent, "device": device, "wandb": wandb,
                     "data_root": data_root, "torch_threads": torch_threads, "versions": stamp,
                 }
                 out.append(RunSpec(config, run_dir(Path(results), suite.name, m.label, t, int(s))))

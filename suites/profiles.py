@@ -26,6 +26,7 @@ class Profile:
     max_tasks: int | None = None  # at most this many of them
     pretrain_steps: int | None = None  # video-model and codec training steps (None: the preset's default)
     expert_episodes: int | None = None  # expert videos per task (None: 20 MetaWorld, 50 Adroit)
+    model_reports: bool = True  # write the model-quality report after pretraining
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({
@@ -36,7 +37,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
                      checkpoint_every_frames=10_000, few_tasks=True, pretrain_steps=1_000,
                      agent=MappingProxyType(dict(batch_size=64))),
     "smoke": Profile("smoke", seeds=1, model_preset="small", eval_every_frames=1_000, eval_episodes=2,
-                     checkpoint_every_frames=1_000, few_tasks=True, pretrain_steps=40, expert_episodes=4,
+                     checkpoint_every_frames=1_000, few_tasks=True, pretrain_steps=30, expert_episodes=2, model_reports=False,
                      max_tasks=1,
                      agent=MappingProxyType(dict(batch_size=16, hidden_dim=64, num_seed_frames=400,
                                                  num_expl_steps=200))),

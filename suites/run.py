@@ -28,7 +28,8 @@ def prepare(runs: Sequence[RunSpec], log=print) -> None:
         c = r.config
         key = (c["provider"], c["domain"], c.get("data_root"),
                json.dumps({"model_preset": c["model_preset"], "pretrain_steps": c["pretrain_steps"],
-                           "expert_episodes": c["expert_episodes"], "device": c["device"],
+                           "expert_episodes": c["expert_episodes"], "model_reports": c["model_reports"],
+                           "device": c["device"],
                            **c["provider_overrides"]}, sort_keys=True))
         needs.setdefault(key, set()).add(c["task"])
     for (provider, domain, data_root, settings), task_set in needs.items():

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-TOKENS_PER_FRAME = 64
+from rewards.codec import TOKENS_PER_FRAME  # noqa: E402  (the codec decides the token grid)
 
 # name -> (module, model class, config class)
 VIDEO_MODELS: dict[str, tuple[str, str, str]] = {

@@ -10,9 +10,13 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session")
+def session_data_root(tmp_path_factory):
+    """The data root every test sees by default: a per-session temp dir, never the user's ./data."""
+    return tmp_path_factory.getbasetemp() / "data_root"
+
+
 @pytest.fixture(autouse=True)
-def _private_data_root(tmp_path_factory, monkeypatch):
-    """No test may read or write the user's ./data: point the data root at a per-session temp dir."""
-    root = tmp_path_factory.getbasetemp() / "data_root"
-    monkeypatch.setenv("VRB_DATA_ROOT", str(root))
+def _private_data_root(session_data_root, monkeypatch):
+    monkeypatch.setenv("VRB_DATA_ROOT", str(session_data_root))
     yield

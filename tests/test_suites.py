@@ -28,25 +28,25 @@ def _sparse_run(tmp_path, name="r", frames=1200):
 @pytest.mark.slow
 def test_smoke_suite_end_to_end(tmp_path, capsys):
     results = tmp_path / "results"
-    assert suite_run.main(["--suite", "smoke", "--results", str(results), "--jobs", "2"]) == 0
+    assert suite_run.main(["--suite", "smoke", "--results", str(results), "--jobs", "2", "--frames", "1000"]) == 0
     suite_dir = results / "smoke"
     for method in ("sparse", "rnd", "amp"):
         run_dir = suite_dir / method / "reach" / "seed_0"
         done = json.loads((run_dir / "done.json").read_text())
-        assert done["frame"] == 2000
-        assert list(_eval_rows(run_dir)["frame"]) == [0, 1000, 2000]
+        assert done["frame"] == 1000
+        assert list(_eval_rows(run_dir)["frame"]) == [0, 1000]
         config = json.loads((run_dir / "config.json").read_text())
         assert config["seed"] == 0 and config["provider"] == method and config["versions"]["torch"]
         assert len(list((run_dir / "checkpoints").glob("ckpt_*.pt"))) <= train.KEEP_CHECKPOINTS
         train_log = pd.read_csv(run_dir / "train.csv")
-        assert train_log["frame"].is_monotonic_increasing and train_log["frame"].iloc[-1] == 2000
+        assert train_log["frame"].is_monotonic_increasing and train_log["frame"].iloc[-1] == 1000
     scores = pd.read_csv(suite_dir / "scores.csv")
     assert set(scores["method"]) == {"sparse", "rnd", "amp"}
     assert set(scores.columns) == {"method", "task", "seed", "frame", "metric", "value"}
     assert "scores:" in capsys.readouterr().out
     # a second launch finds every run complete and redoes nothing
     mtime = (suite_dir / "sparse" / "reach" / "seed_0" / "eval.csv").stat().st_mtime
-    assert suite_run.main(["--suite", "smoke", "--results", str(results), "--no-figures"]) == 0
+    assert suite_run.main(["--suite", "smoke", "--results", str(results), "--no-figures", "--frames", "1000"]) == 0
     assert (suite_dir / "sparse" / "reach" / "seed_0" / "eval.csv").stat().st_mtime == mtime
 
 

@@ -9,12 +9,12 @@ import tasks
 from suites import run as suite_run
 
 
-def _check_suite(results, suite, methods, task):
+def _check_suite(results, suite, methods, task, frames):
     suite_dir = results / suite
     for method in methods:
         run_dir = suite_dir / method / task / "seed_0"
-        assert json.loads((run_dir / "done.json").read_text())["frame"] == 800
-        assert list(pd.read_csv(run_dir / "eval.csv")["frame"]) == [0, 800]
+        assert json.loads((run_dir / "done.json").read_text())["frame"] == frames
+        assert list(pd.read_csv(run_dir / "eval.csv")["frame"]) == [0, frames]
     assert set(pd.read_csv(suite_dir / "scores.csv")["method"]) == set(methods)
     return suite_dir
 
@@ -25,7 +25,7 @@ def test_zero_shot_suite_smoke(tmp_path):
     methods = ["sparse", "diffusion_reward", "viper_std"]
     assert suite_run.main(["--suite", "metaworld_unseen", "--profile", "smoke", "--methods", *methods,
                            "--frames", "800", "--results", str(results), "--no-figures", "--jobs", "2"]) == 0
-    suite_dir = _check_suite(results, "metaworld_unseen", methods, "coffee-button")
+    suite_dir = _check_suite(results, "metaworld_unseen", methods, "coffee-button", 800)
     config = json.loads((suite_dir / "diffusion_reward" / "coffee-button" / "seed_0" / "config.json").read_text())
     assert config["zero_shot"] and config["provider_overrides"] == {"preset": "small"}
     # the video model behind it was pretrained on the 7 seen tasks only
@@ -40,9 +40,10 @@ def test_zero_shot_suite_smoke(tmp_path):
 @pytest.mark.slow
 def test_ablation_suite_smoke(tmp_path):
     results = tmp_path / "results"
-    assert suite_run.main(["--suite", "ablate_noise", "--profile", "smoke", "--frames", "800",
+    # 600 frames: 3 episodes, 50 updates (the zero-shot test above runs the longer loop)
+    assert suite_run.main(["--suite", "ablate_noise", "--profile", "smoke", "--frames", "600",
                            "--results", str(results), "--no-figures", "--jobs", "2"]) == 0
-    suite_dir = _check_suite(results, "ablate_noise", ["diffusion_reward", "diffusion_reward_nonoise"], "door")
+    suite_dir = _check_suite(results, "ablate_noise", ["diffusion_reward", "diffusion_reward_nonoise"], "door", 600)
     a = json.loads((suite_dir / "diffusion_reward_nonoise" / "door" / "seed_0" / "config.json").read_text())
     assert a["provider"] == "diffusion_reward_nonoise"
     train_log = pd.read_csv(suite_dir / "diffusion_reward_nonoise" / "door" / "seed_0" / "train.csv")

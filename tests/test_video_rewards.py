@@ -16,7 +16,7 @@ def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("video_rewards")
     collect("metaworld", ["reach"], episodes=3, root=root, show_progress=False)
     for model in ("codec", "vqdiffusion", "videogpt"):
-        pretrain("metaworld", model, "small", 2, steps=30, tasks=["reach"], root=root, device="cpu",
+        pretrain("metaworld", model, "small", 2, steps=15, tasks=["reach"], root=root, device="cpu",
                  quality=False, progress=False, log=lambda m: None)
     return root
 

@@ -13,7 +13,7 @@ from suites.plan import expand
 
 
 def test_training_fps_sparse_reach(benchmark, tmp_path):
-    frames = 300 if benchmark.disabled else 600  # as a plain test, a shorter run is enough
+    frames = 400 if benchmark.disabled else 600  # whole 200-frame episodes; as a plain test, a shorter run
     [spec] = expand("metaworld7", "paper", methods=["sparse"], tasks=["reach"], seeds=[0],
                     results=tmp_path, frames=frames)
     config = dict(spec.config)

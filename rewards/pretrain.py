@@ -227,7 +227,9 @@ def pretrain(domain: str, model: str, preset: str = "small", context: int = 2, s
         config = CodecConfig.preset(preset)
         config_dict = codec_config_to_dict(config)
         trainer = CodecTrainer(config, dev)
-        train, val = _frames(domain, task_list, "train", root), _frames(domain, task_list, "test", root)
+
+        def load_data():
+            return _frames(domain, task_list, "train", root), _frames(domain, task_list, "test", root)
         codec_meta = {}
     else:
         codec = store.load_codec(domain, preset, dev, root)  # ModelMissingError names the codec command
@@ -238,12 +240,11 @@ def pretrain(domain: str, model: str, preset: str = "small", context: int = 2, s
             raise ValueError(f"{model} vocabulary {vocab} != codec codebook size {codec.config.codebook_size}")
         config_dict = config_to_dict(config)
         trainer = VideoModelTrainer(model, config, dev)
-        train = _windows(codec, domain, task_list, "train", context, root)
-        val = _windows(codec, domain, task_list, "test", context, root)
+
+        def load_data():
+            return (_windows(codec, domain, task_list, "train", context, root),
+                    _windows(codec, domain, task_list, "test", context, root))
         codec_meta = {"codec_preset": preset, "codec_fingerprint": store.fingerprint(store.codec_dir(domain, preset, root) / "model.pt")}
-        del codec
-    val = _subset(val, VAL_LIMIT)
-    n_train = len(train[0]) if isinstance(train, tuple) else len(train)
 
     meta = {"domain": domain, "model": model, "preset": preset, "context": None if is_codec else int(context),
             "tasks": task_list, "batch_size": batch_size, "seed": seed, **codec_meta}
@@ -272,6 +273,12 @@ def pretrain(domain: str, model: str, preset: str = "small", context: int = 2, s
         if not model_path.exists():
             checkpoint()
         return out
+
+    # Loading (and, for video models, tokenising) the videos is the slow part of a call that finds the
+    # model already trained, so it happens only once training is certain.
+    train, val = load_data()
+    val = _subset(val, VAL_LIMIT)
+    n_train = len(train[0]) if isinstance(train, tuple) else len(train)
 
     start = time.time()
     with tqdm(total=steps, initial=step, desc=f"pretrain {domain}/{model}_{preset}", unit="step",

@@ -1,15 +1,20 @@
 """Launchers: where runs execute. Each run is ``suites.train.run(config, run_dir)``, self-contained.
 
-``LocalLauncher`` runs them in a pool of local worker processes (``--jobs`` at a time, one GPU slot per
-run when GPUs exist). A Slurm launcher only needs to submit the same function (submitit's
-``executor.submit(train.run, config, run_dir)``) and is the next one to add to ``LAUNCHERS``.
+- ``local``: ``LocalLauncher``, a pool of local worker processes (``--jobs`` at a time, one GPU slot per
+  run when GPUs exist); one-off work (``call``) runs in this process.
+- ``slurm``: one Slurm job per run through submitit (``suites.submitit_launcher``), requeued and resumed
+  on time limits and preemption; one-off work is a job too.
+- ``submitit-local``: the same submitit path with submitit's local executor (jobs are local
+  subprocesses), to try a cluster launch on a workstation.
+
+``make_launcher(name, ...)`` builds one from ``LAUNCHERS``; a new backend is one more entry there.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from suites.plan import RunSpec
 
@@ -17,6 +22,9 @@ from suites.plan import RunSpec
 class Launcher(Protocol):
     def launch(self, runs: Sequence[RunSpec]) -> Iterator[tuple[RunSpec, dict | BaseException]]:
         """Start the runs; yield (run, result or exception) as each one ends."""
+
+    def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        """Do one-off work (datasets, pretraining) where the runs will run, and return its result."""
 
 
 def _worker(config: dict, run_dir: str) -> dict:
@@ -35,7 +43,8 @@ def gpu_slots() -> int:
 
 
 class LocalLauncher:
-    def __init__(self, jobs: int = 1, on_poll: Callable[[], None] | None = None, poll_seconds: float = 2.0):
+    def __init__(self, jobs: int | None = 1, on_poll: Callable[[], None] | None = None, poll_seconds: float = 2.0):
+        jobs = 1 if jobs is None else jobs
         if jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {jobs}")
         self.jobs, self.on_poll, self.poll_seconds = jobs, on_poll, poll_seconds
@@ -72,4 +81,36 @@ class LocalLauncher:
                     yield run, (exc if exc is not None else fut.result())
 
 
-LAUNCHERS = {"local": LocalLauncher}
+    def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+
+def _local(jobs: int | None, on_poll: Callable[[], None] | None, options: Mapping[str, Any]) -> LocalLauncher:
+    # the Slurm options (partition, time, ...) mean nothing to a local pool
+    return LocalLauncher(jobs, on_poll)
+
+
+def _submitit(cluster: str) -> Callable[..., Launcher]:
+    def make(jobs: int | None, on_poll: Callable[[], None] | None, options: Mapping[str, Any]) -> Launcher:
+        from suites.submitit_launcher import SubmititLauncher  # submitit is an optional dependency
+
+        return SubmititLauncher(jobs, on_poll, cluster=cluster, **options)
+
+    return make
+
+
+LAUNCHERS: Mapping[str, Callable[..., Launcher]] = {
+    "local": _local,
+    "slurm": _submitit("slurm"),
+    "submitit-local": _submitit("local"),
+}
+
+
+def make_launcher(name: str, jobs: int | None = None, on_poll: Callable[[], None] | None = None,
+                  **options: Any) -> Launcher:
+    """The launcher ``name`` (see ``LAUNCHERS``); ``options`` are the submitit launchers' settings."""
+    try:
+        factory = LAUNCHERS[name]
+    except KeyError:
+        raise ValueError(f"unknown launcher {name!r}; valid launchers: {', '.join(LAUNCHERS)}") from None
+    return factory(jobs, on_poll, options)

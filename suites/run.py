@@ -82,6 +82,23 @@ class Progress:
         self.bar.close()
 
 
+def _launcher(a: argparse.Namespace, suite_dir: Path):
+    from suites.launch import make_launcher
+
+    if a.launcher == "local":
+        return make_launcher("local", a.jobs)
+    extra = {}
+    for item in a.slurm_param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--slurm-param wants KEY=VALUE, got {item!r}")
+        extra[key.strip()] = value
+    if a.slurm_partition:
+        extra["partition"] = a.slurm_partition
+    return make_launcher(a.launcher, a.jobs, folder=a.slurm_logs or suite_dir / "slurm", timeout_min=a.slurm_time,
+                         gpus=a.slurm_gpus, cpus=a.slurm_cpus, mem_gb=a.slurm_mem_gb, slurm=extra)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m suites.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--suite", help="suite name (see --list)")
@@ -91,12 +108,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+")
     p.add_argument("--seeds", nargs="+", type=int)
     p.add_argument("--frames", type=int, help="override every run's frame budget")
-    p.add_argument("--jobs", type=int, default=1, help="runs at a time (local worker processes)")
+    p.add_argument("--jobs", type=int, help="runs at a time (local: default 1; slurm: default all)")
+    p.add_argument("--threads", type=int, help="torch threads per run (default: local, cores / jobs; slurm, --slurm-cpus)")
     p.add_argument("--results", default="results", help="results directory (default ./results)")
     p.add_argument("--data-root", help="datasets and models (default $VRB_DATA_ROOT or ./data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
     p.add_argument("--no-figures", action="store_true", help="skip the figures at the end")
+    from suites.launch import LAUNCHERS
+
+    c = p.add_argument_group("launching", "where runs execute; the --slurm-* options are for the submitit "
+                                          "launchers (slurm, submitit-local)")
+    c.add_argument("--launcher", default="local", choices=list(LAUNCHERS),
+                   help="local worker processes (default), Slurm jobs through submitit, or submitit's local "
+                        "executor (the Slurm job path, run here)")
+    c.add_argument("--slurm-partition", help="Slurm partition")
+    c.add_argument("--slurm-time", type=int, default=24 * 60, metavar="MIN",
+                   help="time limit per job in minutes (default 1440); a run that hits it is requeued and resumes")
+    c.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per run (default 1)")
+    c.add_argument("--slurm-cpus", type=int, default=8, help="CPU cores per run, also its torch threads (default 8)")
+    c.add_argument("--slurm-mem-gb", type=float, default=32, help="memory per run in GB (default 32)")
+    c.add_argument("--slurm-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other sbatch setting by its submitit name, e.g. account=abc, qos=high, "
+                        "constraint=a100 (repeatable)")
+    c.add_argument("--slurm-logs", metavar="DIR", help="submitit job folders and logs (default RESULTS/SUITE/slurm)")
     a = p.parse_args(argv)
 
     if a.list:
@@ -105,9 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not a.suite:
         p.error("--suite is required (or --list)")
+    if a.threads is not None and a.threads < 1:
+        p.error(f"--threads must be >= 1, got {a.threads}")
     try:
         runs = expand(a.suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
-                      device=a.device, wandb=a.wandb, data_root=a.data_root, frames=a.frames)
+                      device=a.device, wandb=a.wandb, data_root=a.data_root, frames=a.frames,
+                      torch_threads=a.threads)
         if a.device != "auto":
             from tasks.runtime import resolve_device
 
@@ -118,16 +156,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("nothing to run: the selection is empty")
 
     suite_dir = Path(a.results) / a.suite
-    print(f"suite {a.suite}: {len(runs)} runs ({runs[0].config['profile']} profile) -> {suite_dir}", flush=True)
-    prepare(runs)
+    try:
+        launcher = _launcher(a, suite_dir)
+    except (ValueError, RuntimeError) as e:
+        p.error(str(e))
+    print(f"suite {a.suite}: {len(runs)} runs ({runs[0].config['profile']} profile, {a.launcher} launcher) "
+          f"-> {suite_dir}", flush=True)
+    launcher.call(prepare, runs)
 
-    from suites.launch import LocalLauncher
     from suites.scores import build_scores
 
     progress = Progress(runs)
+    launcher.on_poll = progress.poll
     failures = []
     started = time.monotonic()
-    launcher = LocalLauncher(a.jobs, on_poll=progress.poll)
     for run, result in launcher.launch(runs):
         progress.done += 1
         if isinstance(result, BaseException):

@@ -96,6 +96,29 @@ def test_fast_update_matches_reference_drqv2_update():
         assert (a - b).norm() <= 0.05 * (b - s).norm()
 
 
+def test_update_does_the_minimum_encoder_work():
+    """Two encoder forwards (obs with gradient, next_obs without) and one backward per update, nothing more:
+    the convolutions are ~80% of an update's FLOPs, so a redundant pass would cost a third of its time."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    agent = DrQV2Agent(OBS, 4, SMALL)
+    batch = make_batch(8, seed=2)
+    with FlopCounterMode(display=False) as one_pass:
+        with torch.no_grad():
+            agent.encoder(batch["obs"])
+    with FlopCounterMode(display=False) as update:
+        agent.update(batch, 2500)
+    with FlopCounterMode(display=False) as reference:
+        ReferenceDrQV2(agent).update(batch, 2501)
+    aten = torch.ops.aten
+    conv = one_pass.get_flop_counts()["Global"][aten.convolution]
+    counts = update.get_flop_counts()["Global"]
+    assert counts[aten.convolution] == 2 * conv
+    # one backward: input gradients of conv layers 2-4 and weight gradients of all four (~2x a forward)
+    assert conv < counts[aten.convolution_backward] < 2 * conv
+    assert update.get_total_flops() < reference.get_total_flops()
+
+
 def test_state_dict_round_trip_continues_identically():
     agent = DrQV2Agent(OBS, 4, SMALL)
     batch = make_batch(16, seed=2)

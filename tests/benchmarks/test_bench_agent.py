@@ -62,3 +62,13 @@ def test_bench_replay_sample(benchmark):
                        rng.random(100), np.ones(100))
     out = benchmark(rb.sample, BATCH)
     assert out["obs"].shape == (BATCH, *OBS)
+
+
+def test_bench_sgemm_peak(benchmark):
+    """This machine's float32 matmul speed (2048^3, 17.2 GFLOP): the ceiling any implementation of the
+    update could reach. An update is 55.8 GFLOP at batch 256 (``torch.utils.flop_counter``), 78% of it
+    convolutions, so update time >= 55.8 GFLOP / this rate."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2048, 2048, generator=g), torch.randn(2048, 2048, generator=g)
+    out = benchmark(torch.mm, a, b)
+    assert out.shape == (2048, 2048) and torch.isfinite(out).all()

@@ -6,8 +6,8 @@ Every one of them is the same computation (design.md section 5)::
         + alpha * r_rnd(o_{t+n})                                        (update time, on the n-step return)
 
 with s_t the score of a frozen video model over the codec tokens of the episode (one score per
-transition, windows aligned as in ``rewards.video_model``), mu/sigma the score statistics of that task's
-expert training videos under the same model and settings (``rewards.reward_stats``), beta = 1, and the
+transition, windows aligned as in ``rewards.models.video_model``), mu/sigma the score statistics of that task's
+expert training videos under the same model and settings (``rewards.models.reward_stats``), beta = 1, and the
 RND bonus trained online (update interval 1 on MetaWorld, 100 on Adroit, as the release's scripts). The
 providers differ only in the model, the score and the defaults, so each is a few class attributes:
 
@@ -48,7 +48,7 @@ class VideoModelReward(RewardProvider):
                  context: int = 2, preset: str = "small", rnd_update_interval: int | None = None,
                  image_size: int = 64) -> None:
         super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed)
-        from rewards import model_store, reward_stats
+        from rewards.models import reward_stats, store as model_store
         from rewards.rnd import RNDReward
 
         alpha = self.task_alpha.get(task, self.default_alpha) if alpha is None else float(alpha)
@@ -97,7 +97,7 @@ class VideoModelReward(RewardProvider):
         Each step is skipped when its artefact is already there (pretraining resumes up to
         ``pretrain_steps``), so calling it again costs almost nothing.
         """
-        from rewards.pretrain import pretrain
+        from rewards.models.pretrain import pretrain
         from tasks.collect import collect
         from tasks.registry import seen_tasks
         from tasks.runtime import resolve_device
@@ -111,7 +111,7 @@ class VideoModelReward(RewardProvider):
             pretrain(domain, model, preset, context, steps=pretrain_steps, tasks=seen, root=data_root,
                      device=device, quality=model_reports, log=log)
         if cls.standardise:
-            from rewards import reward_stats
+            from rewards.models import reward_stats
 
             reward_stats.task_stats(domain, cls.model_name, cls.score_kind, preset=preset, context=context,
                                     steps=steps, noise=cls.default_noise if noise is None else bool(noise),
@@ -120,7 +120,7 @@ class VideoModelReward(RewardProvider):
     # -- rewards -----------------------------------------------------------------------------------
     def scores(self, frames: np.ndarray) -> np.ndarray:
         """The model's score of each transition of an episode, float32 [T] (one batched call)."""
-        from rewards.video_model import score_episode_tokens
+        from rewards.models.video_model import score_episode_tokens
 
         with torch.no_grad():
             tokens = self.codec.encode(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device))

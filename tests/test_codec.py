@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from rewards.codec import VQGAN, CodecConfig, CodecOptim, EMAQuantizer
-from rewards.pretrain import CodecTrainer
-from rewards.quality import psnr, ssim
+from rewards.models.codec import VQGAN, CodecConfig, CodecOptim, EMAQuantizer
+from rewards.models.pretrain import CodecTrainer
+from rewards.models.quality import psnr, ssim
 
 TASK = "reach"
 

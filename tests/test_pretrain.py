@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from rewards import model_store as store
-from rewards.pretrain import main, pretrain
-from rewards.reward_stats import task_stats
+from rewards.models import store
+from rewards.models.pretrain import main, pretrain
+from rewards.models.reward_stats import task_stats
 from tests.test_codec import TASK, tiny_dataset  # noqa: F401  (session fixture)
 
 FAST = ["--domain", "metaworld", "--tasks", TASK, "--batch-size", "8", "--device", "cpu"]
@@ -16,7 +16,7 @@ def test_video_model_without_codec_is_refused_naming_the_command(tmp_path, capsy
     rc = main([*FAST, "--model", "videogpt", "--steps", "2", "--data-root", str(tmp_path)])
     assert rc == 2
     err = capsys.readouterr().err
-    assert f"python -m rewards.pretrain --domain metaworld --model codec --preset small --data-root {tmp_path}" in err
+    assert f"python -m rewards.models.pretrain --domain metaworld --model codec --preset small --data-root {tmp_path}" in err
     with pytest.raises(store.ModelMissingError, match="--model videogpt --preset small --context 2"):
         store.load_video_model("metaworld", "videogpt", "small", 2, "cpu", tmp_path)
     with pytest.raises(ValueError, match="codec, videogpt, vqdiffusion"):
@@ -74,7 +74,7 @@ def test_cli_trains_and_resumes_exactly(trained_root, tmp_path, capsys):
 
 
 def test_reward_stats_are_cached_and_recomputed_when_the_model_changes(trained_root, monkeypatch):
-    import rewards.reward_stats as rs
+    import rewards.models.reward_stats as rs
 
     kw = dict(preset="small", context=1, tasks=[TASK, "drawer-open"], root=trained_root)
     ll = task_stats("metaworld", "videogpt", "ll", **kw)
@@ -102,7 +102,7 @@ def test_reward_stats_are_cached_and_recomputed_when_the_model_changes(trained_r
 
 
 def test_quality_report_is_written(trained_root):
-    from rewards.quality import write_report
+    from rewards.models.quality import write_report
 
     rows = write_report("metaworld", "small", context=1, root=trained_root, device="cpu", tasks=[TASK],
                         log=lambda m: None, n_frames=64, n_windows=16, n_div=4, n_samples=2)

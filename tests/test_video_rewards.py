@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import rewards
-from rewards.pretrain import pretrain
+from rewards.models.pretrain import pretrain
 from tasks import datasets as ds
 from tasks.collect import collect
 
@@ -89,5 +89,5 @@ def test_non_finite_rewards_name_provider_task_and_episode(root):
 
 
 def test_missing_models_name_the_command(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m rewards.pretrain --domain metaworld --model videogpt"):
+    with pytest.raises(FileNotFoundError, match="python -m rewards.models.pretrain --domain metaworld --model videogpt"):
         _make("viper", tmp_path)

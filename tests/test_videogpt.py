@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from rewards import model_store as store
-from rewards.pretrain import VideoModelTrainer
-from rewards.video_model import ce_windows, config_from_dict, config_to_dict, ll_windows, score_episode_tokens
-from rewards.videogpt import VideoGPT, VideoGPTConfig, VideoGPTOptim
+from rewards.models import store
+from rewards.models.pretrain import VideoModelTrainer
+from rewards.models.video_model import ce_windows, config_from_dict, config_to_dict, ll_windows, score_episode_tokens
+from rewards.models.videogpt import VideoGPT, VideoGPTConfig, VideoGPTOptim
 from tests.test_codec import TASK, tiny_dataset, trained_codec  # noqa: F401  (session fixtures)
 
 

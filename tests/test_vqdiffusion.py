@@ -1,4 +1,4 @@
-"""VQ-Diffusion (rewards/vqdiffusion.py): the diffusion maths, the contract, and a short real training run.
+"""VQ-Diffusion (rewards/models/vqdiffusion.py): the diffusion maths, the contract, and a short real training run.
 
 The maths is checked against explicit transition matrices on a tiny codebook; the model is trained for
 a few hundred steps on a synthetic "video" (each frame a fixed permutation of a 16-code vocabulary
@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from rewards.vqdiffusion import (LOG_EPS, MaskReplaceSchedule, VQDiffusion, VQDiffusionConfig,
+from rewards.models.vqdiffusion import (LOG_EPS, MaskReplaceSchedule, VQDiffusion, VQDiffusionConfig,
                                  VQDiffusionOptim, _gumbel_argmax)
 
 K = 1024

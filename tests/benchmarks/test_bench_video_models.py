@@ -7,9 +7,9 @@ Reported numbers: frames (transitions) per second = episode transitions / mean t
 import pytest
 import torch
 
-from rewards.codec import VQGAN, CodecConfig
-from rewards.video_model import score_episode_tokens
-from rewards.videogpt import VideoGPT, VideoGPTConfig
+from rewards.models.codec import VQGAN, CodecConfig
+from rewards.models.video_model import score_episode_tokens
+from rewards.models.videogpt import VideoGPT, VideoGPTConfig
 
 FULL_FRAMES = 101  # a 100-step episode: 100 transitions
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rewards.vqdiffusion import VQDiffusion, VQDiffusionConfig
+from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
 
 K = 1024
 EPISODE_WINDOWS = 100

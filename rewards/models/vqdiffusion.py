@@ -2,7 +2,7 @@
 
 A discrete diffusion model (Gu et al., VQ-Diffusion, CVPR 2022) over the 64 codec tokens (8x8 grid,
 codebook K = 1024) of the next frame, conditioned on the tokens of the ``l`` previous frames
-(design.md sections 5-6). It follows the video-model contract of ``rewards/video_model.py``:
+(design.md sections 5-6). It follows the video-model contract of ``rewards/models/video_model.py``:
 ``loss``, ``score_ce``, ``score_ll`` and ``sample``, all batched over many windows at once.
 
 Diffusion process (mask-and-replace)
@@ -66,7 +66,7 @@ LOG_EPS = -70.0  # log-probability floor, as in VQ-Diffusion (exp(-70) ~ 4e-31)
 
 @dataclass
 class VQDiffusionOptim:
-    """Trainer settings (read by rewards/pretrain.py): AdamW with linear warm-up, as the release."""
+    """Trainer settings (read by rewards/models/pretrain.py): AdamW with linear warm-up, as the release."""
 
     lr: float = 4.5e-4            # learning rate reached after warm-up
     betas: tuple[float, float] = (0.9, 0.96)

@@ -1,19 +1,19 @@
-"""Pretrain the codec and the video models: ``python -m rewards.pretrain --domain D --model M``.
+"""Pretrain the codec and the video models: ``python -m rewards.models.pretrain --domain D --model M``.
 
-    python -m rewards.pretrain --domain metaworld --model codec --preset small
-    python -m rewards.pretrain --domain metaworld --model videogpt --preset small --context 2
-    python -m rewards.pretrain --domain metaworld --model vqdiffusion --preset small --context 2
+    python -m rewards.models.pretrain --domain metaworld --model codec --preset small
+    python -m rewards.models.pretrain --domain metaworld --model videogpt --preset small --context 2
+    python -m rewards.models.pretrain --domain metaworld --model vqdiffusion --preset small --context 2
 
 Data: the training split of the domain's expert videos (its seen tasks unless ``--tasks``, no task
 label); validation loss on the test split. The codec trains on single frames; a video model trains on
 the codec tokens of (l context + 1 target) windows, built exactly like the log-likelihood reward's
-windows (``rewards.video_model.ll_windows``: o_0 repeated before the start), from episodes tokenised
-once and cached beside the codec (``rewards.model_store.episode_tokens``).
+windows (``rewards.models.video_model.ll_windows``: o_0 repeated before the start), from episodes tokenised
+once and cached beside the codec (``rewards.models.store.episode_tokens``).
 
 Optimisers: the codec uses Adam (betas 0.5, 0.9; lr 1e-3 small, 2e-4 paper) for the autoencoder and
 another for the patch discriminator; a video model uses AdamW with its config's ``optim`` block (lr,
 betas, weight_decay) and a linear warm-up over ``warmup_steps`` (VQ-Diffusion: (0.9, 0.96), 4.5e-2,
-4.5e-4 per the spec; VideoGPT: see rewards/videogpt.py).
+4.5e-4 per the spec; VideoGPT: see rewards/models/videogpt.py).
 
 Checkpoints: ``train_state.pt`` (weights, optimisers, step, RNG states, history) and ``model.pt``
 (weights + config + what it was trained on) are written atomically every ``--ckpt-every`` steps and at
@@ -32,8 +32,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from rewards import model_store as store
-from rewards.video_model import build_model, config_to_dict, ll_windows, preset_config, video_model_names
+from rewards.models import store
+from rewards.models.video_model import build_model, config_to_dict, ll_windows, preset_config, video_model_names
 from tasks.io import atomic_torch_save, atomic_write_json
 from tasks.runtime import resolve_device, seed_everything
 
@@ -53,7 +53,7 @@ class CodecTrainer:
     """One optimisation step of the VQGAN: autoencoder (L1 + VQ + GAN) then discriminator (hinge)."""
 
     def __init__(self, config, device: torch.device):
-        from rewards.codec import VQGAN
+        from rewards.models.codec import VQGAN
 
         self.config = config
         self.model = VQGAN(config).to(device)
@@ -222,7 +222,7 @@ def pretrain(domain: str, model: str, preset: str = "small", context: int = 2, s
 
     seed_everything(seed)
     if is_codec:
-        from rewards.codec import CodecConfig, codec_config_to_dict
+        from rewards.models.codec import CodecConfig, codec_config_to_dict
 
         config = CodecConfig.preset(preset)
         config_dict = codec_config_to_dict(config)
@@ -300,7 +300,7 @@ def pretrain(domain: str, model: str, preset: str = "small", context: int = 2, s
                 checkpoint()
     log(f"{model} trained to step {step} in {time.time() - start:.0f}s -> {model_path}")
     if quality:
-        from rewards.quality import write_report
+        from rewards.models.quality import write_report
 
         write_report(domain, preset, context=context, models=[model], root=root, device=dev, tasks=task_list,
                      log=log)
@@ -308,7 +308,7 @@ def pretrain(domain: str, model: str, preset: str = "small", context: int = 2, s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m rewards.pretrain", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m rewards.models.pretrain", description=__doc__.split("\n")[0])
     p.add_argument("--domain", required=True, choices=list(store.DOMAINS))
     p.add_argument("--model", required=True, choices=model_names())
     p.add_argument("--preset", default="small", choices=list(store.PRESETS))

@@ -25,12 +25,12 @@ from typing import Any
 
 import torch
 
-from rewards.codec import TOKENS_PER_FRAME  # noqa: E402  (the codec decides the token grid)
+from rewards.models.codec import TOKENS_PER_FRAME  # noqa: E402  (the codec decides the token grid)
 
 # name -> (module, model class, config class)
 VIDEO_MODELS: dict[str, tuple[str, str, str]] = {
-    "videogpt": ("rewards.videogpt", "VideoGPT", "VideoGPTConfig"),
-    "vqdiffusion": ("rewards.vqdiffusion", "VQDiffusion", "VQDiffusionConfig"),
+    "videogpt": ("rewards.models.videogpt", "VideoGPT", "VideoGPTConfig"),
+    "vqdiffusion": ("rewards.models.vqdiffusion", "VQDiffusion", "VQDiffusionConfig"),
 }
 
 SCORE_KINDS = ("ce", "ll")

@@ -7,7 +7,7 @@ task is standardised by its own expert statistics, never trained on) and cached 
 ``stats.json``, keyed by the score settings. Each entry records the model's fingerprint (size and
 mtime of ``model.pt``) and is recomputed when the model changes.
 
-Scores use the windows of ``rewards.video_model`` (``ce_windows`` / ``ll_windows``): one score per
+Scores use the windows of ``rewards.models.video_model`` (``ce_windows`` / ``ll_windows``): one score per
 transition, T scores for an episode of T+1 frames. CE scoring with noise draws from a generator seeded
 by ``seed``, so the statistics are reproducible.
 """
@@ -19,8 +19,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from rewards import model_store as store
-from rewards.video_model import SCORE_KINDS, score_episode_tokens
+from rewards.models import store
+from rewards.models.video_model import SCORE_KINDS, score_episode_tokens
 from tasks.io import atomic_write_json
 
 

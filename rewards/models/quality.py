@@ -1,6 +1,6 @@
 """Model-quality report: how well the codec reconstructs and the video models predict.
 
-    python -m rewards.quality --domain metaworld --preset small [--context 2]
+    python -m rewards.models.quality --domain metaworld --preset small [--context 2]
 
 Written beside the checkpoints (also at the end of pretraining), each as ``quality/report.csv``,
 ``quality/report.md`` and PNGs:
@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rewards import model_store as store
-from rewards.video_model import ll_windows, video_model_names
+from rewards.models import store
+from rewards.models.video_model import ll_windows, video_model_names
 from tasks.io import atomic_write, atomic_write_text
 
 
@@ -217,7 +217,7 @@ def write_report(domain: str, preset: str = "small", context: int = 2, models: S
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m rewards.quality", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m rewards.models.quality", description=__doc__.split("\n")[0])
     p.add_argument("--domain", required=True, choices=list(store.DOMAINS))
     p.add_argument("--preset", default="small", choices=list(store.PRESETS))
     p.add_argument("--context", type=int, default=2)

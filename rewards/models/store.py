@@ -67,7 +67,7 @@ def model_dir(domain: str, model: str, preset: str, context: int = 2, root=None)
 
 def pretrain_command(domain: str, model: str, preset: str, context: int = 2, root=None) -> str:
     """The command line that trains ``model`` (used in every 'missing model' message)."""
-    cmd = f"python -m rewards.pretrain --domain {domain} --model {model} --preset {preset}"
+    cmd = f"python -m rewards.models.pretrain --domain {domain} --model {model} --preset {preset}"
     if model != "codec":
         cmd += f" --context {int(context)}"
     if root is not None:
@@ -95,7 +95,7 @@ def fingerprint(path: Path) -> str:
 
 def load_codec(domain: str, preset: str = "small", device: str | torch.device = "cpu", root=None):
     """The frozen codec of ``domain`` at ``preset``, in eval mode on ``device``."""
-    from rewards.codec import VQGAN, codec_config_from_dict
+    from rewards.models.codec import VQGAN, codec_config_from_dict
 
     path = codec_dir(domain, preset, root) / "model.pt"
     if not path.exists():
@@ -110,7 +110,7 @@ def load_codec(domain: str, preset: str = "small", device: str | torch.device = 
 
 def load_video_model_only(domain: str, model: str, preset: str = "small", context: int = 2,
                           device: str | torch.device = "cpu", root=None) -> torch.nn.Module:
-    from rewards.video_model import build_model, config_class, config_from_dict
+    from rewards.models.video_model import build_model, config_class, config_from_dict
 
     path = video_model_dir(domain, model, preset, context, root) / "model.pt"
     if not path.exists():
@@ -130,7 +130,7 @@ def load_video_model(domain: str, model: str, preset: str = "small", context: in
     Raises ``ModelMissingError`` naming the pretraining command when either is missing, ValueError
     for an unknown model/domain/preset.
     """
-    from rewards.video_model import video_model_names
+    from rewards.models.video_model import video_model_names
 
     if model not in video_model_names():
         raise ValueError(f"unknown video model {model!r}; valid: {', '.join(video_model_names())}")

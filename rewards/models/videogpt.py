@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rewards.codec import TOKENS_PER_FRAME  # noqa: E402  (the codec decides the token grid)
+from rewards.models.codec import TOKENS_PER_FRAME  # noqa: E402  (the codec decides the token grid)
 
 
 @dataclass

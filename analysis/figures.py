@@ -32,8 +32,8 @@ import pandas as pd
 from analysis import aggregate as agg
 from analysis import plots
 from analysis.palette import method_colors, method_order
-from analysis.report import AggregateTable, ReportInputs, render
-from suites.scores import load_scores, run_status
+from analysis.report import AggregateTable, ReportInputs, render, suite_context
+from analysis.scores import load_scores, run_status
 from tasks.io import atomic_write_text
 
 DEFAULT_REFERENCE = "diffusion_reward"
@@ -103,12 +103,13 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
     selection = agg.select_runs(status, success)
     reference = _pick_reference(reference, selection, all_methods)
     colors = method_colors(all_methods)
+    context = suite_context(suite, suite_dir, status)  # every title states suite, profile, frames, seeds
     methods = selection.methods
     out_dir.mkdir(parents=True, exist_ok=True)
 
     written: list[Path] = []
     data: list[pd.DataFrame] = []
-    report = ReportInputs(suite, status, selection, reference, reps)
+    report = ReportInputs(suite, status, selection, reference, reps, context=context)
     if methods:
         budgets = [("final budget", None, "aggregates_final")]
         if frames is not None:
@@ -119,7 +120,7 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
             final = matrices if at is None else final
             est = agg.interval_estimates(matrices, reps)
             data.append(_rows(est, stem, frame=at))
-            written += plots.save(plots.aggregates(est, methods, colors, f"{suite}: success rate at {label}"),
+            written += plots.save(plots.aggregates(est, methods, colors, context.title(f"success rate at {label}")),
                                   out_dir, stem)
             report.tables.append(AggregateTable(label, est, {m: x.shape[0] for m, x in matrices.items()}))
 
@@ -128,12 +129,12 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
         if not poi.empty:
             data.append(_rows(poi.rename(columns={"x": "method", "y": "other"}), "probability_of_improvement",
                               metric="P(X > Y)"))
-            written += plots.save(plots.improvement(poi, colors, f"{suite}: probability of improvement"),
+            written += plots.save(plots.improvement(poi, colors, context.title("probability of improvement")),
                                   out_dir, "probability_of_improvement")
             table = agg.improvement_matrix(final)
             long = table.stack().rename_axis(["method", "other"]).reset_index(name="value")
             data.append(_rows(long, "improvement_matrix", metric="P(X > Y)"))
-            written += plots.save(plots.improvement_heatmap(table, f"{suite}: P(X > Y), final budget"),
+            written += plots.save(plots.improvement_heatmap(table, context.title("P(X > Y), final budget")),
                                   out_dir, "improvement_matrix")
 
         profile, cis = agg.performance_profiles(final, TAUS, reps)
@@ -142,13 +143,13 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
                                             "lower": cis[m][0], "upper": cis[m][1]}),
                               "performance_profile", metric="fraction of runs > tau"))
         written += plots.save(plots.profiles(profile, cis, TAUS, methods, colors,
-                                             f"{suite}: performance profile (final budget)"),
+                                             context.title("performance profile (final budget)")),
                               out_dir, "performance_profile")
 
         grid = agg.frame_grid(success, selection)
         curves = agg.iqm_curves(agg.scores_over_frames(success, selection, grid), grid, reps)
         data.append(_rows(curves, "sample_efficiency_iqm", metric="IQM"))
-        written += plots.save(plots.sample_efficiency(curves, methods, colors, f"{suite}: IQM success rate"),
+        written += plots.save(plots.sample_efficiency(curves, methods, colors, context.title("IQM success rate")),
                               out_dir, "sample_efficiency_iqm")
 
     rows = agg.learning_curve_rows(success, status)
@@ -156,7 +157,7 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
     lc = agg.learning_curves(success, status).rename(columns={"mean": "value"})
     data.append(_rows(lc, "learning_curves", metric=agg.SUCCESS_METRIC))
     written += plots.save(plots.learning_curves(rows, tasks, method_order(rows["method"]), colors,
-                                                f"{suite}: success rate per task"),
+                                                context.title("success rate per task")),
                           out_dir, "learning_curves")
 
     columns = ["figure", "metric", "method", "other", "task", "status", "frame", "tau", "value", "lower",

@@ -14,10 +14,10 @@ Steps (each skips what already exists, so a re-run only relabels):
 1. record the expert and epsilon-greedy episodes (``tasks.collect``);
 2. ``prepare`` each provider (pretrain its codec and video model on the domain's seen tasks, compute the
    per-task statistics);
-3. label every episode with the provider built with ``alpha=0, beta=0`` where it takes them, so the
-   reward is the (standardised) model score alone, not mixed with the env reward or an RND bonus;
-   providers without those parameters (``sparse``, ``rnd``, ``amp``) give their replay reward, the env
-   reward;
+3. label every episode with the provider built with its ``score_only`` overrides (the video rewards:
+   ``alpha=0, beta=0``), so the reward is the (standardised) model score alone, not mixed with the env
+   reward or an RND bonus; providers without them (``sparse``, ``rnd``, ``amp``) give their replay
+   reward, the env reward;
 4. z-score the returns within (provider, task), then tables, Spearman correlations and the figure
    (``analysis.reward_tables``).
 
@@ -30,28 +30,25 @@ correlation of the return with 1 - epsilon per provider and split), ``spearman_b
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from analysis import reward_tables as rt
+from rewards.models import PRESETS
 
 #: the video-model rewards (design section 5), the default providers
 VIDEO_PROVIDERS = ("diffusion_reward", "viper", "viper_std", "diffusion_ll", "viper_ce",
                    "diffusion_reward_nonoise")
 DEFAULT_EPSILONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 DEFAULT_EPS_EPISODES = 10
-#: overrides that reduce a provider's reward to its learned score (passed where the provider takes them)
-SCORE_ONLY = {"alpha": 0.0, "beta": 0.0}
 #: task-registry split -> analysis split (the registry keeps the zero-shot MetaWorld tasks apart)
 _SPLIT_OF_REGISTRY = {"metaworld": "seen", "adroit": "seen", "metaworld_unseen": "unseen"}
-PRESETS = ("small", "paper")
 DOMAIN_TITLES = {"metaworld": "MetaWorld", "adroit": "Adroit"}
 
 
@@ -119,23 +116,10 @@ def check_count(name: str, value: int | None) -> None:
         raise ValueError(f"{name}: expected an int >= 1 or None (the default), got {value!r}")
 
 
-def _accepted(fn: Callable, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The keywords of ``kwargs`` that ``fn`` takes (all of them if it has ``**kwargs``).
-
-    Providers differ in what they take (the env-reward baselines have no alpha, beta or preset); the
-    analysis passes each only what it understands instead of special-casing provider names.
-    """
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return dict(kwargs)
-    return {k: v for k, v in kwargs.items() if k in params}
-
-
 def _make_kwargs(cls: type, preset: str) -> dict[str, Any]:
-    """Constructor overrides for the analysis: score only, the chosen model preset."""
-    params = inspect.signature(cls.__init__).parameters
-    wanted = {**SCORE_ONLY, "preset": preset}
-    return {k: v for k, v in wanted.items() if k in params}
+    """Constructor overrides for the analysis: the provider's score-only overrides (its class attribute
+    ``score_only``; none for the env-reward baselines) and, for video-model providers, the model preset."""
+    return {**cls.score_only, **({"preset": preset} if cls.uses_video_model else {})}
 
 
 # ------------------------------------------------------------------------------------- labelling
@@ -272,9 +256,9 @@ def analyse(domain: str, providers: Sequence[str] | None = None, tasks: Sequence
             show_progress=progress)
     for name in providers:
         cls = rewards.get(name)
-        cls.prepare(**_accepted(cls.prepare, dict(
-            domain=domain, tasks=task_list, data_root=root, model_preset=preset, log=log, device=str(dev),
-            pretrain_steps=pretrain_steps, expert_episodes=expert_episodes, **_make_kwargs(cls, preset))))
+        cls.prepare(rewards.PrepareRequest.make(
+            cls, overrides=_make_kwargs(cls, preset), domain=domain, tasks=tuple(task_list), data_root=str(root),
+            preset=preset, pretrain_steps=pretrain_steps, expert_episodes=expert_episodes, device=str(dev)), log=log)
 
     episodes = label_returns(domain, providers, task_list, epsilons, eps_episodes, preset=preset, data_root=root,
                              device=dev, seed=seed, progress=progress)
@@ -302,7 +286,7 @@ def analyse(domain: str, providers: Sequence[str] | None = None, tasks: Sequence
         "domain": domain, "providers": providers, "tasks": task_list,
         "splits": {t: split_of(t) for t in task_list}, "preset": preset, "epsilons": epsilons,
         "eps_episodes": int(eps_episodes), "expert_episodes": expert_episodes, "pretrain_steps": pretrain_steps,
-        "score_overrides": SCORE_ONLY, "device": str(dev), "seed": int(seed), "data_root": str(root),
+        "score_overrides": {name: _make_kwargs(rewards.get(name), preset) for name in providers}, "device": str(dev), "seed": int(seed), "data_root": str(root),
         "seconds": round(time.time() - start, 1), "versions": versions(),
     })
     log(f"Spearman(learned return, 1 - epsilon), {domain}:\n{markdown}")

@@ -20,12 +20,14 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+    from rewards.prepare import PrepareRequest
 
 from tasks.registry import DOMAINS  # the domains the suite knows (one list, kept by the task registry)
 
@@ -149,6 +151,15 @@ class RewardProvider(abc.ABC):
     name: str = ""
     #: alpha: the training loop adds ``bonus_scale * bonus(batch)`` to the n-step reward
     bonus_scale: float = 0.0
+    #: True for providers scored by a pretrained video model: they take ``preset`` (the profile's model
+    #: size, which ``suites.plan`` puts into their overrides) and ``prepare`` pretrains models
+    uses_video_model: ClassVar[bool] = False
+    #: constructor overrides that change what ``prepare`` must make (kept in the ``PrepareRequest``)
+    prepare_overrides: ClassVar[tuple[str, ...]] = ()
+    #: constructor overrides that reduce the reward to the learned score alone (reward analysis)
+    score_only: ClassVar[Mapping[str, Any]] = {}
+    #: which env reward ``label_episode`` is given: "sparse" (success) or "dense" (the env's shaped reward)
+    env_reward: str = "sparse"
 
     def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None,
                  seed: int = 0) -> None:
@@ -167,12 +178,12 @@ class RewardProvider(abc.ABC):
 
     # -- upstream artefacts ------------------------------------------------------------------------
     @classmethod
-    def prepare(cls, *, domain: str, tasks: list[str], data_root: Any = None, model_preset: str | None = None,
-                log: Any = print, **overrides: Any) -> None:
-        """Make what this provider needs for these tasks (datasets, pretrained models) if it is missing.
+    def prepare(cls, request: "PrepareRequest", log: Any = print) -> None:
+        """Make what this provider needs for ``request`` (datasets, pretrained models) if it is missing.
 
-        ``suites.run`` calls it once per (provider, domain, preset, overrides) before any run starts, so
-        one command goes from a fresh checkout to results. Default: nothing is needed.
+        ``suites.run`` calls it once per (provider, request) before any run starts, so one command goes
+        from a fresh checkout to results (``rewards.prepare.PrepareRequest`` says what the request holds).
+        Default: nothing is needed.
         """
 
     # -- episode-level reward (frozen in replay) -------------------------------------------------

@@ -34,6 +34,7 @@ ENTRY_POINT_GROUP = "video_reward_bench.rewards"
 #: viper_std, diffusion_ll, viper_ce, diffusion_reward_nonoise) are added here by their module.
 BUILTINS: dict[str, str] = {
     "sparse": "rewards.sparse:SparseReward",
+    "dense": "rewards.dense:DenseReward",
     "rnd": "rewards.rnd:RNDReward",
     "amp": "rewards.amp:AMPReward",
     "diffusion_reward": "rewards.video_reward:DiffusionReward",
@@ -42,6 +43,9 @@ BUILTINS: dict[str, str] = {
     "viper": "rewards.video_reward:Viper",
     "viper_std": "rewards.video_reward:ViperStd",
     "viper_ce": "rewards.video_reward:ViperCE",
+    "genreward": "rewards.genreward:GenReward",
+    "genreward_video": "rewards.genreward:GenRewardVideo",
+    "genreward_frame": "rewards.genreward:GenRewardFrame",
 }
 
 _registered: dict[str, type[RewardProvider]] = {}

@@ -32,10 +32,15 @@ import numpy as np
 import torch
 
 from rewards.base import RewardProvider, validate_episode
+from rewards.prepare import PrepareRequest
 from rewards.registry import register
 
 
 class VideoModelReward(RewardProvider):
+    uses_video_model = True
+    #: what changes the artefacts: the model (context), and the statistics' score settings (steps, noise)
+    prepare_overrides = ("context", "steps", "noise")
+    score_only = {"alpha": 0.0, "beta": 0.0}
     model_name: ClassVar[str] = ""
     score_kind: ClassVar[str] = ""  # "ce" | "ll"
     standardise: ClassVar[bool] = True
@@ -48,7 +53,8 @@ class VideoModelReward(RewardProvider):
                  context: int = 2, preset: str = "small", rnd_update_interval: int | None = None,
                  image_size: int = 64) -> None:
         super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed)
-        from rewards.models import reward_stats, store as model_store
+        from rewards.models import reward_stats
+        from rewards.models.store import ModelRef
         from rewards.rnd import RNDReward
 
         alpha = self.task_alpha.get(task, self.default_alpha) if alpha is None else float(alpha)
@@ -60,14 +66,12 @@ class VideoModelReward(RewardProvider):
         self.alpha, self.beta, self.steps, self.noise = alpha, float(beta), int(steps), noise
         self.context, self.preset, self.image_size = int(context), preset, int(image_size)
         self.bonus_scale = alpha
-        self.codec, self.model = model_store.load_video_model(domain, self.model_name, preset, self.context,
-                                                              self.device, data_root)
+        self.ref = ModelRef(domain, self.model_name, preset, self.context, data_root)
+        self.codec, self.model = self.ref.load_with_codec(self.device)
         self.mu, self.sigma = 0.0, 1.0
         if self.standardise:
-            stats = reward_stats.task_stats(domain, self.model_name, self.score_kind, preset=preset,
-                                            context=self.context, steps=self.steps, noise=noise, tasks=[task],
-                                            seed=0, device=self.device, root=data_root,
-                                            loaded=(self.codec, self.model))
+            stats = reward_stats.task_stats(self.ref, self.score_kind, steps=self.steps, noise=noise, tasks=[task],
+                                            seed=0, device=self.device, loaded=(self.codec, self.model))
             if task not in stats:
                 from tasks.datasets import collect_command
 
@@ -88,34 +92,34 @@ class VideoModelReward(RewardProvider):
 
     # -- upstream artefacts ------------------------------------------------------------------------
     @classmethod
-    def prepare(cls, *, domain: str, tasks: list[str], data_root: Any = None, model_preset: str | None = None,
-                log: Any = print, pretrain_steps: int | None = None, expert_episodes: int | None = None,
-                model_reports: bool = True, context: int = 2, preset: str | None = None, steps: int = 10, noise: bool | None = None,
-                device: str = "auto", **overrides: Any) -> None:
+    def prepare(cls, request: PrepareRequest, log: Any = print) -> None:
         """Record the videos, pretrain codec and video model on the domain's seen tasks, compute stats.
 
         Each step is skipped when its artefact is already there (pretraining resumes up to
-        ``pretrain_steps``), so calling it again costs almost nothing.
+        ``request.pretrain_steps``), so calling it again costs almost nothing. The request's overrides
+        ``context``, ``steps`` and ``noise`` are the method's (the constructor's defaults otherwise).
         """
         from rewards.models.pretrain import pretrain
+        from rewards.models.store import ModelRef
         from tasks.collect import collect
         from tasks.registry import seen_tasks
         from tasks.runtime import resolve_device
 
-        preset = preset or model_preset or "small"
-        device = str(resolve_device(device))
-        seen = seen_tasks(domain)
-        collect(domain, sorted(set(seen) | set(tasks)), episodes=expert_episodes, root=data_root)
-        for model in ("codec", cls.model_name):
-            log(f"pretraining {domain} {model} ({preset}, context {context}) if needed")
-            pretrain(domain, model, preset, context, steps=pretrain_steps, tasks=seen, root=data_root,
-                     device=device, quality=model_reports, log=log)
+        r = request
+        context, steps, noise = r.override("context", 2), r.override("steps", 10), r.override("noise")
+        device = str(resolve_device(r.device))
+        seen = seen_tasks(r.domain)
+        collect(r.domain, sorted(set(seen) | set(r.tasks)), episodes=r.expert_episodes, root=r.data_root)
+        ref = ModelRef(r.domain, cls.model_name, r.preset, context, r.data_root)
+        for model in (ref.codec, ref):
+            log(f"pretraining {r.domain} {model.name} if needed")
+            pretrain(model, steps=r.pretrain_steps, tasks=seen, device=device, quality=r.reports, log=log)
         if cls.standardise:
             from rewards.models import reward_stats
 
-            reward_stats.task_stats(domain, cls.model_name, cls.score_kind, preset=preset, context=context,
-                                    steps=steps, noise=cls.default_noise if noise is None else bool(noise),
-                                    tasks=list(tasks), device=device, root=data_root)
+            reward_stats.task_stats(ref, cls.score_kind, steps=steps,
+                                    noise=cls.default_noise if noise is None else bool(noise),
+                                    tasks=list(r.tasks), device=device)
 
     # -- rewards -----------------------------------------------------------------------------------
     def scores(self, frames: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
+from suites.gpus import gpu_slots
 from suites.plan import RunSpec
 
 
@@ -31,15 +32,6 @@ def _worker(config: dict, run_dir: str) -> dict:
     from suites import train
 
     return train.run(config, run_dir)
-
-
-def gpu_slots() -> int:
-    try:
-        import torch
-
-        return torch.cuda.device_count()
-    except Exception:  # pragma: no cover - torch always imports here
-        return 0
 
 
 class LocalLauncher:
@@ -79,7 +71,6 @@ class LocalLauncher:
                     free_slots.append(slot_of.pop(fut))
                     exc = fut.exception()
                     yield run, (exc if exc is not None else fut.result())
-
 
     def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)

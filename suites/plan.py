@@ -1,12 +1,13 @@
 """Expand a suite into resolved run configs (methods x tasks x seeds) for a profile.
 
 A resolved config holds everything a run needs and records (design.md: every run records its full
-config, versions and seed), so ``suites.train.run(config, run_dir)`` needs nothing else.
+config, versions and seed), so ``suites.train.run(config, run_dir)`` needs nothing else. Each run also
+carries the ``rewards.PrepareRequest`` of its method, built here once per method: ``suites.run`` groups
+runs by (provider, request) and prepares each group once before any run starts.
 """
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,6 +21,7 @@ from suites import definitions, profiles
 class RunSpec:
     config: dict[str, Any]
     run_dir: Path
+    prepare: rewards.PrepareRequest | None = None  # what its provider must make first (None: nothing asked)
 
     @property
     def key(self) -> str:
@@ -57,9 +59,14 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
     stamp = versions()
     out = []
     for m in chosen_methods:
+        provider = rewards.get(m.provider)
         overrides = dict(m.overrides)
-        if "preset" in inspect.signature(rewards.get(m.provider)).parameters:
+        if provider.uses_video_model:
             overrides.setdefault("preset", profile.model_preset)  # video models: the profile picks the size
+        request = rewards.PrepareRequest.make(
+            provider, overrides=overrides, domain=suite.domain, tasks=tuple(chosen_tasks), data_root=data_root,
+            preset=overrides.get("preset", profile.model_preset), pretrain_steps=profile.pretrain_steps,
+            expert_episodes=profile.expert_episodes, reports=profile.model_reports, device=device)
         for t in chosen_tasks:
             spec = task_registry.spec(t)
             for s in chosen_seeds:
@@ -71,10 +78,11 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
                     "image_size": image_size, "eval_every_frames": profile.eval_every_frames,
                     "eval_episodes": profile.eval_episodes,
                     "checkpoint_every_frames": profile.checkpoint_every_frames,
-                    "model_preset": profile.model_preset, "pretrain_steps": profile.pretrain_steps,
-                    "expert_episodes": profile.expert_episodes, "model_reports": profile.model_reports,
+                    # what the provider's models and data were made with (a record; prepare reads the request)
+                    "model_preset": request.preset, "pretrain_steps": request.pretrain_steps,
+                    "expert_episodes": request.expert_episodes, "model_reports": request.reports,
                     "agent": agent, "device": device, "wandb": wandb,
                     "data_root": data_root, "torch_threads": torch_threads, "versions": stamp,
                 }
-                out.append(RunSpec(config, run_dir(Path(results), suite.name, m.label, t, int(s))))
+                out.append(RunSpec(config, run_dir(Path(results), suite.name, m.label, t, int(s)), request))
     return out

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from suites.gpus import gpu_slots
 from suites.plan import RunSpec
 
 CLUSTERS = ("slurm", "local")
@@ -92,8 +93,6 @@ class SubmititLauncher:
         self.cpus = cpus
         # one folder for all jobs' pickles and logs: <job id>_<task>_log.out / .err
         self.executor = submitit.AutoExecutor(folder=str(self.folder), cluster=cluster)
-        from suites.launch import gpu_slots
-
         params: dict[str, Any] = dict(timeout_min=int(timeout_min), cpus_per_task=int(cpus), mem_gb=mem_gb,
                                       name="video-reward-bench",
                                       # the local executor hands out the GPUs this machine has

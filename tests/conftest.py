@@ -1,13 +1,22 @@
-"""Shared test settings: headless GL, few threads (tests share a 2-core machine), a private data root."""
+"""Shared test settings: headless GL, few threads (tests share a 2-core machine), a private data root, and
+the fixtures that record episodes or train models.
+
+Those fixtures live here, not in a test module: a session fixture imported into several test modules is
+built once per importing module, so a recording or a training run would be repeated for each of them.
+"""
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+#: the task of the tiny real dataset the model tests train on
+TASK = "reach"
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +29,65 @@ def session_data_root(tmp_path_factory):
 def _private_data_root(session_data_root, monkeypatch):
     monkeypatch.setenv("VRB_DATA_ROOT", str(session_data_root))
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A data root holding datasets/metaworld/reach: 2 train + 1 test expert episodes, 1 eps_1.00 episode,
+    recorded with the project's own collector."""
+    from tasks.collect import collect
+
+    root = tmp_path_factory.mktemp("tiny_data")
+    collect("metaworld", [TASK], episodes=3, epsilons=(1.0,), eps_episodes=1, root=root, show_progress=False)
+    return root
+
+
+def tiny_codec_config(**kw):
+    """A codec small enough to train in seconds on one CPU thread (the architecture of the presets)."""
+    from rewards.models.codec import CodecConfig, CodecOptim
+
+    base = dict(channels=(16, 16, 32, 32), codebook_size=256, code_dim=32, disc_channels=16, disc_start=60,
+                dead_after=20, optim=CodecOptim(lr=2e-3))
+    base.update(kw)
+    return CodecConfig(**base)
+
+
+def frames_of(root, split):
+    """Every frame of the tiny dataset's ``split`` as one uint8 tensor [N, 3, 64, 64]."""
+    from tasks.datasets import load_episodes
+
+    return torch.from_numpy(np.concatenate([e.frames for e in load_episodes("metaworld", [TASK], split=split,
+                                                                             root=root)]))
+
+
+@pytest.fixture(scope="session")
+def trained_codec(tiny_dataset):
+    """The tiny codec after 100 steps on the training frames (GAN loss on from step 60)."""
+    from rewards.models.pretrain import CodecTrainer
+
+    torch.manual_seed(0)
+    trainer = CodecTrainer(tiny_codec_config(), torch.device("cpu"))
+    train = frames_of(tiny_dataset, "train")
+    gen = torch.Generator().manual_seed(0)
+    logs = {}
+    for step in range(100):
+        logs = trainer.step(train[torch.randint(0, len(train), (16,), generator=gen)], step)
+    assert "gan_d" in logs  # the discriminator did switch on after its warm-up
+    return trainer.model.eval()
+
+
+@pytest.fixture(scope="session")
+def video_model_root(tiny_dataset, tmp_path_factory):
+    """A data root with the tiny dataset's reach videos and a codec, VQ-Diffusion and VideoGPT (small preset,
+    context 2) each trained 15 steps on them: what the video-reward providers load."""
+    import shutil
+
+    from rewards.models.pretrain import pretrain
+    from rewards.models.store import ModelRef
+
+    root = tmp_path_factory.mktemp("video_models")
+    shutil.copytree(tiny_dataset / "datasets", root / "datasets")
+    for kind in ("codec", "vqdiffusion", "videogpt"):
+        pretrain(ModelRef("metaworld", kind, "small", 2, root), steps=15, tasks=[TASK], device="cpu",
+                 quality=False, progress=False, log=lambda m: None)
+    return root

@@ -1,7 +1,7 @@
 """VQGAN codec: shapes, round trips, input checks, dead-code restarts, and real reconstruction quality.
 
-The dataset fixture records a tiny real MetaWorld dataset (reach, 3 expert episodes + 1 epsilon-greedy
-episode) with the project's own collector, once per session; test_videogpt and test_pretrain reuse it.
+The tiny real dataset and the codec trained on it are session fixtures of tests/conftest.py (built once,
+shared with test_videogpt and test_pretrain).
 """
 import dataclasses
 
@@ -9,51 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from rewards.models.codec import VQGAN, CodecConfig, CodecOptim, EMAQuantizer
-from rewards.models.pretrain import CodecTrainer
+from rewards.models.codec import VQGAN, CodecConfig, EMAQuantizer
 from rewards.models.quality import psnr, ssim
-
-TASK = "reach"
-
-
-@pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory):
-    """A data root holding datasets/metaworld/reach: 2 train + 1 test expert episodes, 1 eps_1.00 episode."""
-    from tasks.collect import collect
-
-    root = tmp_path_factory.mktemp("tiny_data")
-    collect("metaworld", [TASK], episodes=3, epsilons=(1.0,), eps_episodes=1, root=root, show_progress=False)
-    return root
-
-
-def tiny_codec_config(**kw) -> CodecConfig:
-    """A codec small enough to train in seconds on one CPU thread (the architecture of the presets)."""
-    base = dict(channels=(16, 16, 32, 32), codebook_size=256, code_dim=32, disc_channels=16, disc_start=60,
-                dead_after=20, optim=CodecOptim(lr=2e-3))
-    base.update(kw)
-    return CodecConfig(**base)
-
-
-def frames_of(root, split):
-    from tasks.datasets import load_episodes
-
-    return torch.from_numpy(np.concatenate([e.frames for e in load_episodes("metaworld", [TASK], split=split,
-                                                                             root=root)]))
-
-
-@pytest.fixture(scope="session")
-def trained_codec(tiny_dataset):
-    """The tiny codec after 100 steps on the training frames (GAN loss on from step 60)."""
-    torch.manual_seed(0)
-    trainer = CodecTrainer(tiny_codec_config(), torch.device("cpu"))
-    train = frames_of(tiny_dataset, "train")
-    gen = torch.Generator().manual_seed(0)
-    logs = {}
-    for step in range(100):
-        logs = trainer.step(train[torch.randint(0, len(train), (16,), generator=gen)], step)
-    assert "gan_d" in logs  # the discriminator did switch on after its warm-up
-    return trainer.model.eval()
-
+from tests.conftest import frames_of, tiny_codec_config
 
 def test_reconstructs_held_out_real_frames(trained_codec, tiny_dataset):
     test = frames_of(tiny_dataset, "test")
@@ -122,3 +80,35 @@ def test_ssim_and_psnr_behave():
     noisy = (x.float() + 40 * torch.randn(x.shape, generator=g)).clamp(0, 255).to(torch.uint8)
     assert (ssim(x, noisy) < 0.9).all()
     assert torch.isinf(psnr(x, x)).all() and (psnr(x, noisy) < 25).all()
+
+
+def test_every_model_config_round_trips_through_json_with_typed_tuples():
+    """One ``to_dict`` / ``from_dict`` for every model config: tuples (whatever the field is called) and
+    nested configs come back typed, so a new tuple field survives a save and load; unknown keys fail."""
+    import json
+    from dataclasses import dataclass, field
+
+    from rewards.models.config import ModelConfig
+    from rewards.models.videogpt import VideoGPTConfig
+    from rewards.models.vqdiffusion import VQDiffusionConfig
+
+    for cfg in (CodecConfig.preset("paper"), VideoGPTConfig.preset("small", context=3),
+                VQDiffusionConfig.preset("paper", context=4)):
+        again = type(cfg).from_dict(json.loads(json.dumps(cfg.to_dict())))
+        assert again == cfg and isinstance(again.optim.betas, tuple)
+
+    @dataclass
+    class Inner(ModelConfig):
+        kernel: tuple[int, int] = (3, 3)
+
+    @dataclass
+    class NewConfig(ModelConfig):
+        strides: tuple[int, ...] = (1, 2)  # a tuple field no helper knows by name
+        inner: Inner = field(default_factory=Inner)
+        scale: float | None = None
+
+    cfg = NewConfig(strides=(2, 2, 1), inner=Inner((5, 1)), scale=0.5)
+    again = NewConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert again == cfg and isinstance(again.strides, tuple) and isinstance(again.inner.kernel, tuple)
+    with pytest.raises(ValueError, match=r"unknown NewConfig keys \['stride'\]; valid keys: \['strides'"):
+        NewConfig.from_dict({"stride": [1]})

@@ -6,8 +6,9 @@ import torch
 
 from rewards.models import store
 from rewards.models.pretrain import main, pretrain
+from rewards.models.store import ModelRef
 from rewards.models.reward_stats import task_stats
-from tests.test_codec import TASK, tiny_dataset  # noqa: F401  (session fixture)
+from tests.conftest import TASK
 
 FAST = ["--domain", "metaworld", "--tasks", TASK, "--batch-size", "8", "--device", "cpu"]
 
@@ -18,16 +19,17 @@ def test_video_model_without_codec_is_refused_naming_the_command(tmp_path, capsy
     err = capsys.readouterr().err
     assert f"python -m rewards.models.pretrain --domain metaworld --model codec --preset small --data-root {tmp_path}" in err
     with pytest.raises(store.ModelMissingError, match="--model videogpt --preset small --context 2"):
-        store.load_video_model("metaworld", "videogpt", "small", 2, "cpu", tmp_path)
+        ModelRef("metaworld", "videogpt", "small", 2, tmp_path).load_with_codec("cpu")
     with pytest.raises(ValueError, match="codec, videogpt, vqdiffusion"):
-        pretrain("metaworld", "gpt5", root=tmp_path)
+        ModelRef("metaworld", "gpt5", data_root=tmp_path)
 
 
 def test_missing_dataset_fails_clearly(tmp_path):
     from tasks.datasets import DatasetMissingError
 
     with pytest.raises(DatasetMissingError, match="python -m tasks.collect --domain metaworld"):
-        pretrain("metaworld", "codec", steps=1, tasks=[TASK], root=tmp_path, device="cpu", progress=False)
+        pretrain(ModelRef("metaworld", "codec", data_root=tmp_path), steps=1, tasks=[TASK], device="cpu",
+                 progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +43,11 @@ def trained_root(tiny_dataset):
 
 
 def test_cli_trains_and_resumes_exactly(trained_root, tmp_path, capsys):
-    d = store.video_model_dir("metaworld", "videogpt", "small", 1, trained_root)
+    ref = ModelRef("metaworld", "videogpt", "small", 1, trained_root)
+    d = ref.dir
     st = store.read_checkpoint(d / "train_state.pt")
     assert st["step"] == 4 and st["meta"]["tasks"] == [TASK] and st["meta"]["codec_preset"] == "small"
-    assert (store.codec_dir("metaworld", "small", trained_root) / "tokens" / TASK / "expert_train.pt").exists()
+    assert (ref.codec.dir / "tokens" / TASK / "expert_train.pt").exists()
     capsys.readouterr()
     # continue to 6 steps: resumes at 4, does not redo them
     assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "6", "--data-root", trained_root,
@@ -58,33 +61,36 @@ def test_cli_trains_and_resumes_exactly(trained_root, tmp_path, capsys):
     other = tmp_path / "again"
     import shutil
 
-    shutil.copytree(store.codec_dir("metaworld", "small", trained_root), store.codec_dir("metaworld", "small", other))
+    other_ref = ModelRef("metaworld", "videogpt", "small", 1, other)
+    shutil.copytree(ref.codec.dir, other_ref.codec.dir)
     shutil.copytree(f"{trained_root}/datasets", other / "datasets")
     assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "6", "--data-root", str(other),
                  "--no-quality"]) == 0
-    straight = store.read_checkpoint(store.video_model_dir("metaworld", "videogpt", "small", 1, other) / "model.pt")
+    straight = store.read_checkpoint(other_ref.checkpoint)
     for k, v in resumed.items():
         torch.testing.assert_close(v, straight["state_dict"][k], msg=k)
     # already there: nothing to do
     assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "6", "--data-root", trained_root,
                  "--no-quality"]) == 0
     assert "nothing to do" in capsys.readouterr().out
-    codec, net = store.load_video_model("metaworld", "videogpt", "small", 1, "cpu", trained_root)
+    codec, net = ref.load_with_codec("cpu")
     assert net.meta["tasks"] == [TASK] and not net.training and codec.config.codebook_size == 1024
+    assert net.ref == ref and codec.ref == ref.codec
 
 
 def test_reward_stats_are_cached_and_recomputed_when_the_model_changes(trained_root, monkeypatch):
     import rewards.models.reward_stats as rs
 
-    kw = dict(preset="small", context=1, tasks=[TASK, "drawer-open"], root=trained_root)
-    ll = task_stats("metaworld", "videogpt", "ll", **kw)
+    ref = ModelRef("metaworld", "videogpt", "small", 1, trained_root)
+    kw = dict(tasks=[TASK, "drawer-open"])
+    ll = task_stats(ref, "ll", **kw)
     assert set(ll) == {TASK}  # drawer-open has no videos here: no statistics
     n_frames = sum(ep.shape[0] - 1 for ep in store.episode_tokens(
-        store.load_codec("metaworld", "small", "cpu", trained_root), "metaworld", [TASK], root=trained_root)[TASK])
+        ref.codec.load("cpu"), "metaworld", [TASK], root=trained_root)[TASK])
     assert ll[TASK]["n"] == n_frames and ll[TASK]["std"] > 0 and ll[TASK]["mean"] < 0
-    ce = task_stats("metaworld", "videogpt", "ce", noise=False, **kw)
+    ce = task_stats(ref, "ce", noise=False, **kw)
     assert ce[TASK]["mean"] != ll[TASK]["mean"]
-    d = store.video_model_dir("metaworld", "videogpt", "small", 1, trained_root)
+    d = ref.dir
     assert {"ll_seed0", "ce_s10_nonoise_seed0"} <= set(json.loads((d / "stats.json").read_text()))
 
     def fail(*a, **k):
@@ -92,24 +98,26 @@ def test_reward_stats_are_cached_and_recomputed_when_the_model_changes(trained_r
 
     monkeypatch.setattr(rs, "compute_task_stats", fail)
     monkeypatch.setattr(rs, "domain_tasks", lambda domain: [TASK])
-    assert task_stats("metaworld", "videogpt", "ll", preset="small", context=1, root=trained_root) == ll
+    assert task_stats(ref, "ll") == ll
     monkeypatch.undo()
     # a changed model (one more training step rewrites model.pt) invalidates the cache
     assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "7", "--data-root", trained_root,
                  "--no-quality"]) == 0
-    ll2 = task_stats("metaworld", "videogpt", "ll", **kw)
+    ll2 = task_stats(ref, "ll", **kw)
     assert ll2[TASK]["mean"] != ll[TASK]["mean"]
 
 
 def test_quality_report_is_written(trained_root):
-    from rewards.models.quality import write_report
+    from rewards.models.quality import trained_refs, write_report
 
-    rows = write_report("metaworld", "small", context=1, root=trained_root, device="cpu", tasks=[TASK],
-                        log=lambda m: None, n_frames=64, n_windows=16, n_div=4, n_samples=2)
+    refs = trained_refs("metaworld", "small", context=1, root=trained_root)
+    assert [r.name for r in refs] == ["codec_small", "videogpt_small_l1"]  # vqdiffusion was never trained
+    rows = write_report(refs, device="cpu", tasks=[TASK], log=lambda m: None, n_frames=64, n_windows=16, n_div=4,
+                        n_samples=2)
     metrics = {(r["model"], r["metric"]): r["value"] for r in rows}
     assert ("codec_small", "recon_psnr") in metrics and ("videogpt_small_l1", "diversity_eps_1.00") in metrics
     assert all(v == v for v in metrics.values())  # no NaN
-    q = store.video_model_dir("metaworld", "videogpt", "small", 1, trained_root) / "quality"
+    q = ModelRef("metaworld", "videogpt", "small", 1, trained_root).dir / "quality"
     assert (q / "report.csv").exists() and (q / "predictions.png").stat().st_size > 0
     assert "LPIPS" in (q / "report.md").read_text()
-    assert (store.codec_dir("metaworld", "small", trained_root) / "quality" / "reconstructions.png").exists()
+    assert (ModelRef("metaworld", "codec", data_root=trained_root).dir / "quality" / "reconstructions.png").exists()

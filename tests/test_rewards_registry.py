@@ -13,11 +13,13 @@ import rewards
 from rewards.registry import ENTRY_POINT_GROUP
 
 
-@pytest.fixture(scope="module")
-def episode():
-    from tests.test_rnd_amp import render_episode
+@pytest.fixture
+def episode(tiny_dataset):
+    """(frames, env rewards) of a real recorded reach episode (the session's tiny dataset, tests/conftest.py)."""
+    from tasks.datasets import load_episodes
 
-    return render_episode("reach", 5, seed=0)
+    ep = load_episodes("metaworld", ["reach"], split="test", root=tiny_dataset)[0]
+    return ep.frames[:6], ep.rewards[:5]
 
 
 def test_builtins_listed_and_made():
@@ -141,6 +143,10 @@ def test_entry_point_provider(plugin_dist, episode):
         rewards.make(plugin_dist, task="reach", domain="metaworld", levle=1.0)
 
 
-def test_entry_points_gone_after_cache_clear():
+def test_entry_points_gone_after_cache_clear(plugin_dist, monkeypatch):
+    """Entry points are cached: an uninstalled plugin stays listed until ``clear_cache()`` re-reads them."""
+    assert plugin_dist in rewards.available()
+    monkeypatch.undo()  # the plugin's distribution leaves sys.path (as if uninstalled)
+    assert plugin_dist in rewards.available()  # still the cached list
     rewards.clear_cache()
-    assert "plugin_const" not in rewards.available()
+    assert plugin_dist not in rewards.available()

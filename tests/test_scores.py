@@ -1,4 +1,4 @@
-"""suites.scores: the long scores table, its atomic rebuild, staleness, and run status."""
+"""analysis.scores: the long scores table, its atomic rebuild, staleness, and run status."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from suites.scores import SCORE_COLUMNS, build_scores, load_scores, read_eval_csv, run_status
+from analysis.scores import SCORE_COLUMNS, build_scores, load_scores, read_eval_csv, run_status
 
 EVAL_HEADER = "frame,step,episode,success_rate,episode_return,time"
 

@@ -30,10 +30,9 @@ def test_zero_shot_suite_smoke(tmp_path):
     assert config["zero_shot"] and config["provider_overrides"] == {"preset": "small"}
     # the video model behind it was pretrained on the 7 seen tasks only
     import torch
-    from rewards.models.store import video_model_dir
+    from rewards.models.store import ModelRef
 
-    meta = torch.load(video_model_dir("metaworld", "vqdiffusion", "small", 2) / "model.pt",
-                      weights_only=False)["meta"]
+    meta = torch.load(ModelRef("metaworld", "vqdiffusion", "small", 2).checkpoint, weights_only=False)["meta"]
     assert meta["tasks"] == sorted(tasks.names("metaworld")) and "coffee-button" not in meta["tasks"]
 
 

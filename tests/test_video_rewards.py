@@ -1,32 +1,38 @@
 """The pretrained video rewards on real recorded episodes with tiny, briefly trained models."""
 import numpy as np
 import pytest
+import torch
 
 import rewards
 from rewards.models.pretrain import pretrain
+from rewards.models.store import ModelRef
 from tasks import datasets as ds
 from tasks.collect import collect
 
 VIDEO_PROVIDERS = ["diffusion_reward", "diffusion_reward_nonoise", "diffusion_ll", "viper", "viper_std", "viper_ce"]
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    """reach: 3 expert episodes (2 train, 1 test); codec and both video models trained briefly on it."""
-    root = tmp_path_factory.mktemp("video_rewards")
-    collect("metaworld", ["reach"], episodes=3, root=root, show_progress=False)
-    for model in ("codec", "vqdiffusion", "videogpt"):
-        pretrain("metaworld", model, "small", 2, steps=15, tasks=["reach"], root=root, device="cpu",
-                 quality=False, progress=False, log=lambda m: None)
-    return root
+@pytest.fixture
+def root(video_model_root):
+    """reach: 2 train + 1 test expert episodes; codec and both video models trained briefly on them
+    (``video_model_root`` of tests/conftest.py, built once per session)."""
+    return video_model_root
 
 
 def _make(name, root, **kw):
     return rewards.make(name, task="reach", domain="metaworld", device="cpu", data_root=root, seed=0, **kw)
 
 
-def test_all_video_providers_are_registered():
+def test_video_providers_are_registered_and_get_the_profiles_model_size():
+    """``uses_video_model`` is what makes the planner hand a provider the profile's model preset."""
+    from suites.plan import expand
+
     assert set(VIDEO_PROVIDERS) <= set(rewards.available())
+    runs = expand("metaworld7", "smoke", methods=["sparse", "viper", "diffusion_reward"], tasks=["reach"])
+    overrides = {r.config["method"]: r.config["provider_overrides"] for r in runs}
+    assert overrides == {"sparse": {}, "viper": {"preset": "small"}, "diffusion_reward": {"preset": "small"}}
+    assert all(rewards.get(name).uses_video_model for name in VIDEO_PROVIDERS)
+    assert not rewards.get("sparse").uses_video_model
 
 
 @pytest.mark.parametrize("name", VIDEO_PROVIDERS)
@@ -42,9 +48,19 @@ def test_each_provider_labels_a_real_episode(name, root):
         provider.label_episode(ep.frames.astype(np.float32), ep.rewards)
 
 
-def test_pen_uses_alpha_zero_for_diffusion_reward():
-    cls = rewards.get("diffusion_reward")
-    assert cls.task_alpha["pen"] == 0.0 and cls.default_alpha == 0.95
+def test_pen_uses_alpha_zero_for_diffusion_reward(tmp_path):
+    """A diffusion_reward provider built for pen has no RND bonus (alpha 0, design section 5); on door the
+    same provider keeps alpha 0.95. Real Adroit expert videos, briefly trained models."""
+    collect("adroit", ["pen", "door"], episodes=2, root=tmp_path, show_progress=False)
+    for kind in ("codec", "vqdiffusion"):
+        pretrain(ModelRef("adroit", kind, "small", 2, tmp_path), steps=2, tasks=["pen"], device="cpu",
+                 quality=False, progress=False, log=lambda m: None)
+    pen = rewards.make("diffusion_reward", task="pen", domain="adroit", device="cpu", data_root=tmp_path)
+    assert pen.alpha == pen.bonus_scale == pen.params["alpha"] == 0.0 and pen.rnd is None
+    ep = ds.load_episodes("adroit", ["pen"], root=tmp_path)[0]
+    assert pen.bonus({"next_obs": torch.as_tensor(ep.frames)}) is None
+    door = rewards.make("diffusion_reward", task="door", domain="adroit", device="cpu", data_root=tmp_path)
+    assert door.bonus_scale == 0.95 and door.rnd is not None
 
 
 def test_alpha_and_beta_combine_as_the_formula_says(root):

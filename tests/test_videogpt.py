@@ -6,7 +6,8 @@ from rewards.models import store
 from rewards.models.pretrain import VideoModelTrainer
 from rewards.models.video_model import ce_windows, config_from_dict, config_to_dict, ll_windows, score_episode_tokens
 from rewards.models.videogpt import VideoGPT, VideoGPTConfig, VideoGPTOptim
-from tests.test_codec import TASK, tiny_dataset, trained_codec  # noqa: F401  (session fixtures)
+from rewards.models.store import ModelRef
+from tests.conftest import TASK
 
 
 def tiny_config(**kw) -> VideoGPTConfig:
@@ -127,9 +128,9 @@ def test_training_lowers_validation_loss(episode_tokens):
 def test_checkpoint_round_trip_gives_identical_scores(episode_tokens, tmp_path):
     torch.manual_seed(0)
     m = VideoGPT(tiny_config()).eval()
-    path = store.video_model_dir("metaworld", "videogpt", "small", 1, tmp_path) / "model.pt"
-    store.save_checkpoint(path, "videogpt", config_to_dict(m.config), {"tasks": [TASK]}, m)
-    loaded = store.load_video_model_only("metaworld", "videogpt", "small", 1, "cpu", tmp_path)
+    ref = ModelRef("metaworld", "videogpt", "small", 1, tmp_path)
+    store.save_checkpoint(ref.checkpoint, "videogpt", config_to_dict(m.config), {"tasks": [TASK]}, m)
+    loaded = ref.load("cpu")
     assert loaded.config == m.config and loaded.meta["tasks"] == [TASK]
     ep = episode_tokens["test"][0]
     for kind in ("ll", "ce"):

@@ -10,3 +10,7 @@
 
 The providers that use them (``rewards.video_reward``) stay one level up, beside the provider interface.
 """
+
+#: the size presets every model has: "small" for a CPU, "paper" for the paper's sizes (design section 6).
+#: Defined here, in a module that imports nothing, so the command lines can list them cheaply.
+PRESETS = ("small", "paper")

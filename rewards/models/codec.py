@@ -25,7 +25,6 @@ Presets: ``paper`` = channels [128, 128, 256, 256], codebook 1024 x 64. ``small`
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,21 +32,30 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rewards.models.config import ModelConfig
+
 FRAME_SHAPE = (3, 64, 64)
 TOKENS_PER_FRAME = 64
 
 
 @dataclass
-class CodecOptim:
-    """Adam for the autoencoder and for the discriminator (VQGAN uses betas (0.5, 0.9))."""
+class CodecOptim(ModelConfig):
+    """Adam for the autoencoder and for the discriminator (VQGAN uses betas (0.5, 0.9)).
+
+    Every field is read by ``rewards.models.pretrain.CodecTrainer`` (the same optimiser fields as the video
+    models' configs): linear warm-up from ``warmup_start_lr`` over ``warmup_steps``, gradient-norm clip
+    ``grad_clip`` (None: no clipping, as VQGAN).
+    """
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.9)
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    warmup_start_lr: float = 0.0
+    grad_clip: float | None = None
 
 
 @dataclass
-class CodecConfig:
+class CodecConfig(ModelConfig):
     channels: tuple[int, ...] = (32, 64, 64, 64)
     codebook_size: int = 1024
     code_dim: int = 64
@@ -251,6 +259,17 @@ class VQGAN(nn.Module):
         return torch.cat(out) if out else torch.zeros(0, TOKENS_PER_FRAME, dtype=torch.long, device=self.device)
 
     @torch.no_grad()
+    def latents(self, frames: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """uint8 [N, 3, 64, 64] -> float [N, code_dim * 64]: the encoder's output before the VQ lookup.
+
+        A continuous frame embedding (GenReward compares frames by the cosine of these; tokens are too
+        coarse for a similarity)."""
+        frames = check_frames(frames)
+        out = [self.encoder(to_float(frames[i:i + batch_size].to(self.device))).flatten(1)
+               for i in range(0, frames.shape[0], batch_size)]
+        return torch.cat(out) if out else torch.zeros(0, self.config.code_dim * TOKENS_PER_FRAME, device=self.device)
+
+    @torch.no_grad()
     def decode(self, tokens: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """LongTensor [N, 64] -> uint8 [N, 3, 64, 64]."""
         if tokens.ndim != 2 or tokens.shape[1] != TOKENS_PER_FRAME or tokens.dtype != torch.long:
@@ -321,15 +340,3 @@ class VQGAN(nn.Module):
             return (recon.clamp(-1, 1) - x).abs().mean().item()
         finally:
             self.train(was_training)
-
-
-def codec_config_to_dict(config: CodecConfig) -> dict:
-    return dataclasses.asdict(config)
-
-
-def codec_config_from_dict(d: dict) -> CodecConfig:
-    d = dict(d)
-    optim = CodecOptim(**{**d.pop("optim", {}), })
-    optim.betas = tuple(optim.betas)
-    d["channels"] = tuple(d["channels"])
-    return CodecConfig(**d, optim=optim)

@@ -11,9 +11,10 @@ windows (``rewards.models.video_model.ll_windows``: o_0 repeated before the star
 once and cached beside the codec (``rewards.models.store.episode_tokens``).
 
 Optimisers: the codec uses Adam (betas 0.5, 0.9; lr 1e-3 small, 2e-4 paper) for the autoencoder and
-another for the patch discriminator; a video model uses AdamW with its config's ``optim`` block (lr,
-betas, weight_decay) and a linear warm-up over ``warmup_steps`` (VQ-Diffusion: (0.9, 0.96), 4.5e-2,
-4.5e-4 per the spec; VideoGPT: see rewards/models/videogpt.py).
+another for the patch discriminator; a video model uses AdamW. Every field of the config's ``optim`` block
+is read: lr, betas, weight_decay, a linear warm-up from ``warmup_start_lr`` over ``warmup_steps`` and the
+gradient-norm clip ``grad_clip`` (VQ-Diffusion: (0.9, 0.96), 4.5e-2, 4.5e-4 from 3e-6, clip 0.5 as the
+release; VideoGPT: see rewards/models/videogpt.py).
 
 Checkpoints: ``train_state.pt`` (weights, optimisers, step, RNG states, history) and ``model.pt``
 (weights + config + what it was trained on) are written atomically every ``--ckpt-every`` steps and at
@@ -32,9 +33,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from rewards.models import store
-from rewards.models.video_model import build_model, config_to_dict, ll_windows, preset_config, video_model_names
+from rewards.models import PRESETS, store
+from rewards.models.video_model import build_model, ll_windows, preset_config
 from tasks.io import atomic_torch_save, atomic_write_json
+from tasks.registry import DOMAINS
 from tasks.runtime import resolve_device, seed_everything
 
 DEFAULT_STEPS = {("codec", "small"): 3000, ("codec", "paper"): 50000,
@@ -43,35 +45,61 @@ DEFAULT_BATCH = {"small": 32, "paper": 64}
 VAL_LIMIT = 512  # validation frames / windows (a fixed subset of the test split)
 
 
-def model_names() -> list[str]:
-    return ["codec", *video_model_names()]
-
-
 # ---------------------------------------------------------------- trainers
 
+def warmup_schedule(opt: torch.optim.Optimizer, o) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up of ``opt`` from ``o.warmup_start_lr`` to ``o.lr`` over ``o.warmup_steps``, then flat.
+
+    Every model config's ``optim`` block has these fields (``rewards.models.config``); the factor at step
+    s is ``start/lr + (1 - start/lr) * min(1, (s + 1) / warmup_steps)``.
+    """
+    warm, start = max(int(o.warmup_steps), 0), float(o.warmup_start_lr) / float(o.lr)
+
+    def factor(s: int) -> float:
+        return 1.0 if not warm else start + (1.0 - start) * min(1.0, (s + 1) / warm)
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def clip_gradients(params, o) -> None:
+    """Clip the gradient norm to ``o.grad_clip`` (None or 0: no clipping)."""
+    if o.grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, float(o.grad_clip))
+
+
 class CodecTrainer:
-    """One optimisation step of the VQGAN: autoencoder (L1 + VQ + GAN) then discriminator (hinge)."""
+    """One optimisation step of the VQGAN: autoencoder (L1 + VQ + GAN) then discriminator (hinge).
+
+    Both use Adam with the config's ``optim`` block (lr, betas, weight decay, warm-up, clipping).
+    """
 
     def __init__(self, config, device: torch.device):
         from rewards.models.codec import VQGAN
 
         self.config = config
         self.model = VQGAN(config).to(device)
-        o = config.optim
-        self.opt = torch.optim.Adam(self.model.autoencoder_parameters(), lr=o.lr, betas=tuple(o.betas))
-        self.opt_d = torch.optim.Adam(self.model.discriminator.parameters(), lr=o.lr, betas=tuple(o.betas))
+        o = self.optim = config.optim
+        self.opt = torch.optim.Adam(self.model.autoencoder_parameters(), lr=o.lr, betas=tuple(o.betas),
+                                    weight_decay=o.weight_decay)
+        self.opt_d = torch.optim.Adam(self.model.discriminator.parameters(), lr=o.lr, betas=tuple(o.betas),
+                                      weight_decay=o.weight_decay)
+        self.sched, self.sched_d = warmup_schedule(self.opt, o), warmup_schedule(self.opt_d, o)
 
     def step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
         self.model.train()
         loss, recon, logs = self.model.generator_loss(batch, step)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        clip_gradients(self.model.autoencoder_parameters(), self.optim)
         self.opt.step()
+        self.sched.step()
         if step >= self.config.disc_start:
             d_loss, d_logs = self.model.discriminator_loss(batch, recon)
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
+            clip_gradients(self.model.discriminator.parameters(), self.optim)
             self.opt_d.step()
+            self.sched_d.step()
             logs.update(d_logs)
         logs["loss"] = loss.item()
         return logs
@@ -82,12 +110,16 @@ class CodecTrainer:
         return float(np.mean([self.model.validation_loss(frames[i:i + 128]) for i in range(0, len(frames), 128)]))
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "opt_d": self.opt_d.state_dict()}
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "sched": self.sched.state_dict(), "sched_d": self.sched_d.state_dict()}
 
     def load_state_dict(self, sd: dict) -> None:
         self.model.load_state_dict(sd["model"])
         self.opt.load_state_dict(sd["opt"])
         self.opt_d.load_state_dict(sd["opt_d"])
+        if "sched" in sd:  # states written before the codec had a schedule resume at the full lr
+            self.sched.load_state_dict(sd["sched"])
+            self.sched_d.load_state_dict(sd["sched_d"])
 
 
 def _loss_and_logs(out) -> tuple[torch.Tensor, dict]:
@@ -98,16 +130,16 @@ def _loss_and_logs(out) -> tuple[torch.Tensor, dict]:
 
 
 class VideoModelTrainer:
-    """One AdamW step (with linear warm-up) on a video model's ``loss(context, target)``."""
+    """One AdamW step on a video model's ``loss(context, target)``, with the config's ``optim`` block:
+    linear warm-up from ``warmup_start_lr`` and the gradient norm clipped to ``grad_clip``."""
 
     def __init__(self, name: str, config, device: torch.device):
         self.config = config
         self.model = build_model(name, config).to(device)
-        o = config.optim
+        o = self.optim = config.optim
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas),
                                      weight_decay=o.weight_decay)
-        warm = max(int(getattr(o, "warmup_steps", 0)), 0)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+        self.sched = warmup_schedule(self.opt, o)
 
     def step(self, batch, step: int) -> dict[str, float]:
         ctx, tgt = batch
@@ -115,7 +147,7 @@ class VideoModelTrainer:
         loss, logs = _loss_and_logs(self.model.loss(ctx, tgt))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        clip_gradients(self.model.parameters(), self.optim)
         self.opt.step()
         self.sched.step()
         return {**logs, "loss": loss.item(), "lr": self.sched.get_last_lr()[0]}
@@ -194,66 +226,63 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
 
 # ---------------------------------------------------------------- the command
 
-def pretrain(domain: str, model: str, preset: str = "small", context: int = 2, steps: int | None = None,
-             tasks: Sequence[str] | None = None, batch_size: int | None = None, root=None,
-             device: str = "auto", seed: int = 0, *, ckpt_every: int = 500, eval_every: int = 500,
-             quality: bool = True, progress: bool = True, log: Callable[[str], Any] = print) -> Path:
-    """Train (or continue training) ``model`` of ``domain`` up to ``steps``; returns its directory.
+def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str] | None = None,
+             batch_size: int | None = None, device: str = "auto", seed: int = 0, *, ckpt_every: int = 500,
+             eval_every: int = 500, quality: bool = True, progress: bool = True,
+             log: Callable[[str], Any] = print) -> Path:
+    """Train (or continue training) the model ``ref`` up to ``steps``; returns its directory.
 
-    Raises ValueError for unknown names, ``ModelMissingError`` when a video model's codec is missing
-    (naming the command that makes it), and ``tasks.datasets.DatasetMissingError`` when the videos are.
+    Raises ``ModelMissingError`` when a video model's codec is missing (naming the command that makes
+    it), and ``tasks.datasets.DatasetMissingError`` when the videos are (unknown names fail when the
+    ``ModelRef`` is made).
     """
     from tqdm.auto import tqdm
 
     from tasks.registry import seen_tasks
 
-    store.check_domain(domain)
-    store.check_preset(preset)
-    if model not in model_names():
-        raise ValueError(f"unknown model {model!r}; valid: {', '.join(model_names())}")
-    if int(context) < 1:
-        raise ValueError(f"--context must be >= 1, got {context}")
+    if not isinstance(ref, store.ModelRef):
+        raise TypeError(f"pretrain wants a rewards.models.store.ModelRef, got {type(ref).__name__}")
+    domain, model, preset, context, root = ref.domain, ref.kind, ref.preset, ref.context, ref.data_root
     dev = resolve_device(device)
     task_list = sorted(tasks) if tasks else seen_tasks(domain)
-    is_codec = model == "codec"
-    steps = int(steps if steps is not None else DEFAULT_STEPS[("codec" if is_codec else "video", preset)])
+    steps = int(steps if steps is not None else DEFAULT_STEPS[("codec" if ref.is_codec else "video", preset)])
     batch_size = int(batch_size or DEFAULT_BATCH[preset])
-    out = store.model_dir(domain, model, preset, context, root)
+    out = ref.dir
 
     seed_everything(seed)
-    if is_codec:
-        from rewards.models.codec import CodecConfig, codec_config_to_dict
+    if ref.is_codec:
+        from rewards.models.codec import CodecConfig
 
         config = CodecConfig.preset(preset)
-        config_dict = codec_config_to_dict(config)
         trainer = CodecTrainer(config, dev)
 
         def load_data():
             return _frames(domain, task_list, "train", root), _frames(domain, task_list, "test", root)
         codec_meta = {}
     else:
-        codec = store.load_codec(domain, preset, dev, root)  # ModelMissingError names the codec command
+        codec = ref.codec.load(dev)  # ModelMissingError names the codec command
         config = preset_config(model, preset, context)
         vocab = next((getattr(config, a) for a in ("vocab_size", "num_classes") if hasattr(config, a)),
                      codec.config.codebook_size)
         if vocab != codec.config.codebook_size:
             raise ValueError(f"{model} vocabulary {vocab} != codec codebook size {codec.config.codebook_size}")
-        config_dict = config_to_dict(config)
         trainer = VideoModelTrainer(model, config, dev)
 
         def load_data():
             return (_windows(codec, domain, task_list, "train", context, root),
                     _windows(codec, domain, task_list, "test", context, root))
-        codec_meta = {"codec_preset": preset, "codec_fingerprint": store.fingerprint(store.codec_dir(domain, preset, root) / "model.pt")}
+        codec_meta = {"codec_preset": preset, "codec_fingerprint": store.fingerprint(ref.codec.checkpoint)}
+    config_dict = config.to_dict()
 
-    meta = {"domain": domain, "model": model, "preset": preset, "context": None if is_codec else int(context),
+    meta = {"domain": domain, "model": model, "preset": preset, "context": None if ref.is_codec else context,
             "tasks": task_list, "batch_size": batch_size, "seed": seed, **codec_meta}
     gen = torch.Generator().manual_seed(seed)
     state_path, model_path = out / "train_state.pt", out / "model.pt"
     step, history = 0, []
     if state_path.exists():
         st = store.read_checkpoint(state_path)
-        if st["config"] != config_dict or st["meta"]["tasks"] != task_list:
+        # compared as configs, not dicts: a field added since (with its default) is the same config
+        if type(config).from_dict(st["config"]) != config or st["meta"]["tasks"] != task_list:
             raise ValueError(f"{state_path} was trained with another config or task list "
                              f"({st['meta']['tasks']}); delete {out} to retrain, or pass the same --tasks")
         trainer.load_state_dict(st["trainer"])
@@ -302,16 +331,15 @@ def pretrain(domain: str, model: str, preset: str = "small", context: int = 2, s
     if quality:
         from rewards.models.quality import write_report
 
-        write_report(domain, preset, context=context, models=[model], root=root, device=dev, tasks=task_list,
-                     log=log)
+        write_report([ref], device=dev, tasks=task_list, log=log)
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rewards.models.pretrain", description=__doc__.split("\n")[0])
-    p.add_argument("--domain", required=True, choices=list(store.DOMAINS))
-    p.add_argument("--model", required=True, choices=model_names())
-    p.add_argument("--preset", default="small", choices=list(store.PRESETS))
+    p.add_argument("--domain", required=True, choices=list(DOMAINS))
+    p.add_argument("--model", required=True, choices=store.model_kinds())
+    p.add_argument("--preset", default="small", choices=list(PRESETS))
     p.add_argument("--context", type=int, default=2, help="context frames l of a video model (default 2)")
     p.add_argument("--tasks", nargs="+", default=None, help="default: the domain's seen tasks")
     p.add_argument("--steps", type=int, default=None, help="train up to this many steps in total")
@@ -326,8 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tasks.datasets import DatasetMissingError
 
     try:
-        pretrain(a.domain, a.model, a.preset, a.context, a.steps, a.tasks, a.batch_size, a.data_root, a.device,
-                 a.seed, ckpt_every=a.ckpt_every, eval_every=a.eval_every, quality=not a.no_quality)
+        ref = store.ModelRef(a.domain, a.model, a.preset, a.context, a.data_root)
+        pretrain(ref, a.steps, a.tasks, a.batch_size, a.device, a.seed, ckpt_every=a.ckpt_every,
+                 eval_every=a.eval_every, quality=not a.no_quality)
     except (store.ModelMissingError, DatasetMissingError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -32,8 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rewards.models import store
-from rewards.models.video_model import ll_windows, video_model_names
+from rewards.models import PRESETS, store
+from rewards.models.video_model import ll_windows
+from tasks.registry import DOMAINS
 from tasks.io import atomic_write, atomic_write_text
 
 
@@ -124,15 +125,16 @@ def _test_frames(domain, tasks, root, limit: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def codec_report(codec, domain: str, preset: str, tasks=None, root=None, n_frames: int = 256) -> list[dict]:
-    frames = _test_frames(domain, tasks, root, n_frames)
+def codec_report(codec, ref: store.ModelRef, tasks=None, n_frames: int = 256) -> list[dict]:
+    """Reconstruction quality of the codec ``ref`` (loaded as ``codec``) on test frames of ``tasks``."""
+    frames = _test_frames(ref.domain, tasks, ref.data_root, n_frames)
     recon = codec.reconstruct(frames).cpu()
-    rows = [{"model": f"codec_{preset}", "metric": "recon_psnr", "value": float(psnr(frames, recon).mean())},
-            {"model": f"codec_{preset}", "metric": "recon_ssim", "value": float(ssim(frames, recon).mean())},
-            {"model": f"codec_{preset}", "metric": "codes_used",
+    rows = [{"model": ref.name, "metric": "recon_psnr", "value": float(psnr(frames, recon).mean())},
+            {"model": ref.name, "metric": "recon_ssim", "value": float(ssim(frames, recon).mean())},
+            {"model": ref.name, "metric": "codes_used",
              "value": float(codec.encode(frames).unique().numel())}]
-    out = store.codec_dir(domain, preset, root) / "quality"
-    _write_table(out, rows, f"Codec quality: {domain} {preset} ({len(frames)} test frames)")
+    out = ref.dir / "quality"
+    _write_table(out, rows, f"Codec quality: {ref.domain} {ref.preset} ({len(frames)} test frames)")
     save_grid(out / "reconstructions.png", [frames[:12], recon[:12]])
     return rows
 
@@ -155,11 +157,12 @@ def _sample_windows(tokens_by_task: dict, context: int, n: int) -> tuple[torch.T
 
 
 @torch.no_grad()
-def video_model_report(codec, net, name: str, domain: str, preset: str, context: int, tasks, root=None,
-                       n_windows: int = 64, n_div: int = 8, n_samples: int = 4, seed: int = 0) -> list[dict]:
+def video_model_report(codec, net, ref: store.ModelRef, tasks, n_windows: int = 64, n_div: int = 8,
+                       n_samples: int = 4, seed: int = 0) -> list[dict]:
+    """Prediction quality and diversity of the video model ``ref`` (loaded as ``net``, with its codec)."""
     device = next(net.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
-    label = f"{name}_{preset}_l{context}"
+    domain, context, root, label = ref.domain, ref.context, ref.data_root, ref.name
     test = store.episode_tokens(codec, domain, tasks, "expert", "test", root)
     ctx, tgt = _sample_windows(test, context, n_windows)
     pred = codec.decode(net.sample(ctx.to(device), noise=False, generator=gen)).cpu()
@@ -181,45 +184,55 @@ def video_model_report(codec, net, name: str, domain: str, preset: str, context:
         except FileNotFoundError:
             continue
         rows.append({"model": label, "metric": f"diversity_{kind}", "value": diversity(toks)})
-    out = store.video_model_dir(domain, name, preset, context, root) / "quality"
-    _write_table(out, rows, f"{name} quality: {domain} {preset}, context {context}")
+    out = ref.dir / "quality"
+    _write_table(out, rows, f"{ref.kind} quality: {domain} {ref.preset}, context {context}")
     # rows: last context frame, true next frame, predicted next frame
     save_grid(out / "predictions.png", [codec.decode(ctx[:8, -1].to(device)).cpu(), real[:8], pred[:8]])
     return rows
 
 
-def write_report(domain: str, preset: str = "small", context: int = 2, models: Sequence[str] | None = None,
-                 root=None, device="cpu", tasks: Sequence[str] | None = None, log: Callable = print,
-                 n_frames: int = 256, n_windows: int = 64, n_div: int = 8, n_samples: int = 4) -> list[dict]:
-    """Write the report of the codec and every trained video model (or only ``models``); return its rows."""
-    from tasks.registry import seen_tasks
+def write_report(refs: Sequence[store.ModelRef], device="cpu", tasks: Sequence[str] | None = None,
+                 log: Callable = print, n_frames: int = 256, n_windows: int = 64, n_div: int = 8,
+                 n_samples: int = 4) -> list[dict]:
+    """Write the report of each model in ``refs`` (codec or video model); return its rows.
 
-    task_list = list(tasks) if tasks else seen_tasks(domain)
-    codec = store.load_codec(domain, preset, device, root)
-    wanted = list(models) if models else ["codec", *video_model_names()]
+    Every reference must name a trained model (``ModelMissingError`` names the command that makes it);
+    a video model is reported with the codec it was trained on, on the tasks it was trained on.
+    """
     rows = []
-    if "codec" in wanted:
-        rows += codec_report(codec, domain, preset, task_list, root, n_frames)
-    for name in video_model_names():
-        if name not in wanted:
-            continue
-        if not (store.video_model_dir(domain, name, preset, context, root) / "model.pt").exists():
-            if models:  # asked for explicitly
-                raise store.ModelMissingError(f"no {name} to report on; make it with: "
-                                              f"{store.pretrain_command(domain, name, preset, context, root)}")
-            continue
-        net = store.load_video_model_only(domain, name, preset, context, device, root)
-        rows += video_model_report(codec, net, name, domain, preset, context, net.meta.get("tasks", task_list), root,
-                                   n_windows, n_div, n_samples)
+    for ref in refs:
+        task_list = list(tasks) if tasks else seen_tasks(ref.domain)
+        if ref.is_codec:
+            rows += codec_report(ref.load(device), ref, task_list, n_frames)
+        else:
+            codec, net = ref.load_with_codec(device)
+            rows += video_model_report(codec, net, ref, net.meta.get("tasks", task_list), n_windows, n_div,
+                                       n_samples)
     for r in rows:
         log(f"{r['model']:>24s}  {r['metric']:<22s} {r['value']:.4g}")
     return rows
 
 
+def trained_refs(domain: str, preset: str = "small", context: int = 2, models: Sequence[str] | None = None,
+                 root=None) -> list[store.ModelRef]:
+    """The references the command reports on: ``models`` if given (each must exist), else the codec and
+    every video model of that preset and context that has been trained."""
+    refs = [store.ModelRef(domain, m, preset, context, root) for m in (models or store.model_kinds())]
+    if models:
+        return refs
+    return [r for r in refs if r.is_codec or r.exists()]
+
+
+def seen_tasks(domain: str) -> list[str]:
+    from tasks.registry import seen_tasks as seen
+
+    return seen(domain)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rewards.models.quality", description=__doc__.split("\n")[0])
-    p.add_argument("--domain", required=True, choices=list(store.DOMAINS))
-    p.add_argument("--preset", default="small", choices=list(store.PRESETS))
+    p.add_argument("--domain", required=True, choices=list(DOMAINS))
+    p.add_argument("--preset", default="small", choices=list(PRESETS))
     p.add_argument("--context", type=int, default=2)
     p.add_argument("--models", nargs="+", default=None, help="codec and/or video models (default: all trained)")
     p.add_argument("--tasks", nargs="+", default=None)
@@ -230,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tasks.runtime import resolve_device
 
     try:
-        write_report(a.domain, a.preset, a.context, a.models, a.data_root, resolve_device(a.device), a.tasks)
+        refs = trained_refs(a.domain, a.preset, a.context, a.models, a.data_root)
+        write_report(refs, resolve_device(a.device), a.tasks)
     except (store.ModelMissingError, DatasetMissingError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

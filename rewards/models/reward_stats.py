@@ -70,33 +70,30 @@ def compute_task_stats(codec, model, domain: str, tasks: Sequence[str], kind: st
     return out
 
 
-def task_stats(domain: str, model: str, kind: str, *, preset: str = "small", context: int = 2,
-               steps: int | None = 10, noise: bool = True, tasks: Sequence[str] | None = None, seed: int = 0,
-               device="cpu", root=None, loaded=None) -> dict[str, dict]:
-    """Cached per-task statistics ``{task: {"mean", "std", "n"}}`` for a trained video model.
+def task_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, noise: bool = True,
+               tasks: Sequence[str] | None = None, seed: int = 0, device="cpu", loaded=None) -> dict[str, dict]:
+    """Cached per-task statistics ``{task: {"mean", "std", "n"}}`` of the trained video model ``ref``.
 
     ``loaded`` may pass an already loaded ``(codec, model)`` pair to avoid loading twice. Tasks are the
     domain's tasks (default all, seen and unseen); tasks without expert videos are left out.
     """
-    path = store.video_model_dir(domain, model, preset, context, root)
-    ckpt = path / "model.pt"
-    if not ckpt.exists():
-        raise store.ModelMissingError(f"no {model} model at {ckpt}; make it with: "
-                                      f"{store.pretrain_command(domain, model, preset, context, root)}")
-    task_list = list(tasks) if tasks is not None else domain_tasks(domain)
+    if ref.is_codec:
+        raise ValueError(f"statistics are of a video model's scores; {ref.name} is a codec")
+    if not ref.exists():
+        raise ref.missing()
+    task_list = list(tasks) if tasks is not None else domain_tasks(ref.domain)
     key = settings_key(kind, steps, noise) + f"_seed{seed}"
-    fp = store.fingerprint(ckpt)
-    stats_path = path / "stats.json"
+    fp = store.fingerprint(ref.checkpoint)
+    stats_path = ref.dir / "stats.json"
     cache = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     entry = cache.get(key, {})
     if entry.get("model") != fp:
         entry = {"model": fp, "tasks": {}}
     missing = [t for t in task_list if t not in entry["tasks"]]  # tasks without videos are retried (cheap)
     if missing:
-        codec, net = loaded if loaded is not None else store.load_video_model(domain, model, preset, context,
-                                                                               device, root)
-        entry["tasks"].update(compute_task_stats(codec, net, domain, missing, kind, steps=steps, noise=noise,
-                                                 seed=seed, root=root))
+        codec, net = loaded if loaded is not None else ref.load_with_codec(device)
+        entry["tasks"].update(compute_task_stats(codec, net, ref.domain, missing, kind, steps=steps, noise=noise,
+                                                 seed=seed, root=ref.data_root))
         # re-read before writing: another process may have added other settings meanwhile
         cache = json.loads(stats_path.read_text()) if stats_path.exists() else {}
         cache[key] = entry

@@ -8,71 +8,143 @@ Layout (docs/interfaces.md) under ``tasks.io.data_root()/models/<domain>/``:
 ``model.pt`` holds ``{"format", "name", "config", "meta", "state_dict"}``: ``config`` is the model
 config as a plain dict, ``meta`` what it was trained on (domain, tasks, preset, context, steps, codec
 preset). The tasks list is what the zero-shot suite checks unseen tasks against. A loaded model
-carries ``meta`` as ``model.meta``.
+carries ``meta`` as ``model.meta`` and its reference as ``model.ref``.
 
-A missing model raises ``ModelMissingError`` (a ``FileNotFoundError``) whose message is the exact
-command that makes it.
+A model is named by a :class:`ModelRef` (domain, kind, preset, context, data root): its ``dir``, the
+``command`` that trains it and ``load(device)``. A missing model raises ``ModelMissingError`` (a
+``FileNotFoundError``) whose message is the exact command that makes it.
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from rewards.models import PRESETS
 from tasks.io import atomic_torch_save, data_root
+from tasks.registry import DOMAINS
 
-DOMAINS = ("metaworld", "adroit")
-PRESETS = ("small", "paper")
 FORMAT = 1
+#: the model kind of the codec; the video models' kinds are ``rewards.models.video_model.VIDEO_MODELS``
+CODEC = "codec"
 
 
 class ModelMissingError(FileNotFoundError):
     """A pretrained codec or video model is not on disk; the message names the command that makes it."""
 
 
-def check_domain(domain: str) -> None:
-    if domain not in DOMAINS:
-        raise ValueError(f"unknown domain {domain!r}; valid: {', '.join(DOMAINS)}")
+def model_kinds() -> list[str]:
+    """Every kind of model the store keeps: the codec and each video model."""
+    from rewards.models.video_model import video_model_names
 
-
-def check_preset(preset: str) -> None:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+    return [CODEC, *video_model_names()]
 
 
 def models_root(root: str | os.PathLike | None = None) -> Path:
     return data_root(root) / "models"
 
 
-def codec_dir(domain: str, preset: str, root=None) -> Path:
-    check_domain(domain)
-    check_preset(preset)
-    return models_root(root) / domain / f"codec_{preset}"
+@dataclass(frozen=True)
+class ModelRef:
+    """Which pretrained model: domain, kind ("codec" or a video model), size preset, context, data root.
 
+    These five always travel together (where a model lives, the command that trains it, how it loads), so
+    they are one value instead of five arguments passed in changing orders. Bad names fail when the
+    reference is made, listing the valid ones. The codec has no context: its ``context`` is stored as 0,
+    so every reference to one codec compares equal.
+    """
 
-def video_model_dir(domain: str, model: str, preset: str, context: int, root=None) -> Path:
-    check_domain(domain)
-    check_preset(preset)
-    return models_root(root) / domain / f"{model}_{preset}_l{int(context)}"
+    domain: str
+    kind: str
+    preset: str = "small"
+    context: int = 2
+    data_root: str | os.PathLike | None = None
 
+    def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ValueError(f"unknown domain {self.domain!r}; valid: {', '.join(DOMAINS)}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
+        kinds = model_kinds()
+        if self.kind not in kinds:
+            raise ValueError(f"unknown model {self.kind!r}; valid: {', '.join(kinds)}")
+        if self.is_codec:
+            object.__setattr__(self, "context", 0)
+        elif isinstance(self.context, bool) or int(self.context) != self.context or self.context < 1:
+            raise ValueError(f"context: expected a number of frames >= 1, got {self.context!r}")
+        else:
+            object.__setattr__(self, "context", int(self.context))
 
-def model_dir(domain: str, model: str, preset: str, context: int = 2, root=None) -> Path:
-    """The directory of ``model`` ("codec" or a video model name)."""
-    if model == "codec":
-        return codec_dir(domain, preset, root)
-    return video_model_dir(domain, model, preset, context, root)
+    @property
+    def is_codec(self) -> bool:
+        return self.kind == CODEC
 
+    @property
+    def name(self) -> str:
+        """The directory name: ``codec_<preset>`` or ``<model>_<preset>_l<context>``."""
+        return f"codec_{self.preset}" if self.is_codec else f"{self.kind}_{self.preset}_l{self.context}"
 
-def pretrain_command(domain: str, model: str, preset: str, context: int = 2, root=None) -> str:
-    """The command line that trains ``model`` (used in every 'missing model' message)."""
-    cmd = f"python -m rewards.models.pretrain --domain {domain} --model {model} --preset {preset}"
-    if model != "codec":
-        cmd += f" --context {int(context)}"
-    if root is not None:
-        cmd += f" --data-root {root}"
-    return cmd
+    @property
+    def dir(self) -> Path:
+        return models_root(self.data_root) / self.domain / self.name
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.dir / "model.pt"
+
+    def exists(self) -> bool:
+        return self.checkpoint.exists()
+
+    @property
+    def codec(self) -> "ModelRef":
+        """The codec a video model of this preset is trained on (the codec itself for a codec)."""
+        return ModelRef(self.domain, CODEC, self.preset, data_root=self.data_root)
+
+    @property
+    def command(self) -> str:
+        """The command line that trains this model (every 'missing model' message names it)."""
+        cmd = f"python -m rewards.models.pretrain --domain {self.domain} --model {self.kind} --preset {self.preset}"
+        if not self.is_codec:
+            cmd += f" --context {self.context}"
+        if self.data_root is not None:
+            cmd += f" --data-root {self.data_root}"
+        return cmd
+
+    def missing(self) -> ModelMissingError:
+        what = f"{self.preset} codec" if self.is_codec else f"{self.kind} ({self.preset}, context {self.context})"
+        return ModelMissingError(f"no {what} for {self.domain} at {self.checkpoint}; make it with: {self.command}")
+
+    def load(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The frozen model, in eval mode on ``device``, with ``.meta`` (what it was trained on) and ``.ref``.
+
+        Raises ``ModelMissingError`` naming the pretraining command when it is not on disk.
+        """
+        if not self.exists():
+            raise self.missing()
+        ckpt = read_checkpoint(self.checkpoint)
+        if self.is_codec:
+            from rewards.models.codec import VQGAN, CodecConfig
+
+            net = VQGAN(CodecConfig.from_dict(ckpt["config"]))
+        else:
+            from rewards.models.video_model import build_model, config_class
+
+            net = build_model(self.kind, config_class(self.kind).from_dict(ckpt["config"]))
+        net.load_state_dict(ckpt["state_dict"])
+        net.meta = ckpt.get("meta", {})
+        net.ref = self
+        return net.to(device).eval().requires_grad_(False)
+
+    def load_with_codec(self, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, torch.nn.Module]:
+        """(codec, video model), both frozen on ``device``; the codec is the one the model was trained on."""
+        if self.is_codec:
+            raise ValueError(f"{self.name} is a codec; load_with_codec wants a video model reference")
+        net = self.load(device)
+        codec_preset = net.meta.get("codec_preset", self.preset)
+        return ModelRef(self.domain, CODEC, codec_preset, data_root=self.data_root).load(device), net
 
 
 def save_checkpoint(path: Path, name: str, config: dict, meta: dict, module: torch.nn.Module) -> Path:
@@ -93,52 +165,6 @@ def fingerprint(path: Path) -> str:
     return f"{st.st_size}-{st.st_mtime_ns}"
 
 
-def load_codec(domain: str, preset: str = "small", device: str | torch.device = "cpu", root=None):
-    """The frozen codec of ``domain`` at ``preset``, in eval mode on ``device``."""
-    from rewards.models.codec import VQGAN, codec_config_from_dict
-
-    path = codec_dir(domain, preset, root) / "model.pt"
-    if not path.exists():
-        raise ModelMissingError(f"no {preset} codec for {domain} at {path}; make it with: "
-                                f"{pretrain_command(domain, 'codec', preset, root=root)}")
-    ckpt = read_checkpoint(path)
-    codec = VQGAN(codec_config_from_dict(ckpt["config"]))
-    codec.load_state_dict(ckpt["state_dict"])
-    codec.meta = ckpt.get("meta", {})
-    return codec.to(device).eval().requires_grad_(False)
-
-
-def load_video_model_only(domain: str, model: str, preset: str = "small", context: int = 2,
-                          device: str | torch.device = "cpu", root=None) -> torch.nn.Module:
-    from rewards.models.video_model import build_model, config_class, config_from_dict
-
-    path = video_model_dir(domain, model, preset, context, root) / "model.pt"
-    if not path.exists():
-        raise ModelMissingError(f"no {model} ({preset}, context {context}) for {domain} at {path}; make it with: "
-                                f"{pretrain_command(domain, model, preset, context, root)}")
-    ckpt = read_checkpoint(path)
-    net = build_model(model, config_from_dict(config_class(model), ckpt["config"]))
-    net.load_state_dict(ckpt["state_dict"])
-    net.meta = ckpt.get("meta", {})
-    return net.to(device).eval().requires_grad_(False)
-
-
-def load_video_model(domain: str, model: str, preset: str = "small", context: int = 2,
-                     device: str | torch.device = "cpu", root=None):
-    """(codec, video model), both frozen in eval mode on ``device``.
-
-    Raises ``ModelMissingError`` naming the pretraining command when either is missing, ValueError
-    for an unknown model/domain/preset.
-    """
-    from rewards.models.video_model import video_model_names
-
-    if model not in video_model_names():
-        raise ValueError(f"unknown video model {model!r}; valid: {', '.join(video_model_names())}")
-    net = load_video_model_only(domain, model, preset, context, device, root)
-    codec = load_codec(domain, net.meta.get("codec_preset", preset), device, root)
-    return codec, net
-
-
 # ---------------------------------------------------------------- token cache
 
 def _files_signature(files) -> list:
@@ -156,9 +182,9 @@ def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str =
     """
     from tasks.datasets import episode_dir, load_episodes, read_episode
 
-    preset = getattr(codec, "meta", {}).get("preset")  # set by load_codec; an unsaved codec is not cached
-    ckpt = codec_dir(domain, preset, root) / "model.pt" if preset else None
-    codec_key = fingerprint(ckpt) if ckpt is not None and ckpt.exists() else "unsaved"
+    preset = getattr(codec, "meta", {}).get("preset")  # set when loaded from the store; an unsaved codec is not cached
+    codec_dir = ModelRef(domain, CODEC, preset, data_root=root).dir if preset else None
+    codec_key = fingerprint(codec_dir / "model.pt") if codec_dir is not None and (codec_dir / "model.pt").exists() else "unsaved"
     out = {}
     for task in tasks:
         d = episode_dir(domain, task, kind, split, root)
@@ -166,7 +192,7 @@ def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str =
         if not files:
             load_episodes(domain, [task], kind, split, root)  # raises DatasetMissingError naming the command
         key = {"codec": codec_key, "files": _files_signature(files)}
-        cache = codec_dir(domain, preset, root) / "tokens" / task / f"{kind}_{split}.pt" if preset else None
+        cache = codec_dir / "tokens" / task / f"{kind}_{split}.pt" if codec_dir is not None else None
         if cache is not None and cache.exists():
             try:
                 c = torch.load(cache, map_location="cpu", weights_only=False)

@@ -4,8 +4,9 @@ Pretraining, reward statistics, the quality report and the reward providers trea
 VQ-Diffusion the same way, through this contract (docs/interfaces.md, "Video models"):
 
 - ``Model.from_config(cfg)`` builds a model; ``ConfigClass.preset("small"|"paper", context=l)`` gives
-  its config, with an ``.optim`` block (``lr``, ``betas``, ``weight_decay``, ``warmup_steps``) that
-  pretraining turns into AdamW + linear warm-up.
+  its config (a ``rewards.models.config.ModelConfig``), with an ``.optim`` block (``lr``, ``betas``,
+  ``weight_decay``, ``warmup_steps``, ``warmup_start_lr``, ``grad_clip``) that pretraining turns into AdamW,
+  a linear warm-up and gradient clipping.
 - ``loss(context [B,l,64], target [B,64]) -> scalar`` (training objective),
   ``score_ll(context, target) -> [B]``, ``score_ce(context, steps, noise, generator) -> [B]``,
   ``sample(context, steps, noise, generator) -> [B,64]``.
@@ -18,9 +19,7 @@ providers, the statistics and training all use the same alignment (design.md sec
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import typing
 from typing import Any
 
 import torch
@@ -68,30 +67,14 @@ def build_model(name: str, config: Any) -> torch.nn.Module:
 # ---------------------------------------------------------------- config (de)serialisation
 
 def config_to_dict(config: Any) -> dict:
-    """A plain dict of a (possibly nested) dataclass config, safe for JSON and ``torch.load``."""
-    if hasattr(config, "to_dict"):
-        return config.to_dict()
-    if dataclasses.is_dataclass(config):
-        return dataclasses.asdict(config)
-    raise TypeError(f"cannot serialise config of type {type(config).__name__}; expected a dataclass")
+    """A plain dict of a model config (``rewards.models.config.ModelConfig.to_dict``)."""
+    return config.to_dict()
 
 
 def config_from_dict(cls: type, data: dict) -> Any:
-    """Rebuild a dataclass config (nested dataclass fields included) from ``config_to_dict`` output."""
-    if hasattr(cls, "from_dict"):
-        return cls.from_dict(data)
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value, hint = data[f.name], hints.get(f.name)
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            value = config_from_dict(hint, value)
-        elif isinstance(value, list) and f.name in ("betas", "channels"):
-            value = tuple(value)
-        kwargs[f.name] = value
-    return cls(**kwargs)
+    """Rebuild a model config of class ``cls`` from ``config_to_dict`` output (tuples and nested configs
+    come back typed, see ``rewards.models.config``)."""
+    return cls.from_dict(data)
 
 
 # ---------------------------------------------------------------- windows

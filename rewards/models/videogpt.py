@@ -35,18 +35,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewards.models.codec import TOKENS_PER_FRAME  # noqa: E402  (the codec decides the token grid)
+from rewards.models.config import ModelConfig
 
 
 @dataclass
-class VideoGPTOptim:
+class VideoGPTOptim(ModelConfig):
+    """AdamW with linear warm-up from ``warmup_start_lr`` to ``lr`` over ``warmup_steps`` and the gradient
+    norm clipped to ``grad_clip``; every field is read by ``rewards.models.pretrain.VideoModelTrainer``."""
     lr: float = 3e-4
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.01
     warmup_steps: int = 100
+    warmup_start_lr: float = 0.0
+    grad_clip: float | None = 1.0
 
 
 @dataclass
-class VideoGPTConfig:
+class VideoGPTConfig(ModelConfig):
     context: int = 2              # l context frames; the window has l + 1 frames
     vocab_size: int = 1024        # codec codebook size
     n_layers: int = 4

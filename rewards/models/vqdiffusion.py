@@ -59,25 +59,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rewards.models.config import ModelConfig
+
 LOG_EPS = -70.0  # log-probability floor, as in VQ-Diffusion (exp(-70) ~ 4e-31)
 
 
 # ----------------------------------------------------------------------------- config
 
 @dataclass
-class VQDiffusionOptim:
-    """Trainer settings (read by rewards/models/pretrain.py): AdamW with linear warm-up, as the release."""
+class VQDiffusionOptim(ModelConfig):
+    """Trainer settings, every one read by ``rewards.models.pretrain.VideoModelTrainer``: AdamW with a
+    linear warm-up from ``warmup_start_lr`` to ``lr`` over ``warmup_steps``, as the release."""
 
     lr: float = 4.5e-4            # learning rate reached after warm-up
     betas: tuple[float, float] = (0.9, 0.96)
     weight_decay: float = 4.5e-2
     warmup_steps: int = 5000
     warmup_start_lr: float = 3.0e-6
-    grad_clip: float = 0.5        # the release clips the gradient norm to 0.5 (first 5000 steps)
+    grad_clip: float | None = 0.5  # gradient-norm clip of the release (applied at every step here)
 
 
 @dataclass
-class VQDiffusionConfig:
+class VQDiffusionConfig(ModelConfig):
     """Everything that fixes a VQ-Diffusion model; saved with its weights (``to_dict``)."""
 
     context: int = 2                  # l, number of condition frames
@@ -110,24 +113,6 @@ class VQDiffusionConfig:
         optim = VQDiffusionOptim(**base.pop("optim", {}))
         cfg = cls(context=context, optim=optim, **base)
         return dataclasses.replace(cfg, **overrides) if overrides else cfg
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "VQDiffusionConfig":
-        data = dict(data)
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown VQDiffusionConfig fields {unknown}; valid: {', '.join(sorted(names))}")
-        optim = data.pop("optim", {}) or {}
-        if isinstance(optim, dict):
-            optim = dict(optim)
-            if "betas" in optim:
-                optim["betas"] = tuple(optim["betas"])
-            optim = VQDiffusionOptim(**optim)
-        return cls(optim=optim, **data)
 
     def validate(self) -> None:
         if self.context < 1:

@@ -1,0 +1,95 @@
+"""What a provider is asked to make before runs start: one frozen request, built once by the caller.
+
+``suites.plan`` builds one :class:`PrepareRequest` per method of a suite (and ``analysis.reward_analysis``
+one per analysis), ``suites.run`` groups runs by (provider, request) and calls each provider's
+``prepare(request, log)`` once per group. The request is also the grouping key, so it holds exactly what
+changes the artefacts to make: the domain and tasks, where data lives, the model size preset and
+training budget, the expert-video count, whether to write model-quality reports, the device and
+precision of pretraining, and those of the method's provider overrides that the provider says change what
+must be prepared (``RewardProvider.prepare_overrides``, e.g. a video model's ``context``).
+
+Imports nothing heavy: providers, the planner and the analysis all use it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from tasks.registry import DOMAINS
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def _hashable(value: Any, name: str) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v, name) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        raise ValueError(f"override {name!r}: a prepare override must be a plain value (number, string, "
+                         f"tuple), got {type(value).__name__}") from None
+    return value
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    """Everything a provider's ``prepare`` needs; hashable, so equal requests are prepared once.
+
+    ``tasks`` are the tasks runs will use (a provider may add others, e.g. the domain's seen tasks for
+    pretraining); ``overrides`` are sorted ``(name, value)`` pairs (see :meth:`make`).
+    """
+
+    domain: str
+    tasks: tuple[str, ...]
+    data_root: str | None = None
+    preset: str = "small"
+    pretrain_steps: int | None = None
+    expert_episodes: int | None = None
+    reports: bool = True
+    device: str = "auto"
+    precision: str = "fp32"
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        from rewards.models import PRESETS
+
+        if self.domain not in DOMAINS:
+            raise ValueError(f"unknown domain {self.domain!r}; valid: {', '.join(DOMAINS)}")
+        if isinstance(self.tasks, str):
+            raise ValueError(f"tasks: expected a sequence of task names, got the string {self.tasks!r}")
+        object.__setattr__(self, "tasks", tuple(sorted(set(self.tasks))))
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+        for name in ("pretrain_steps", "expert_episodes"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name}: expected an int >= 1 or None (the default), got {v!r}")
+        if self.data_root is not None:
+            object.__setattr__(self, "data_root", str(self.data_root))
+        pairs = dict(self.overrides)
+        object.__setattr__(self, "overrides", tuple(sorted((k, _hashable(v, k)) for k, v in pairs.items())))
+
+    @classmethod
+    def make(cls, provider: type, *, overrides: Mapping[str, Any] | None = None, **fields: Any) -> "PrepareRequest":
+        """The request for ``provider`` (a ``RewardProvider`` class): of the method's ``overrides`` only the
+        ones in ``provider.prepare_overrides`` are kept, so methods that differ in anything else (alpha, a
+        learning rate) share one preparation."""
+        wanted = getattr(provider, "prepare_overrides", ())
+        kept = {k: v for k, v in (overrides or {}).items() if k in wanted}
+        return cls(overrides=tuple(kept.items()), **fields)
+
+    def override(self, name: str, default: Any = None) -> Any:
+        """A kept provider override, or ``default`` when the method does not set it."""
+        return dict(self.overrides).get(name, default)
+
+    def with_tasks(self, tasks: Iterable[str]) -> "PrepareRequest":
+        return dataclasses.replace(self, tasks=tuple(tasks))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly, for a run's ``config.json`` (what was prepared for it)."""
+        d = dataclasses.asdict(self)
+        d["tasks"], d["overrides"] = list(self.tasks), dict(self.overrides)
+        return d

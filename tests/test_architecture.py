@@ -1,0 +1,123 @@
+"""The import graph of the five packages: stages point down, never up, and no module imports itself back.
+
+The packages are stages (docs/architecture.md): ``tasks`` and ``agents`` at the bottom, then ``rewards``,
+then ``analysis``, then ``suites``. A module may import its own package and the ones below it. The check
+walks the AST of every module, function-level imports included (a lazy import is still a dependency: it
+only moves the failure to run time), and also refuses import cycles between modules, which make the
+import order matter and the packages impossible to test or reuse one at a time.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: stage of each package; a package may import packages of its own stage or lower
+LEVELS = {"tasks": 0, "agents": 0, "rewards": 1, "analysis": 2, "suites": 3}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def all_modules() -> dict[str, Path]:
+    return {module_name(p): p for pkg in LEVELS for p in sorted((ROOT / pkg).rglob("*.py"))}
+
+
+def imports_of(path: Path, name: str, modules: set[str]) -> set[str]:
+    """Project modules that ``path`` imports anywhere in its body (``from a import b`` -> ``a.b`` when b is
+    a module). An import of ``a.b.c`` counts as ``a.b.c`` only: a parent package's ``__init__`` does not
+    turn every import into a cycle."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+        else:
+            continue
+        out |= {t for t in targets if t.split(".")[0] in LEVELS}
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = all_modules()
+    return {name: imports_of(path, name, set(modules)) for name, path in modules.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module, or a module importing itself (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in graph:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph.get(v, ()):
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{src} imports {dst}" for src, dsts in graph.items() for dst in dsts
+                  if LEVELS[dst.split(".")[0]] > LEVELS[src.split(".")[0]])
+
+
+def test_the_walk_sees_every_package_and_function_level_imports():
+    graph = import_graph()
+    assert {name.split(".")[0] for name in graph} == set(LEVELS)
+    # rewards.video_reward imports the model store inside __init__ only: the walk must still see it
+    assert "rewards.models.store" in graph["rewards.video_reward"]
+    assert "analysis.scores" in graph["suites.run"]
+
+
+def test_no_package_imports_a_later_stage():
+    assert upward(import_graph()) == []
+
+
+def test_no_import_cycles():
+    assert cycles(import_graph()) == []
+
+
+@pytest.mark.parametrize("graph, expect_cycle, expect_up", [
+    ({"suites.a": {"suites.b"}, "suites.b": {"suites.a"}}, [["suites.a", "suites.b"]], []),
+    ({"analysis.f": {"suites.scores"}, "suites.scores": set()}, [], ["analysis.f imports suites.scores"]),
+    ({"rewards.x": {"tasks.io"}, "tasks.io": set()}, [], []),
+])
+def test_the_checks_catch_what_they_are_for(graph, expect_cycle, expect_up):
+    assert cycles(graph) == expect_cycle
+    assert upward(graph) == expect_up

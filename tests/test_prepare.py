@@ -1,0 +1,72 @@
+"""The prepare request: built once per method by the planner, the key runs are grouped by, checked inputs."""
+from __future__ import annotations
+
+import pytest
+
+import rewards
+from suites import run as suite_run
+from suites.plan import RunSpec, expand
+
+
+class _Recorder(rewards.RewardProvider):
+    """A provider whose ``prepare`` records the requests it was given (the runner's only contract)."""
+
+    prepare_overrides = ("context",)
+    calls: list = []
+
+    def label_episode(self, frames, env_rewards):
+        return rewards.validate_episode(frames, env_rewards)[1]
+
+    @classmethod
+    def prepare(cls, request, log=print):
+        cls.calls.append(request)
+
+
+def test_methods_that_differ_only_in_other_overrides_share_one_request():
+    alpha = expand("ablate_alpha", "smoke")  # four alpha values: nothing else to prepare
+    assert len({r.prepare for r in alpha}) == 1
+    req = alpha[0].prepare
+    assert (req.domain, req.tasks, req.preset, req.pretrain_steps, req.expert_episodes, req.reports) == (
+        "adroit", ("door",), "small", 30, 2, False)
+    context = expand("ablate_context", "smoke")  # the context changes the model to pretrain
+    assert sorted(r.prepare.override("context") for r in context) == [1, 2, 4, 8]
+    assert all(r.config["provider_overrides"]["preset"] == "small" for r in context)
+
+
+def test_runner_prepares_each_provider_and_request_once_with_the_union_of_tasks(tmp_path):
+    rewards.register("recorder_test")(_Recorder)
+    _Recorder.calls = []
+    try:
+        def run(task, context, alpha):
+            req = rewards.PrepareRequest.make(_Recorder, overrides={"context": context, "alpha": alpha},
+                                              domain="metaworld", tasks=(task,), pretrain_steps=3)
+            return RunSpec({"provider": "recorder_test", "task": task}, tmp_path / task, req)
+
+        suite_run.prepare([run("reach", 2, 0.5), run("door-close", 2, 0.9), run("reach", 4, 0.5),
+                           RunSpec({"provider": "recorder_test"}, tmp_path, None)], log=lambda m: None)
+    finally:
+        rewards.unregister("recorder_test")
+    calls = sorted(_Recorder.calls, key=lambda r: r.override("context"))
+    assert [(c.tasks, c.override("context"), c.override("alpha")) for c in calls] == [
+        (("door-close", "reach"), 2, None), (("reach",), 4, None)]  # alpha is not a prepare override
+    assert all(c.pretrain_steps == 3 and c.precision == "fp32" for c in calls)
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(domain="dmc"), r"unknown domain 'dmc'; valid: metaworld, adroit"),
+    (dict(preset="huge"), r"unknown preset 'huge'; valid: small, paper"),
+    (dict(precision="fp16"), r"unknown precision 'fp16'; valid: fp32, bf16"),
+    (dict(pretrain_steps=0), r"pretrain_steps: expected an int >= 1 or None"),
+    (dict(tasks="reach"), r"tasks: expected a sequence of task names"),
+    (dict(overrides=(("context", {"a": 1}),)), r"override 'context': a prepare override must be a plain value"),
+])
+def test_bad_requests_say_what_is_valid(fields, message):
+    with pytest.raises(ValueError, match=message):
+        rewards.PrepareRequest(**{"domain": "metaworld", "tasks": ("reach",), **fields})
+
+
+def test_request_is_a_hashable_value_and_records_as_json():
+    a = rewards.PrepareRequest("metaworld", ("reach", "door-close", "reach"), overrides=(("steps", 5), ("context", 2)))
+    b = rewards.PrepareRequest("metaworld", ["door-close", "reach"], overrides=(("context", 2), ("steps", 5)))
+    assert a == b and hash(a) == hash(b) and a.tasks == ("door-close", "reach")
+    assert a.to_dict()["overrides"] == {"context": 2, "steps": 5} and a.with_tasks(()).tasks == ()

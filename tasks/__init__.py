@@ -10,11 +10,15 @@ _default_gl()  # before anything imports mujoco
 from tasks.registry import DOMAINS, PROFILES, SPLITS, TASKS, TaskSpec, names, seen_tasks, spec  # noqa: E402
 
 
-def make(name: str, seed: int = 0, image_size: int = 64):
-    """Build the pixel env of a task (see tasks/pixel_env.py); unknown names list the valid ones."""
+def make(name: str, seed: int = 0, image_size: int = 64, goal_seed: int | None = None):
+    """Build the pixel env of a task (see tasks/pixel_env.py); unknown names list the valid ones.
+
+    ``goal_seed`` (default: ``seed``) picks MetaWorld's set of 50 MT1 goals; an eval env passes the run's
+    seed here and another ``seed`` so it draws different goals from the same set.
+    """
     from tasks.pixel_env import PixelEnv
 
-    return PixelEnv(spec(name), seed=seed, image_size=image_size)
+    return PixelEnv(spec(name), seed=seed, image_size=image_size, goal_seed=goal_seed)
 
 
 __all__ = ["DOMAINS", "PROFILES", "SPLITS", "TASKS", "TaskSpec", "make", "names", "seen_tasks", "spec"]

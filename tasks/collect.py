@@ -1,12 +1,14 @@
 """Record expert and epsilon-greedy videos: ``python -m tasks.collect --domain metaworld``.
 
 Experts keep successful episodes only (20 per MetaWorld task, 50 per Adroit task by default), split by
-episode into train and test. Epsilon-greedy episodes (a fraction epsilon of the expert's actions replaced
+episode into train and test, each cut at its first success step (inclusive; design.md section 3: the
+paper's frame totals equal the experts' first-success steps). Epsilon-greedy episodes (a fraction epsilon of the expert's actions replaced
 by uniform random actions) are kept whatever their outcome; they serve the reward analysis.
 
 Every episode file is a function of (task, kind, split, index) alone: expert file ``<split>/ep_<i>``
 tries the env seeds ``seed_base(task, kind, split) + 1000 * i + j`` for j = 0, 1, ... until one succeeds.
-So a re-run skips what exists, re-records exactly what is missing or corrupted, asking for more episodes
+So a re-run skips what exists, re-records exactly what is missing, corrupted or of an older format
+(``datasets.FORMAT``), asking for more episodes
 later never puts one episode in both splits, and tasks can be recorded in parallel (``--jobs``).
 """
 from __future__ import annotations
@@ -50,7 +52,9 @@ class Plan:
     root: Path = field(default_factory=data_root)
 
 
-def run_episode(env, expert, seed: int, epsilon: float) -> ds.Episode:
+def run_episode(env, expert, seed: int, epsilon: float, stop_at_success: bool = False) -> ds.Episode:
+    """One episode of the (epsilon-greedy) expert. ``stop_at_success`` ends it at the first success step,
+    which is all an expert clip keeps (and saves simulating the rest)."""
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
     frames, actions, rewards, successes = [obs], [], [], []
@@ -64,10 +68,11 @@ def run_episode(env, expert, seed: int, epsilon: float) -> ds.Episode:
         actions.append(action)
         rewards.append(reward)
         successes.append(info["is_success"])
-        done = terminated or truncated
+        done = terminated or truncated or (stop_at_success and bool(info["is_success"]))
     spec = env.unwrapped.task_spec
     meta = {"task": spec.name, "domain": spec.domain, "seed": int(seed), "epsilon": float(epsilon),
-            "camera": spec.camera, "action_repeat": spec.action_repeat, "success": bool(any(successes))}
+            "camera": spec.camera, "action_repeat": spec.action_repeat, "success": bool(any(successes)),
+            "goal_seed": int(env.unwrapped.goal_seed)}
     return ds.Episode(np.stack(frames), np.stack(actions), np.asarray(rewards, np.float32),
                       np.asarray(successes, bool), meta)
 
@@ -82,6 +87,9 @@ def _needs_recording(path: Path, log) -> bool:
     try:
         ds.read_episode(path)
         return False
+    except ds.OutdatedEpisodeError as e:
+        log(f"{str(e).split('; re-record')[0]}; re-recording it")
+        return True
     except ValueError as e:
         log(f"{e}; re-recording it")
         return True
@@ -118,8 +126,9 @@ def record_task(plan: Plan, progress=None, log=print) -> int:
             base = _seed_base(plan.task, kind, split) + 1000 * index
             if kind == ds.EXPERT:
                 for j in range(MAX_TRIES):
-                    ep = run_episode(env, expert, base + j, 0.0)
+                    ep = run_episode(env, expert, base + j, 0.0, stop_at_success=True)
                     if ep.success:
+                        ep = ds.clip_at_first_success(ep)
                         break
                 else:
                     raise RuntimeError(f"the {plan.task} expert failed {MAX_TRIES} times in a row (seeds {base}..)")
@@ -152,6 +161,9 @@ def collect(domain: str, tasks: Sequence[str] | None = None, episodes: int | Non
             raise ValueError(f"task {t!r} is not a {domain} task; {domain} tasks: "
                              f"{', '.join(task_registry.names(domain=domain, include_optional=True))}")
     n = DEFAULT_EXPERT_EPISODES[domain] if episodes is None else episodes
+    for what, value in (("episodes", n), ("eps_episodes", eps_episodes), ("jobs", jobs)):
+        if int(value) < 1:
+            raise ValueError(f"{what} must be at least 1, got {value}")
     plans = [Plan(domain, t, n, tuple(epsilons), eps_episodes, data_root(root)) for t in task_list]
     total = sum(len(expected_files(p)) for p in plans)
     with tqdm(total=total, desc=f"collect {domain}", unit="ep", disable=not show_progress) as bar:
@@ -211,17 +223,28 @@ def _parse_epsilons(text: str) -> list[float]:
     return [float(x) for x in text.split(",")]
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an explicit 0 or negative count is an error, never a silent default."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tasks.collect", description=__doc__.split("\n\n")[0])
     p.add_argument("--domain", required=True, choices=task_registry.DOMAINS)
     p.add_argument("--tasks", nargs="+", help="default: every task of the domain")
-    p.add_argument("--episodes", type=int, help="successful expert episodes per task (default 20 MetaWorld, 50 Adroit)")
+    p.add_argument("--episodes", type=_positive_int, help="successful expert episodes per task (default 20 MetaWorld, 50 Adroit)")
     p.add_argument("--epsilon", default="", type=str,
                    help="comma-separated epsilon-greedy levels to record as well, or 'default' for "
                         + ",".join(map(str, DEFAULT_EPSILONS)))
-    p.add_argument("--eps-episodes", type=int, default=10, help="episodes per epsilon level and task")
+    p.add_argument("--eps-episodes", type=_positive_int, default=10, help="episodes per epsilon level and task")
     p.add_argument("--data-root", help=f"default: ${'{'}VRB_DATA_ROOT{'}'} or ./data")
-    p.add_argument("--jobs", type=int, default=1, help="tasks recorded in parallel processes")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="tasks recorded in parallel processes")
     a = p.parse_args(argv)
     try:
         epsilons = _parse_epsilons(a.epsilon)

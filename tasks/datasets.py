@@ -9,6 +9,11 @@ Layout under ``<data_root>/datasets/<domain>/``::
 
 One file per episode, written atomically: ``frames`` uint8 [T+1, 3, H, W] (reset frame first),
 ``actions`` float32 [T, A], ``rewards`` float32 [T], ``successes`` bool [T], ``meta`` a JSON string.
+
+Format versions (``meta["format"]``): 2 = expert episodes end at their first success step (inclusive),
+MetaWorld goals from MT1's 50 train tasks, Adroit success flags and cameras as the release. Files without
+it (format 1: full-horizon experts, continuous goals) are refused when loading, with the command that
+re-records them, and ``tasks.collect`` re-records them when it resumes: the two rules never mix.
 """
 from __future__ import annotations
 
@@ -26,10 +31,18 @@ from tasks.registry import spec as task_spec
 EXPERT = "expert"
 SPLITS = ("train", "test")
 KEYS = ("frames", "actions", "rewards", "successes", "meta")
+FORMAT = 2  # see the module docstring; bump it whenever what an episode file holds changes meaning
 
 
 class DatasetMissingError(FileNotFoundError):
     """A dataset the caller needs does not exist; the message names the command that makes it."""
+
+
+class OutdatedEpisodeError(ValueError):
+    """An episode file recorded under an older format; the message names the command that re-records it.
+
+    A ValueError, so ``tasks.collect``'s resume treats it as a file to re-record, like a corrupted one.
+    """
 
 
 @dataclass
@@ -47,6 +60,20 @@ class Episode:
     @property
     def success(self) -> bool:
         return bool(self.successes.any())
+
+
+def clip_at_first_success(ep: Episode) -> Episode:
+    """The expert clip: the episode up to and including its first success step (design.md section 3).
+
+    An episode that never succeeds is no expert video: ValueError.
+    """
+    hits = np.flatnonzero(ep.successes)
+    if hits.size == 0:
+        raise ValueError(f"expert episode of {ep.meta.get('task', '?')} (seed {ep.meta.get('seed', '?')}) "
+                         "never succeeds; only successful episodes are expert videos")
+    t = int(hits[0]) + 1
+    return Episode(ep.frames[:t + 1], ep.actions[:t], ep.rewards[:t], ep.successes[:t],
+                   {**ep.meta, "first_success": t, "clipped": True})
 
 
 def eps_kind(epsilon: float) -> str:
@@ -75,14 +102,24 @@ def episode_path(directory: Path, index: int) -> Path:
 
 
 def save_episode(path: Path, ep: Episode) -> Path:
+    """Write an episode under the current FORMAT (collect clips expert episodes before saving)."""
+    meta = {**ep.meta, "format": FORMAT}
     return atomic_save_npz(
         path, frames=ep.frames, actions=ep.actions.astype(np.float32), rewards=ep.rewards.astype(np.float32),
-        successes=ep.successes.astype(bool), meta=np.array(json.dumps(ep.meta, sort_keys=True)),
+        successes=ep.successes.astype(bool), meta=np.array(json.dumps(meta, sort_keys=True)),
     )
 
 
-def read_episode(path: str | Path) -> Episode:
-    """Load one episode file; raises ValueError naming the file when it is unreadable or malformed."""
+def _rerecord_command(path: Path, meta: dict[str, Any], root: str | Path | None) -> str:
+    kind = meta.get("kind", EXPERT)
+    epsilon = None if kind == EXPERT else float(meta.get("epsilon", 0.0))
+    domain = meta.get("domain") or task_spec(meta["task"]).domain
+    return collect_command(domain, [meta["task"]] if "task" in meta else None, epsilon, root)
+
+
+def read_episode(path: str | Path, root: str | Path | None = None) -> Episode:
+    """Load one episode file; raises ValueError naming the file when it is unreadable or malformed, and
+    OutdatedEpisodeError (naming the command that re-records it) when it predates FORMAT."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -98,6 +135,12 @@ def read_episode(path: str | Path) -> Episode:
         raise ValueError(f"corrupted episode file {path}: inconsistent shapes "
                          f"frames {ep.frames.shape} {ep.frames.dtype}, actions {ep.actions.shape}, "
                          f"rewards {ep.rewards.shape}")
+    version = ep.meta.get("format", 1)
+    if version != FORMAT:
+        raise OutdatedEpisodeError(
+            f"episode file {path} has format {version}, this code reads format {FORMAT} (expert videos end "
+            f"at their first success, MetaWorld goals from MT1); re-record it with: "
+            f"{_rerecord_command(path, ep.meta, root)}")
     return ep
 
 
@@ -134,7 +177,7 @@ def load_episodes(domain: str, tasks: Iterable[str] | None = None, kind: str = E
     for t in task_list:
         if task_spec(t).domain != domain:
             raise ValueError(f"task {t!r} is not a {domain} task")
-    return [read_episode(f) for t in task_list for f in _task_files(domain, t, kind, split, root)]
+    return [read_episode(f, root) for t in task_list for f in _task_files(domain, t, kind, split, root)]
 
 
 def expert_frames(domain: str, task: str, split: str = "train", root: str | Path | None = None) -> np.ndarray:

@@ -1,13 +1,17 @@
 """The pixel env every method trains on (design.md section 2).
 
 Observation: uint8 [3, S, S], channels first, upright. Reward: the sparse success flag summed over the
-action-repeat sub-steps (0..action_repeat). ``info["is_success"]``: the success flag of the last
-sub-step. No termination on success; ``truncated`` at the task's horizon (agent steps); ``terminated``
+action-repeat sub-steps (0..action_repeat). ``info["is_success"]``: the flag was on in any sub-step of
+the agent step (as the release does for Adroit; design.md section 2). ``info["dense_reward"]``: the env's
+own shaped reward (MetaWorld v3 reward, Adroit dense reward) summed over the sub-steps, for the oracle
+"dense" provider; no method sees it. No termination on success; ``truncated`` at the task's horizon (agent steps); ``terminated``
 only when pen drops. The low-dimensional state the experts read is ``env.unwrapped.state`` and is never
 part of the observation.
 
 Seeding: ``tasks.make(name, seed=s)`` makes the first ``reset()`` use ``s``; later resets without a
 seed continue the same RNG stream, so two envs made with the same seed produce identical frames.
+``goal_seed`` (default ``seed``) fixes MetaWorld's set of 50 MT1 goals; the seed only picks among them,
+so an eval env made with ``seed + 1, goal_seed=seed`` draws other goals from the same set.
 """
 from __future__ import annotations
 
@@ -23,14 +27,15 @@ from tasks.simulators import make_simulator
 class PixelEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
 
-    def __init__(self, spec: TaskSpec, seed: int = 0, image_size: int = 64):
+    def __init__(self, spec: TaskSpec, seed: int = 0, image_size: int = 64, goal_seed: int | None = None):
         if image_size < 16:
             raise ValueError(f"image_size must be at least 16 pixels, got {image_size}")
         self.task_spec = spec
         self.task = spec.name
         self.image_size = image_size
+        self.goal_seed = int(seed if goal_seed is None else goal_seed)
         self.render_mode = "rgb_array"
-        self._sim = make_simulator(spec, image_size)
+        self._sim = make_simulator(spec, image_size, self.goal_seed)
         self.observation_space = gym.spaces.Box(0, 255, (3, image_size, image_size), np.uint8)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (self._sim.action_dim,), np.float32)
         self._pending_seed: int | None = int(seed)
@@ -57,15 +62,17 @@ class PixelEnv(gym.Env):
         if action.shape != self.action_space.shape:
             raise ValueError(f"{self.task}: action must have shape {self.action_space.shape}, got {action.shape}")
         action = np.clip(action, -1.0, 1.0)
-        reward, success, dropped = 0.0, False, False
+        reward, dense, any_success, dropped = 0.0, 0.0, False, False
         for _ in range(self.task_spec.action_repeat):
-            self.state, success, dropped = self._sim.step(action)
+            self.state, success, dropped, dense_step = self._sim.step(action)
             reward += float(success)
+            dense += dense_step
+            any_success |= success
             if dropped:
                 break
         self._t += 1
         truncated = self._t >= self.task_spec.horizon and not dropped
-        return self._observe(), reward, dropped, truncated, {"is_success": success}
+        return self._observe(), reward, dropped, truncated, {"is_success": any_success, "dense_reward": dense}
 
     def render(self) -> np.ndarray:
         """The last observed frame as an H x W x 3 image."""
@@ -84,7 +91,13 @@ class PixelEnv(gym.Env):
     def horizon(self) -> int:
         return self.task_spec.horizon
 
+    @property
+    def simulator(self):
+        """The back end (tasks/simulators.py): goal set, goal-marker switch, success flags, for checks."""
+        return self._sim
+
     def describe(self) -> dict[str, Any]:
         s = self.task_spec
         return {"task": s.name, "domain": s.domain, "env_id": s.env_id, "camera": s.camera,
-                "action_repeat": s.action_repeat, "horizon": s.horizon, "image_size": self.image_size}
+                "action_repeat": s.action_repeat, "horizon": s.horizon, "image_size": self.image_size,
+                "goal_seed": self.goal_seed}

@@ -9,8 +9,31 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
-SPLITS = ("metaworld", "metaworld_unseen", "adroit")
+SPLITS = ("metaworld", "metaworld_unseen", "adroit", "genreward")
 PROFILES = ("paper", "quick", "smoke")
+
+
+@dataclass(frozen=True)
+class CameraPose:
+    """A fixed camera pose that overrides one camera of the loaded model (``slot``) before rendering.
+
+    Why: the release renders Adroit from cameras of its own mj_envs XML; gymnasium-robotics' XML lacks
+    some of them, so we move a camera the model does have to the release's pose (physics untouched).
+    ``quat`` is MuJoCo's (w, x, y, z) of the camera frame (the camera looks along its -z axis).
+    """
+    slot: str
+    pos: tuple[float, float, float]
+    quat: tuple[float, float, float, float]
+
+
+def euler_xyz_quat(x: float, y: float, z: float) -> tuple[float, float, float, float]:
+    """MuJoCo XML's default ``euler`` (sequence 'xyz', intrinsic, radians) as a (w, x, y, z) quaternion."""
+    import mujoco
+    import numpy as np
+
+    q = np.zeros(4)
+    mujoco.mju_euler2Quat(q, np.array([x, y, z], dtype=np.float64), "xyz")
+    return tuple(float(v) for v in q)
 
 
 @dataclass(frozen=True)
@@ -25,6 +48,10 @@ class TaskSpec:
     frames: Mapping[str, int]  # frame budget (env frames = agent steps * action_repeat) per profile
     free_camera: Mapping[str, float] = field(default_factory=dict)
     optional: bool = False  # not part of any default suite (relocate)
+    camera_pose: CameraPose | None = None  # move model camera `slot` to this pose (Adroit, as the release)
+    # goal marker sites the task's success depends on -> their *visual* radius in metres (sites have no
+    # physics). design.md section 2: the goal must be visible in the 64x64 frame.
+    goal_markers: Mapping[str, float] = field(default_factory=dict)
 
     def budget(self, profile: str) -> int:
         if profile not in self.frames:
@@ -41,11 +68,20 @@ def _add(spec: TaskSpec) -> None:
     _TASKS[spec.name] = spec
 
 
-def _metaworld(name: str, split: str, action_repeat: int = 2, paper_frames: int = 1_000_000) -> None:
+# reach / reach-wall: the goal is a free point in space shown only by the `goal` site, a 2 cm sphere that
+# covers 0-2 pixels at 64x64. We draw it with the radius of the success region (success = tcp within
+# 5 cm of the goal), which makes it 4-7 pixels: the marker then shows exactly where the hand must go.
+# The other tasks' goals follow from visible objects (drawer, dial, door, window, mug, coffee machine).
+_GOAL_MARKERS: dict[str, dict[str, float]] = {"reach": {"goal": 0.05}, "reach-wall": {"goal": 0.05}}
+
+
+def _metaworld(name: str, split: str, action_repeat: int = 2, paper_frames: int = 1_000_000,
+               horizon: int = 100, optional: bool = False) -> None:
     _add(TaskSpec(
         name=name, domain="metaworld", env_id=f"{name}-v3", split=split, camera="corner2",
-        action_repeat=action_repeat, horizon=100,
-        frames=MappingProxyType({"paper": paper_frames, "quick": 30_000, "smoke": 2_000}),
+        action_repeat=action_repeat, horizon=horizon,
+        frames=MappingProxyType({"paper": paper_frames, "quick": 30_000, "smoke": 2_000}), optional=optional,
+        goal_markers=MappingProxyType(dict(_GOAL_MARKERS.get(name, {}))),
     ))
 
 
@@ -57,20 +93,29 @@ for _name in ("assembly", "coffee-push", "dial-turn", "door-close", "lever-pull"
 for _name in ("coffee-button", "faucet-open", "drawer-open", "window-open", "button-press", "door-lock",
               "handle-press", "reach-wall"):
     _metaworld(_name, "metaworld_unseen")
+# GenReward's setting (Wang et al. 2025): 256-step episodes, action repeat 2 as the other MetaWorld tasks.
+# Optional: only the genreward5 suite names them, so default collection and analysis stay the 15 tasks.
+for _name in ("pick-place", "pick-out-of-hole", "bin-picking", "shelf-place", "disassemble"):
+    _metaworld(_name, "genreward", horizon=256, optional=True)
 
 
-def _adroit(name: str, env_id: str, camera: str, horizon: int, optional: bool = False, **free) -> None:
+def _adroit(name: str, env_id: str, camera: str, horizon: int, optional: bool = False,
+            camera_pose: CameraPose | None = None, **free) -> None:
     _add(TaskSpec(
         name=name, domain="adroit", env_id=env_id, split="adroit", camera=camera, action_repeat=2,
         horizon=horizon, frames=MappingProxyType({"paper": 3_000_000, "quick": 50_000, "smoke": 2_000}),
-        free_camera=MappingProxyType(free), optional=optional,
+        free_camera=MappingProxyType(free), optional=optional, camera_pose=camera_pose,
     ))
 
 
-# Door: the env's default free camera (distance 1.5, azimuth 90) keeps the door in view; `fixed` crops it.
-_adroit("door", "AdroitHandDoor-v1", "free", 100, distance=1.5, azimuth=90.0)
-_adroit("hammer", "AdroitHandHammer-v1", "fixed", 100)
-_adroit("pen", "AdroitHandPen-v1", "fixed", 50)
+# Cameras at the poses of the release's mj_envs XML (design.md section 2, Decision 2026-11-22). Door and
+# hammer have no `top` camera in gymnasium-robotics' XML: the world-fixed `fixed` camera is moved there.
+_adroit("door", "AdroitHandDoor-v1", "top", 100,
+        camera_pose=CameraPose("fixed", (0.0, 0.0, 1.5), euler_xyz_quat(0.0, 0.0, 3.14)))
+_adroit("hammer", "AdroitHandHammer-v1", "top", 100,
+        camera_pose=CameraPose("fixed", (0.0, 0.0, 1.1), euler_xyz_quat(0.0, 0.0, 3.14)))
+_adroit("pen", "AdroitHandPen-v1", "vil_camera", 50,
+        camera_pose=CameraPose("vil_camera", (0.0, -0.8, 0.8), (0.92388, 0.382683, 0.0, 0.0)))
 _adroit("relocate", "AdroitHandRelocate-v1", "fixed", 100, optional=True)
 
 TASKS: Mapping[str, TaskSpec] = MappingProxyType(_TASKS)

@@ -1,7 +1,7 @@
 """Simulator back ends: one MuJoCo env per domain behind a three-call interface.
 
-The pixel env (tasks/pixel_env.py) only needs ``reset(seed) -> state``, ``step(action) -> (state,
-success, dropped)`` and ``render() -> uint8 [H, W, 3]``. Each back end steps the raw (unwrapped) env so no
+The pixel env (tasks/pixel_env.py) only needs ``reset(seed) -> state``, ``step(action) -> SimStep(state,
+success, dropped, dense_reward)`` and ``render() -> uint8 [H, W, 3]``. Each back end steps the raw (unwrapped) env so no
 gymnasium wrapper sits on the hot path, and owns its own ``mujoco.Renderer`` set up with the fast
 settings of design.md section 2 (no shadows, no multi-sampling, no reflections) *before* the GL context
 is made: MuJoCo reads them when the context is created, so setting them later has no effect.
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import atexit
 import weakref
-from typing import Callable
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Callable, Iterator, NamedTuple
 
 import mujoco
 import numpy as np
@@ -40,21 +42,60 @@ def _close_renderers() -> None:
         sim.close_renderer()
 
 
+class SimStep(NamedTuple):
+    """One simulator step: the expert's state, the task's success flag, whether the episode must end
+    (pen dropped) and the env's own shaped reward (the oracle "dense" provider sums it)."""
+    state: np.ndarray
+    success: bool
+    dropped: bool
+    dense_reward: float
+
+
+def _camera_id(model: mujoco.MjModel, name: str, spec: TaskSpec) -> int:
+    cid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, name)
+    if cid < 0:
+        valid = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_CAMERA, i) for i in range(model.ncam)]
+        raise ValueError(f"camera {name!r} not in {spec.env_id}; its cameras: {', '.join(valid)}")
+    return cid
+
+
 class _Camera:
-    """A named model camera, or a free camera placed like the env's own default view."""
+    """A named model camera (optionally moved to ``spec.camera_pose``), or a free camera."""
 
     def __init__(self, model: mujoco.MjModel, spec: TaskSpec):
-        if spec.camera == "free":
+        if spec.camera_pose is not None:
+            pose = spec.camera_pose
+            cid = _camera_id(model, pose.slot, spec)
+            if model.cam_bodyid[cid] != 0:  # the pose is given in world coordinates
+                raise ValueError(f"camera {pose.slot!r} of {spec.env_id} is not fixed to the world")
+            model.cam_pos[cid] = pose.pos
+            model.cam_quat[cid] = np.asarray(pose.quat) / np.linalg.norm(pose.quat)
+            model.cam_mode[cid] = mujoco.mjtCamLight.mjCAMLIGHT_FIXED
+            self.camera: int | mujoco.MjvCamera = cid
+        elif spec.camera == "free":
             cam = mujoco.MjvCamera()
             mujoco.mjv_defaultFreeCamera(model, cam)
             for key, value in spec.free_camera.items():
                 setattr(cam, key, value)
-            self.camera: int | mujoco.MjvCamera = cam
+            self.camera = cam
         else:
-            cid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, spec.camera)
-            if cid < 0:
-                raise ValueError(f"camera {spec.camera!r} not in {spec.env_id}")
-            self.camera = cid
+            self.camera = _camera_id(model, spec.camera, spec)
+
+
+def enlarge_goal_markers(model: mujoco.MjModel, spec: TaskSpec) -> list[int]:
+    """Draw the task's goal-marker sites with the radius the registry gives; returns their site ids.
+
+    Sites have no collision or mass, so only the picture changes (design.md section 2: the goal must
+    be visible in the agent's frame).
+    """
+    ids = []
+    for site, radius in spec.goal_markers.items():
+        sid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, site)
+        if sid < 0:
+            raise ValueError(f"goal marker site {site!r} not in {spec.env_id}")
+        model.site_size[sid, 0] = radius
+        ids.append(sid)
+    return ids
 
 
 class Simulator:
@@ -62,14 +103,16 @@ class Simulator:
 
     flip: bool = False  # rotate the rendered frame by 180 degrees
 
-    def __init__(self, spec: TaskSpec, image_size: int):
+    def __init__(self, spec: TaskSpec, image_size: int, goal_seed: int = 0):
         self.spec = spec
         self.image_size = image_size
+        self.goal_seed = int(goal_seed)
         self.env = self._make_env()
         self.model, self.data = self.env.model, self.env.data
         fast_render_settings(self.model, image_size)
         self._renderer: mujoco.Renderer | None = None  # made lazily: the GL context is per process
         self._camera = _Camera(self.model, spec).camera
+        self.goal_marker_ids = enlarge_goal_markers(self.model, spec)
         _LIVE.add(self)
 
     def _make_env(self):
@@ -90,6 +133,16 @@ class Simulator:
         frame = self._renderer.render()
         return frame[::-1, ::-1] if self.flip else frame
 
+    @contextmanager
+    def hidden_goal_markers(self) -> Iterator[None]:
+        """Render without the goal markers inside the block (the visibility check of design.md §2)."""
+        saved = self.model.site_rgba[self.goal_marker_ids].copy()
+        self.model.site_rgba[self.goal_marker_ids, 3] = 0.0
+        try:
+            yield
+        finally:
+            self.model.site_rgba[self.goal_marker_ids] = saved
+
     def close_renderer(self) -> None:
         if self._renderer is not None:
             self._renderer.close()
@@ -100,13 +153,28 @@ class Simulator:
         self.env.close()
 
 
-class MetaWorldSimulator(Simulator):
-    """A MetaWorld 3.1.1 task with a fresh random goal at every reset.
+@lru_cache(maxsize=64)
+def mt1_train_tasks(env_id: str, goal_seed: int) -> tuple:
+    """The 50 train tasks of ``MT1(env_id, seed=goal_seed)``, built once per process and (task, seed).
 
-    MetaWorld's MT1 wrapper picks among 50 pre-drawn goals; like the Diffusion Reward release (and
-    MetaWorld v2 without frozen goals) we draw a new goal at each reset from the env's own seeded RNG, so
-    the goal sequence is a function of the seed alone. The goal is visible in the state (MT setting),
-    which the scripted experts need; the agent never sees the state.
+    Building MT1 makes a throwaway env and resets it 50 times (about 0.9 s); the trainer's train and
+    eval envs share one goal set, so the cache halves that, and repeated envs (tests, collection) pay it
+    once. MT1 saves and restores numpy's global RNG, so the cache changes no other random stream.
+    """
+    import metaworld
+
+    return tuple(metaworld.MT1(env_id, seed=int(goal_seed)).train_tasks)
+
+
+class MetaWorldSimulator(Simulator):
+    """A MetaWorld 3.1.1 task whose goal is one of MT1's 50 train tasks, redrawn at every reset.
+
+    As the Diffusion Reward release (its wrapper calls ``set_task(mt1.train_tasks[randint(0, 49)])`` at
+    each reset; design.md section 2): the goal set is ``MT1(<name>-v3, seed=goal_seed)``'s train tasks
+    and the pick uses the env's own seeded RNG, so an env's goal sequence is a function of (seed,
+    goal_seed). The trainer's eval env has another seed but the same goal_seed, so it draws from the same
+    50 goals. The goal is in the state (MT setting), which the scripted experts need; the agent never
+    sees the state.
     """
 
     flip = True  # the corner cameras render upside down in MetaWorld 3.x
@@ -115,45 +183,94 @@ class MetaWorldSimulator(Simulator):
         from metaworld.env_dict import ALL_V3_ENVIRONMENTS
 
         env = ALL_V3_ENVIRONMENTS[self.spec.env_id]()
-        # What MetaWorld's own `set_task` does for an MT task, without freezing the goal
-        # (private attributes: metaworld is pinned at 3.1.1).
-        env._partially_observable = False
-        env.__dict__.pop("sawyer_observation_space", None)  # a cached property of the observability
-        env._set_task_inner()
-        env._set_task_called = True
-        env._freeze_rand_vec = False
-        env.seeded_rand_vec = True
+        self.goal_tasks = mt1_train_tasks(self.spec.env_id, self.goal_seed)
+        env.set_task(self.goal_tasks[0])
+        # We count the horizon ourselves; MetaWorld's own limit (500 sim steps) would raise on long tasks.
+        env.max_path_length = max(int(env.max_path_length), self.spec.horizon * self.spec.action_repeat + 1)
         return env
+
+    @property
+    def goal_set(self) -> np.ndarray:
+        """The reset vectors (object and goal positions) of the env's 50 goals, float [50, k]."""
+        import pickle
+
+        return np.stack([pickle.loads(t.data)["rand_vec"] for t in self.goal_tasks])
 
     def reset(self, seed: int | None) -> np.ndarray:
         if seed is not None:
             self.env.seed(int(seed))
+        self.env.set_task(self.goal_tasks[int(self.env.np_random.integers(len(self.goal_tasks)))])
         state, _ = self.env.reset()
         return state
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, bool, bool]:
-        state, _, _, _, info = self.env.step(action)
-        return state, bool(info["success"]), False
+    def step(self, action: np.ndarray) -> SimStep:
+        state, reward, _, _, info = self.env.step(action)
+        return SimStep(state, bool(info["success"]), False, float(reward))
+
+
+def door_success(env) -> bool:
+    """mj_envs v0 door: the hinge opened past 1.4 rad (gymnasium-robotics uses 1.35)."""
+    return bool(env.data.qpos[env.door_hinge_addrs] > 1.4)
+
+
+def hammer_success(env) -> bool:
+    """mj_envs v0 hammer: the nail's tip within 1 cm of its goal site."""
+    nail = env.data.site_xpos[env.target_obj_site_id]
+    goal = env.data.site_xpos[env.goal_site_id]
+    return bool(np.linalg.norm(nail - goal) < 0.01)
+
+
+def pen_orientation_similarity(env) -> float:
+    d = env.data
+    obj = (d.site_xpos[env.obj_t_site_id] - d.site_xpos[env.obj_b_site_id]) / env.pen_length
+    tar = (d.site_xpos[env.tar_t_site_id] - d.site_xpos[env.tar_b_site_id]) / env.tar_length
+    return float(np.dot(obj, tar))
+
+
+def pen_success(env) -> bool:
+    """The release's pen: orientation similarity > 0.95 only (it commented out the distance test)."""
+    return pen_orientation_similarity(env) > 0.95
+
+
+def relocate_success(env) -> bool:
+    """mj_envs v0 relocate: the ball within 10 cm of the target."""
+    obj = env.data.xpos[env.obj_body_id]
+    target = env.data.site_xpos[env.target_obj_site_id]
+    return bool(np.linalg.norm(obj - target) < 0.1)
+
+
+# The release's (mj_envs v0) success flags, per Adroit task; gymnasium-robotics' own flags differ.
+ADROIT_SUCCESS: dict[str, Callable[[object], bool]] = {
+    "door": door_success, "hammer": hammer_success, "pen": pen_success, "relocate": relocate_success,
+}
 
 
 class AdroitSimulator(Simulator):
-    """An Adroit hand task of gymnasium-robotics 1.4.2 (sparse variant; we use only its success flag)."""
+    """An Adroit hand task of gymnasium-robotics 1.4.2, dense variant: its reward is the oracle's shaped
+    reward; the success flag is the release's (``ADROIT_SUCCESS``), not gymnasium-robotics'."""
 
     def _make_env(self):
         import gymnasium as gym
         import gymnasium_robotics
 
         gym.register_envs(gymnasium_robotics)
+        if self.spec.name not in ADROIT_SUCCESS:
+            raise ValueError(f"no success flag for Adroit task {self.spec.name!r}; known: "
+                             f"{', '.join(sorted(ADROIT_SUCCESS))}")
+        self._success = ADROIT_SUCCESS[self.spec.name]
         # max_episode_steps is irrelevant: we step the unwrapped env and count the horizon ourselves.
-        return gym.make(self.spec.env_id, max_episode_steps=10_000).unwrapped
+        return gym.make(self.spec.env_id, max_episode_steps=10_000, reward_type="dense").unwrapped
 
     def reset(self, seed: int | None) -> np.ndarray:
         state, _ = self.env.reset(seed=None if seed is None else int(seed))
         return state
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, bool, bool]:
-        state, _, _, _, info = self.env.step(action)
-        return state, bool(info["success"]), self._dropped()
+    def success(self) -> bool:
+        return self._success(self.env)
+
+    def step(self, action: np.ndarray) -> SimStep:
+        state, reward, _, _, _ = self.env.step(action)
+        return SimStep(state, self.success(), self._dropped(), float(reward))
 
     def _dropped(self) -> bool:
         return False
@@ -166,13 +283,13 @@ class AdroitPenSimulator(AdroitSimulator):
         return bool(self.data.xpos[self.env.obj_body_id][2] < 0.075)
 
 
-SIMULATORS: dict[str, Callable[[TaskSpec, int], Simulator]] = {
+SIMULATORS: dict[str, Callable[..., Simulator]] = {
     "metaworld": MetaWorldSimulator,
     "adroit": AdroitSimulator,
 }
-TASK_SIMULATORS: dict[str, Callable[[TaskSpec, int], Simulator]] = {"pen": AdroitPenSimulator}
+TASK_SIMULATORS: dict[str, Callable[..., Simulator]] = {"pen": AdroitPenSimulator}
 
 
-def make_simulator(spec: TaskSpec, image_size: int) -> Simulator:
+def make_simulator(spec: TaskSpec, image_size: int, goal_seed: int = 0) -> Simulator:
     factory = TASK_SIMULATORS.get(spec.name, SIMULATORS[spec.domain])
-    return factory(spec, image_size)
+    return factory(spec, image_size, goal_seed)

@@ -19,10 +19,11 @@ def test_round_trip(reach_dataset):
     test = ds.load_episodes("metaworld", ["reach"], split="test", root=reach_dataset)
     assert (len(train), len(test)) == (2, 1)
     ep = train[0]
-    assert ep.frames.shape == (101, 3, 64, 64) and ep.frames.dtype == np.uint8
-    assert ep.actions.shape == (100, 4) and ep.rewards.shape == (100,) and ep.successes.dtype == bool
+    t = ep.length
+    assert ep.frames.shape == (t + 1, 3, 64, 64) and ep.frames.dtype == np.uint8
+    assert ep.actions.shape == (t, 4) and ep.rewards.shape == (t,) and ep.successes.dtype == bool
     assert ep.success and ep.meta["task"] == "reach" and ep.meta["camera"] == "corner2"
-    assert ep.meta["split"] == "train" and ep.meta["epsilon"] == 0.0
+    assert ep.meta["split"] == "train" and ep.meta["epsilon"] == 0.0 and ep.meta["format"] == ds.FORMAT
     # the stored episode is the env's: replaying its seed and actions reproduces its frames
     import tasks
 
@@ -34,9 +35,71 @@ def test_round_trip(reach_dataset):
     finally:
         env.close()
     windows = ds.frame_windows(train, 3)
-    assert windows.shape == (2 * 99, 3, 3, 64, 64)
+    assert windows.shape == (sum(e.length - 1 for e in train), 3, 3, 64, 64)
     np.testing.assert_array_equal(windows[1], ep.frames[1:4])
     assert (reach_dataset / "datasets" / "metaworld" / "contact_sheet.png").stat().st_size > 1000
+
+
+def test_expert_clips_end_at_their_first_success(reach_dataset):
+    """design.md section 3: an expert video ends at its first success frame (inclusive); epsilon-greedy
+    videos keep the full horizon."""
+    experts = (ds.load_episodes("metaworld", ["reach"], root=reach_dataset)
+               + ds.load_episodes("metaworld", ["reach"], split="test", root=reach_dataset))
+    for ep in experts:
+        assert np.flatnonzero(ep.successes).tolist() == [ep.length - 1]
+        assert ep.meta["first_success"] == ep.length < tasks_spec("reach").horizon
+    noisy = ds.load_episodes("metaworld", ["reach"], kind=ds.eps_kind(1.0), root=reach_dataset)
+    assert all(ep.length == tasks_spec("reach").horizon for ep in noisy)
+
+
+def tasks_spec(name):
+    import tasks
+
+    return tasks.spec(name)
+
+
+def test_an_episode_without_success_is_no_expert_clip():
+    t = 5
+    ep = ds.Episode(np.zeros((t + 1, 3, 64, 64), np.uint8), np.zeros((t, 4), np.float32), np.zeros(t, np.float32),
+                    np.zeros(t, bool), {"task": "reach", "seed": 7})
+    with pytest.raises(ValueError, match="never succeeds"):
+        ds.clip_at_first_success(ep)
+    ep.successes[[2, 4]] = True
+    clip = ds.clip_at_first_success(ep)
+    assert clip.length == 3 and clip.frames.shape[0] == 4 and clip.meta["first_success"] == 3
+
+
+def test_old_format_is_refused_and_rerecorded(reach_dataset):
+    """A file recorded under the old rule (no format field: full-horizon experts) is an error that names
+    the command, and resuming collection re-records it."""
+    import json
+
+    victim = ds.episode_path(ds.episode_dir("metaworld", "reach", split="test", root=reach_dataset), 0)
+    good = ds.read_episode(victim)
+    old_meta = {k: v for k, v in good.meta.items() if k != "format"}
+    with open(victim, "wb") as f:
+        np.savez_compressed(f, frames=good.frames, actions=good.actions, rewards=good.rewards,
+                            successes=good.successes, meta=np.array(json.dumps(old_meta)))
+    with pytest.raises(ds.OutdatedEpisodeError,
+                       match=f"format 1.*python -m tasks.collect --domain metaworld --tasks reach --data-root {reach_dataset}"):
+        ds.load_episodes("metaworld", ["reach"], split="test", root=reach_dataset)
+    messages = []
+    plan = collect_mod.Plan("metaworld", "reach", 3, (1.0,), 3, reach_dataset)
+    assert collect_mod.record_task(plan, log=messages.append) == 1
+    assert any("format 1" in m and "re-recording" in m for m in messages)
+    again = ds.load_episodes("metaworld", ["reach"], split="test", root=reach_dataset)[0]
+    np.testing.assert_array_equal(again.frames, good.frames)
+
+
+@pytest.mark.parametrize("count", ["0", "-3"])
+def test_episode_counts_must_be_positive(tmp_path, count, capsys):
+    with pytest.raises(SystemExit):
+        collect_mod.main(["--domain", "metaworld", "--tasks", "reach", "--episodes", count,
+                          "--data-root", str(tmp_path)])
+    assert "must be at least 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="episodes must be at least 1"):
+        collect_mod.collect("metaworld", ["reach"], episodes=int(count), root=tmp_path, show_progress=False)
+    assert not (tmp_path / "datasets").exists()
 
 
 def test_epsilon_one_succeeds_less_than_the_expert(reach_dataset):

@@ -1,4 +1,5 @@
 """The pixel envs: API conformance, determinism, experts, errors (real MuJoCo rendering)."""
+import mujoco
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -132,3 +133,130 @@ def test_scripted_experts_succeed_on_every_metaworld_task():
 @pytest.mark.parametrize("name", ["door", "hammer"])
 def test_dapg_experts_succeed(name):
     assert _expert_successes(name, 2) == 2
+
+
+def test_metaworld_goals_are_mt1_train_tasks_shared_with_the_eval_env():
+    """design.md section 2: 50 MT1 goals per (task, seed); the eval env (seed + 1, goal_seed = seed) draws
+    from the same 50; another run seed gives another set."""
+    train, evaluation, other = (tasks.make("reach", seed=0), tasks.make("reach", seed=1, goal_seed=0),
+                                tasks.make("reach", seed=1))
+    try:
+        sets = [e.unwrapped.simulator.goal_set for e in (train, evaluation, other)]
+        assert sets[0].shape[0] == 50 and len(np.unique(sets[0], axis=0)) == 50
+        np.testing.assert_array_equal(sets[0], sets[1])
+        assert not np.array_equal(sets[0], sets[2])
+        drawn = {0: [], 1: []}
+        for k, env in enumerate((train, evaluation)):
+            for _ in range(10):
+                env.reset()
+                vec = env.unwrapped.simulator.env._last_rand_vec
+                assert np.any(np.all(np.isclose(sets[0], vec), axis=1)), "the goal must be one of the 50"
+                drawn[k].append(vec.tobytes())
+            assert len(set(drawn[k])) >= 5, "a fresh goal is drawn at each reset"
+        assert drawn[0] != drawn[1], "the eval env picks its own sequence of goals"
+    finally:
+        for e in (train, evaluation, other):
+            e.close()
+
+
+@pytest.mark.parametrize("name", ["reach", "reach-wall"])
+def test_goal_marker_is_visible(name):
+    """Hiding the goal marker changes >= 4 pixels of the 64x64 frame in >= 95% of resets."""
+    env = tasks.make(name, seed=0)
+    sim = env.unwrapped.simulator
+    assert sim.goal_marker_ids, f"{name} must declare its goal marker"
+    changed = []
+    try:
+        for _ in range(20):
+            env.reset()
+            shown = sim.render().astype(int)
+            with sim.hidden_goal_markers():
+                hidden = sim.render().astype(int)
+            changed.append(int((np.abs(shown - hidden).max(-1) > 0).sum()))
+        np.testing.assert_array_equal(sim.render(), shown)  # the marker is back after the block
+    finally:
+        env.close()
+    assert np.mean(np.array(changed) >= 4) >= 0.95, changed
+
+
+def _forward(env):
+    mujoco.mj_forward(env.model, env.data)
+
+
+def test_adroit_success_flags_are_the_releases_on_hand_set_states():
+    from tasks.simulators import door_success, hammer_success, pen_orientation_similarity, pen_success
+
+    envs = {n: tasks.make(n, seed=0) for n in ("door", "hammer", "pen")}
+    try:
+        for e in envs.values():
+            e.reset()
+        door = envs["door"].unwrapped.simulator.env
+        for angle, expected in ((1.41, True), (1.39, False), (1.36, False)):  # 1.36: gymnasium says success
+            door.data.qpos[door.model.joint("door_hinge").qposadr[0]] = angle
+            _forward(door)
+            assert door_success(door) is expected, angle
+
+        hammer = envs["hammer"].unwrapped.simulator.env
+        q = hammer.model.joint("nail_dir").qposadr[0]
+        grid = np.linspace(-0.15, 0.15, 301)
+        dist = []
+        for v in grid:
+            hammer.data.qpos[q] = v
+            _forward(hammer)
+            dist.append(np.linalg.norm(hammer.data.site_xpos[hammer.target_obj_site_id]
+                                       - hammer.data.site_xpos[hammer.goal_site_id]))
+        best = grid[int(np.argmin(dist))]
+        assert min(dist) < 0.002, "the nail slides onto its goal"
+        for offset, expected in ((0.0, True), (0.008, True), (0.012, False), (0.03, False)):
+            hammer.data.qpos[q] = best + offset
+            _forward(hammer)
+            assert hammer_success(hammer) is expected, offset
+
+        pen = envs["pen"].unwrapped.simulator.env
+        # the pen's rest axis is x, the target's z: turn the target by 90 degrees about y onto x
+        pen.model.body_quat[pen.target_obj_body_id] = (np.cos(np.pi / 4), 0, np.sin(np.pi / 4), 0)
+        rx, tx = pen.model.joint("OBJRx").qposadr[0], pen.model.joint("OBJTx").qposadr[0]
+        pen.data.qpos[rx:rx + 3] = 0
+        for angle, shift, expected in ((0.0, 0.0, True), (0.25, 0.0, True), (0.4, 0.0, False),
+                                       (0.0, 0.2, True)):  # 20 cm away: the release has no distance test
+            pen.data.qpos[rx] = angle  # OBJRx tilts the pen's axis by `angle`
+            pen.data.qpos[tx] = shift
+            _forward(pen)
+            assert abs(pen_orientation_similarity(pen) - np.cos(angle)) < 1e-3
+            assert pen_success(pen) is expected, (angle, shift)
+    finally:
+        for e in envs.values():
+            e.close()
+
+
+@pytest.mark.parametrize("name", ["reach", "door"])
+def test_dense_reward_is_the_envs_shaped_reward(name):
+    """info["dense_reward"] (the oracle's reward) is finite and is not the sparse reward."""
+    env, expert = tasks.make(name, seed=0), make_expert(name)
+    try:
+        env.reset()
+        sparse, dense, any_success = [], [], []
+        for _ in range(40):
+            _, r, _, _, info = env.step(expert.act(env.unwrapped.state))
+            sparse.append(r)
+            dense.append(info["dense_reward"])
+            any_success.append(info["is_success"])
+    finally:
+        env.close()
+    assert np.all(np.isfinite(dense)) and len(set(dense)) > 10
+    assert not np.allclose(dense, sparse)
+    assert all(s == (r > 0) for s, r in zip(any_success, sparse)), "is_success = flag on in any sub-step"
+
+
+def test_adroit_cameras_at_the_releases_poses():
+    for name, slot in (("door", "fixed"), ("hammer", "fixed"), ("pen", "vil_camera")):
+        env = tasks.make(name, seed=0)
+        try:
+            obs = env.reset()[0]
+            m = env.unwrapped.simulator.model
+            pose = tasks.spec(name).camera_pose
+            np.testing.assert_allclose(m.cam_pos[m.camera(slot).id], pose.pos)
+            assert obs.std() > 10, f"{name}: the frame should show the scene"
+        finally:
+            env.close()
+    np.testing.assert_allclose(tasks.spec("door").camera_pose.quat, (np.cos(1.57), 0, 0, np.sin(1.57)), atol=1e-6)

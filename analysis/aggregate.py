@@ -5,6 +5,8 @@ evaluations; "at frame F" means the last 3 evaluations at or before F. rliable w
 ``[num_runs, num_tasks]`` matrix over one common task set, so this module also decides which runs can
 enter the aggregates and records, in plain words, every run or method it leaves out and why:
 
+- oracles (``analysis.oracles.ORACLES``, e.g. ``dense``, the env's shaped reward) are references,
+  not methods: never aggregated, compared or ranked with the methods (the figures draw them apart);
 - unfinished runs (no ``done.json``) and finished runs with no evaluation are left out;
 - a method without a finished run on some task of the suite is left out of every aggregate (they
   all compare methods on the same task set);
@@ -31,6 +33,7 @@ import pandas as pd
 from rliable import library as rly
 from rliable import metrics
 
+from analysis.oracles import ORACLES, display_name
 from analysis.palette import method_order
 
 SUCCESS_METRIC = "success_rate"
@@ -100,6 +103,10 @@ def select_runs(status: pd.DataFrame, success: pd.DataFrame) -> Selection:
     for r in status[status["done"].to_numpy(bool) & ~has_evals].itertuples(index=False):
         notes.append(f"{r.method}/{r.task}/seed_{r.seed}: done.json but no evaluation: left out")
     finished = status[status["done"].to_numpy(bool) & has_evals][["method", "task", "seed"]]
+    for oracle in method_order(set(status["method"]) & set(ORACLES)):
+        notes.append(f"{display_name(oracle)}: a reference, not a method: drawn apart in the learning curves, "
+                     "never aggregated, compared or ranked with the methods")
+    finished = finished[~finished["method"].isin(ORACLES)]
 
     all_seeds = sorted(set(status["seed"]))
     for (method, task), grp in status.groupby(["method", "task"], sort=True):

@@ -3,10 +3,16 @@
 Every function takes the numbers it plots (so the same numbers go to the figure CSV) and the
 method -> colour map of ``analysis.palette``, and returns a matplotlib Figure; ``save`` writes it
 as PNG and PDF atomically. The aggregate plots use rliable's own ``plot_utils``.
+
+Lines that coincide (two methods at 0 everywhere, say) must stay visible, so every line carries a
+hollow marker of its method (a function of the name), and markers shrink with drawing order so
+coinciding ones nest instead of hiding each other. Oracles (``analysis.oracles``) are drawn dashed and
+labelled "<name> (oracle)"; they never enter the aggregate figures (``select_runs`` leaves them out).
 """
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import matplotlib
@@ -21,22 +27,64 @@ from matplotlib.lines import Line2D  # noqa: E402
 from rliable import plot_utils  # noqa: E402
 
 from analysis.aggregate import AGGREGATE_METRICS, PAIR_SEPARATOR  # noqa: E402
+from analysis.oracles import display_name, is_oracle  # noqa: E402
+from analysis.palette import KNOWN_METHODS  # noqa: E402
 from tasks.io import atomic_write  # noqa: E402
 
 FORMATS = ("png", "pdf")
 DPI = 150
 Colors = dict  # method -> RGB
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "p", "*")
+#: x-axis label of each aggregate metric; the optimality gap is 1 - score, not a score
+METRIC_AXIS = {"Optimality Gap": "Optimality gap (1 - success rate)"}
+#: (oracle?, status) -> line style: oracles dashed, unfinished runs dotted
+LINESTYLES = {(False, "finished"): "-", (False, "unfinished"): ":",
+              (True, "finished"): "--", (True, "unfinished"): "-."}
+
+
+def method_marker(method: str) -> str:
+    """Marker of one method, a function of its name only (like its colour)."""
+    if method in KNOWN_METHODS:
+        return MARKERS[KNOWN_METHODS.index(method) % len(MARKERS)]
+    return MARKERS[zlib.crc32(method.encode("utf-8")) % len(MARKERS)]
+
+
+def _marker_size(i: int) -> float:
+    """Markers shrink with drawing order, so coinciding points nest as concentric rings."""
+    return max(3.0, 10.0 - 1.4 * i)
+
+
+def _mark_lines(lines, methods: list[str], points: int) -> None:
+    """Give rliable's lines (one per method, in order) their method's hollow marker."""
+    for i, (line, m) in enumerate(zip(lines, methods)):
+        line.set_marker(method_marker(m))
+        line.set_markersize(_marker_size(i))
+        line.set_markerfacecolor("none")
+        line.set_markeredgewidth(1.4)
+        line.set_markevery(max(1, points // 10))
 
 
 def save(fig: plt.Figure, out_dir: str | os.PathLike, stem: str) -> list[Path]:
-    """Write ``<stem>.png`` and ``<stem>.pdf`` (atomically) and close the figure."""
+    """Write ``<stem>.png`` and ``<stem>.pdf`` (atomically) and close the figure.
+
+    The figure's title also goes into each file's metadata ("Title"), so what a file shows, and on
+    what budget, can be read (and tested) without looking at the picture.
+    """
     paths = []
+    meta = {"Title": figure_title(fig)}
     for fmt in FORMATS:
         path = Path(out_dir) / f"{stem}.{fmt}"
-        atomic_write(path, lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=DPI, bbox_inches="tight"))
+        atomic_write(path, lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=DPI, bbox_inches="tight",
+                                                          metadata=meta))
         paths.append(path)
     plt.close(fig)
     return paths
+
+
+def figure_title(fig: plt.Figure) -> str:
+    """The suptitle, else the first axes title (one line: newlines become " | ")."""
+    text = fig.get_suptitle() or next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+    return text.replace("\n", " | ")
 
 
 def _frames_label(frames: np.ndarray) -> tuple[float, str]:
@@ -59,10 +107,12 @@ def aggregates(estimates: pd.DataFrame, methods: list[str], colors: Colors, titl
         interval[m] = rows[["lower", "upper"]].to_numpy().T
     row_height = max(0.45, 1.6 / len(methods))
     height = row_height * len(methods)
-    fig, _ = plot_utils.plot_interval_estimates(
+    fig, axes = plot_utils.plot_interval_estimates(
         point, interval, metric_names=names, algorithms=methods, colors=colors,
-        xlabel="Success rate", subfigure_width=3.6, row_height=row_height,
+        xlabel="", subfigure_width=3.6, row_height=row_height,
         xlabel_y_coordinate=-0.6 / height, wspace=0.2)
+    for ax, name in zip(np.atleast_1d(axes), names):  # one label per panel: the gap is not a score
+        ax.set_xlabel(METRIC_AXIS.get(name, "Success rate"), fontsize="large")
     # rliable sizes the figure from the number of rows: place the title in inches above the axes.
     fig.suptitle(title, fontsize="xx-large", y=1.0 + 0.55 / height, va="bottom")
     return fig
@@ -107,6 +157,7 @@ def profiles(profile: dict, cis: dict, taus: np.ndarray, methods: list[str], col
         {m: profile[m] for m in methods}, taus, performance_profile_cis={m: cis[m] for m in methods},
         colors=colors, ax=ax, xlabel=r"Success rate ($\tau$)",
         ylabel=r"Fraction of runs with score $> \tau$", labelsize="large", ticklabelsize="large")
+    _mark_lines(ax.get_lines(), methods, len(taus))
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="medium", frameon=False)
     ax.set_title(title)
     return fig
@@ -125,6 +176,7 @@ def sample_efficiency(curves: pd.DataFrame, methods: list[str], colors: Colors, 
     plot_utils.plot_sample_efficiency_curve(
         frames / scale, point, interval, algorithms=methods, colors=colors, ax=ax,
         xlabel=label, ylabel="IQM success rate", labelsize="large", ticklabelsize="large")
+    _mark_lines(ax.get_lines(), methods, len(frames))
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="medium", frameon=False)
     ax.set_title(title)
     return fig
@@ -132,21 +184,30 @@ def sample_efficiency(curves: pd.DataFrame, methods: list[str], colors: Colors, 
 
 def learning_curves(rows: pd.DataFrame, tasks: list[str], methods: list[str], colors: Colors,
                     title: str, ncols: int = 4) -> plt.Figure:
-    """One panel per task: mean success rate over seeds with a standard-error band (seaborn).
+    """One panel per task: mean success rate over seeds with a standard-error band.
 
-    Runs still in progress are drawn dashed (their own mean), finished runs solid.
+    The same mean and standard error (ddof 1) as ``analysis.aggregate.learning_curves``. Finished
+    runs solid, runs still in progress dotted (their own mean), oracles dashed and labelled
+    "<name> (oracle)"; each method carries its hollow marker so that coinciding lines stay visible.
     """
     ncols = max(1, min(ncols, len(tasks)))
     nrows = int(np.ceil(len(tasks) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False,
                              sharey=True)
     scale, label = _frames_label(rows["frame"].to_numpy())
-    data = rows.assign(frame_scaled=rows["frame"] / scale)
+    stats = (rows.groupby(["task", "method", "status", "frame"], sort=True)["value"]
+             .agg(mean="mean", se="sem").reset_index())
     for ax, task in zip(axes.flat, tasks):
-        sns.lineplot(data=data[data["task"] == task], x="frame_scaled", y="value", hue="method",
-                     hue_order=methods, palette=colors, style="status",
-                     style_order=["finished", "unfinished"], errorbar="se", ax=ax, legend=False,
-                     linewidth=1.8)
+        for i, m in enumerate(methods):
+            for status in ("finished", "unfinished"):
+                g = stats[(stats["task"] == task) & (stats["method"] == m) & (stats["status"] == status)]
+                if g.empty:
+                    continue
+                x, y, se = g["frame"].to_numpy() / scale, g["mean"].to_numpy(), g["se"].fillna(0).to_numpy()
+                ax.plot(x, y, color=colors[m], linestyle=LINESTYLES[(is_oracle(m), status)], linewidth=1.8,
+                        marker=method_marker(m), markersize=_marker_size(i), markerfacecolor="none",
+                        markeredgewidth=1.3, markevery=max(1, len(x) // 8), zorder=3 + i)
+                ax.fill_between(x, y - se, y + se, color=colors[m], alpha=0.15, linewidth=0)
         ax.set_title(task, fontsize="large")
         ax.set_xlabel(label)
         ax.set_ylabel("Success rate")
@@ -154,17 +215,20 @@ def learning_curves(rows: pd.DataFrame, tasks: list[str], methods: list[str], co
         ax.grid(True, alpha=0.25)
     for ax in list(axes.flat)[len(tasks):]:
         ax.set_visible(False)
-    handles = [Line2D([], [], color=colors[m], linewidth=2.5, label=m) for m in methods]
+    handles = [Line2D([], [], color=colors[m], linewidth=2.5, label=display_name(m),
+                      linestyle=LINESTYLES[(is_oracle(m), "finished")], marker=method_marker(m),
+                      markerfacecolor="none", markersize=8) for m in methods]
     if (rows["status"] == "unfinished").any():
-        handles.append(Line2D([], [], color="black", linestyle="--", label="unfinished runs"))
+        handles.append(Line2D([], [], color="black", linestyle=":", label="unfinished runs"))
     # Title and legend sit in a band reserved above the panels, sized in inches.
     legend_rows = int(np.ceil(len(handles) / 6))
     legend_cols = int(np.ceil(len(handles) / legend_rows))
-    band = 0.55 + 0.32 * legend_rows
+    title_lines = title.count("\n") + 1
+    band = 0.35 + 0.25 * title_lines + 0.32 * legend_rows
     height = fig.get_figheight()
     fig.tight_layout(rect=(0, 0, 1, 1 - band / height))
     fig.suptitle(title + "  (mean and standard error over seeds)", fontsize="x-large",
                  y=1 - 0.08 / height, va="top")
     fig.legend(handles=handles, loc="upper center", ncol=legend_cols, frameon=False, fontsize="large",
-               bbox_to_anchor=(0.5, 1 - 0.5 / height))
+               bbox_to_anchor=(0.5, 1 - (0.25 + 0.25 * title_lines) / height))
     return fig

@@ -1,9 +1,22 @@
-"""The suite's short markdown report: who wins, by how much, on what evidence, and what is missing.
+"""The suite's short markdown report: what was measured, on what evidence, and what is missing.
 
 Written next to the figures it links (relative links, so the folder can be moved or published as is).
+
+It claims no more than the numbers carry (issue 13):
+
+- the header, like every figure title (:meth:`Context.title`), states suite, profile, frames per run
+  and seeds per task;
+- a smoke-profile report opens by saying it checks the pipeline and measures nothing, and points to
+  the shipped reference results;
+- ranks are tie-aware: a method's rank is 1 + the number of methods whose IQM 95% CI lies wholly
+  above its own, so methods with overlapping CIs (or equal scores) share a rank ("1="), and a "best
+  method" is named only when its CI clears every other one;
+- with one seed per task a stratified bootstrap has nothing to resample: the report says CIs are not
+  available (instead of printing a zero-width interval) and ranks nothing.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +24,61 @@ import numpy as np
 import pandas as pd
 
 from analysis.aggregate import AGGREGATE_METRICS, LAST_N_EVALS, Selection
+from analysis.oracles import display_name
+
+#: where the suite ships what it measured (design.md section 10)
+REFERENCE_RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
+SMOKE_PROFILE = "smoke"
+NO_CI = "CI not available"
+
+
+def _span(values, unit: str, fmt=lambda v: f"{int(v):,}") -> str:
+    """``"3 seeds"`` or ``"2-3 seeds"`` (several values) or ``"unknown seeds"`` (none)."""
+    vals = sorted({float(v) for v in values if pd.notna(v)})
+    if not vals:
+        return f"unknown {unit}"
+    text = fmt(vals[0]) if len(vals) == 1 else f"{fmt(vals[0])}-{fmt(vals[-1])}"
+    return f"{text} {unit}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a reader needs to weigh a figure: suite, profile, frames per run, seeds per task."""
+
+    suite: str
+    profile: str
+    frames: str   # "100,000 frames per run"
+    seeds: str    # "3 seeds per task"
+
+    @property
+    def caption(self) -> str:
+        return f"suite {self.suite}, profile {self.profile}, {self.frames}, {self.seeds}"
+
+    def title(self, what: str) -> str:
+        """A figure title: what it shows, then the budget line on its own line."""
+        return f"{self.suite}: {what}\n{self.profile} profile, {self.frames}, {self.seeds}"
+
+
+def suite_context(suite: str, suite_dir: str | Path, status: pd.DataFrame) -> Context:
+    """The context of a suite's results, read from its runs' ``config.json`` and run status.
+
+    ``profile`` is the runs' ``config.json["profile"]`` (several are listed, a missing one reads
+    "unknown"); frames per run are the runs' budgets; seeds per task count the runs of each
+    (method, task).
+    """
+    profiles = set()
+    for cfg in Path(suite_dir).glob("*/*/seed_*/config.json"):
+        try:
+            profiles.add(str(json.loads(cfg.read_text()).get("profile") or "unknown"))
+        except (OSError, json.JSONDecodeError):
+            profiles.add("unknown")
+    profile = "/".join(sorted(profiles)) or "unknown"
+    return Context(suite, profile, _span(status["budget"], "frames per run"), _seeds_per_task(status))
+
+
+def _seeds_per_task(status: pd.DataFrame) -> str:
+    text = _span(status.groupby(["method", "task"]).size() if len(status) else [], "seeds per task")
+    return "1 seed per task" if text == "1 seeds per task" else text
 
 
 @dataclass
@@ -32,12 +100,49 @@ class ReportInputs:
     tables: list[AggregateTable] = field(default_factory=list)
     poi: pd.DataFrame | None = None
     figures: list[Path] = field(default_factory=list)
+    context: Context | None = None  # None: built from ``status`` with an unknown profile
+    reference_results: Path = REFERENCE_RESULTS
 
 
 def ranking(estimates: pd.DataFrame) -> pd.DataFrame:
     """Methods by IQM, best first (ties keep the display order): ``method, value, lower, upper``."""
     iqm = estimates[estimates["metric"] == "IQM"].reset_index(drop=True)
     return iqm.sort_values("value", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def cis_available(table: AggregateTable) -> bool:
+    """Whether the bootstrap CIs mean anything: every method has at least 2 runs per task."""
+    return bool(table.runs_per_task) and min(table.runs_per_task.values()) >= 2
+
+
+def tie_aware_ranks(estimates: pd.DataFrame) -> pd.DataFrame:
+    """``method, value, lower, upper, rank, tied`` in rank order, then display order.
+
+    rank = 1 + the number of methods whose IQM CI lies wholly above this one's (lower > upper);
+    ``tied`` marks ranks shared with another method. The point estimate alone orders nothing.
+    """
+    iqm = estimates[estimates["metric"] == "IQM"].reset_index(drop=True)
+    lower, upper = iqm["lower"].to_numpy(), iqm["upper"].to_numpy()
+    rank = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
+    out = iqm.assign(rank=rank)
+    out["tied"] = out["rank"].map(out["rank"].value_counts()) > 1
+    return out.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def best_method(table: AggregateTable) -> tuple[str | None, str]:
+    """``(method, "")`` when one method's IQM CI clears every other one's, else ``(None, why not)``."""
+    ranks = tie_aware_ranks(table.estimates)
+    if len(ranks) < 2:
+        return None, "only one method is aggregated"
+    if not cis_available(table):
+        return None, "CIs not available (one seed per task), so no method is called best"
+    if ranks["value"].nunique() == 1:
+        return None, f"a tie: every method has IQM {ranks['value'].iloc[0]:.3f}"
+    top = ranks[ranks["rank"] == 1]
+    if len(top) > 1:
+        return None, (f"a tie: the IQM 95% CIs of {', '.join(f'`{m}`' for m in top['method'])} overlap, "
+                      "so none of them is ahead on this evidence")
+    return str(top["method"].iloc[0]), ""
 
 
 def relative_improvement(estimates: pd.DataFrame, reference: str) -> tuple[str, str, float]:
@@ -59,24 +164,45 @@ def relative_improvement(estimates: pd.DataFrame, reference: str) -> tuple[str, 
 
 
 def _table(table: AggregateTable) -> list[str]:
+    """Aggregates with CIs, ranked only as far as the CIs separate the methods."""
     names = list(AGGREGATE_METRICS)
+    with_ci = cis_available(table)
     lines = ["| rank | method | " + " | ".join(f"{n} [95% CI]" for n in names) + " | runs per task |",
              "|---:|---|" + "---|" * len(names) + "---:|"]
     est = table.estimates.set_index(["method", "metric"])
-    for i, method in enumerate(ranking(table.estimates)["method"], start=1):
+    for r in tie_aware_ranks(table.estimates).itertuples(index=False):
+        rank = "-" if not with_ci else f"{r.rank}{'=' if r.tied else ''}"
         cells = []
         for n in names:
-            r = est.loc[(method, n)]
-            cells.append(f"{r['value']:.3f} [{r['lower']:.3f}, {r['upper']:.3f}]")
-        lines.append(f"| {i} | {method} | " + " | ".join(cells) + f" | {table.runs_per_task[method]} |")
+            e = est.loc[(r.method, n)]
+            ci = f"[{e['lower']:.3f}, {e['upper']:.3f}]" if with_ci else f"({NO_CI})"
+            cells.append(f"{e['value']:.3f} {ci}")
+        lines.append(f"| {rank} | {r.method} | " + " | ".join(cells) + f" | {table.runs_per_task[r.method]} |")
+    if not with_ci:
+        lines += ["", "CIs not available: one seed per task leaves the stratified bootstrap nothing to "
+                  "resample, so no interval and no rank is given."]
+    elif tie_aware_ranks(table.estimates)["tied"].any():
+        lines += ["", "Ranks with `=` are ties: their IQM 95% CIs overlap (or their scores are equal)."]
     return lines
+
+
+def _verdict(table: AggregateTable, reference: str) -> str:
+    """Best method (or why there is none) and the reference's relative IQM over the best baseline."""
+    best, why = best_method(table)
+    _, baseline, rel = relative_improvement(table.estimates, reference)
+    rel_text = "undefined (baseline IQM is 0)" if np.isnan(rel) else f"{100 * rel:+.1f}%"
+    if best is None:
+        return (f"No best method: {why}. IQM of `{reference}` relative to `{baseline}` (the other method with "
+                f"the highest point estimate): {rel_text}, not a measured difference.")
+    return (f"Best method by IQM: **{best}**. Relative IQM improvement of `{reference}` "
+            f"over the best baseline `{baseline}`: **{rel_text}**.")
 
 
 def _counts(status: pd.DataFrame) -> list[str]:
     lines = ["| method | tasks | finished runs | unfinished runs | seeds |", "|---|---:|---:|---:|---|"]
     for method, grp in status.groupby("method", sort=False):
         seeds = sorted(set(grp["seed"]))
-        lines.append(f"| {method} | {grp['task'].nunique()} | {int(grp['done'].sum())} | "
+        lines.append(f"| {display_name(method)} | {grp['task'].nunique()} | {int(grp['done'].sum())} | "
                      f"{int((~grp['done']).sum())} | {', '.join(map(str, seeds))} |")
     return lines
 
@@ -84,7 +210,15 @@ def _counts(status: pd.DataFrame) -> list[str]:
 def render(inp: ReportInputs, out_dir: Path) -> str:
     """The report as markdown text."""
     sel, status = inp.selection, inp.status
-    lines = [f"# Suite `{inp.suite}`: results", ""]
+    ctx = inp.context or Context(inp.suite, "unknown", _span(status["budget"], "frames per run"),
+                                 _seeds_per_task(status))
+    lines = []
+    if ctx.profile == SMOKE_PROFILE:
+        shipped = inp.reference_results.is_dir() and any(inp.reference_results.iterdir())
+        where = ("see the shipped reference results in `results/reference/`" if shipped else
+                 "the reference results (`results/reference/`) are not shipped yet")
+        lines += [f"**Smoke profile: this report checks the pipeline and measures nothing**; {where}.", ""]
+    lines += [f"# Suite `{inp.suite}`: results", "", f"**{ctx.caption}.**", ""]
     lines.append(f"{status['method'].nunique()} method(s), {status['task'].nunique()} task(s), "
                  f"{len(status)} run(s): {int(status['done'].sum())} finished, "
                  f"{int((~status['done']).sum())} unfinished. Score of a run = success rate, mean of "
@@ -98,13 +232,12 @@ def render(inp: ReportInputs, out_dir: Path) -> str:
     for table in inp.tables:
         lines += [f"## Aggregates at {table.label}", ""] + _table(table) + [""]
         if inp.reference is not None and len(table.estimates["method"].unique()) > 1:
-            best, baseline, rel = relative_improvement(table.estimates, inp.reference)
-            rel_text = "undefined (baseline IQM is 0)" if np.isnan(rel) else f"{100 * rel:+.1f}%"
-            lines += [f"Best method by IQM: **{best}**. Relative IQM improvement of `{inp.reference}` "
-                      f"over the best baseline `{baseline}`: **{rel_text}**.", ""]
+            lines += [_verdict(table, inp.reference), ""]
     if inp.poi is not None and not inp.poi.empty:
+        with_ci = all(cis_available(t) for t in inp.tables)
         lines += ["## Probability of improvement (final budget)", ""]
-        lines += [f"- P({r.x} > {r.y}) = {r.value:.3f} [{r.lower:.3f}, {r.upper:.3f}]"
+        lines += [f"- P({r.x} > {r.y}) = {r.value:.3f} "
+                  + (f"[{r.lower:.3f}, {r.upper:.3f}]" if with_ci else f"({NO_CI}: one seed per task)")
                   for r in inp.poi.itertuples(index=False)]
         lines.append("")
     lines += ["## Runs", ""] + _counts(status) + [""]

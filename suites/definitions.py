@@ -49,6 +49,9 @@ MAIN = _methods("sparse", "rnd", "amp", "viper", "viper_std", "diffusion_reward"
 # AMP needs expert frames of the target task, so the zero-shot suite leaves it out (as the paper does).
 ZERO_SHOT = _methods("sparse", "rnd", "viper", "viper_std", "diffusion_reward")
 ABLATION_TASKS = ("door", "hammer")  # the paper's Figure 11
+# The env's shaped reward: an oracle upper reference run beside the methods, drawn apart in figures and
+# never aggregated or ranked with them (analysis.oracles).
+ORACLE = _methods("dense")
 
 
 def _variants(provider: str, key: str, values, label) -> tuple[Method, ...]:
@@ -57,11 +60,11 @@ def _variants(provider: str, key: str, values, label) -> tuple[Method, ...]:
 
 SUITES: Mapping[str, Suite] = MappingProxyType({s.name: s for s in (
     Suite("metaworld7", "MetaWorld, the 7 seen tasks (paper Fig. 4)", "metaworld",
-          tuple(task_registry.names("metaworld")), MAIN, quick_tasks=("reach", "door-close")),
+          tuple(task_registry.names("metaworld")), MAIN + ORACLE, quick_tasks=("reach", "door-close")),
     Suite("adroit3", "Adroit door, hammer, pen (paper Fig. 4)", "adroit",
-          tuple(task_registry.names("adroit")), MAIN, quick_tasks=("door", "hammer")),
+          tuple(task_registry.names("adroit")), MAIN + ORACLE, quick_tasks=("door", "hammer")),
     Suite("metaworld_unseen", "zero-shot: models pretrained on the 7 seen tasks, RL on the 8 unseen (Fig. 5)",
-          "metaworld", tuple(task_registry.names("metaworld_unseen")), ZERO_SHOT,
+          "metaworld", tuple(task_registry.names("metaworld_unseen")), ZERO_SHOT + ORACLE,
           quick_tasks=("coffee-button", "drawer-open"), seeds=MappingProxyType({"paper": 4}), zero_shot=True),
     Suite("ablate_ce_ll", "conditional entropy vs log-likelihood, VQ-Diffusion vs VideoGPT (Fig. 11)", "adroit",
           ABLATION_TASKS, _methods("diffusion_reward", "diffusion_ll", "viper_ce", "viper_std"),
@@ -76,6 +79,11 @@ SUITES: Mapping[str, Suite] = MappingProxyType({s.name: s for s in (
     Suite("ablate_context", "context length l of the video model (Fig. 11)", "adroit", ABLATION_TASKS,
           _variants("diffusion_reward", "context", (1, 2, 4, 8), lambda v: f"context_{v}"),
           quick_tasks=ABLATION_TASKS),
+    Suite("genreward5", "GenReward's setting: 5 MetaWorld tasks, 256-step episodes, video model pretrained on "
+          "their expert videos (genreward: pretrained_on='seen' for the zero-shot variant)", "metaworld",
+          tuple(task_registry.names("genreward", include_optional=True)),
+          _methods("sparse", "rnd", "viper_std", "diffusion_reward", "genreward"),
+          quick_tasks=("pick-place", "shelf-place")),
     Suite("smoke", "sparse, rnd, amp on reach for a few thousand frames (tests)", "metaworld",
           ("reach",), BASELINES, quick_tasks=("reach",), default_profile="smoke"),
 )})

@@ -42,7 +42,9 @@ def door():
 
 
 def as_batch(frames: np.ndarray) -> dict[str, torch.Tensor]:
-    return {"next_obs": torch.as_tensor(frames).to(DEVICE)}
+    """A batch whose o_t and o_{t+n} are the same frames (AMP scores obs, RND next_obs)."""
+    x = torch.as_tensor(frames).to(DEVICE)
+    return {"obs": x, "next_obs": x}
 
 
 def roundtrip(state):
@@ -94,12 +96,13 @@ def test_bonus_rejects_bad_batches(name, reach):
     kw = {"expert_frames": frames} if name == "amp" else {}
     r = rewards.make(name, task="reach", domain="metaworld", device=DEVICE, **kw)
     obs = torch.as_tensor(frames[:4])
-    for batch, msg in [({"next_obs": obs.float()}, "torch.uint8"),
-                       ({"next_obs": frames[:4]}, "torch uint8 tensor"),
-                       ({"obs": obs}, "key 'next_obs'"),
+    key = "obs" if name == "amp" else "next_obs"  # AMP scores o_t by default (the release)
+    for batch, msg in [({key: obs.float()}, "torch.uint8"),
+                       ({key: frames[:4]}, "torch uint8 tensor"),
+                       ({"other": obs}, f"key '{key}'"),
                        (obs, "a dict"),
-                       ({"next_obs": obs[:, :, :32, :32]}, "64x64"),
-                       ({"next_obs": obs[:, :1]}, r"\[B, 3, H, W\]")]:
+                       ({key: obs[:, :, :32, :32]}, "64x64"),
+                       ({key: obs[:, :1]}, r"\[B, 3, H, W\]")]:
         with pytest.raises(ValueError, match=msg):
             r.bonus(batch)
         with pytest.raises(ValueError, match=msg):
@@ -187,7 +190,7 @@ def test_amp_discriminator_separates_expert_from_other_task(reach, door):
     assert held_out_expert.min() > held_out_other.max(), (held_out_expert, held_out_other)
     assert held_out_expert.mean() - held_out_other.mean() > 0.2
     noise = torch.randint(0, 256, (8, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    assert ((r.bonus({"next_obs": noise}) >= 0) & (r.bonus({"next_obs": noise}) <= 1)).all()
+    assert ((r.bonus({"obs": noise}) >= 0) & (r.bonus({"obs": noise}) <= 1)).all()
 
 
 def test_amp_reward_formula():
@@ -198,15 +201,58 @@ def test_amp_reward_formula():
     assert torch.allclose(amp_reward(d), expected)
 
 
-def test_amp_gradient_penalty_uses_full_image_norm():
-    """A linear D has gradient w everywhere: the penalty is weight * (||w||_2 over C*H*W - 1)^2."""
+# A linear D(x) = sum(w * x) has input gradient w at every x. Its 2x2 pixels carry channel vectors of
+# norm 5, 1, 3 and 0, and ||w|| over all of C*H*W is sqrt(25 + 1 + 9 + 0) = sqrt(35).
+_W = torch.tensor([[[3.0, 0.0], [1.0, 0.0]],
+                   [[4.0, 0.0], [2.0, 0.0]],
+                   [[0.0, 1.0], [2.0, 0.0]]])
+
+
+def _linear_disc(x: torch.Tensor) -> torch.Tensor:
+    return (x * _W).flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("penalty,expected", [
+    ("per_pixel", 0.1 * ((5 - 1) ** 2 + (1 - 1) ** 2 + (3 - 1) ** 2 + (0 - 1) ** 2) / 4),  # 0.525
+    ("full", 0.1 * (35 ** 0.5 - 1) ** 2),                                                 # 2.4168...
+])
+def test_amp_gradient_penalty_by_hand(penalty, expected):
+    """Release: mean over pixels of (channel norm - 1)^2; textbook: (norm over C*H*W - 1)^2."""
     from rewards.amp import gradient_penalty
 
-    w = torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(0))
-    disc = lambda x: (x * w).flatten(1).sum(1)  # noqa: E731
-    x = torch.zeros(4, 3, 8, 8)
-    gp = gradient_penalty(disc, x, x + 1, 0.1, torch.Generator().manual_seed(0))
-    assert torch.allclose(gp, 0.1 * (w.norm() - 1) ** 2)
+    x = torch.zeros(4, 3, 2, 2)
+    gp = gradient_penalty(_linear_disc, x, x + 1, 0.1, torch.Generator().manual_seed(0), penalty=penalty)
+    assert gp.item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="penalty: expected one of per_pixel, full"):
+        gradient_penalty(_linear_disc, x, x + 1, 0.1, torch.Generator(), penalty="channels")
+
+
+def test_amp_defaults_are_the_release_and_variants_are_recorded(reach):
+    kw = dict(task="reach", domain="metaworld", device=DEVICE, expert_frames=reach[0])
+    r = rewards.make("amp", **kw)
+    assert (r.params["penalty"], r.params["reward_on"]) == ("per_pixel", "obs")
+    t = rewards.make("amp", penalty="full", reward_on="next_obs", **kw)
+    assert (t.params["penalty"], t.params["reward_on"]) == ("full", "next_obs")
+    for bad, msg in [({"penalty": "l1"}, "penalty: expected one of"), ({"reward_on": "frame"}, "reward_on: expected")]:
+        with pytest.raises(ValueError, match=msg):
+            rewards.make("amp", **kw, **bad)
+
+
+@pytest.mark.parametrize("reward_on", ["obs", "next_obs"])
+def test_amp_bonus_scores_the_chosen_frame(reach, door, reward_on):
+    """The bonus is D's reward on batch[reward_on]; the other key does not move it."""
+    from rewards.amp import amp_reward
+
+    a, b = torch.as_tensor(reach[0][:6]), torch.as_tensor(door[0][:6])
+    r = rewards.make("amp", task="reach", domain="metaworld", device=DEVICE, expert_frames=reach[0],
+                     reward_on=reward_on)
+    other = "next_obs" if reward_on == "obs" else "obs"
+    bonus = r.bonus({reward_on: a, other: b})
+    assert torch.equal(bonus, amp_reward(r.discriminate(a)))
+    assert torch.equal(bonus, r.bonus({reward_on: a, other: a}))
+    assert not torch.equal(bonus, r.bonus({reward_on: b, other: a}))  # D tells these frames apart
+    d_before = r.discriminate(b).mean().item()  # D is trained on the frames it scores
+    assert r.update({reward_on: b, other: a}, 0)["amp_d_policy"] == pytest.approx(d_before, abs=1e-5)
 
 
 def test_amp_state_dict_round_trip(reach, door):
@@ -252,8 +298,10 @@ def test_amp_reads_expert_frames_from_dataset(tmp_path, reach):
 
 
 def test_prepare_hooks(tmp_path, reach):
-    """``suites.run`` calls ``prepare`` before runs: AMP records missing expert videos, unless given frames."""
-    assert rewards.get("sparse").prepare(domain="metaworld", tasks=["reach"], data_root=tmp_path) is None
-    rewards.get("amp").prepare(domain="metaworld", tasks=["reach"], data_root=tmp_path, expert_frames=reach[0],
-                               lr=1e-4)
-    assert not any(tmp_path.iterdir())  # nothing to record when the expert frames are given
+    """``suites.run`` calls ``prepare(request)`` before runs: sparse needs nothing, AMP records the missing
+    expert videos of the request's tasks."""
+    request = rewards.PrepareRequest(domain="metaworld", tasks=("reach",), data_root=str(tmp_path), expert_episodes=1)
+    assert rewards.get("sparse").prepare(request) is None
+    assert not any(tmp_path.iterdir())
+    rewards.get("amp").prepare(request)
+    assert len(rewards.make("amp", task="reach", domain="metaworld", data_root=tmp_path).expert) > 0

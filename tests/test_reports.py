@@ -1,0 +1,138 @@
+"""Reports and figures that claim no more than the numbers carry (issue 13), and the dense oracle kept apart."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+from PIL import Image
+
+from analysis import plots
+from analysis.figures import make_figures
+from analysis.report import tie_aware_ranks
+from tests.test_scores import write_run
+
+TASKS = ["door-close", "reach"]
+REPS = 20
+
+
+def _write(suite_dir: Path, method: str, task: str, seed: int, success: list[float], profile: str) -> None:
+    run = write_run(suite_dir, method, task, seed, success, every=500)
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "profile": profile}))
+
+
+def _report(tmp_path_factory, name: str, runs: dict, profile: str) -> dict:
+    results = tmp_path_factory.mktemp(name)
+    for (method, task, seed), success in runs.items():
+        _write(results / name, method, task, seed, success, profile)
+    out = results / "figs"
+    written = make_figures(name, results, out, reps=REPS)
+    return {"results": results, "out": out, "written": written, "report": (out / "report.md").read_text(),
+            "data": pd.read_csv(out / "figure_data.csv")}
+
+
+@pytest.fixture(scope="module")
+def tie(tmp_path_factory) -> dict:
+    """sparse and rnd never succeed (an all-zero tie); the dense oracle does, on a smoke profile."""
+    runs = {(m, t, s): [0.0, 0.0, 0.0, 0.0] for m in ("sparse", "rnd") for t in TASKS for s in (0, 1)}
+    runs.update({("dense", t, s): [0.0, 0.5, 1.0, 1.0] for t in TASKS for s in (0, 1)})
+    return _report(tmp_path_factory, "tie", runs, "smoke")
+
+
+@pytest.fixture(scope="module")
+def one_seed(tmp_path_factory) -> dict:
+    runs = {("sparse", t, 0): [0.0, 0.1, 0.2, 0.2] for t in TASKS}
+    runs.update({("diffusion_reward", t, 0): [0.0, 0.4, 0.8, 0.9] for t in TASKS})
+    return _report(tmp_path_factory, "single", runs, "quick")
+
+
+def _aggregates_section(report: str) -> str:
+    return report.split("## Aggregates at final budget")[1].split("\n## ")[0]
+
+
+def test_all_zero_tie_names_no_best_method(tie):
+    section = _aggregates_section(tie["report"])
+    assert "Best method" not in tie["report"]
+    assert "No best method: a tie: every method has IQM 0.000" in section
+    ranks = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| 1")]
+    assert ranks == ["1=", "1="]
+
+
+def test_overlapping_cis_share_a_rank_separated_ones_do_not():
+    est = pd.DataFrame({"method": ["a", "b", "c"], "metric": "IQM", "value": [0.5, 0.45, 0.1],
+                        "lower": [0.4, 0.3, 0.0], "upper": [0.6, 0.55, 0.2]})
+    ranks = tie_aware_ranks(est)
+    assert ranks[["method", "rank", "tied"]].values.tolist() == [["a", 1, True], ["b", 1, True], ["c", 3, False]]
+
+
+def test_one_seed_says_cis_are_not_available(one_seed):
+    section = _aggregates_section(one_seed["report"])
+    assert "CIs not available" in section and "[0.000, 0.000]" not in one_seed["report"]
+    assert "[" not in section.split("runs per task |")[1].split("CIs not available")[0]  # no interval cells
+    assert "No best method: CIs not available (one seed per task)" in section
+    assert all(line.startswith("| - |") for line in section.splitlines() if line.startswith("| ") and
+               "rank" not in line and "---" not in line)
+    assert "CI not available: one seed per task" in one_seed["report"].split("## Probability of improvement")[1]
+
+
+def test_smoke_report_opens_with_the_pipeline_check_line(tie, one_seed):
+    first = tie["report"].splitlines()[0]
+    assert first.startswith("**Smoke profile: this report checks the pipeline and measures nothing**")
+    assert "results/reference/" in first
+    assert not one_seed["report"].startswith("**Smoke")
+    assert "**suite tie, profile smoke, 1,500 frames per run, 2 seeds per task.**" in tie["report"]
+    assert "**suite single, profile quick, 1,500 frames per run, 1 seed per task.**" in one_seed["report"]
+
+
+def test_figure_titles_state_suite_profile_frames_and_seeds(tie):
+    pngs = [p for p in tie["written"] if p.suffix == ".png"]
+    assert len(pngs) >= 5
+    for png in pngs:
+        title = Image.open(png).text["Title"]
+        for part in ("tie:", "smoke profile", "1,500 frames per run", "2 seeds per task"):
+            assert part in title, (png.name, title)
+
+
+def test_dense_never_enters_aggregates_or_rankings(tie):
+    data, report = tie["data"], tie["report"]
+    ranked = data[data["figure"].isin(["aggregates_final", "probability_of_improvement", "improvement_matrix",
+                                       "performance_profile", "sample_efficiency_iqm"])]
+    assert set(ranked["method"]) == {"sparse", "rnd"} and "dense" not in set(ranked["other"].dropna())
+    assert "dense" not in _aggregates_section(report) and "dense" not in report.split("## Probability")[1].split("##")[0]
+    assert "dense (oracle): a reference, not a method" in report
+    lc = data[data["figure"] == "learning_curves"]
+    assert lc[lc["method"] == "dense"]["value"].max() == 1.0  # still drawn, apart
+    with pytest.raises(ValueError, match="reference method 'dense' is left out of the aggregates"):
+        make_figures("tie", tie["results"], tie["out"], reference="dense", reps=REPS)
+
+
+def test_learning_curves_draw_the_oracle_dashed_and_keep_coinciding_lines_visible():
+    rows = pd.DataFrame([(m, "reach", s, f, 0.0 if m != "dense" else 1.0, "finished")
+                         for m in ("sparse", "rnd", "dense") for s in (0, 1) for f in (0, 500, 1000)],
+                        columns=["method", "task", "seed", "frame", "value", "status"])
+    colors = {"sparse": (0, 0, 1), "rnd": (1, 0, 0), "dense": (0, 0, 0)}
+    fig = plots.learning_curves(rows, ["reach"], ["sparse", "rnd", "dense"], colors, "t")
+    try:
+        assert [t.get_text() for t in fig.legends[0].get_texts()] == ["sparse", "rnd", "dense (oracle)"]
+        lines = fig.axes[0].get_lines()
+        assert [ln.get_linestyle() for ln in lines] == ["-", "-", "--"]
+        sparse, rnd = lines[0], lines[1]  # both at 0 everywhere: distinct markers and sizes keep both visible
+        assert list(sparse.get_ydata()) == list(rnd.get_ydata())
+        assert sparse.get_marker() != rnd.get_marker() and sparse.get_markersize() > rnd.get_markersize()
+    finally:
+        plt.close(fig)
+
+
+def test_optimality_gap_axis_is_labelled_as_such():
+    est = pd.DataFrame([(m, n, 0.5, 0.4, 0.6) for m in ("sparse", "rnd")
+                        for n in ("IQM", "Mean", "Median", "Optimality Gap")],
+                       columns=["method", "metric", "value", "lower", "upper"])
+    fig = plots.aggregates(est, ["sparse", "rnd"], {"sparse": (0, 0, 1), "rnd": (1, 0, 0)}, "t")
+    try:
+        labels = [ax.get_xlabel() for ax in fig.axes]
+        assert labels == ["Success rate"] * 3 + ["Optimality gap (1 - success rate)"]
+    finally:
+        plt.close(fig)

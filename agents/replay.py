@@ -10,15 +10,34 @@ Sampling is uniform over all valid windows ``t`` with ``t + n <= T`` (windows ne
 end, as in DrQ-v2, whose last n-1 transitions of an episode are never window starts). DrQ-v2 samples an
 episode uniformly and then a step; with the suite's fixed-length episodes the two are the same, and with
 variable lengths (Adroit pen) uniform-over-transitions is the unbiased one.
+
+Checkpoints do not copy the replay. Given a ``store`` directory, every added episode is also written once,
+as DrQ-v2 stores its episode files: ``store/ep_<index>.npz`` (index = episodes added since the start, 6+
+digits), compressed, atomically, never rewritten, holding exactly what was added (frames uint8, actions,
+rewards as stored, i.e. the learned ones, discounts). ``state_dict()`` then holds no arrays, only how many
+episodes were added, which of them are still held (FIFO eviction is a pure function of the sequence of
+episode lengths and the capacity) and the sampling RNG state: a few hundred bytes, whatever the replay holds.
+``load_state_dict()`` reads the held episodes back from their files, in order, and deletes the files past
+the checkpoint (written by the process that crashed after it), so the buffer samples exactly what an
+uninterrupted one would. Files of evicted episodes stay until ``prune_store`` is told no checkpoint needs
+them. Without a store the state keeps the arrays inline (small buffers, tests).
 """
 from __future__ import annotations
 
+import os
+import re
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+
+from tasks.io import atomic_save_npz
+
+EPISODE_FILE = re.compile(r"^ep_(\d{6,})\.npz$")
+STATE_FORMAT = 2  # 1: arrays inside the state; 2: episode files in the store, counts and RNG in the state
 
 
 @dataclass
@@ -59,7 +78,7 @@ class ReplayBuffer:
     """``add_episode`` whole episodes, ``sample`` n-step batches; ``len()`` counts stored transitions."""
 
     def __init__(self, capacity: int, obs_shape: Sequence[int], action_dim: int, nstep: int = 3,
-                 gamma: float = 0.99, seed: int = 0):
+                 gamma: float = 0.99, seed: int = 0, store: str | os.PathLike | None = None):
         if int(capacity) < 1:
             raise ValueError(f"capacity must be >= 1 transition, got {capacity}")
         obs_shape = tuple(int(s) for s in obs_shape)
@@ -78,6 +97,8 @@ class ReplayBuffer:
         self._episodes: deque[_Episode] = deque()
         self._num_transitions = 0
         self._window_ends = np.zeros(0, np.int64)  # cumulative count of window starts per episode
+        self._added = 0  # episodes added since the start (evicted ones included): the next file's index
+        self.store = None if store is None else Path(store)
 
     def __len__(self) -> int:
         return self._num_transitions
@@ -85,6 +106,21 @@ class ReplayBuffer:
     @property
     def num_episodes(self) -> int:
         return len(self._episodes)
+
+    @property
+    def num_added(self) -> int:
+        """Episodes added since the start, evicted ones included."""
+        return self._added
+
+    @property
+    def first_held(self) -> int:
+        """Index (in adding order) of the oldest episode still held."""
+        return self._added - len(self._episodes)
+
+    def episode_path(self, index: int) -> Path:
+        if self.store is None:
+            raise ValueError("this replay buffer has no store directory")
+        return self.store / f"ep_{int(index):06d}.npz"
 
     @property
     def num_windows(self) -> int:
@@ -100,14 +136,22 @@ class ReplayBuffer:
         window to sample.
         """
         frames, actions, rewards, discounts = self._check_episode(frames, actions, rewards, discounts)
+        if len(actions) > self.capacity:
+            raise ValueError(f"episode of {len(actions)} transitions does not fit in a buffer of capacity "
+                             f"{self.capacity}")
+        if self.store is not None:  # on disk first: a checkpoint never counts an episode that has no file
+            atomic_save_npz(self.episode_path(self._added), frames=frames, actions=actions, rewards=rewards,
+                            discounts=discounts)
+        self._insert(frames, actions, rewards, discounts)
+
+    def _insert(self, frames, actions, rewards, discounts) -> None:
         t = len(actions)
-        if t > self.capacity:
-            raise ValueError(f"episode of {t} transitions does not fit in a buffer of capacity {self.capacity}")
         while self._num_transitions + t > self.capacity:
             self._num_transitions -= self._episodes.popleft().length
         nr, nd = nstep_returns(rewards, discounts, self.nstep, self.gamma)
         self._episodes.append(_Episode(frames, actions, rewards, discounts, nr, nd))
         self._num_transitions += t
+        self._added += 1
         self._window_ends = np.cumsum([len(e.nstep_reward) for e in self._episodes], dtype=np.int64)
 
     def _check_episode(self, frames, actions, rewards, discounts):
@@ -161,30 +205,103 @@ class ReplayBuffer:
 
     # --------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:
-        """Contents (only what is stored, as tensors sharing memory with the buffer) and the RNG state.
+        """What sampling depends on besides the episodes' contents: the episode counts and the RNG state.
 
-        ``torch.save`` it; it loads with ``torch.load(..., weights_only=True)``.
+        With a store, the episodes themselves are the files ``ep_<first_held>`` .. ``ep_<num_added - 1>``,
+        already on disk (``add_episode`` writes before it returns), so the state's size does not grow with
+        the replay. Without one, the arrays are inline (as tensors sharing memory with the buffer). Either
+        way ``torch.save`` it; it loads with ``torch.load(..., weights_only=True)``.
         """
-        eps = self._episodes
-        return {
-            "capacity": self.capacity, "obs_shape": self.obs_shape, "action_dim": self.action_dim,
-            "nstep": self.nstep, "gamma": self.gamma,
-            "frames": [torch.from_numpy(e.frames) for e in eps],
-            "actions": [torch.from_numpy(e.actions) for e in eps],
-            "rewards": [torch.from_numpy(e.rewards) for e in eps],
-            "discounts": [torch.from_numpy(e.discounts) for e in eps],
+        state: dict[str, Any] = {
+            "format": STATE_FORMAT, "capacity": self.capacity, "obs_shape": self.obs_shape,
+            "action_dim": self.action_dim, "nstep": self.nstep, "gamma": self.gamma,
+            "num_added": self._added, "first_held": self.first_held, "num_transitions": self._num_transitions,
             "rng": self._rng.bit_generator.state,
         }
+        if self.store is None:
+            eps = self._episodes
+            state["episodes"] = {key: [torch.from_numpy(getattr(e, key)) for e in eps]
+                                 for key in ("frames", "actions", "rewards", "discounts")}
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Replace the contents and RNG state with a saved ``state_dict()``."""
+        """Replace the contents and RNG state with a saved ``state_dict()``.
+
+        With a store: reads the held episodes back from their files and deletes every episode file past
+        ``num_added`` (and stray temp files): they come from a process that went on after this checkpoint
+        and crashed, and the resumed run writes them again, identically. Raises ``FileNotFoundError`` naming
+        the first missing file, ``ValueError`` when the files do not rebuild the saved state.
+        """
+        fmt = state.get("format", 1)
+        if fmt != STATE_FORMAT:
+            raise ValueError(f"replay state format {fmt} is not {STATE_FORMAT} (format 1 kept the arrays inside "
+                             "the checkpoint); start the run over in a fresh directory")
         for key in ("obs_shape", "action_dim", "nstep", "gamma"):
             mine, theirs = getattr(self, key), state[key]
             if (tuple(theirs) if key == "obs_shape" else theirs) != mine:
                 raise ValueError(f"replay state has {key}={theirs!r}, this buffer has {mine!r}")
+        added, first = int(state["num_added"]), int(state["first_held"])
+        if not 0 <= first <= added:
+            raise ValueError(f"replay state holds episodes {first}..{added - 1}: not a valid range")
+        inline = state.get("episodes")
+        if (inline is None) != (self.store is not None):
+            raise ValueError("replay state " + ("has no episodes and this buffer no store to read them from"
+                                                if inline is None else "holds its episodes inline but this "
+                                                "buffer has a store; build it without one to load this state"))
+        if inline is not None:
+            episodes = zip(*(inline[k] for k in ("frames", "actions", "rewards", "discounts")))
+        else:
+            episodes = (self._read_episode(i) for i in range(first, added))
         self._episodes.clear()
         self._num_transitions = 0
         self._window_ends = np.zeros(0, np.int64)
-        for f, a, r, d in zip(state["frames"], state["actions"], state["rewards"], state["discounts"]):
-            self.add_episode(np.asarray(f), np.asarray(a), np.asarray(r), np.asarray(d))
+        self._added = first
+        for f, a, r, d in episodes:
+            self._insert(*self._check_episode(np.asarray(f), np.asarray(a), np.asarray(r), np.asarray(d)))
+        if self._added != added or self.first_held != first or self._num_transitions != state["num_transitions"]:
+            raise ValueError(f"replay episodes {first}..{added - 1} rebuild a buffer of {self.num_episodes} "
+                             f"episodes / {self._num_transitions} transitions, the state says "
+                             f"{added - first} / {state['num_transitions']} (capacity {self.capacity}, "
+                             f"saved with {state['capacity']})")
         self._rng.bit_generator.state = state["rng"]
+        if self.store is not None:
+            self.truncate_store(added)
+
+    def _read_episode(self, index: int) -> tuple[np.ndarray, ...]:
+        path = self.episode_path(index)
+        if not path.exists():
+            raise FileNotFoundError(f"replay episode file {path} is missing (the checkpoint covers episodes up "
+                                    f"to {index} and later)")
+        with np.load(path, allow_pickle=False) as z:
+            return z["frames"], z["actions"], z["rewards"], z["discounts"]
+
+    def _stored(self) -> dict[int, Path]:
+        if self.store is None or not self.store.is_dir():
+            return {}
+        out = {}
+        for p in self.store.iterdir():
+            m = EPISODE_FILE.match(p.name)
+            if m:
+                out[int(m.group(1))] = p
+        return out
+
+    def truncate_store(self, num_added: int) -> int:
+        """Delete episode files with index >= ``num_added`` and leftover temp files; returns files deleted.
+
+        A fresh start calls it with 0; ``load_state_dict`` with the checkpoint's count.
+        """
+        doomed = [p for i, p in self._stored().items() if i >= num_added]
+        if self.store is not None and self.store.is_dir():
+            doomed += [p for p in self.store.iterdir() if p.name.startswith(".ep_") and p.name.endswith(".tmp")]
+        for p in doomed:
+            p.unlink(missing_ok=True)
+        return len(doomed)
+
+    def prune_store(self, before: int) -> int:
+        """Delete the files of evicted episodes with index < ``before`` (the oldest episode any kept
+        checkpoint still holds); never one this buffer still holds. Returns files deleted."""
+        before = min(int(before), self.first_held)
+        doomed = [p for i, p in self._stored().items() if i < before]
+        for p in doomed:
+            p.unlink(missing_ok=True)
+        return len(doomed)

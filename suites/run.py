@@ -9,7 +9,6 @@ from their last checkpoint.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,21 +19,22 @@ from suites.plan import RunSpec, expand
 
 
 def prepare(runs: Sequence[RunSpec], log=print) -> None:
-    """Let each provider make what it needs (expert videos, pretrained models) before any run starts."""
+    """Let each provider make what it needs (expert videos, pretrained models) before any run starts.
+
+    Runs are grouped by (provider, prepare request): the request (``rewards.PrepareRequest``, built by
+    ``suites.plan``) holds exactly what changes the artefacts, so methods that differ only in other
+    overrides are prepared once, and each group gets the union of its runs' tasks.
+    """
     import rewards
 
-    needs: dict[tuple, set[str]] = {}
+    groups: dict[tuple[str, rewards.PrepareRequest], set[str]] = {}
     for r in runs:
-        c = r.config
-        key = (c["provider"], c["domain"], c.get("data_root"),
-               json.dumps({"model_preset": c["model_preset"], "pretrain_steps": c["pretrain_steps"],
-                           "expert_episodes": c["expert_episodes"], "model_reports": c["model_reports"],
-                           "device": c["device"],
-                           **c["provider_overrides"]}, sort_keys=True))
-        needs.setdefault(key, set()).add(c["task"])
-    for (provider, domain, data_root, settings), task_set in needs.items():
-        rewards.get(provider).prepare(domain=domain, tasks=sorted(task_set), data_root=data_root, log=log,
-                                      **json.loads(settings))
+        if r.prepare is None:
+            continue
+        key = (r.config["provider"], r.prepare.with_tasks(()))
+        groups.setdefault(key, set()).update(r.prepare.tasks)
+    for (provider, request), task_set in groups.items():
+        rewards.get(provider).prepare(request.with_tasks(task_set), log=log)
 
 
 class Progress:
@@ -142,10 +142,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--suite is required (or --list)")
     if a.threads is not None and a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
+    if a.frames is not None and a.frames < 1:
+        p.error(f"--frames must be a positive number of frames, got {a.frames} (leave it out for the profile's budget)")
+    if a.seeds is not None and min(a.seeds, default=0) < 0:
+        p.error(f"--seeds must be whole numbers >= 0, got {' '.join(map(str, a.seeds))}")
     try:
         runs = expand(a.suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
                       device=a.device, wandb=a.wandb, data_root=a.data_root, frames=a.frames,
                       torch_threads=a.threads)
+        from suites.train import check_config
+
+        for r in runs:  # before any pretraining: a run directory of another config is refused up front
+            check_config(r.config, r.run_dir)
         if a.device != "auto":
             from tasks.runtime import resolve_device
 
@@ -164,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"-> {suite_dir}", flush=True)
     launcher.call(prepare, runs)
 
-    from suites.scores import build_scores
+    from analysis.scores import build_scores
 
     progress = Progress(runs)
     launcher.on_poll = progress.poll

@@ -5,9 +5,14 @@ launcher (a local process pool, Slurm through submitit) can start it on any mach
 results directory. What it guarantees:
 
 - one writer per run: an exclusive lock file (``.lock``); a second launch on the same run skips it;
-- append-only ``eval.csv`` / ``train.csv``; a checkpoint (agent, optimisers, replay, provider, counters,
-  RNG states) every ``checkpoint_every_frames`` at an episode boundary, written atomically, newest two
-  kept;
+- append-only ``eval.csv`` / ``train.csv``; a checkpoint (agent, optimisers, provider, counters, RNG
+  states, and the replay's episode count and sampler state) every ``checkpoint_every_frames`` at an
+  episode boundary, written atomically, newest two kept; the replay's episodes are written once each, as
+  they end, to ``replay/ep_<index>.npz`` (compressed), so a checkpoint's size does not grow with the replay;
+- a finished run keeps its CSVs, ``config.json`` and ``done.json`` and deletes its checkpoints and replay
+  files, which exist only to resume it (a smoke-run checkpoint is ~30-50 MB of weights and Adam moments);
+- a run directory holds one config: a relaunch whose config differs (other than ``LAUNCH_KEYS``) is refused,
+  finished or not, naming the keys, so budgets or profiles never mix in one directory;
 - after a crash or ``kill -9`` the run resumes from its newest readable checkpoint and first trims the
   CSVs back to that checkpoint, so no row is duplicated or missing; a corrupted checkpoint is reported
   and the previous one (or a fresh start) is used;
@@ -31,12 +36,17 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from tasks.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from tasks.io import _json_default, atomic_torch_save, atomic_write_json, atomic_write_text
 
 EVAL_COLUMNS = ["frame", "step", "episode", "success_rate", "episode_return", "time"]
 TRAIN_COLUMNS = ["frame", "step", "episode", "episode_return", "learned_return", "success", "fps",
                  "critic_loss", "actor_loss", "bonus", "time"]
 KEEP_CHECKPOINTS = 2
+REPLAY_DIR = "replay"  # the run's replay episodes, ep_<index>.npz, written once each (agents.replay)
+# config keys that may differ between launches of one run: where and how it executes, not what it computes.
+# data_root and versions warn when they change (other models, other library behaviour), the rest is silent.
+LAUNCH_KEYS = frozenset({"device", "torch_threads", "wandb", "data_root", "versions"})
+WARN_KEYS = ("data_root", "versions")
 
 
 class RewardNotFiniteError(RuntimeError):
@@ -139,13 +149,14 @@ class Trainer:
         self.device = resolve_device(config.get("device", "auto"))
         self.spec = tasks.spec(config["task"])
         self.env = tasks.make(config["task"], seed=self.seed, image_size=config["image_size"])
-        self.eval_env = tasks.make(config["task"], seed=self.seed + 1, image_size=config["image_size"])
+        self.eval_env = tasks.make(config["task"], seed=self.seed + 1, image_size=config["image_size"], goal_seed=self.seed)
         obs_shape = self.env.observation_space.shape
         action_dim = self.env.action_space.shape[0]
         self.agent_cfg = DrQV2Config.from_dict({**config["agent"], "seed": self.seed})
         self.agent = DrQV2Agent(obs_shape, action_dim, self.agent_cfg, self.device)
         self.replay = ReplayBuffer(self.agent_cfg.replay_capacity, obs_shape, action_dim, self.agent_cfg.nstep,
-                                   self.agent_cfg.discount, seed=self.seed)
+                                   self.agent_cfg.discount, seed=self.seed, store=self.run_dir / REPLAY_DIR)
+        self._replay_first = 0  # oldest episode the newest checkpoint holds: older files are pruned
         self.provider = rewards.make(config["provider"], task=config["task"], domain=self.spec.domain,
                                      device=self.device, data_root=config.get("data_root"), seed=self.seed,
                                      **config.get("provider_overrides", {}))
@@ -174,7 +185,7 @@ class Trainer:
         import torch
 
         return {
-            "format": 1, "frame": self.frame, "step": self.step, "episode": self.episode,
+            "format": 2, "frame": self.frame, "step": self.step, "episode": self.episode,
             "next_eval": self.next_eval, "next_ckpt": self.next_ckpt, "elapsed": self.elapsed,
             "last_eval_frame": self.last_eval_frame, "last_eval": self.last_eval,
             "agent": self.agent.state_dict(), "replay": self.replay.state_dict(),
@@ -189,6 +200,9 @@ class Trainer:
         atomic_torch_save(path, self.state())
         for old in list_checkpoints(self.run_dir)[:-KEEP_CHECKPOINTS]:
             old.unlink(missing_ok=True)
+        # the previous checkpoint is now the oldest kept: episode files it does not hold are never read again
+        self.replay.prune_store(self._replay_first)
+        self._replay_first = self.replay.first_held
         return path
 
     def resume(self) -> bool:
@@ -211,13 +225,15 @@ class Trainer:
         # from scratch: whatever rows a crashed first attempt wrote are dropped
         self.eval_log.trim(-1)
         self.train_log.trim(-1)
+        self.replay.truncate_store(0)
         return False
 
     def _load(self, state: dict[str, Any]) -> None:
         import torch
 
         self.agent.load_state_dict(state["agent"])
-        self.replay.load_state_dict(state["replay"])
+        self.replay.load_state_dict(state["replay"])  # reads its episode files, drops those written later
+        self._replay_first = self.replay.first_held
         self.provider.load_state_dict(state["provider"])
         self.step, self.episode = int(state["step"]), int(state["episode"])
         self.next_eval, self.next_ckpt = int(state["next_eval"]), int(state["next_ckpt"])
@@ -256,7 +272,7 @@ class Trainer:
         seed_steps = cfg.num_seed_frames // self.spec.action_repeat
         t_start = time.monotonic()
         obs, _ = self.env.reset(seed=derived_seed(self.seed, "train", self.episode))
-        frames, actions, env_rewards = [obs], [], []
+        frames, actions, env_rewards, dense_rewards = [obs], [], [], []
         success, terminated, truncated = False, False, False
         metrics: dict[str, float] = {}
         bonuses = []
@@ -266,6 +282,7 @@ class Trainer:
             frames.append(obs)
             actions.append(action)
             env_rewards.append(r)
+            dense_rewards.append(info.get("dense_reward"))
             success |= bool(info["is_success"])
             self.step += 1
             if (self.step >= seed_steps and self.step % cfg.update_every_steps == 0
@@ -280,7 +297,10 @@ class Trainer:
                 metrics.update(self.agent.update(batch, self.step))
         frames_arr = np.stack(frames)
         env_r = np.asarray(env_rewards, np.float32)
-        learned = np.asarray(self.provider.label_episode(frames_arr, env_r), np.float32)
+        from rewards.dense import env_reward_series  # the dense oracle is given the env's shaped reward
+
+        given = env_reward_series(self.provider.env_reward, env_r, dense_rewards, self.cfg["task"])
+        learned = np.asarray(self.provider.label_episode(frames_arr, given), np.float32)
         if learned.shape != env_r.shape or not np.all(np.isfinite(learned)):
             raise RewardNotFiniteError(
                 f"provider {self.cfg['provider']!r} gave {'non-finite' if learned.shape == env_r.shape else 'mis-shaped'}"
@@ -352,30 +372,93 @@ def _wandb_run(config: dict[str, Any], run_dir: Path):
                       group=config["suite"], reinit=True)
 
 
+class ConfigMismatch(ValueError):
+    """A run directory already holds a run (finished or not) of another config."""
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Refuse budgets and seeds no run can have (a budget of 0 frames would make a finished, empty run)."""
+    frames, seed = config.get("frames"), config.get("seed")
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames <= 0:
+        raise ValueError(f"config 'frames' must be a positive whole number of frames, got {frames!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"config 'seed' must be a whole number >= 0, got {seed!r}")
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+    return out
+
+
+def check_config(config: dict[str, Any], run_dir: str | os.PathLike,
+                 log: Callable[[str], None] | None = None) -> None:
+    """Compare ``config`` with the one ``run_dir`` was started with, finished or not.
+
+    Every key counts except ``LAUNCH_KEYS`` (device, threads, wandb, data root, versions: they say where and
+    with what the run executes and may change between launches, e.g. resuming on another node); a change
+    of ``data_root`` or ``versions`` is logged as a warning, since a resume under them may not be bit-exact.
+    Any other difference raises ``ConfigMismatch`` naming the keys (nested ones dotted, e.g.
+    ``agent.batch_size``) with both values: averaging a 1000-frame run with a 3000-frame one, or a smoke
+    profile with a quick one, would be silent and wrong.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        return
+    old = _flat(json.loads(path.read_text()))
+    new = _flat(json.loads(json.dumps(config, default=_json_default)))  # as config.json would hold it
+    differ = sorted(k for k in old.keys() | new.keys()
+                    if k.split(".")[0] not in LAUNCH_KEYS and old.get(k, "<absent>") != new.get(k, "<absent>"))
+    if differ:
+        shown = "; ".join(f"{k}: {old.get(k, '<absent>')!r} there, {new.get(k, '<absent>')!r} now" for k in differ)
+        raise ConfigMismatch(
+            f"{run_dir} holds a run{' (finished)' if (Path(run_dir) / 'done.json').exists() else ''} of another "
+            f"config ({', '.join(differ)} differ: {shown}). A run directory holds one config, so results never "
+            f"mix: use another --results directory, or delete {run_dir} to start that run over")
+    warn = sorted(k for k in old.keys() | new.keys() if k.split(".")[0] in WARN_KEYS and old.get(k) != new.get(k))
+    if warn and log is not None:
+        log(f"warning: {run_dir} was started with other {', '.join(warn)} "
+            f"({'; '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in warn)}); a resume may not be bit-exact")
+
+
+def drop_resume_state(run_dir: Path) -> None:
+    """A finished run needs neither checkpoints nor replay files: they only serve a resume. Called after
+    ``done.json`` is written, so a kill in between leaves a finished run with some files to spare."""
+    import shutil
+
+    for name in ("checkpoints", REPLAY_DIR):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+
+
 def run(config: dict[str, Any], run_dir: str | os.PathLike, log: Callable[[str], None] | None = None) -> dict:
-    """Run (or resume, or skip) one run. Returns its done.json contents, or {"skipped": why}."""
+    """Run (or resume, or skip) one run. Returns its done.json contents, or {"skipped": why}.
+
+    The config is checked first, finished run or not (``check_config``): a relaunch with another budget or
+    profile on the same directory is an error, never a silent skip or mix.
+    """
     run_dir = Path(run_dir)
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    validate_config(config)
+    check_config(config, run_dir, log)
     if (run_dir / "done.json").exists():
         return {"skipped": "done", **json.loads((run_dir / "done.json").read_text())}
     try:
         with run_lock(run_dir):
             if (run_dir / "done.json").exists():
                 return {"skipped": "done"}
-            config_path = run_dir / "config.json"
-            if config_path.exists():
-                old = json.loads(config_path.read_text())
-                changed = sorted(k for k in ("method", "provider", "provider_overrides", "task", "seed", "frames",
-                                             "agent", "profile") if old.get(k) != config.get(k))
-                if changed:
-                    raise ValueError(f"{run_dir} was started with a different config ({', '.join(changed)} "
-                                     f"differ); use another --results directory or delete that run")
+            if (run_dir / "config.json").exists():
+                check_config(config, run_dir)  # again under the lock: another launch may have written it
             else:
-                atomic_write_json(config_path, config)
+                atomic_write_json(run_dir / "config.json", config)
             trainer = Trainer(config, run_dir, log)
             try:
-                return trainer.run()
+                done = trainer.run()
             finally:
                 trainer.close()
+            drop_resume_state(run_dir)
+            return done
     except RunBusy as e:
         return {"skipped": str(e)}

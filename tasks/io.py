@@ -4,6 +4,10 @@ Every artefact the suite makes (episodes, checkpoints, configs, tables) is writt
 helpers: the bytes go to a temporary file in the same directory, are flushed and fsync'ed, then
 renamed over the target. A crash or kill therefore leaves either the old file or the new one, never a
 half-written one, which is what lets datasets and runs resume by simply checking what exists.
+
+``mkstemp`` creates its file 0600 (private, so no one can read a half-written temp file under a guessable
+name); the finished file gets the mode a plain ``open()`` would have given it, ``0666 & ~umask`` (0644 under
+the usual umask 022), so results and datasets stay readable by the group and others who share them.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,8 +36,34 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else Path.cwd() / "data"
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows.
+
+    ``os.umask`` can only be read by setting it, which for an instant changes the mode of files other threads
+    create; Linux (>= 4.7) reports it in ``/proc/self/status``, so that is read first. The set-and-restore
+    fallback holds a lock so at least two callers here never interleave.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], Any]) -> Path:
-    """Call ``write(fileobj)`` on a temp file next to ``path``, then rename it into place."""
+    """Call ``write(fileobj)`` on a temp file next to ``path``, then rename it into place.
+
+    The file ends up with mode ``0666 & ~umask``, as ``open()`` would create it (not mkstemp's 0600).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -40,6 +71,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], A
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -1,7 +1,8 @@
-"""ReplayBuffer: n-step targets by hand, episode boundaries, FIFO eviction, checkpoint round trip."""
+"""ReplayBuffer: n-step targets by hand, episode boundaries, FIFO eviction, checkpoint round trip, episode store."""
 from __future__ import annotations
 
 import io
+import os
 import tracemalloc
 
 import numpy as np
@@ -117,8 +118,8 @@ def test_state_dict_is_compact_and_construction_is_lazy():
     tracemalloc.stop()
     assert peak < 1_000_000  # nothing like the 12 GB of a full buffer is reserved up front
     rb.add_episode(np.zeros((6, 3, 64, 64), np.uint8), np.zeros((5, 4)), np.zeros(5), np.ones(5))
-    state = rb.state_dict()
-    assert sum(f.numel() for f in state["frames"]) == 6 * 3 * 64 * 64  # each frame once, filled part only
+    state = rb.state_dict()  # no store: the arrays are inline
+    assert sum(f.numel() for f in state["episodes"]["frames"]) == 6 * 3 * 64 * 64  # each frame once, filled part only
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -136,3 +137,114 @@ def test_bad_inputs_raise_clear_errors():
         rb.add_episode(frames, actions, np.full(5, np.nan), discounts)
     with pytest.raises(ValueError, match="obs_shape"):
         ReplayBuffer(100, (8, 8), 2)
+
+
+# ------------------------------------------------------------------------------------- episode store
+def _saved(state) -> bytes:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    return buf.getvalue()
+
+
+def _random_episode(rng, length, obs=OBS):
+    return (rng.integers(0, 256, (length + 1, *obs), dtype=np.uint8), rng.uniform(-1, 1, (length, 2)),
+            rng.normal(size=length), (rng.random(length) > 0.1).astype(np.float32))
+
+
+def test_store_writes_each_episode_once_compressed_and_readable(tmp_path):
+    old_umask = os.umask(0o022)
+    try:
+        rb = ReplayBuffer(100, (3, 16, 16), 2, nstep=3, gamma=0.99, seed=0, store=tmp_path / "replay")
+        frames = np.zeros((21, 3, 16, 16), np.uint8)  # a blank scene compresses far below its raw size
+        frames[:, :, 4:8, 4:8] = 200
+        ep = (frames, np.ones((20, 2)), np.arange(20), np.ones(20))
+        rb.add_episode(*ep)
+        rb.add_episode(*ep)
+    finally:
+        os.umask(old_umask)
+    files = sorted(p.name for p in (tmp_path / "replay").iterdir())
+    assert files == ["ep_000000.npz", "ep_000001.npz"]  # no temp file left behind
+    path = tmp_path / "replay" / "ep_000001.npz"
+    assert path.stat().st_size < frames.nbytes / 4
+    assert path.stat().st_mode & 0o777 == 0o644
+    with np.load(path) as z:
+        np.testing.assert_array_equal(z["frames"], frames)
+        assert z["frames"].dtype == np.uint8 and z["rewards"].dtype == np.float32
+        np.testing.assert_array_equal(z["rewards"], np.arange(20, dtype=np.float32))
+        assert sorted(z.files) == ["actions", "discounts", "frames", "rewards"]
+
+
+def test_checkpoint_size_does_not_grow_with_the_replay(tmp_path):
+    rng = np.random.default_rng(0)
+    rb = ReplayBuffer(10_000, OBS, 2, nstep=3, gamma=0.99, seed=0, store=tmp_path)
+    rb.add_episode(*_random_episode(rng, 50))
+    small = _saved(rb.state_dict())
+    for _ in range(40):
+        rb.add_episode(*_random_episode(rng, 50))
+    big = _saved(rb.state_dict())
+    assert len(rb) == 41 * 50
+    assert len(big) < 3000 and abs(len(big) - len(small)) < 64, (len(small), len(big))
+    assert torch.load(io.BytesIO(big), weights_only=True)["num_added"] == 41
+
+
+def test_resume_from_the_store_after_a_crash_samples_as_an_uninterrupted_run(tmp_path):
+    """Eviction on, a checkpoint mid-run, more episodes written by the 'crashed' process after it: the
+    resumed buffer deletes those files, writes them again and draws exactly the uninterrupted samples."""
+    rng = np.random.default_rng(1)
+    episodes = [_random_episode(rng, int(n)) for n in rng.integers(3, 15, size=16)]
+    whole = ReplayBuffer(60, OBS, 2, nstep=3, gamma=0.97, seed=5, store=tmp_path / "whole")
+    crashed = ReplayBuffer(60, OBS, 2, nstep=3, gamma=0.97, seed=5, store=tmp_path / "run")
+    expected = []
+    for ep in episodes:
+        whole.add_episode(*ep)
+        expected.append(whole.sample(8))
+    for i, ep in enumerate(episodes):
+        crashed.add_episode(*ep)
+        crashed.sample(8)
+        if i == 9:
+            state = torch.load(io.BytesIO(_saved(crashed.state_dict())), weights_only=True)
+        if i == 12:
+            break  # killed: files 10..12 exist past the checkpoint, and a torn temp file
+    assert state["first_held"] > 0  # eviction happened before the checkpoint
+    (tmp_path / "run" / ".ep_000013.npz.abc.tmp").write_bytes(b"torn")
+    resumed = ReplayBuffer(60, OBS, 2, nstep=3, gamma=0.97, seed=123, store=tmp_path / "run")
+    resumed.load_state_dict(state)
+    assert resumed.num_added == 10 and len(resumed) == state["num_transitions"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [f"ep_{i:06d}.npz" for i in range(10)]
+    for i, ep in enumerate(episodes[10:], start=10):
+        resumed.add_episode(*ep)
+        got = resumed.sample(8)
+        for key in got:
+            assert torch.equal(got[key], expected[i][key]), (i, key)
+    assert resumed.first_held == whole.first_held and len(resumed) == len(whole)
+
+
+def test_prune_and_truncate_only_touch_what_no_checkpoint_needs(tmp_path):
+    rng = np.random.default_rng(2)
+    rb = ReplayBuffer(20, OBS, 2, nstep=1, gamma=0.99, seed=0, store=tmp_path)
+    for _ in range(6):
+        rb.add_episode(*_random_episode(rng, 8))
+    assert rb.first_held == 4 and rb.num_episodes == 2
+    assert rb.prune_store(2) == 2  # episodes 0, 1
+    assert rb.prune_store(99) == 2  # clamped to the oldest held: 2, 3 go, 4 and 5 stay
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ep_000004.npz", "ep_000005.npz"]
+    assert rb.truncate_store(5) == 1 and [p.name for p in tmp_path.iterdir()] == ["ep_000004.npz"]
+
+
+def test_bad_store_states_raise_clear_errors(tmp_path):
+    rng = np.random.default_rng(3)
+    rb = ReplayBuffer(100, OBS, 2, nstep=3, gamma=0.99, seed=0, store=tmp_path / "a")
+    for _ in range(3):
+        rb.add_episode(*_random_episode(rng, 5))
+    state = rb.state_dict()
+    (tmp_path / "a" / "ep_000001.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="ep_000001.npz"):
+        ReplayBuffer(100, OBS, 2, nstep=3, gamma=0.99, store=tmp_path / "a").load_state_dict(state)
+    with pytest.raises(ValueError, match="format 1"):
+        ReplayBuffer(100, OBS, 2, nstep=3, gamma=0.99, store=tmp_path / "a").load_state_dict(
+            {k: v for k, v in state.items() if k != "format"})
+    with pytest.raises(ValueError, match="no store"):
+        ReplayBuffer(100, OBS, 2, nstep=3, gamma=0.99).load_state_dict(state)
+    with pytest.raises(ValueError, match="rebuild"):  # a smaller capacity cannot hold what the state holds
+        ReplayBuffer(9, OBS, 2, nstep=3, gamma=0.99, store=tmp_path / "a").load_state_dict(
+            {**state, "num_added": 1, "first_held": 0, "num_transitions": 999})

@@ -1,4 +1,5 @@
-"""The suite runner on real envs: end to end, kill -9 and resume, corrupted checkpoints, locks, errors."""
+"""The suite runner on real envs: end to end, kill -9 and resume (replay reloaded from its episode files),
+corrupted checkpoints, checkpoint size, file modes, locks, config mismatches, errors."""
 import json
 import os
 import signal
@@ -37,7 +38,9 @@ def test_smoke_suite_end_to_end(tmp_path, capsys):
         assert list(_eval_rows(run_dir)["frame"]) == [0, 1000]
         config = json.loads((run_dir / "config.json").read_text())
         assert config["seed"] == 0 and config["provider"] == method and config["versions"]["torch"]
-        assert len(list((run_dir / "checkpoints").glob("ckpt_*.pt"))) <= train.KEEP_CHECKPOINTS
+        # a finished run keeps its results, not what only a resume needs
+        assert not (run_dir / "checkpoints").exists() and not (run_dir / train.REPLAY_DIR).exists()
+        assert sum(f.stat().st_size for f in run_dir.rglob("*") if f.is_file()) < 200_000
         train_log = pd.read_csv(run_dir / "train.csv")
         assert train_log["frame"].is_monotonic_increasing and train_log["frame"].iloc[-1] == 1000
     scores = pd.read_csv(suite_dir / "scores.csv")
@@ -69,6 +72,8 @@ def test_kill_and_resume_gives_the_rows_of_an_uninterrupted_run(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed.run_dir / "done.json").exists()
+    # the replay lives in episode files beside the run, not in the checkpoint: the resume must read them
+    assert len(list((killed.run_dir / train.REPLAY_DIR).glob("ep_*.npz"))) >= 4
 
     logs = []
     train.run(killed.config, killed.run_dir, log=logs.append)
@@ -84,18 +89,46 @@ def _rows(run_dir):
     return len(path.read_text().splitlines()) - 1 if path.exists() else 0
 
 
+def _run_keeping_checkpoints(spec):
+    """A whole run through the Trainer, which (unlike ``train.run``) leaves checkpoints and replay files."""
+    spec.run_dir.mkdir(parents=True)
+    (spec.run_dir / "config.json").write_text(json.dumps(spec.config))
+    trainer = train.Trainer(spec.config, spec.run_dir, log=lambda m: None)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+
+
 @pytest.mark.slow
 def test_corrupted_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    """Also the replay's side: the older checkpoint holds fewer episodes, so the files past it are dropped
+    and rewritten, and the rerun's training rows equal the first run's."""
     spec = _sparse_run(tmp_path)
-    train.run(spec.config, spec.run_dir)
-    before = _eval_rows(spec.run_dir)
-    newest = train.list_checkpoints(spec.run_dir)[-1]
+    old_umask = os.umask(0o022)
+    try:
+        _run_keeping_checkpoints(spec)
+    finally:
+        os.umask(old_umask)
+    files = [f for f in spec.run_dir.rglob("*") if f.is_file()]
+    assert {f.parent.name for f in files} >= {"checkpoints", train.REPLAY_DIR, spec.run_dir.name}
+    unreadable = [f"{f.relative_to(spec.run_dir)} {f.stat().st_mode & 0o777:o}" for f in files
+                  if f.stat().st_mode & 0o777 != 0o644]
+    assert not unreadable, unreadable  # umask 022: every output 0644, none mkstemp's private 0600
+    before, before_train = _eval_rows(spec.run_dir), pd.read_csv(spec.run_dir / "train.csv")
+    older, newest = train.list_checkpoints(spec.run_dir)
+    # the checkpoint does not carry the replay: 4 more episodes in it change its size by a few bytes
+    assert abs(newest.stat().st_size - older.stat().st_size) < 4096, (older.stat().st_size, newest.stat().st_size)
     (spec.run_dir / "done.json").unlink()
     newest.write_bytes(b"torn")
     logs = []
     train.run(spec.config, spec.run_dir, log=logs.append)
     assert any(str(newest) in m and "unreadable" in m for m in logs), logs
+    assert any("resumed" in m and "frame 800" in m for m in logs), logs
     pd.testing.assert_frame_equal(_eval_rows(spec.run_dir), before)
+    after_train = pd.read_csv(spec.run_dir / "train.csv")
+    cols = [c for c in before_train.columns if c not in ("time", "fps")]
+    pd.testing.assert_frame_equal(after_train[cols], before_train[cols])
 
 
 def test_a_locked_run_is_skipped(tmp_path):
@@ -113,7 +146,7 @@ def test_a_changed_config_is_refused(tmp_path):
     spec = _sparse_run(tmp_path)
     spec.run_dir.mkdir(parents=True)
     (spec.run_dir / "config.json").write_text(json.dumps({**spec.config, "frames": 5}))
-    with pytest.raises(ValueError, match="different config.*frames"):
+    with pytest.raises(ValueError, match="another config.*frames"):
         train.run(spec.config, spec.run_dir)
 
 

@@ -1,0 +1,118 @@
+"""Runs never mix silently (issue 13, item 1) and outputs are readable by others (item 6).
+
+A run directory holds one config: relaunching on it with another budget or profile is an error naming the
+keys, whether the run finished or not; impossible budgets and seeds are refused before anything runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from suites import run as suite_run
+from suites import train
+from suites.plan import expand
+from tasks.io import atomic_save_npz, atomic_torch_save, atomic_write_json, atomic_write_text, current_umask
+
+
+def _spec(tmp_path, frames=1000, **kw):
+    [spec] = expand("smoke", methods=["sparse"], results=tmp_path / "results", frames=frames, torch_threads=1, **kw)
+    return spec
+
+
+def _finished(spec):
+    """A run directory as a finished run leaves it (config.json and done.json), without running it."""
+    atomic_write_json(spec.run_dir / "config.json", spec.config)
+    atomic_write_json(spec.run_dir / "done.json", {"frame": spec.config["frames"], "episodes": 10})
+
+
+# ------------------------------------------------------------------------------------ config mismatches
+def test_a_finished_run_with_another_budget_is_refused_not_skipped(tmp_path):
+    _finished(_spec(tmp_path, frames=1000))
+    with pytest.raises(train.ConfigMismatch) as e:
+        train.run(_spec(tmp_path, frames=3000).config, _spec(tmp_path).run_dir)
+    msg = str(e.value)
+    assert "frames" in msg and "1000" in msg and "3000" in msg and "(finished)" in msg
+    assert "--results" in msg and "delete" in msg  # the ways out
+    # the same config is still a skip
+    assert train.run(_spec(tmp_path, frames=1000).config, _spec(tmp_path).run_dir)["skipped"] == "done"
+
+
+def test_nested_differences_are_named_with_their_path(tmp_path):
+    spec = _spec(tmp_path)
+    _finished(spec)
+    other = json.loads(json.dumps(spec.config))
+    other["agent"]["batch_size"] += 1
+    other["profile"] = "quick"
+    with pytest.raises(train.ConfigMismatch, match=r"agent\.batch_size, profile differ"):
+        train.run(other, spec.run_dir)
+    del other["agent"]["batch_size"]  # a key one side lacks is a difference too
+    with pytest.raises(train.ConfigMismatch, match="<absent>"):
+        train.check_config(other, spec.run_dir)
+
+
+def test_launch_keys_may_change_and_data_root_or_versions_warn(tmp_path):
+    spec = _spec(tmp_path)
+    _finished(spec)
+    moved = {**spec.config, "device": "cpu", "torch_threads": 7, "wandb": "offline", "data_root": "/elsewhere",
+             "versions": {**spec.config["versions"], "torch": "0.0.1"}}
+    logs = []
+    train.check_config(moved, spec.run_dir, logs.append)
+    assert len(logs) == 1 and "data_root" in logs[0] and "versions.torch" in logs[0] and "warning" in logs[0]
+    logs.clear()
+    train.check_config({**spec.config, "device": "cpu"}, spec.run_dir, logs.append)
+    assert logs == []
+
+
+def test_the_cli_refuses_another_budget_on_a_finished_run_before_preparing_anything(tmp_path, capsys):
+    spec = _spec(tmp_path, frames=1000)
+    _finished(spec)
+    argv = ["--suite", "smoke", "--methods", "sparse", "--results", str(tmp_path / "results"), "--threads", "1"]
+    with pytest.raises(SystemExit) as e:
+        suite_run.main([*argv, "--frames", "500"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "frames" in err and "500" in err and "--results" in err
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--frames", "0"], "--frames must be a positive number of frames, got 0"),
+    (["--frames", "-5"], "--frames must be a positive number of frames, got -5"),
+    (["--seeds", "0", "-1"], "--seeds must be whole numbers >= 0, got 0 -1"),
+])
+def test_the_cli_refuses_impossible_budgets_and_seeds(argv, expected, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        suite_run.main(["--suite", "smoke", "--results", str(tmp_path), *argv])
+    assert e.value.code == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "smoke").exists()
+
+
+@pytest.mark.parametrize("frames", [0, -5, 1.5, None, True])
+def test_train_run_refuses_a_config_without_a_positive_budget(frames, tmp_path):
+    spec = _spec(tmp_path)
+    with pytest.raises(ValueError, match="'frames' must be a positive whole number"):
+        train.run({**spec.config, "frames": frames}, spec.run_dir)
+    assert not spec.run_dir.exists()  # refused before anything is written
+
+
+def test_train_run_refuses_a_negative_seed(tmp_path):
+    spec = _spec(tmp_path)
+    with pytest.raises(ValueError, match="'seed' must be a whole number >= 0"):
+        train.run({**spec.config, "seed": -1}, spec.run_dir)
+
+
+# --------------------------------------------------------------------------------------- file modes
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_atomic_writes_take_the_umask_mode(umask, mode, tmp_path):
+    old = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        paths = [atomic_write_text(tmp_path / "a.txt", "x"), atomic_write_json(tmp_path / "b.json", {"a": 1}),
+                 atomic_save_npz(tmp_path / "c.npz", x=[1, 2]), atomic_torch_save(tmp_path / "d.pt", {"a": 1}),
+                 atomic_write_text(tmp_path / "a.txt", "replaced")]
+    finally:
+        os.umask(old)
+    assert {oct(p.stat().st_mode & 0o777) for p in paths} == {oct(mode)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.json", "c.npz", "d.pt"]

@@ -54,8 +54,6 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
         chosen_tasks = list(suite.quick_tasks if profile.few_tasks else suite.tasks)[:profile.max_tasks]
     n_seeds = suite.seeds.get(profile.name, profile.seeds)
     chosen_seeds = list(seeds) if seeds is not None else list(range(n_seeds))
-    agent = dataclasses.asdict(DrQV2Config.from_dict(dict(profile.agent)))
-    agent.pop("seed")
     stamp = versions()
     out = []
     for m in chosen_methods:
@@ -69,11 +67,14 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
             expert_episodes=profile.expert_episodes, reports=profile.model_reports, device=device)
         for t in chosen_tasks:
             spec = task_registry.spec(t)
+            budget = int(spec.budget(profile.name) if frames is None else frames)
+            agent = dataclasses.asdict(DrQV2Config.from_dict(profile.agent_overrides(budget, spec.action_repeat)))
+            agent.pop("seed")
             for s in chosen_seeds:
                 config = {
                     "suite": suite.name, "zero_shot": suite.zero_shot, "method": m.label, "provider": m.provider,
                     "provider_overrides": overrides, "task": t, "domain": spec.domain, "seed": int(s),
-                    "profile": profile.name, "frames": int(frames or spec.budget(profile.name)),
+                    "profile": profile.name, "frames": budget,
                     "action_repeat": spec.action_repeat, "horizon": spec.horizon, "camera": spec.camera,
                     "image_size": image_size, "eval_every_frames": profile.eval_every_frames,
                     "eval_episodes": profile.eval_episodes,

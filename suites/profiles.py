@@ -2,9 +2,15 @@
 
 - ``paper``: the paper's budgets (task spec frames: MetaWorld 1M, assembly 3M, Adroit 3M), 5 seeds,
   paper-size video models, DrQ-v2 exactly as the spec. Needs GPUs and a cluster.
-- ``quick``: minutes to an hour on a laptop CPU: small video models, 30-50k frames, 2 seeds, the suite's
-  few quick tasks.
+- ``quick``: what a CPU can show: small video models, the suite's few quick tasks, a budget chosen so
+  that methods can separate (design.md sections 7 and 10).
 - ``smoke``: seconds to a few minutes, for tests: 2k frames, tiny batch and networks.
+
+Exploration: the paper profile keeps DrQ-v2's std schedule linear(1.0, 0.1, 3e6 agent steps), the
+release's value for its 3.1M-frame runs. Profiles below that budget scale the schedule to their run so
+it reaches 0.1 at the run's last agent step (design.md section 4, Decision 2026-11-22): at 3e6 a
+30-100k-frame run explores at std >= 0.98 throughout, its data stays random and no method can show
+anything.
 """
 from __future__ import annotations
 
@@ -27,11 +33,20 @@ class Profile:
     pretrain_steps: int | None = None  # video-model and codec training steps (None: the preset's default)
     expert_episodes: int | None = None  # expert videos per task (None: 20 MetaWorld, 50 Adroit)
     model_reports: bool = True  # write the model-quality report after pretraining
+    scale_std_schedule: bool = True  # std schedule ends at the run's last agent step (False: the spec's 3e6)
+
+    def agent_overrides(self, frames: int, action_repeat: int) -> dict[str, Any]:
+        """DrQV2Config overrides of a run with this budget: the profile's own, plus the std schedule's
+        length in agent steps when the profile scales it to the run."""
+        overrides = dict(self.agent)
+        if self.scale_std_schedule:
+            overrides["std_duration"] = float(max(1, int(frames) // int(action_repeat)))
+        return overrides
 
 
 PROFILES: Mapping[str, Profile] = MappingProxyType({
     "paper": Profile("paper", seeds=5, model_preset="paper", eval_every_frames=20_000, eval_episodes=10,
-                     checkpoint_every_frames=100_000),
+                     checkpoint_every_frames=100_000, scale_std_schedule=False),
     # quick: DrQ-v2 at batch 64 instead of 256 (one update costs ~0.5 s at 256 on a 2-core CPU)
     "quick": Profile("quick", seeds=2, model_preset="small", eval_every_frames=5_000, eval_episodes=5,
                      checkpoint_every_frames=10_000, few_tasks=True, pretrain_steps=1_000,

@@ -11,6 +11,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+PRECISIONS = ("fp32", "bf16")  # resolved precisions; "auto" is resolved by tasks.runtime.resolve_precision
+
 
 @dataclass(frozen=True)
 class DrQV2Config:
@@ -37,8 +39,16 @@ class DrQV2Config:
     update_every_steps: int = 2       # agent steps between updates
     # reproducibility: parameter init and the agent's own sampling generator
     seed: int = 0
+    # arithmetic of the network passes (design.md section 9): "fp32", or "bf16" autocast for the encoder,
+    # actor and critic passes (losses, TD targets, optimiser state, Polyak update stay fp32). Always the
+    # resolved value, so each run's config records what it ran with: resolve "auto" with
+    # tasks.runtime.resolve_precision(name, device) before building the config.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            hint = " (resolve it first: tasks.runtime.resolve_precision(name, device))" if self.precision == "auto" else ""
+            raise ValueError(f"DrQV2Config.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}{hint}")
         positive_int = ("num_filters", "feature_dim", "hidden_dim", "batch_size", "nstep",
                         "replay_capacity", "update_every_steps")
         for name in positive_int:

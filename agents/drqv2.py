@@ -9,6 +9,13 @@ Same math as the reference implementation; the update is arranged to do less wor
   weight gradients are computed there (the reference computes them and throws them away);
 - fused Adam, ``zero_grad(set_to_none=True)``, a foreach Polyak update, and one host sync for metrics.
 
+``cfg.precision == "bf16"`` runs the encoder, actor and critic passes (forward, and so backward) under
+``torch.autocast(bfloat16)`` (design.md section 9); parameters, gradients, Adam state, the Polyak update,
+the TD target and the losses stay float32 (the Q heads' and the policy's last layers compute in float32,
+see ``networks.Float32Linear``). Autocast caches the bf16 copies of the weights inside one region, so
+the critic and the actor phases each get their own region: the actor phase must see the critic's weights
+after its optimiser step.
+
 All randomness (policy noise, exploration actions, augmentation shifts) comes from the agent's own
 generator, which ``state_dict()`` saves, so a resumed run continues bit-for-bit on CPU.
 """
@@ -16,7 +23,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Any, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +34,7 @@ from . import distributions as D
 from .augment import random_shift
 from .config import DrQV2Config
 from .networks import Actor, Critic, Encoder, init_module
+from tasks.runtime import autocast
 
 BATCH_KEYS = ("obs", "action", "reward", "discount", "next_obs")
 
@@ -73,6 +82,10 @@ class DrQV2Agent:
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.critic_target.parameters())
 
+    def _autocast(self):
+        """The network passes' arithmetic: bf16 autocast, or a no-op for fp32."""
+        return autocast(self.cfg.precision, self.device)
+
     # ------------------------------------------------------------------ acting
     def act(self, obs: np.ndarray, step: int, eval_mode: bool) -> np.ndarray:
         """Action in [-1, 1]^A for one uint8 frame ``[C, H, W]``.
@@ -83,16 +96,40 @@ class DrQV2Agent:
         if not isinstance(obs, np.ndarray) or obs.dtype != np.uint8 or obs.shape != self.obs_shape:
             got = f"{type(obs).__name__} {getattr(obs, 'dtype', '')} {tuple(getattr(obs, 'shape', ()))}"
             raise ValueError(f"act expects a numpy uint8 array of shape {self.obs_shape}, got {got}")
-        with torch.inference_mode():
+        with torch.inference_mode(), self._one_thread():
             if not eval_mode and step < self.cfg.num_expl_steps:
                 action = torch.rand(self.action_dim, device=self.device, generator=self.generator)
                 action = action.mul_(2.0).sub_(1.0)
             else:
                 x = torch.from_numpy(obs).to(self.device).unsqueeze(0)
-                mu = self.actor(self.encoder(x))
+                # bf16: the encoder only. At batch 1 the actor is a matrix-vector product bound by reading
+                # its 2.2M weights, and autocast would re-cast them to bf16 on every call (its weight
+                # cache lasts one region): measured slower than the float32 actor.
+                with self._autocast():
+                    features = self.encoder(x)
+                mu = self.actor(features.float())
                 action = mu if eval_mode else D.sample(mu, self.cfg.stddev(step), None, self.generator)
                 action = action[0]
             return action.to("cpu", torch.float32).numpy()
+
+    @contextmanager
+    def _one_thread(self) -> Iterator[None]:
+        """Run one-frame acting on one CPU thread.
+
+        A batch-1 pass is too small to split: with torch's default 2 threads every op pays a thread
+        hand-off, and on a loaded machine each hand-off waits for a time slice. Measured here (load 4-5
+        from other jobs): act 2.3 ms fp32 / 1.2 ms bf16 on one thread vs 3.3 / 53 ms on two. The thread
+        count is restored on exit, so the update keeps all threads.
+        """
+        n = torch.get_num_threads()
+        if self.device.type != "cpu" or n == 1:
+            yield
+            return
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(n)
 
     # ----------------------------------------------------------------- learning
     def update(self, batch: Mapping[str, torch.Tensor], step: int) -> dict[str, float]:
@@ -107,16 +144,18 @@ class DrQV2Agent:
 
         obs = random_shift(obs, cfg.aug_pad, generator=gen)
         next_obs = random_shift(next_obs, cfg.aug_pad, generator=gen)
-        features = self.encoder(obs)
+        with self._autocast():
+            features = self.encoder(obs)
+            with torch.no_grad():
+                next_features = self.encoder(next_obs)
+                next_action = D.sample(self.actor(next_features), std, cfg.stddev_clip, gen)
+                target_q1, target_q2 = self.critic_target(next_features, next_action)
+            q1, q2 = self.critic(features, action)
+        # float32 from here on (the Q heads' last layers are float32; .float() makes it explicit):
+        # critic target r + discount * min Q_target(s', a' ~ pi(s')), and the loss
         with torch.no_grad():
-            next_features = self.encoder(next_obs)
-
-            # critic target: r + discount * min Q_target(s', a' ~ pi(s'))
-            next_action = D.sample(self.actor(next_features), std, cfg.stddev_clip, gen)
-            target_q1, target_q2 = self.critic_target(next_features, next_action)
-            target_q = reward + discount * torch.min(target_q1, target_q2)
-
-        q1, q2 = self.critic(features, action)
+            target_q = reward + discount * torch.min(target_q1.float(), target_q2.float())
+        q1, q2 = q1.float(), q2.float()
         critic_loss = F.mse_loss(q1, target_q) + F.mse_loss(q2, target_q)
         self.encoder_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
@@ -126,14 +165,15 @@ class DrQV2Agent:
 
         # actor: maximise min Q on detached features; the critic is a frozen function here
         features = features.detach()
-        mu = self.actor(features)
-        pi_action = D.sample(mu, std, cfg.stddev_clip, gen)
-        self.critic.requires_grad_(False)
-        try:
-            pi_q1, pi_q2 = self.critic(features, pi_action)
-        finally:
-            self.critic.requires_grad_(True)
-        actor_loss = -torch.min(pi_q1, pi_q2).mean()
+        with self._autocast():  # a new region: the critic's weights have just changed
+            mu = self.actor(features)
+            pi_action = D.sample(mu, std, cfg.stddev_clip, gen)
+            self.critic.requires_grad_(False)
+            try:
+                pi_q1, pi_q2 = self.critic(features, pi_action)
+            finally:
+                self.critic.requires_grad_(True)
+        actor_loss = -torch.min(pi_q1.float(), pi_q2.float()).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
@@ -187,6 +227,10 @@ class DrQV2Agent:
         if tuple(state["obs_shape"]) != self.obs_shape or int(state["action_dim"]) != self.action_dim:
             raise ValueError(f"checkpoint is for obs {tuple(state['obs_shape'])}, action_dim {state['action_dim']}; "
                              f"this agent has obs {self.obs_shape}, action_dim {self.action_dim}")
+        saved = state.get("config", {}).get("precision", "fp32")  # checkpoints before the field were fp32
+        if saved != self.cfg.precision:
+            warnings.warn(f"checkpoint was trained with precision {saved}, this agent runs {self.cfg.precision}: "
+                          "it continues, but not as the saved run would have")
         for name in ("encoder", "actor", "critic", "critic_target", "encoder_opt", "actor_opt", "critic_opt"):
             getattr(self, name).load_state_dict(state[name])
         try:

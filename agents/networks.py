@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -81,6 +82,22 @@ class Encoder(nn.Module):
         return _FlattenCHW.apply(self.convnet(x))
 
 
+class Float32Linear(nn.Linear):
+    """A Linear that always computes in float32, also inside a bf16 autocast region.
+
+    Used for the last layer of the Q heads and of the policy: a Q value in bf16 has 8 significant bits
+    (Q ~ 50 would be rounded to 0.25), which is too coarse for the TD error it feeds; the policy mean
+    sets the sampling dtype, so keeping it float32 keeps the random draws the same in fp32 and bf16.
+    Costs one [B, 1024] x [1024, out] float32 matmul. Same parameters and state_dict keys as nn.Linear.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32 and not torch.is_autocast_enabled(x.device.type):
+            return F.linear(x, self.weight, self.bias)
+        with torch.autocast(x.device.type, enabled=False):
+            return F.linear(x.float(), self.weight, self.bias)
+
+
 def _trunk(repr_dim: int, feature_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(repr_dim, feature_dim), nn.LayerNorm(feature_dim), nn.Tanh())
 
@@ -88,7 +105,7 @@ def _trunk(repr_dim: int, feature_dim: int) -> nn.Sequential:
 def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True),
                          nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
-                         nn.Linear(hidden_dim, out_dim))
+                         Float32Linear(hidden_dim, out_dim))
 
 
 class Actor(nn.Module):

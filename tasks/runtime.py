@@ -1,4 +1,4 @@
-"""Process-wide runtime choices: off-screen GL backend, torch device, seeding, version stamps.
+"""Process-wide runtime choices: off-screen GL backend, torch device, precision, seeding, version stamps.
 
 One place for each so that a run's config can record exactly what it ran with.
 """
@@ -8,8 +8,11 @@ import os
 import platform
 import random
 import sys
+import warnings
+from contextlib import nullcontext
+from functools import lru_cache
 from importlib import metadata
-from typing import Any
+from typing import Any, ContextManager
 
 import numpy as np
 
@@ -38,6 +41,86 @@ def resolve_device(spec: str = "auto") -> "torch.device":  # noqa: F821
     if spec != "cpu" and not spec.startswith("cuda"):
         raise ValueError(f"unknown device {spec!r}; valid: auto, cpu, cuda, cuda:N")
     return torch.device(spec)
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+#: what ``--precision`` defaults to. fp32 until a same-seed fp32 vs bf16 comparison shows the same learning
+#: and the same reward ranking (design.md section 9); then "auto". The benchmarks time this default.
+DEFAULT_PRECISION = "fp32"
+
+
+@lru_cache(maxsize=None)
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 matmuls/convs natively (AVX512-BF16 or AMX-BF16).
+
+    torch's own CPU feature probe (cpuinfo) first; ``/proc/cpuinfo`` flags where torch lacks it.
+    ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` is not used: it is true on any AVX512 CPU, where
+    oneDNN emulates bf16 (slower than fp32).
+    """
+    import torch
+
+    try:
+        caps = torch._C._cpu._get_cpu_capability()
+        return bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+    except (AttributeError, RuntimeError):
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def native_bf16(device: "torch.device | str") -> bool:  # noqa: F821
+    """bf16 runs at native speed on ``device``: CUDA compute capability >= 8.0, or a bf16-capable CPU."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type == "cpu":
+        return cpu_has_native_bf16()
+    return False
+
+
+def resolve_precision(name: str, device: "torch.device | str") -> str:  # noqa: F821
+    """``auto|bf16|fp32`` -> ``"bf16"`` or ``"fp32"`` for ``device``; record the result in the run's config.
+
+    ``auto`` is bf16 where the hardware does it natively (see ``native_bf16``), fp32 elsewhere. ``bf16``
+    asked for on hardware without native bf16 is allowed (the numbers are the same) but warned about:
+    emulated bf16 is slower than fp32 there.
+    """
+    if name not in PRECISIONS:
+        raise ValueError(f"unknown precision {name!r}; valid: {', '.join(PRECISIONS)}")
+    if name == "fp32":
+        return "fp32"
+    native = native_bf16(device)
+    if name == "auto":
+        return "bf16" if native else "fp32"
+    if not native:
+        warnings.warn(f"precision bf16 on {device}, which has no native bf16 (needs a CPU with AVX512-BF16 "
+                      "or AMX, or CUDA compute capability >= 8.0): it will run emulated, slower than fp32",
+                      stacklevel=2)
+    return "bf16"
+
+
+def autocast(precision: str, device: "torch.device | str") -> ContextManager:  # noqa: F821
+    """``torch.autocast(device_type, torch.bfloat16)`` for ``"bf16"``, a no-op for ``"fp32"``.
+
+    Takes a resolved precision (``auto`` must be resolved first, so a run records what it ran with).
+    """
+    import torch
+
+    if precision == "fp32":
+        return nullcontext()
+    if precision != "bf16":
+        raise ValueError(f"autocast takes a resolved precision, 'bf16' or 'fp32'; got {precision!r}"
+                         + (" (call resolve_precision first)" if precision == "auto" else ""))
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def seed_everything(seed: int) -> None:

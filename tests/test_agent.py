@@ -171,10 +171,12 @@ def test_bad_batch_and_config_raise_clear_errors():
     assert (cfg.stddev(0), cfg.stddev(1_500_000), cfg.stddev(10**8)) == pytest.approx((1.0, 0.55, 0.1))
 
 
-def test_learns_a_one_step_bandit():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_learns_a_one_step_bandit(precision):
     """Critic and actor together find the best action of r = -|a - 0.5| (discount 0), in a few seconds."""
     obs_shape = (3, 16, 16)
-    cfg = DrQV2Config(hidden_dim=64, feature_dim=16, lr=1e-3, aug_pad=1, num_expl_steps=0, seed=0)
+    cfg = DrQV2Config(hidden_dim=64, feature_dim=16, lr=1e-3, aug_pad=1, num_expl_steps=0, seed=0,
+                      precision=precision)
     agent = DrQV2Agent(obs_shape, 1, cfg)
     g = torch.Generator().manual_seed(0)
     for _ in range(300):
@@ -198,3 +200,157 @@ def test_replay_batch_feeds_update_with_a_bonus_added():
     batch["reward"] = batch["reward"] + 0.5 * torch.rand(16)
     metrics = DrQV2Agent(OBS, 4, SMALL).update(batch, 3000)
     assert metrics["batch_reward"] == pytest.approx(batch["reward"].mean().item(), rel=1e-6)
+
+
+# ------------------------------------------------------------------------------- precision (bf16)
+BF16 = DrQV2Config(hidden_dim=64, batch_size=16, precision="bf16")
+
+
+def test_bf16_same_seed_gives_identical_updates():
+    """Same seed, same machine, bf16: bit-identical metrics and parameters after several updates; and the
+    bf16 run is not the fp32 run (autocast really engaged) but stays close to it."""
+    runs = []
+    for cfg in (BF16, BF16, SMALL):
+        agent = DrQV2Agent(OBS, 4, cfg)
+        metrics = [agent.update(make_batch(16, seed=i), 3000 + i) for i in range(3)]
+        runs.append((metrics, params(agent.encoder, agent.actor, agent.critic, agent.critic_target)))
+    (m1, p1), (m2, p2), (m32, p32) = runs
+    assert m1 == m2
+    assert all(torch.equal(a, b) for a, b in zip(p1, p2))
+    assert any(not torch.equal(a, b) for a, b in zip(p1, p32))
+    # first update, same weights: only bf16 rounding in the passes separates the two (~1e-3 here)
+    for key in ("critic_loss", "critic_q1", "critic_q2", "critic_target_q", "actor_loss"):
+        assert m1[0][key] == pytest.approx(m32[0][key], abs=2e-2), key
+    assert m1[0]["actor_logprob"] == pytest.approx(m32[0]["actor_logprob"], rel=1e-5)  # same random draws
+    assert all(p.dtype == torch.float32 for p in p1)
+
+
+def test_bf16_state_dict_round_trip_continues_identically():
+    agent = DrQV2Agent(OBS, 4, BF16)
+    batch = make_batch(16, seed=2)
+    agent.update(batch, 5000)
+    buf = io.BytesIO()
+    torch.save(agent.state_dict(), buf)
+    buf.seek(0)
+    state = torch.load(buf, weights_only=True)
+    assert state["config"]["precision"] == "bf16"
+    clone = DrQV2Agent(OBS, 4, DrQV2Config(hidden_dim=64, batch_size=16, seed=123, precision="bf16"))
+    clone.load_state_dict(state)
+    obs = np.random.default_rng(1).integers(0, 256, OBS, dtype=np.uint8)
+    assert np.array_equal(agent.act(obs, 5000, False), clone.act(obs, 5000, False))
+    assert np.array_equal(agent.act(obs, 5000, True), clone.act(obs, 5000, True))
+    for step in (5001, 5002):
+        assert agent.update(batch, step) == clone.update(batch, step)
+    for a, b in zip(params(agent.encoder, agent.actor, agent.critic, agent.critic_target),
+                    params(clone.encoder, clone.actor, clone.critic, clone.critic_target)):
+        assert torch.equal(a, b)
+    with pytest.warns(UserWarning, match="precision bf16"):  # loading into an fp32 agent is flagged
+        DrQV2Agent(OBS, 4, SMALL).load_state_dict(agent.state_dict())
+
+
+def test_bf16_runs_the_networks_in_bf16_and_keeps_losses_targets_optimiser_fp32(monkeypatch):
+    import agents.drqv2 as drqv2
+
+    agent = DrQV2Agent(OBS, 4, BF16)
+    seen = {"conv": [], "trunk": [], "mse": []}
+    agent.encoder.convnet[2].register_forward_hook(lambda m, i, o: seen["conv"].append(o.dtype))
+    agent.critic.trunk[0].register_forward_hook(lambda m, i, o: seen["trunk"].append(o.dtype))
+    real_mse = drqv2.F.mse_loss
+
+    def mse(q, target):
+        seen["mse"].append((q.dtype, target.dtype))
+        return real_mse(q, target)
+
+    monkeypatch.setattr(drqv2.F, "mse_loss", mse)
+    metrics = agent.update(make_batch(16, seed=3), 3000)
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+    assert seen["conv"] == [torch.bfloat16, torch.bfloat16]  # obs and next_obs
+    assert set(seen["trunk"]) == {torch.bfloat16}
+    assert seen["mse"] == [(torch.float32, torch.float32)] * 2  # Q1 and Q2 against the fp32 TD target
+    for opt in (agent.encoder_opt, agent.actor_opt, agent.critic_opt):
+        for state in opt.state.values():
+            assert all(v.dtype == torch.float32 for k, v in state.items() if k != "step")
+    obs = np.random.default_rng(0).integers(0, 256, OBS, dtype=np.uint8)
+    seen["conv"].clear()
+    action = agent.act(obs, 5000, eval_mode=True)
+    assert seen["conv"] == [torch.bfloat16] and action.dtype == np.float32 and np.all(np.abs(action) < 1)
+
+
+def test_fp32_agent_never_touches_bf16():
+    agent = DrQV2Agent(OBS, 4, SMALL)
+    dtypes = []
+    for m in (agent.encoder.convnet[2], agent.critic.trunk[0], agent.actor.trunk[0]):
+        m.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    agent.update(make_batch(16), 3000)
+    agent.act(np.zeros(OBS, np.uint8), 5000, eval_mode=True)
+    assert dtypes and set(dtypes) == {torch.float32}
+
+
+def test_precision_config_field_is_validated_and_recorded():
+    assert DrQV2Config().precision == "fp32"  # the default until the parity checks pass (design.md 9)
+    assert DrQV2Config.from_dict({"precision": "bf16"}).to_dict()["precision"] == "bf16"
+    with pytest.raises(ValueError, match="resolve_precision"):
+        DrQV2Config(precision="auto")
+    with pytest.raises(ValueError, match="fp32, bf16"):
+        DrQV2Config(precision="fp16")
+
+
+def _cpuinfo_bf16() -> bool | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), None)
+    except OSError:
+        return None
+    return None if flags is None else bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+
+def test_resolve_precision_on_this_machine_and_bad_names():
+    from tasks import runtime
+
+    native = _cpuinfo_bf16()
+    if native is not None:  # torch's probe agrees with the kernel's flags
+        assert runtime.cpu_has_native_bf16() == native
+    assert runtime.resolve_precision("auto", "cpu") == ("bf16" if runtime.cpu_has_native_bf16() else "fp32")
+    assert runtime.resolve_precision("fp32", "cpu") == "fp32"
+    with pytest.raises(ValueError, match="auto, bf16, fp32"):
+        runtime.resolve_precision("fp16", "cpu")
+    with pytest.raises(ValueError, match="auto, bf16, fp32"):
+        runtime.resolve_precision("BF16", torch.device("cpu"))
+
+
+def test_resolve_precision_auto_follows_the_hardware(monkeypatch):
+    from tasks import runtime
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
+    assert runtime.resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
+    assert runtime.resolve_precision("auto", "cpu") == "fp32"
+    with pytest.warns(UserWarning, match="slower than fp32"):
+        assert runtime.resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for capability, want in (((8, 0), "bf16"), ((9, 0), "bf16"), ((7, 5), "fp32")):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, c=capability: c)
+        assert runtime.resolve_precision("auto", "cuda") == want
+
+
+def test_autocast_helper():
+    from tasks.runtime import autocast
+
+    with autocast("fp32", "cpu"):
+        assert not torch.is_autocast_enabled("cpu")
+    with autocast("bf16", "cpu"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="resolve_precision"):
+        autocast("auto", "cpu")
+
+
+def test_act_runs_on_one_thread_and_restores_the_thread_count():
+    """One-frame acting is too small to split across threads (see DrQV2Agent._one_thread); the update that
+    follows must get the caller's thread count back."""
+    agent = DrQV2Agent(OBS, 4, BF16)
+    inside = []
+    agent.encoder.register_forward_hook(lambda m, i, o: inside.append(torch.get_num_threads()))
+    torch.set_num_threads(2)  # the autouse fixture restores the original afterwards
+    action = agent.act(np.zeros(OBS, np.uint8), 5000, eval_mode=True)
+    assert inside == [1] and torch.get_num_threads() == 2 and action.shape == (4,)

@@ -13,8 +13,10 @@ from typing import Iterable
 
 import seaborn as sns
 
-# Display order: baselines first, then the video-model rewards, the proposed method and its ablations.
+# Display order: the oracle first (a reference, drawn apart), baselines, then the video-model rewards,
+# the proposed method and its ablations, then GenReward and its levels.
 KNOWN_METHODS = (
+    "dense",
     "sparse",
     "rnd",
     "amp",
@@ -24,6 +26,9 @@ KNOWN_METHODS = (
     "diffusion_reward",
     "diffusion_ll",
     "diffusion_reward_nonoise",
+    "genreward",
+    "genreward_video",
+    "genreward_frame",
 )
 # Index into seaborn's "colorblind" palette (blue, orange, green, red, purple, brown, pink, grey,
 # yellow, cyan). The proposed method gets the strongest contrast (orange) against the VIPER blues.
@@ -37,7 +42,10 @@ _KNOWN_COLOUR = {
     "diffusion_reward": 1,
     "diffusion_ll": 2,
     "diffusion_reward_nonoise": 8,
+    "genreward": 3,
 }
+# The oracle (analysis.oracles) is black: neutral, never mistaken for a method.
+_FIXED_RGB = {"dense": (0.0, 0.0, 0.0)}
 _BASE = sns.color_palette("colorblind", 10)
 _EXTRA = sns.color_palette("dark", 10)
 
@@ -50,6 +58,8 @@ def method_order(methods: Iterable[str]) -> list[str]:
 
 def method_color(method: str) -> tuple[float, float, float]:
     """RGB colour of one method, a function of its name only."""
+    if method in _FIXED_RGB:
+        return _FIXED_RGB[method]
     if method in _KNOWN_COLOUR:
         return tuple(_BASE[_KNOWN_COLOUR[method]])
     return tuple(_EXTRA[zlib.crc32(method.encode("utf-8")) % len(_EXTRA)])

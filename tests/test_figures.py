@@ -190,7 +190,8 @@ def test_palette_is_keyed_by_name_only():
     # pinned: a new method's colour is the same in every process (an unstable hash such as hash() would not be)
     assert method_color("my_new_reward") == pytest.approx((0.0, 0.10980392156862745, 0.4980392156862745))
     assert method_color("zeta") != method_color("my_new_reward")
-    known = [method_color(m) for m in method_order(["sparse", "rnd", "amp", "viper", "viper_std", "viper_ce",
+    known = [method_color(m) for m in method_order(["dense", "sparse", "rnd", "amp", "viper", "viper_std", "viper_ce",
                                                     "diffusion_reward", "diffusion_ll",
-                                                    "diffusion_reward_nonoise"])]
+                                                    "diffusion_reward_nonoise", "genreward"])]
     assert len(set(known)) == len(known)
+    assert method_order(["sparse", "dense"]) == ["dense", "sparse"]  # the oracle first, drawn apart

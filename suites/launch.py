@@ -1,7 +1,8 @@
 """Launchers: where runs execute. Each run is ``suites.train.run(config, run_dir)``, self-contained.
 
-- ``local``: ``LocalLauncher``, a pool of local worker processes (``--jobs`` at a time, one GPU slot per
-  run when GPUs exist); one-off work (``call``) runs in this process.
+- ``local``: ``LocalLauncher``, one local process per run (``--jobs`` at a time, one GPU slot per run when
+  GPUs exist); a killed worker fails its own run only, and workers die with the launcher; one-off work
+  (``call``) runs in this process.
 - ``slurm``: one Slurm job per run through submitit (``suites.submitit_launcher``), requeued and resumed
   on time limits and preemption; one-off work is a job too.
 - ``submitit-local``: the same submitit path with submitit's local executor (jobs are local
@@ -11,13 +12,23 @@
 """
 from __future__ import annotations
 
-import multiprocessing as mp
+import ctypes
 import os
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from suites.gpus import gpu_slots
 from suites.plan import RunSpec
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Launcher(Protocol):
@@ -28,18 +39,121 @@ class Launcher(Protocol):
         """Do one-off work (datasets, pretraining) where the runs will run, and return its result."""
 
 
-def _worker(config: dict, run_dir: str) -> dict:
-    from suites import train
+class WorkerDied(RuntimeError):
+    """A run's worker process ended without a result (killed by a signal, out of memory, a crash in C).
 
-    return train.run(config, run_dir)
+    Only that run fails; its last checkpoint is on disk, so a re-run resumes it."""
+
+
+# ------------------------------------------------------------------------------------ worker side
+def die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` (the launcher) dies, however it dies (``kill -9`` included).
+
+    On Linux the kernel does it: ``PR_SET_PDEATHSIG`` sends SIGKILL when the parent exits. A thread that
+    polls ``os.getppid()`` is the fallback elsewhere (and covers a parent that died before the prctl).
+    Why: a run orphaned by a killed launcher would keep training (and holding its lock and ~700 MB) for
+    nobody, and a relaunch would find it busy.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - every Linux libc has prctl
+            pass
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watcher", daemon=True).start()
+
+
+def worker_main(job_file: str, result_file: str, parent: int) -> None:
+    """A run's process: ``train.run(config, run_dir)``; the result (or the exception) goes to ``result_file``.
+
+    The launcher reads the result file when this process ends; no file means the process died."""
+    die_with_parent(parent)
+    with open(job_file, "rb") as f:
+        config, run_dir = pickle.load(f)
+    try:
+        from suites import train
+
+        result: Any = train.run(config, run_dir)
+    except BaseException as e:  # noqa: BLE001 - handed to the launcher, which reports it
+        e.remote_traceback = traceback.format_exc()  # type: ignore[attr-defined]
+        result = e
+    try:
+        payload = pickle.dumps(result)
+    except Exception:  # an exception that cannot be pickled still reaches the launcher as its text
+        payload = pickle.dumps(RuntimeError(f"{type(result).__name__}: {result}"))
+    tmp = result_file + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(payload)
+    os.replace(tmp, result_file)
+
+
+_WORKER_CODE = ("import sys; from suites.launch import worker_main; "
+                "worker_main(sys.argv[1], sys.argv[2], int(sys.argv[3]))")
+
+
+# ------------------------------------------------------------------------------------ launcher side
+class _Worker:
+    """One run in its own process (its own process group, so a Ctrl-C reaches only the launcher, which
+    ends the workers itself), with the files its job and result travel through."""
+
+    def __init__(self, run: RunSpec, config: dict, slot: int, tmp: Path):
+        self.run, self.slot = run, slot
+        self.job_file, self.result_file = tmp / f"job_{id(self)}.pkl", tmp / f"result_{id(self)}.pkl"
+        with open(self.job_file, "wb") as f:
+            pickle.dump((config, str(run.run_dir)), f)
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        self.proc = subprocess.Popen([sys.executable, "-c", _WORKER_CODE, str(self.job_file),
+                                      str(self.result_file), str(os.getpid())], env=env, process_group=0)
+
+    def result(self) -> dict | BaseException:
+        code = self.proc.returncode
+        try:
+            with open(self.result_file, "rb") as f:
+                return pickle.load(f)
+        except FileNotFoundError:
+            pass
+        except Exception as e:  # a torn result file: the worker died while writing it
+            return WorkerDied(f"the worker's result could not be read ({type(e).__name__}: {e})")
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            why = f"the worker process was killed by {name}" + (
+                " (out of memory, or killed by hand)" if -code == signal.SIGKILL else "")
+        else:
+            why = f"the worker process exited with code {code} without a result"
+        return WorkerDied(f"{why}; the run's last checkpoint is kept")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
 
 
 class LocalLauncher:
+    """Runs as local processes, ``jobs`` at a time, one process per run.
+
+    A process per run, not a shared pool: a worker that is killed or runs out of memory fails its own run
+    only (a ``ProcessPoolExecutor`` fails every running and queued run with ``BrokenProcessPool``). Each
+    worker dies with the launcher (``die_with_parent``), and when the launcher stops (Ctrl-C, an error,
+    the caller closing the iterator) it terminates its live workers and waits for them, so no run trains
+    on for nobody. Workers are fresh interpreters (no GL context or CUDA state inherited by fork).
+    """
+
     def __init__(self, jobs: int | None = 1, on_poll: Callable[[], None] | None = None, poll_seconds: float = 2.0):
         jobs = 1 if jobs is None else jobs
         if jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {jobs}")
         self.jobs, self.on_poll, self.poll_seconds = jobs, on_poll, poll_seconds
+        self.workers: list[_Worker] = []  # the live ones, for tests and for stop()
 
     def _placed(self, run: RunSpec, slot: int) -> dict:
         config = dict(run.config)
@@ -51,26 +165,46 @@ class LocalLauncher:
         return config
 
     def launch(self, runs: Sequence[RunSpec]) -> Iterator[tuple[RunSpec, dict | BaseException]]:
-        # spawn: a fresh interpreter per worker, so no GL context or CUDA state is inherited by fork
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx) as pool:
-            pending: dict[Future, RunSpec] = {}
-            queue = list(runs)
-            free_slots = list(range(self.jobs))
-            slot_of: dict[Future, int] = {}
-            while queue or pending:
-                while queue and free_slots:
-                    run, slot = queue.pop(0), free_slots.pop(0)
-                    fut = pool.submit(_worker, self._placed(run, slot), str(run.run_dir))
-                    pending[fut], slot_of[fut] = run, slot
-                done, _ = wait(list(pending), timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
-                if self.on_poll is not None:
-                    self.on_poll()
-                for fut in done:
-                    run = pending.pop(fut)
-                    free_slots.append(slot_of.pop(fut))
-                    exc = fut.exception()
-                    yield run, (exc if exc is not None else fut.result())
+        queue = list(runs)
+        free_slots = list(range(self.jobs))
+        with tempfile.TemporaryDirectory(prefix="vrb-launch-") as tmp:
+            try:
+                while queue or self.workers:
+                    while queue and free_slots:
+                        run, slot = queue.pop(0), free_slots.pop(0)
+                        self.workers.append(_Worker(run, self._placed(run, slot), slot, Path(tmp)))
+                    ended = self._wait()
+                    if self.on_poll is not None:
+                        self.on_poll()
+                    for w in ended:
+                        self.workers.remove(w)
+                        free_slots.append(w.slot)
+                        yield w.run, w.result()
+            finally:
+                self.stop()
+
+    def _wait(self) -> list[_Worker]:
+        deadline = time.monotonic() + self.poll_seconds
+        while True:
+            ended = [w for w in self.workers if w.proc.poll() is not None]
+            if ended or time.monotonic() >= deadline:
+                return ended
+            time.sleep(0.05)
+
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        """Terminate the live workers (SIGTERM, then SIGKILL after ``grace_seconds``) and wait for them.
+
+        A terminated run keeps its last checkpoint, so the next launch resumes it."""
+        for w in self.workers:
+            w.stop()
+        deadline = time.monotonic() + grace_seconds
+        for w in self.workers:
+            try:
+                w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                w.proc.wait()
+        self.workers.clear()
 
     def call(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)

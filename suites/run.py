@@ -99,14 +99,107 @@ def _launcher(a: argparse.Namespace, suite_dir: Path):
                          gpus=a.slurm_gpus, cpus=a.slurm_cpus, mem_gb=a.slurm_mem_gb, slurm=extra)
 
 
+def _rerun_fixes(e: BaseException) -> bool:
+    """Whether a plain re-run can fix this failure: a killed worker, memory or a full disk can pass; a
+    config error, a missing dataset or model, or a bug cannot, and saying "re-run" there only wastes a run."""
+    from suites.launch import WorkerDied
+
+    if isinstance(e, (WorkerDied, MemoryError)):
+        return True
+    return isinstance(e, OSError) and not isinstance(e, (FileNotFoundError, PermissionError, NotADirectoryError,
+                                                           IsADirectoryError))
+
+
+def _failure_line(run: RunSpec, e: BaseException) -> str:
+    """One line per failed run; an unexpected error's traceback goes to ``<run_dir>/error.log``."""
+    line = f"FAILED {run.key}: {type(e).__name__}: {e}"
+    tb = getattr(e, "remote_traceback", None)
+    if tb and not isinstance(e, (ValueError, FileNotFoundError)):
+        try:
+            (run.run_dir / "error.log").write_text(tb)
+            line += f" (traceback: {run.run_dir / 'error.log'})"
+        except OSError:
+            pass
+    return line
+
+
+def _lock_holder(run: RunSpec) -> str:
+    """Who holds a run's lock, from what ``suites.train.run_lock`` wrote in it ("host pid N")."""
+    try:
+        holder = (run.run_dir / ".lock").read_text().strip()
+    except OSError:
+        return ""
+    return f" ({holder})" if holder else ""
+
+
+def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir: Path) -> int:
+    """Prepare, run, score, draw: the part of ``main`` a Ctrl-C may interrupt (then ``main`` says how to
+    resume in one line)."""
+    try:
+        launcher.call(prepare, runs)
+    except (ValueError, OSError) as e:  # a missing dataset or model, an unwritable data root: one line
+        print(f"error: preparing the runs' data and models failed: {e}", file=sys.stderr)
+        return 2
+
+    from analysis.scores import build_scores
+
+    progress = Progress(runs)
+    launcher.on_poll = progress.poll
+    failures, busy = [], []
+    started = time.monotonic()
+    outcomes = launcher.launch(runs)
+    try:
+        for run, result in outcomes:
+            if isinstance(result, BaseException):
+                failures.append((run, result))
+                progress.bar.write(_failure_line(run, result))
+            elif "skipped" in result and result["skipped"] != "done":
+                busy.append(run)  # another launch holds its lock: it is neither done nor failed
+                progress.bar.write(f"BUSY {run.key}: {result['skipped']}{_lock_holder(run)}; left alone")
+                continue
+            progress.done += 1
+    finally:
+        outcomes.close()  # on Ctrl-C or an error: the launcher ends its live workers now, not at exit
+        progress.close()
+
+    scores = build_scores(suite_dir)
+    print(f"scores: {suite_dir / 'scores.csv'} ({len(scores)} rows) after {time.monotonic() - started:.0f}s")
+    if not a.no_figures:
+        try:
+            from analysis.figures import make_figures
+
+            written = make_figures(a.suite, a.results, suite_dir / "figures")
+            report = [w for w in written if str(w).endswith(".md")]
+            print(f"figures: {suite_dir / 'figures'}" + (f" (report: {report[0]})" if report else ""))
+        except Exception as e:  # figures must never cost the results
+            print(f"figures could not be made ({type(e).__name__}: {e}); "
+                  f"run: python -m analysis.figures --suite {a.suite} --results {a.results}", file=sys.stderr)
+    if busy:
+        print(f"{len(busy)} run(s) are being run by another process and were left alone: "
+              f"{', '.join(r.key for r in busy)}; re-run the same command after it ends to include them",
+              file=sys.stderr)
+    retry = [r.key for r, e in failures if _rerun_fixes(e)]
+    fix = [r.key for r, e in failures if not _rerun_fixes(e)]
+    if retry:
+        print(f"{len(retry)} run(s) were stopped: {', '.join(retry)}; re-run the same command to resume them "
+              "from their last checkpoint", file=sys.stderr)
+    if fix:
+        print(f"{len(fix)} run(s) failed: {', '.join(fix)}; a re-run will not fix this: change what the "
+              "FAILED line says, then re-run", file=sys.stderr)
+    return 1 if failures or busy else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m suites.run", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m suites.run", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--suite", help="suite name (see --list)")
     p.add_argument("--list", action="store_true", help="list the suites and exit")
     p.add_argument("--profile", help=f"one of {', '.join(profiles.PROFILES)} (default: the suite's, usually quick)")
-    p.add_argument("--methods", nargs="+")
-    p.add_argument("--tasks", nargs="+")
-    p.add_argument("--seeds", nargs="+", type=int)
+    p.add_argument("--methods", nargs="+", metavar="METHOD",
+                   help="only these of the suite's methods (default: all; see --list)")
+    p.add_argument("--tasks", nargs="+", metavar="TASK",
+                   help="only these of the suite's tasks (default: the profile's; see --list)")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
+                   help="these seeds, e.g. --seeds 0 1 2 (default: 0 .. the profile's seed count - 1)")
     p.add_argument("--frames", type=int, help="override every run's frame budget")
     p.add_argument("--jobs", type=int, help="runs at a time (local: default 1; slurm: default all)")
     p.add_argument("--threads", type=int, help="torch threads per run (default: local, cores / jobs; slurm, --slurm-cpus)")
@@ -135,8 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     if a.list:
-        for s in definitions.SUITES.values():
-            print(f"{s.name:20s} {s.domain:10s} {len(s.methods)} methods x {len(s.tasks)} tasks  {s.description}")
+        for s in definitions.SUITES.values():  # what --methods and --tasks accept, per suite
+            print(f"{s.name} ({s.domain}, default profile {s.default_profile}): {s.description}\n"
+                  f"    methods: {' '.join(m.label for m in s.methods)}\n"
+                  f"    tasks:   {' '.join(s.tasks)}" + (f" (quick: {' '.join(s.quick_tasks)})" if s.quick_tasks else ""))
         return 0
     if not a.suite:
         p.error("--suite is required (or --list)")
@@ -147,6 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.seeds is not None and min(a.seeds, default=0) < 0:
         p.error(f"--seeds must be whole numbers >= 0, got {' '.join(map(str, a.seeds))}")
     try:
+        from tasks.io import check_dir, data_root
+
+        check_dir(a.results, "--results")
+        check_dir(data_root(a.data_root), "--data-root" if a.data_root else "the data root", writable=False)
         runs = expand(a.suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
                       device=a.device, wandb=a.wandb, data_root=a.data_root, frames=a.frames,
                       torch_threads=a.threads)
@@ -170,38 +269,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(str(e))
     print(f"suite {a.suite}: {len(runs)} runs ({runs[0].config['profile']} profile, {a.launcher} launcher) "
           f"-> {suite_dir}", flush=True)
-    launcher.call(prepare, runs)
+    import signal
+    import threading
 
-    from analysis.scores import build_scores
+    def terminated(signum, frame):  # SIGTERM (kill, a job scheduler) stops the launch as Ctrl-C does
+        raise KeyboardInterrupt
 
-    progress = Progress(runs)
-    launcher.on_poll = progress.poll
-    failures = []
-    started = time.monotonic()
-    for run, result in launcher.launch(runs):
-        progress.done += 1
-        if isinstance(result, BaseException):
-            failures.append((run, result))
-            progress.bar.write(f"FAILED {run.key}: {type(result).__name__}: {result}")
-    progress.close()
-
-    scores = build_scores(suite_dir)
-    print(f"scores: {suite_dir / 'scores.csv'} ({len(scores)} rows) after {time.monotonic() - started:.0f}s")
-    if not a.no_figures:
-        try:
-            from analysis.figures import make_figures
-
-            written = make_figures(a.suite, a.results, suite_dir / "figures")
-            report = [w for w in written if str(w).endswith(".md")]
-            print(f"figures: {suite_dir / 'figures'}" + (f" (report: {report[0]})" if report else ""))
-        except Exception as e:  # figures must never cost the results
-            print(f"figures could not be made ({type(e).__name__}: {e}); "
-                  f"run: python -m analysis.figures --suite {a.suite} --results {a.results}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} run(s) failed: {', '.join(r.key for r, _ in failures)}; "
-              "re-run the same command to resume them", file=sys.stderr)
-        return 1
-    return 0
+    in_main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, terminated) if in_main else None
+    try:
+        return _execute(a, runs, launcher, suite_dir)
+    except KeyboardInterrupt:  # the launcher has ended its workers (their checkpoints stay): no traceback
+        print("\ninterrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, before)
 
 
 if __name__ == "__main__":

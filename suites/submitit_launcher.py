@@ -102,7 +102,7 @@ class SubmititLauncher:
         try:
             self.executor.update_parameters(**params)
         except NameError as e:  # submitit's text lists the valid parameter names
-            raise ValueError(f"bad --slurm-param: {e}") from None
+            raise ValueError(f"bad --slurm-param: {str(e).splitlines()[0]}") from None  # the rest is submitit's aside
 
     # ------------------------------------------------------------------------------------ runs
     def _placed(self, run: RunSpec) -> dict:

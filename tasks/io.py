@@ -36,6 +36,26 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else Path.cwd() / "data"
 
 
+def check_dir(path: str | os.PathLike, flag: str, writable: bool = True) -> Path:
+    """Refuse, in one line naming the path, a directory flag (``--results``, ``--data-root``) that cannot work.
+
+    Checked before any work starts: a path that is (or lies under) a file, or (``writable``) whose nearest
+    existing directory cannot be written, would otherwise fail every run one by one, deep in a traceback.
+    The directory itself is not created here. Returns the path.
+    """
+    p = Path(path)
+    existing = p
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == p else f"lies under {existing}, which is a file"
+        raise ValueError(f"{flag} {p} {where}, not a directory; pass a directory")
+    if writable and not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == p else f" (its parent {existing} is)"
+        raise ValueError(f"{flag} {p} is not writable{where}; pass a directory you can write to")
+    return p
+
+
 _UMASK_LOCK = threading.Lock()
 
 

@@ -1,5 +1,5 @@
 """Launchers: the submitit job path (submitit's local executor: real subprocess jobs), the registry and
-the error texts. The local process pool is covered by the end-to-end tests in test_suites.py."""
+the error texts. The local launcher is covered by test_suites.py (end to end) and test_faults.py (faults)."""
 import json
 import os
 import shutil

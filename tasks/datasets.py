@@ -117,6 +117,22 @@ def _rerecord_command(path: Path, meta: dict[str, Any], root: str | Path | None)
     return collect_command(domain, [meta["task"]] if "task" in meta else None, epsilon, root)
 
 
+def _rerecord_hint(path: Path, root: str | Path | None) -> str:
+    """"; delete it and re-record with: ..." from the file's place in the layout
+    (``datasets/<domain>/<task>/<kind>/...``): an unreadable file has no metadata to read it from."""
+    parts = path.parts
+    if "datasets" not in parts or len(parts) - parts.index("datasets") < 4:
+        return ""
+    i = parts.index("datasets")
+    domain, task, kind = parts[i + 1], parts[i + 2], parts[i + 3]
+    epsilon = float(kind.removeprefix("eps_")) if kind.startswith("eps_") else None
+    try:
+        command = collect_command(domain, [task], epsilon, root)
+    except ValueError:
+        return ""
+    return f"; delete it and re-record with: {command}"
+
+
 def read_episode(path: str | Path, root: str | Path | None = None) -> Episode:
     """Load one episode file; raises ValueError naming the file when it is unreadable or malformed, and
     OutdatedEpisodeError (naming the command that re-records it) when it predates FORMAT."""
@@ -128,7 +144,7 @@ def read_episode(path: str | Path, root: str | Path | None = None) -> Episode:
                 raise ValueError(f"missing arrays {missing}")
             ep = Episode(z["frames"], z["actions"], z["rewards"], z["successes"], json.loads(str(z["meta"])))
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, json.JSONDecodeError, KeyError) as e:
-        raise ValueError(f"corrupted episode file {path}: {e}") from e
+        raise ValueError(f"corrupted episode file {path}: {e}{_rerecord_hint(path, root)}") from e
     t = ep.actions.shape[0]
     if (ep.frames.dtype != np.uint8 or ep.frames.ndim != 4 or ep.frames.shape[0] != t + 1
             or ep.rewards.shape != (t,) or ep.successes.shape != (t,)):

@@ -136,3 +136,18 @@ def test_bad_names_are_rejected(tmp_path):
         collect_mod.collect("metaworld", ["door"], root=tmp_path, show_progress=False)
     with pytest.raises(SystemExit):
         collect_mod.main(["--domain", "metaworld", "--tasks", "nope", "--data-root", str(tmp_path)])
+
+
+def test_a_corrupted_file_names_the_command_that_re_records_it(tmp_path):
+    root = tmp_path / "data"
+    victim = ds.episode_path(ds.episode_dir("metaworld", "reach", root=root), 0)
+    victim.parent.mkdir(parents=True)
+    victim.write_bytes(b"truncated")
+    with pytest.raises(ValueError, match=f"corrupted episode file .*re-record with: python -m tasks.collect "
+                                         f"--domain metaworld --tasks reach --data-root {root}"):
+        ds.read_episode(victim, root=root)
+    noisy = ds.episode_path(ds.episode_dir("metaworld", "reach", kind=ds.eps_kind(0.5), root=root), 0)
+    noisy.parent.mkdir(parents=True)
+    noisy.write_bytes(b"")
+    with pytest.raises(ValueError, match="--tasks reach --epsilon 0.5"):
+        ds.read_episode(noisy, root=root)

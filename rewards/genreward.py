@@ -23,12 +23,12 @@ Two levels (docs/genreward.md; design.md section 5):
 
 ``genreward_video`` / ``genreward_frame`` keep one level each (the ablation). ``pretrained_on`` picks the
 video model: ``"genreward"`` (GenReward's setting: pretrained on the five genreward tasks' expert videos) or
-``"seen"`` (the zero-shot variant: the domain's model pretrained on its seen tasks).
+``"seen"`` (the zero-shot variant: the domain's model pretrained on its seen tasks); it is the model's
+``ModelRef.task_set`` (``tasks.registry.TASK_SETS``).
 """
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
@@ -38,61 +38,35 @@ from rewards.base import RewardProvider, seeded_init, validate_episode, validate
 from rewards.registry import register
 
 VIDEO_MODEL = "vqdiffusion"
+#: ``pretrained_on`` names a task set of ``tasks.registry.TASK_SETS`` (the model's ``ModelRef.task_set``)
 TASK_SETS = ("genreward", "seen")
 
 
 # ------------------------------------------------------------------------------------ the model
 
 def task_set(domain: str, pretrained_on: str) -> list[str]:
-    """The tasks the video model is pretrained on: the domain's seen tasks, or the genreward split."""
-    from tasks.registry import names, seen_tasks
+    """The tasks the video model is pretrained on: the genreward split, or the domain's seen tasks."""
+    from tasks.registry import task_set as registry_task_set
 
     if pretrained_on not in TASK_SETS:
         raise ValueError(f"pretrained_on: unknown task set {pretrained_on!r}; valid: {', '.join(TASK_SETS)}")
-    if pretrained_on == "seen":
-        return seen_tasks(domain)
-    return sorted(names(split="genreward", domain=domain, include_optional=True))
-
-
-def model_root(data_root: Any, pretrained_on: str) -> Any:
-    """The data root whose ``models/`` holds the models of this task set.
-
-    ``"seen"``: the data root itself (the domain's usual models). Another set gets its own
-    ``<data_root>/task_sets/<name>/`` with a ``models/`` of its own and ``datasets`` linking to the shared
-    ``../../datasets``, so today's store and pretrainer (one model per domain, preset and context) work
-    unchanged. (Stop-gap until a model reference carries its task set.)
-    """
-    from tasks.io import data_root as resolve
-
-    if pretrained_on == "seen":
-        return data_root
-    base = resolve(data_root)
-    root = base / "task_sets" / pretrained_on
-    root.mkdir(parents=True, exist_ok=True)
-    (base / "datasets").mkdir(parents=True, exist_ok=True)
-    link = root / "datasets"
-    if not link.exists() and not link.is_symlink():
-        os.symlink(os.path.join("..", "..", "datasets"), link)
-    return root
+    return registry_task_set(pretrained_on, domain)
 
 
 def pretrain_commands(domain: str, preset: str, context: int, data_root: Any, pretrained_on: str) -> str:
-    tasks = " ".join(task_set(domain, pretrained_on))
-    root = model_root(data_root, pretrained_on)
-    suffix = f" --data-root {root}" if root is not None else ""
+    """The commands that make the task set's expert videos, codec and VQ-Diffusion."""
+    ref = model_ref(domain, preset, context, data_root, pretrained_on)
+    tasks = " ".join(ref.tasks)
     return (f"python -m tasks.collect --domain {domain} --tasks {tasks}" + (f" --data-root {data_root}" if data_root else "")
-            + f" && python -m rewards.models.pretrain --domain {domain} --model codec --preset {preset} --tasks {tasks}{suffix}"
-            + f" && python -m rewards.models.pretrain --domain {domain} --model {VIDEO_MODEL} --preset {preset} "
-              f"--context {context} --tasks {tasks}{suffix}")
+            + f" && {ref.codec.command} && {ref.command}")
 
 
 def model_ref(domain: str, preset: str, context: int, data_root: Any, pretrained_on: str):
-    """The VQ-Diffusion of the task set (the one place that resolves it: a task set field of ``ModelRef``
-    would replace ``model_root``)."""
+    """The VQ-Diffusion of the task set: ``pretrained_on`` is the ``ModelRef``'s task set."""
     from rewards.models.store import ModelRef
 
-    root = model_root(data_root, pretrained_on)
-    return ModelRef(domain, VIDEO_MODEL, preset, context, None if root is None else str(root))
+    task_set(domain, pretrained_on)  # validates the name (listing GenReward's two)
+    return ModelRef(domain, VIDEO_MODEL, preset, context, data_root, task_set=pretrained_on)
 
 
 def load_models(domain: str, preset: str, context: int, device: Any, data_root: Any, pretrained_on: str):
@@ -244,7 +218,7 @@ class GenRewardBase(RewardProvider):
     @classmethod
     def prepare(cls, request: Any, log: Any = print) -> None:
         """Expert videos of the task set and of the request's tasks, codec and VQ-Diffusion pretrained on the
-        task set (the same steps as ``VideoModelReward.prepare``, at the task set's model root), then the
+        task set (the same steps as ``VideoModelReward.prepare``, with the task set's ``ModelRef``), then the
         video-level statistics of each task (so parallel runs only read them)."""
         from rewards.models.pretrain import pretrain
         from tasks.collect import collect
@@ -258,7 +232,7 @@ class GenRewardBase(RewardProvider):
         device = str(resolve_device(r.device))
         for model in (ref.codec, ref):
             log(f"pretraining {r.domain} {model.name} on the {pretrained_on} tasks if needed")
-            pretrain(model, steps=r.pretrain_steps, tasks=train_on, device=device, quality=r.reports, log=log)
+            pretrain(model, steps=r.pretrain_steps, device=device, quality=r.reports, log=log)
         if cls.use_video:
             codec, model = ref.load_with_codec(device)
             for task in r.tasks:

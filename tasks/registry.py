@@ -144,3 +144,24 @@ def names(split: str | None = None, domain: str | None = None, include_optional:
 def seen_tasks(domain: str) -> list[str]:
     """The tasks a domain's video models are pretrained on (MetaWorld's 7 seen tasks; Adroit's 3)."""
     return names(split="metaworld" if domain == "metaworld" else "adroit", domain=domain)
+
+
+#: Named sets of tasks a video model can be pretrained on, per domain (``rewards.models.store.ModelRef``'s
+#: ``task_set``; ``python -m rewards.models.pretrain --task-set``). ``seen``: the domain's seen tasks, the
+#: models of the main and zero-shot suites. ``genreward``: GenReward's five MetaWorld tasks, the models of
+#: the ``genreward5`` suite (GenReward adapts its generator to the tasks it is evaluated on). One table, so
+#: the store, the pretrainer and the providers agree on what a set holds.
+TASK_SETS: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType({
+    "seen": MappingProxyType({d: tuple(seen_tasks(d)) for d in DOMAINS}),
+    "genreward": MappingProxyType({"metaworld": tuple(sorted(names("genreward", "metaworld", include_optional=True)))}),
+})
+DEFAULT_TASK_SET = "seen"
+
+
+def task_set(name: str, domain: str) -> list[str]:
+    """The tasks of task set ``name`` in ``domain``; an unknown set or one without tasks there lists the valid ones."""
+    if name not in TASK_SETS:
+        raise ValueError(f"unknown task set {name!r}; valid: {', '.join(TASK_SETS)}")
+    if domain not in TASK_SETS[name]:
+        raise ValueError(f"task set {name!r} has no {domain} tasks; it covers: {', '.join(TASK_SETS[name])}")
+    return list(TASK_SETS[name][domain])

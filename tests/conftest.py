@@ -91,3 +91,26 @@ def video_model_root(tiny_dataset, tmp_path_factory):
         pretrain(ModelRef("metaworld", kind, "small", 2, root), steps=15, tasks=[TASK], device="cpu",
                  quality=False, progress=False, log=lambda m: None)
     return root
+
+
+#: GenReward's five tasks, the ``genreward`` task set (tasks.registry.TASK_SETS)
+GENREWARD_TASK = "pick-place"
+
+
+@pytest.fixture(scope="session")
+def genreward_model_root(tmp_path_factory):
+    """A data root with the five genreward tasks' expert videos (2 each: 1 train + 1 test, the smoke
+    profile's count; the scripted experts stop at success, 25-110 steps) and a codec and VQ-Diffusion of
+    the ``genreward`` task set (small preset, context 2) trained 30 steps on them: the smoke profile's
+    pretraining length, so a genreward5 smoke run finds them made and trains nothing."""
+    from rewards.models.pretrain import pretrain
+    from rewards.models.store import ModelRef
+    from tasks.collect import collect
+    from tasks.registry import task_set
+
+    root = tmp_path_factory.mktemp("genreward_models")
+    collect("metaworld", task_set("genreward", "metaworld"), episodes=2, root=root, show_progress=False)
+    ref = ModelRef("metaworld", "vqdiffusion", "small", 2, root, task_set="genreward")
+    for r in (ref.codec, ref):
+        pretrain(r, steps=30, device="cpu", quality=False, progress=False, log=lambda m: None)
+    return root

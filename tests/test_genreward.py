@@ -9,25 +9,19 @@ import torch
 import rewards
 from rewards.genreward import model_ref
 from rewards.goal_video import GoalVideoCache, generate, rollout_tokens
-from rewards.models.pretrain import pretrain
 from rewards.models.store import ModelMissingError
 from tasks import datasets as ds
-from tasks.collect import collect
+from tasks.registry import task_set
 
 TASK = "pick-place"  # the scripted expert succeeds in ~27 steps, so its videos are short
 FAST = dict(goal_frames=6, goal_steps=2)  # short rollouts keep the tests fast on a 2-core CPU
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    """pick-place: 3 expert episodes (2 train, 1 test); codec and VQ-Diffusion trained briefly on them at the
-    genreward task set's model root."""
-    root = tmp_path_factory.mktemp("genreward")
-    collect("metaworld", [TASK], episodes=3, root=root, show_progress=False)
-    ref = model_ref("metaworld", "small", 2, root, "genreward")
-    for r in (ref.codec, ref):
-        pretrain(r, 10, tasks=[TASK], device="cpu", quality=False, progress=False, log=lambda m: None)
-    return root
+@pytest.fixture
+def root(genreward_model_root):
+    """The five genreward tasks' expert videos (1 train + 1 test each) with a codec and VQ-Diffusion of the
+    ``genreward`` task set trained 30 steps on them (tests/conftest.py, built once per session)."""
+    return genreward_model_root
 
 
 def _make(name, root, **kw):
@@ -66,7 +60,8 @@ def test_providers_are_registered_and_label_a_real_episode(root):
     p = _make("genreward", root)
     r = p.label_episode(ep.frames, ep.rewards)
     assert r.shape == ep.rewards.shape and r.dtype == np.float32 and np.all(np.isfinite(r))
-    assert p.params["trained_on"] == [TASK] and p.params["sigma"] > 0
+    assert p.params["trained_on"] == task_set("genreward", "metaworld") and p.params["sigma"] > 0
+    assert TASK in p.params["trained_on"] and p.codec.ref.name == "codec_small_genreward"
     assert len(p.key_frames) == 1 and p.key_frames[0].shape == (3, 64, 64)
     # the env reward enters with beta, the video level with w_video
     v = _make("genreward_video", root, beta=0.0).label_episode(ep.frames, ep.rewards)
@@ -111,8 +106,128 @@ def test_frame_level_bonus_learns_and_checkpoints_resume_exactly(root):
 def test_bad_input_and_missing_models_say_what_to_do(root, tmp_path):
     with pytest.raises(ValueError, match="valid: genreward, seen"):
         _make("genreward", root, pretrained_on="other")
-    with pytest.raises(ModelMissingError, match="rewards.models.pretrain .*--tasks bin-picking"):
+    with pytest.raises(ModelMissingError, match="--model codec --preset small --task-set genreward --data-root"):
         rewards.make("genreward", task=TASK, domain="metaworld", data_root=tmp_path)
     p = _make("genreward", root)
     with pytest.raises(ValueError, match="keys obs, action, next_obs"):
         p.bonus({"next_obs": torch.zeros(2, 3, 64, 64, dtype=torch.uint8)})
+
+
+# ------------------------------------------------------------------------------------ through the trainer
+
+def _genreward_runs(genreward_model_root, results, methods=("genreward",), frames=1024):
+    """genreward5 smoke runs on pick-place: one eval episode, a short goal video (8 frames, 2 denoising steps)
+    so that a 256-step episode does not pay a 256-frame rollout; the request is rebuilt so ``prepare`` makes
+    the statistics of exactly these settings."""
+    import dataclasses
+
+    from suites.plan import expand
+
+    runs = expand("genreward5", "smoke", methods=list(methods), tasks=[TASK], results=results, frames=frames,
+                  data_root=str(genreward_model_root), torch_threads=1, device="cpu")
+    out = []
+    for spec in runs:
+        c = spec.config
+        c["eval_episodes"], c["checkpoint_every_frames"], c["eval_every_frames"] = 1, 512, frames
+        if c["provider"] == "genreward":
+            c["provider_overrides"] = {**c["provider_overrides"], "goal_frames": 8, "goal_steps": 2}
+        request = rewards.PrepareRequest.make(rewards.get(c["provider"]), overrides=c["provider_overrides"],
+                                              **{f.name: getattr(spec.prepare, f.name)
+                                                 for f in dataclasses.fields(spec.prepare) if f.name != "overrides"})
+        out.append(dataclasses.replace(spec, prepare=request))
+    return out
+
+
+def _rows(path):
+    import pandas as pd
+
+    return pd.read_csv(path).drop(columns=[c for c in ("time", "fps") if c in pd.read_csv(path, nrows=0).columns])
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured 2026 (this change): the resumed episode's learned_return and "
+                   "critic_loss differ slightly from the uninterrupted run's (-348.341 vs -348.314; 3.0922 vs 3.0981) "
+                   "while eval rows, episodes 1-2 and the episode's mean FB bonus match: resume is not yet bit-exact "
+                   "with the FB bonus; strict, so the fix shows up as XPASS")
+def test_kill_9_and_resume_with_fb_state_gives_the_rows_of_an_uninterrupted_run(genreward_model_root, tmp_path):
+    """Checkpoints at frames 512 and 1024 (updates, hence the FB networks, start in episode 2, once the replay
+    holds an episode; the key goal frame exists from episode 1's end); the run is killed during episode 3 and
+    resumed from the 1024 checkpoint: it must give the uninterrupted run's rows (evaluation at 0 and 1536)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import pandas as pd
+
+    from suites import run as suite_run
+    from suites import train
+
+    [whole] = _genreward_runs(genreward_model_root, tmp_path / "whole", frames=1536)
+    suite_run.prepare([whole], log=lambda m: None)
+    train.run(whole.config, whole.run_dir)
+    [killed] = _genreward_runs(genreward_model_root, tmp_path / "killed", frames=1536)
+    code = "import json, sys; from suites import train; train.run(json.loads(sys.argv[1]), sys.argv[2])"
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config), str(killed.run_dir)],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    deadline = time.monotonic() + 300
+    while len(train.list_checkpoints(killed.run_dir)) < 2:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(2.0)  # into episode 3, past the checkpoint
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed.run_dir / "done.json").exists()
+    ckpt = train.list_checkpoints(killed.run_dir)[-1]
+    assert ckpt.name == "ckpt_0000001024.pt"
+    state = torch.load(ckpt, weights_only=False)["provider"]
+    # the FB state is in it: networks, and one key goal frame per distinct first frame of episodes 1 and 2
+    assert state["fb"] is not None and state["key_frames"].shape[1:] == (3, 64, 64) and state["episodes"] == 2
+    logs = []
+    train.run(killed.config, killed.run_dir, log=logs.append)
+    assert any("resumed" in m and "frame 1024" in m for m in logs), logs
+    pd.testing.assert_frame_equal(_rows(killed.run_dir / "eval.csv"), _rows(whole.run_dir / "eval.csv"))
+    a, b = _rows(killed.run_dir / "train.csv"), _rows(whole.run_dir / "train.csv")
+    pd.testing.assert_frame_equal(a, b)
+    # no update before the replay holds episode 1; episodes 2 and 3 (the resumed one) learned with the bonus
+    assert a["bonus"].notna().tolist() == [False, True, True]
+
+
+@pytest.mark.slow
+def test_genreward5_smoke_end_to_end(genreward_model_root, tmp_path):
+    """prepare (videos and models found made; statistics computed), one 512-frame run of genreward and of
+    diffusion_reward on the genreward task set's model, scores written."""
+    import json
+
+    import pandas as pd
+
+    from analysis.scores import build_scores
+    from suites import run as suite_run
+    from suites import train
+
+    runs = _genreward_runs(genreward_model_root, tmp_path / "results", ("diffusion_reward", "genreward"), 512)
+    logs = []
+    suite_run.prepare(runs, log=logs.append)
+    # the session's five-task models were already trained to 30 steps: both providers find them made
+    assert sum("nothing to do" in m for m in logs) == 4 and not any("trained to step" in m for m in logs)
+    for spec in runs:
+        assert train.run(spec.config, spec.run_dir)["frame"] == 512
+    suite_dir = tmp_path / "results" / "genreward5"
+    build_scores(suite_dir)
+    assert set(pd.read_csv(suite_dir / "scores.csv")["method"]) == {"diffusion_reward", "genreward"}
+    five = task_set("genreward", "metaworld")
+    for method in ("diffusion_reward", "genreward"):
+        config = json.loads((suite_dir / method / TASK / "seed_0" / "config.json").read_text())
+        assert list(pd.read_csv(suite_dir / method / TASK / "seed_0" / "eval.csv")["frame"]) == [0, 512]
+    assert config["provider_overrides"]["preset"] == "small"
+    dr = rewards.make("diffusion_reward", task=TASK, domain="metaworld", data_root=genreward_model_root,
+                      task_set="genreward")
+    # the suite's diffusion_reward reads the five-task model, not the seen-task one (not silently zero-shot)
+    assert dr.params["trained_on"] == five and dr.params["task_set"] == "genreward"
+    assert json.loads((suite_dir / "diffusion_reward" / TASK / "seed_0" / "config.json").read_text())[
+        "provider_overrides"]["task_set"] == "genreward"

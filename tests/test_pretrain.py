@@ -121,3 +121,34 @@ def test_quality_report_is_written(trained_root):
     assert (q / "report.csv").exists() and (q / "predictions.png").stat().st_size > 0
     assert "LPIPS" in (q / "report.md").read_text()
     assert (ModelRef("metaworld", "codec", data_root=trained_root).dir / "quality" / "reconstructions.png").exists()
+
+
+def test_task_set_names_the_model_directory_and_command_only_when_not_the_default(tmp_path):
+    from tasks.registry import TASK_SETS, seen_tasks
+
+    seen = ModelRef("metaworld", "vqdiffusion", "small", 2, tmp_path)
+    five = ModelRef("metaworld", "vqdiffusion", "small", 2, tmp_path, task_set="genreward")
+    assert seen.task_set == "seen" and seen.name == "vqdiffusion_small_l2" and seen.codec.name == "codec_small"
+    assert seen.tasks == seen_tasks("metaworld") and "--task-set" not in seen.command
+    assert five.name == "vqdiffusion_small_l2_genreward" and five.codec.name == "codec_small_genreward"
+    assert five.dir != seen.dir and five.tasks == list(TASK_SETS["genreward"]["metaworld"])
+    assert "--task-set genreward" in five.command and "--task-set genreward" in five.codec.command
+    with pytest.raises(store.ModelMissingError, match="of the genreward task set.*--task-set genreward"):
+        five.load("cpu")
+    with pytest.raises(ValueError, match="valid: seen, genreward"):
+        ModelRef("metaworld", "codec", task_set="unseen")
+    with pytest.raises(ValueError, match="no adroit tasks"):
+        ModelRef("adroit", "codec", task_set="genreward")
+
+
+def test_cli_task_set_trains_on_its_tasks_and_refuses_unknown_sets(tiny_dataset, capsys):
+    """``--task-set genreward`` without ``--tasks`` trains on the five tasks: none are recorded here, so the
+    dataset error names them (the command the error names makes them)."""
+    root = str(tiny_dataset)
+    args = ["--domain", "metaworld", "--model", "codec", "--steps", "1", "--data-root", root, "--no-quality",
+            "--batch-size", "8", "--device", "cpu"]
+    assert main([*args, "--task-set", "genreward"]) == 2
+    assert "bin-picking" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*args, "--task-set", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err

@@ -41,6 +41,7 @@ import pandas as pd
 
 from analysis import reward_tables as rt
 from rewards.models import PRESETS
+from tasks.runtime import DEFAULT_PRECISION, PRECISIONS
 
 #: the video-model rewards (design section 5), the default providers
 VIDEO_PROVIDERS = ("diffusion_reward", "viper", "viper_std", "diffusion_ll", "viper_ce",
@@ -126,7 +127,8 @@ def _make_kwargs(cls: type, preset: str) -> dict[str, Any]:
 
 def label_returns(domain: str, providers: Sequence[str], task_list: Sequence[str],
                   epsilons: Sequence[float], eps_episodes: int, *, preset: str = "small", data_root=None,
-                  device: Any = "cpu", seed: int = 0, progress: bool = False) -> pd.DataFrame:
+                  device: Any = "cpu", seed: int = 0, progress: bool = False,
+                  precision: str = "fp32") -> pd.DataFrame:
     """One row per (provider, task, epsilon, episode): the learned return of a recorded episode.
 
     Episodes must exist (``tasks.collect``) and providers be prepared. Tasks are the outer loop so only
@@ -151,7 +153,7 @@ def label_returns(domain: str, providers: Sequence[str], task_list: Sequence[str
             bar.set_postfix_str(f"{name} / {task}")
             seed_everything(seed)
             provider = rewards.make(name, task=task, domain=domain, device=device, data_root=data_root, seed=seed,
-                                    **_make_kwargs(classes[name], preset))
+                                    precision=precision, **_make_kwargs(classes[name], preset))
             for eps, eps_list in episodes.items():
                 for i, ep in enumerate(eps_list):
                     r = np.asarray(provider.label_episode(ep.frames, ep.rewards), dtype=np.float64)
@@ -225,19 +227,21 @@ def analyse(domain: str, providers: Sequence[str] | None = None, tasks: Sequence
             preset: str = "small", epsilons: Sequence[float] = DEFAULT_EPSILONS,
             eps_episodes: int = DEFAULT_EPS_EPISODES, expert_episodes: int | None = None,
             pretrain_steps: int | None = None, data_root=None, out_dir=None, device: str = "auto", seed: int = 0,
-            log: Callable[[str], Any] = print, progress: bool = True) -> AnalysisResult:
+            log: Callable[[str], Any] = print, progress: bool = True, precision: str | None = None) -> AnalysisResult:
     """Record, prepare, label, tabulate and plot; returns the tables and the paths written.
 
     ``providers`` default to the six video rewards, ``tasks`` to every task of the domain. ``expert_episodes``
     and ``pretrain_steps`` (None: the defaults of ``tasks.collect`` and of the model preset) size the
-    upstream steps for quick runs and tests.
+    upstream steps for quick runs and tests. ``precision`` (``auto|bf16|fp32``, default
+    ``tasks.runtime.DEFAULT_PRECISION``) is resolved for the device and used for pretraining, statistics and
+    scoring; config.json records it.
     """
     import rewards
     from analysis.plots import save
     from tasks.collect import collect
     from tasks.io import atomic_write_json, atomic_write_text
     from tasks.io import data_root as resolve_root
-    from tasks.runtime import resolve_device, versions
+    from tasks.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
 
     providers = list(VIDEO_PROVIDERS if providers is None else providers)
     task_list = list(tasks) if tasks is not None else default_tasks(domain)
@@ -248,6 +252,8 @@ def analyse(domain: str, providers: Sequence[str] | None = None, tasks: Sequence
     root = resolve_root(data_root)
     out = Path(out_dir) if out_dir is not None else default_out_dir(domain)
     dev = resolve_device(device)
+    requested = DEFAULT_PRECISION if precision is None else precision
+    resolved = resolve_precision(requested, dev)
     start = time.time()
 
     log(f"reward analysis of {', '.join(providers)} on {domain}: {len(task_list)} task(s), epsilons "
@@ -258,10 +264,11 @@ def analyse(domain: str, providers: Sequence[str] | None = None, tasks: Sequence
         cls = rewards.get(name)
         cls.prepare(rewards.PrepareRequest.make(
             cls, overrides=_make_kwargs(cls, preset), domain=domain, tasks=tuple(task_list), data_root=str(root),
-            preset=preset, pretrain_steps=pretrain_steps, expert_episodes=expert_episodes, device=str(dev)), log=log)
+            preset=preset, pretrain_steps=pretrain_steps, expert_episodes=expert_episodes, device=str(dev),
+            precision=resolved), log=log)
 
     episodes = label_returns(domain, providers, task_list, epsilons, eps_episodes, preset=preset, data_root=root,
-                             device=dev, seed=seed, progress=progress)
+                             device=dev, seed=seed, progress=progress, precision=resolved)
     episodes = rt.standardise(episodes)
     episodes = episodes[[*rt.EPISODE_COLUMNS, "env_return", "success"]]
     summary = rt.summarise(episodes)
@@ -287,6 +294,7 @@ def analyse(domain: str, providers: Sequence[str] | None = None, tasks: Sequence
         "splits": {t: split_of(t) for t in task_list}, "preset": preset, "epsilons": epsilons,
         "eps_episodes": int(eps_episodes), "expert_episodes": expert_episodes, "pretrain_steps": pretrain_steps,
         "score_overrides": {name: _make_kwargs(rewards.get(name), preset) for name in providers}, "device": str(dev), "seed": int(seed), "data_root": str(root),
+        "precision": resolved, "precision_requested": requested,
         "seconds": round(time.time() - start, 1), "versions": versions(),
     })
     log(f"Spearman(learned return, 1 - epsilon), {domain}:\n{markdown}")
@@ -322,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", help="output folder (default: results/reward_analysis/<domain>)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=list(PRECISIONS),
+                   help=f"auto (bf16 where the hardware does it natively), bf16 or fp32 (default {DEFAULT_PRECISION})")
     a = p.parse_args(argv)
     task_list = a.tasks if a.tasks is not None else default_tasks(a.domain)
     try:  # bad names and sizes are usage errors; failures further down keep their traceback
@@ -335,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(str(e))
     analyse(a.domain, a.providers, task_list, preset=a.preset, epsilons=a.epsilons, eps_episodes=a.eps_episodes,
             expert_episodes=a.expert_episodes, pretrain_steps=a.pretrain_steps, data_root=a.data_root,
-            out_dir=a.out, device=a.device, seed=a.seed)
+            out_dir=a.out, device=a.device, seed=a.seed, precision=a.precision)
     return 0
 
 

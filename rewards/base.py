@@ -162,7 +162,7 @@ class RewardProvider(abc.ABC):
     env_reward: str = "sparse"
 
     def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, precision: str = "fp32") -> None:
         from tasks.runtime import resolve_device
 
         import torch
@@ -174,6 +174,13 @@ class RewardProvider(abc.ABC):
         self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)
         self.data_root = data_root
         self.seed = int(seed)
+        # the resolved precision its networks run in ("fp32" | "bf16"); a provider that ignores it keeps fp32
+        # (rewards.make drops the keyword for it) and it is not part of params, so checkpoints written before
+        # it existed still load: the run config records the precision, and its check refuses a mix
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"unknown precision {precision!r}; valid: fp32, bf16"
+                             + (" (resolve 'auto' first: tasks.runtime.resolve_precision)" if precision == "auto" else ""))
+        self.precision = precision
         self.params: dict[str, Any] = {}
 
     # -- upstream artefacts ------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from rewards.base import validate_frames
+from rewards.models.precision import autocast
 
 
 def frame_key(frame: np.ndarray) -> str:
@@ -40,10 +41,11 @@ def rollout_seed(seed: int, key: str) -> int:
 
 @torch.no_grad()
 def rollout_tokens(model: Any, first: torch.Tensor, length: int, steps: int = 10, noise: bool = True,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None, precision: str = "fp32") -> torch.Tensor:
     """Tokens ``[B, length + 1, 64]`` of videos continuing each first frame's tokens ``first [B, 64]``.
 
     Batched over B first frames (one ``model.sample`` call per generated frame). Entry 0 is ``first``.
+    ``precision="bf16"``: the denoiser under bf16 autocast (its posteriors stay fp32).
     """
     if not isinstance(length, (int, np.integer)) or length < 1:
         raise ValueError(f"length: expected a number of frames to generate >= 1, got {length!r}")
@@ -54,7 +56,8 @@ def rollout_tokens(model: Any, first: torch.Tensor, length: int, steps: int = 10
     window = [first] * l
     out = [first]
     for _ in range(int(length)):
-        nxt = model.sample(torch.stack(window, dim=1), steps=steps, noise=noise, generator=generator)
+        with autocast(precision, model.device):
+            nxt = model.sample(torch.stack(window, dim=1), steps=steps, noise=noise, generator=generator)
         out.append(nxt)
         window = window[1:] + [nxt]
     return torch.stack(out, dim=1)
@@ -69,16 +72,17 @@ class GoalVideo:
 
 
 def generate(codec: Any, model: Any, first_frame: np.ndarray, length: int, seed: int = 0, steps: int = 10,
-             noise: bool = True) -> GoalVideo:
+             noise: bool = True, precision: str = "fp32") -> GoalVideo:
     """The goal video of ``length`` generated frames after ``first_frame`` (uint8 ``[3, 64, 64]``)."""
     validate_frames(np.asarray(first_frame)[None].repeat(2, axis=0), name="first_frame")
     key = frame_key(first_frame)
     device = model.device
     gen = torch.Generator(device=device).manual_seed(rollout_seed(seed, key))
-    first = codec.encode(torch.from_numpy(np.ascontiguousarray(first_frame))[None].to(codec.device))
-    tokens = rollout_tokens(model, first.to(device), length, steps, noise, gen)[0]
+    first = codec.encode(torch.from_numpy(np.ascontiguousarray(first_frame))[None].to(codec.device),
+                         precision=precision)
+    tokens = rollout_tokens(model, first.to(device), length, steps, noise, gen, precision)[0]
     pixels = codec.decode(tokens.to(codec.device))
-    return GoalVideo(frames=pixels.cpu().numpy(), latents=codec.latents(pixels).float())
+    return GoalVideo(frames=pixels.cpu().numpy(), latents=codec.latents(pixels, precision=precision).float())
 
 
 class GoalVideoCache:
@@ -89,8 +93,8 @@ class GoalVideoCache:
     """
 
     def __init__(self, codec: Any, model: Any, seed: int = 0, steps: int = 10, noise: bool = True,
-                 capacity: int = 64) -> None:
-        self.codec, self.model = codec, model
+                 capacity: int = 64, precision: str = "fp32") -> None:
+        self.codec, self.model, self.precision = codec, model, precision
         self.seed, self.steps, self.noise, self.capacity = int(seed), int(steps), bool(noise), int(capacity)
         self._videos: OrderedDict[tuple[str, int], GoalVideo] = OrderedDict()
         self.misses = 0
@@ -100,7 +104,8 @@ class GoalVideoCache:
         if key in self._videos:
             self._videos.move_to_end(key)
             return self._videos[key]
-        video = generate(self.codec, self.model, first_frame, int(length), self.seed, self.steps, self.noise)
+        video = generate(self.codec, self.model, first_frame, int(length), self.seed, self.steps, self.noise,
+                         self.precision)
         self.misses += 1
         self._videos[key] = video
         while len(self._videos) > self.capacity:

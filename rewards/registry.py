@@ -120,13 +120,23 @@ def get(name: str) -> type[RewardProvider]:
 def make(name: str, **kwargs: Any) -> RewardProvider:
     """Build provider ``name``: ``make("rnd", task="door-close", domain="metaworld", device="cuda")``.
 
-    Common keywords: task, domain, device, data_root=None, seed=0; other keywords override the
+    Common keywords: task, domain, device, data_root=None, seed=0, precision="fp32" (dropped for a provider
+    whose ``__init__`` does not take it: it runs fp32); other keywords override the
     provider's own parameters. An unknown keyword raises a ValueError listing the ones it takes.
     """
     cls = get(name)
     sig = inspect.signature(cls.__init__)
     takes = [p for p in list(sig.parameters)[1:]
              if sig.parameters[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+    if "precision" in kwargs and "precision" not in takes and not any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        # common keyword: a provider without networks worth autocasting (sparse, RND, AMP...) runs fp32 and does
+        # not take it; the name is still checked, and the provider's ``precision`` stays "fp32"
+        from tasks.runtime import PRECISIONS
+
+        if kwargs["precision"] not in PRECISIONS:
+            raise ValueError(f"unknown precision {kwargs['precision']!r}; valid: {', '.join(PRECISIONS)}")
+        kwargs = {k: v for k, v in kwargs.items() if k != "precision"}
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
         unknown = sorted(set(kwargs) - set(takes))
         if unknown:

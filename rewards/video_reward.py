@@ -7,7 +7,8 @@ Every one of them is the same computation (design.md section 5)::
 
 with s_t the score of a frozen video model over the codec tokens of the episode (one score per
 transition, windows aligned as in ``rewards.models.video_model``), mu/sigma the score statistics of that task's
-expert training videos under the same model and settings (``rewards.models.reward_stats``), beta = 1, and the
+expert training videos under the same model and settings (``rewards.models.reward_stats``; with
+``zero_shot_stats="seen"`` the pooled statistics of the seen tasks instead), beta = 1, and the
 RND bonus trained online (update interval 1 on MetaWorld, 100 on Adroit, as the release's scripts). The
 providers differ only in the model, the score and the defaults, so each is a few class attributes:
 
@@ -35,11 +36,18 @@ from rewards.base import RewardProvider, validate_episode
 from rewards.prepare import PrepareRequest
 from rewards.registry import register
 
+#: (model, steps) whose preparation this process has already announced (``VideoReward.prepare``)
+_ANNOUNCED: set = set()
+
+#: how an episode's scores are standardised: "task" (the paper's: that task's own expert videos, also for an
+#: unseen task) or "seen" (strict zero-shot: pooled statistics of the tasks the model was trained on)
+ZERO_SHOT_STATS = ("task", "seen")
 
 class VideoModelReward(RewardProvider):
     uses_video_model = True
-    #: what changes the artefacts: the model (context), and the statistics' score settings (steps, noise)
-    prepare_overrides = ("context", "steps", "noise")
+    #: what changes the artefacts: the model (context, task set), the statistics' score settings (steps, noise)
+    #: and which statistics (zero_shot_stats: the task's own or the seen tasks' pooled)
+    prepare_overrides = ("context", "steps", "noise", "task_set", "zero_shot_stats")
     score_only = {"alpha": 0.0, "beta": 0.0}
     model_name: ClassVar[str] = ""
     score_kind: ClassVar[str] = ""  # "ce" | "ll"
@@ -51,8 +59,17 @@ class VideoModelReward(RewardProvider):
     def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None, seed: int = 0,
                  alpha: float | None = None, beta: float = 1.0, steps: int = 10, noise: bool | None = None,
                  context: int = 2, preset: str = "small", rnd_update_interval: int | None = None,
-                 image_size: int = 64) -> None:
-        super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed)
+                 image_size: int = 64, task_set: str = "seen", zero_shot_stats: str = "task",
+                 precision: str = "fp32") -> None:
+        """``task_set``: the tasks the video model is pretrained on (``tasks.registry.TASK_SETS``; ``seen``, the
+        paper's, or e.g. ``genreward`` in the genreward5 suite). ``zero_shot_stats``: ``task`` (the paper's
+        setting: mu/sigma from the task's own expert videos, which for an unseen task is expert data of the
+        unseen task) or ``seen`` (strict zero-shot: the pooled statistics of the tasks the model was trained
+        on; no file of the task is read)."""
+        # precision (resolved, fp32|bf16): codec encoding and scoring run under it, and mu/sigma are the
+        # statistics computed at the same precision (their cache is keyed by it); it is the run config's
+        # "precision", not one of params (a checkpoint's params stay comparable with older ones)
+        super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed, precision=precision)
         from rewards.models import reward_stats
         from rewards.models.store import ModelRef
         from rewards.rnd import RNDReward
@@ -65,20 +82,29 @@ class VideoModelReward(RewardProvider):
             raise ValueError(f"steps: expected a number of denoising steps >= 1, got {steps}")
         self.alpha, self.beta, self.steps, self.noise = alpha, float(beta), int(steps), noise
         self.context, self.preset, self.image_size = int(context), preset, int(image_size)
+        if zero_shot_stats not in ZERO_SHOT_STATS:
+            raise ValueError(f"zero_shot_stats: unknown setting {zero_shot_stats!r}; valid: {', '.join(ZERO_SHOT_STATS)}")
         self.bonus_scale = alpha
-        self.ref = ModelRef(domain, self.model_name, preset, self.context, data_root)
+        self.ref = ModelRef(domain, self.model_name, preset, self.context, data_root, task_set)
         self.codec, self.model = self.ref.load_with_codec(self.device)
         self.mu, self.sigma = 0.0, 1.0
-        if self.standardise:
+        stats_tasks = None
+        if self.standardise and zero_shot_stats == "seen":
+            pooled = reward_stats.pooled_stats(self.ref, self.score_kind, steps=self.steps, noise=noise, seed=0,
+                                               device=self.device, loaded=(self.codec, self.model),
+                                               precision=self.precision)
+            self.mu, self.sigma, stats_tasks = pooled["mean"], pooled["std"], pooled["tasks"]
+        elif self.standardise:
             stats = reward_stats.task_stats(self.ref, self.score_kind, steps=self.steps, noise=noise, tasks=[task],
-                                            seed=0, device=self.device, loaded=(self.codec, self.model))
+                                            seed=0, device=self.device, loaded=(self.codec, self.model),
+                                            precision=self.precision)
             if task not in stats:
                 from tasks.datasets import collect_command
 
                 raise FileNotFoundError(
                     f"{self.name}: no expert training videos of {task!r} to standardise its rewards; make them "
                     f"with: {collect_command(domain, [task], root=data_root)}")
-            self.mu, self.sigma = stats[task]["mean"], stats[task]["std"]
+            self.mu, self.sigma, stats_tasks = stats[task]["mean"], stats[task]["std"], [task]
         # RND bonus (alpha > 0): the same networks and schedule as the `rnd` provider
         self.rnd = RNDReward(task=task, domain=domain, device=self.device, seed=seed, bonus_scale=1.0,
                              update_interval=rnd_update_interval, image_size=image_size) if alpha > 0 else None
@@ -87,39 +113,56 @@ class VideoModelReward(RewardProvider):
         self.params = {"model": self.model_name, "score": self.score_kind, "alpha": alpha, "beta": self.beta,
                        "steps": self.steps, "noise": noise, "context": self.context, "preset": preset,
                        "standardised": self.standardise, "mu": self.mu, "sigma": self.sigma,
+                       "task_set": task_set, "zero_shot_stats": zero_shot_stats, "stats_tasks": stats_tasks,
                        "rnd_update_interval": self.rnd.update_interval if self.rnd else None,
                        "trained_on": list(getattr(self.model, "meta", {}).get("tasks", []))}
 
     # -- upstream artefacts ------------------------------------------------------------------------
     @classmethod
     def prepare(cls, request: PrepareRequest, log: Any = print) -> None:
-        """Record the videos, pretrain codec and video model on the domain's seen tasks, compute stats.
+        """Record the videos, pretrain codec and video model on the task set's tasks, compute stats.
 
         Each step is skipped when its artefact is already there (pretraining resumes up to
         ``request.pretrain_steps``), so calling it again costs almost nothing. The request's overrides
-        ``context``, ``steps`` and ``noise`` are the method's (the constructor's defaults otherwise).
+        ``context``, ``steps``, ``noise``, ``task_set`` and ``zero_shot_stats`` are the method's (the
+        constructor's defaults otherwise). Strict zero-shot (``zero_shot_stats="seen"``) records and scores
+        the training tasks' videos only: the request's own tasks need no expert video.
         """
         from rewards.models.pretrain import pretrain
         from rewards.models.store import ModelRef
         from tasks.collect import collect
-        from tasks.registry import seen_tasks
         from tasks.runtime import resolve_device
 
         r = request
         context, steps, noise = r.override("context", 2), r.override("steps", 10), r.override("noise")
+        strict = r.override("zero_shot_stats", "task")
+        if strict not in ZERO_SHOT_STATS:
+            raise ValueError(f"zero_shot_stats: unknown setting {strict!r}; valid: {', '.join(ZERO_SHOT_STATS)}")
+        strict = strict == "seen"
         device = str(resolve_device(r.device))
-        seen = seen_tasks(r.domain)
-        collect(r.domain, sorted(set(seen) | set(r.tasks)), episodes=r.expert_episodes, root=r.data_root)
-        ref = ModelRef(r.domain, cls.model_name, r.preset, context, r.data_root)
+        ref = ModelRef(r.domain, cls.model_name, r.preset, context, r.data_root, r.override("task_set", "seen"))
+        train_on = ref.tasks
+        collect(r.domain, sorted(set(train_on) | (set() if strict else set(r.tasks))), episodes=r.expert_episodes,
+                root=r.data_root)
         for model in (ref.codec, ref):
-            log(f"pretraining {r.domain} {model.name} if needed")
-            pretrain(model, steps=r.pretrain_steps, tasks=seen, device=device, quality=r.reports, log=log)
+            # providers sharing a model (viper, viper_std; every method's codec) announce it once per launch
+            key = (model, r.pretrain_steps)
+            first = key not in _ANNOUNCED
+            _ANNOUNCED.add(key)
+            if first:
+                log(f"pretraining {r.domain} {model.name} if needed")
+            pretrain(model, steps=r.pretrain_steps, tasks=train_on, device=device, quality=r.reports,
+                     log=log if first else (lambda message: None), precision=r.precision)
         if cls.standardise:
             from rewards.models import reward_stats
 
-            reward_stats.task_stats(ref, cls.score_kind, steps=steps,
-                                    noise=cls.default_noise if noise is None else bool(noise),
-                                    tasks=list(r.tasks), device=device)
+            noise = cls.default_noise if noise is None else bool(noise)
+            if strict:
+                reward_stats.pooled_stats(ref, cls.score_kind, steps=steps, noise=noise, device=device,
+                                          precision=r.precision)
+            else:
+                reward_stats.task_stats(ref, cls.score_kind, steps=steps, noise=noise, tasks=list(r.tasks),
+                                        device=device, precision=r.precision)
 
     # -- rewards -----------------------------------------------------------------------------------
     def scores(self, frames: np.ndarray) -> np.ndarray:
@@ -127,9 +170,11 @@ class VideoModelReward(RewardProvider):
         from rewards.models.video_model import score_episode_tokens
 
         with torch.no_grad():
-            tokens = self.codec.encode(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device))
+            tokens = self.codec.encode(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device),
+                                       precision=self.precision)
             s = score_episode_tokens(self.model, tokens, self.score_kind, steps=self.steps, noise=self.noise,
-                                     generator=self.generator, batch_size=max(1, frames.shape[0]))
+                                     generator=self.generator, batch_size=max(1, frames.shape[0]),
+                                     precision=self.precision)
         return s.cpu().numpy().astype(np.float32)
 
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:

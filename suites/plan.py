@@ -37,9 +37,16 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
            tasks: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
            results: str | Path = "results", device: str = "auto", wandb: str = "off",
            data_root: str | None = None, frames: int | None = None, torch_threads: int | None = None,
-           image_size: int = 64) -> list[RunSpec]:
+           image_size: int = 64, precision: str | None = None) -> list[RunSpec]:
+    """The runs of ``suite_name`` under ``profile_name``; ``precision`` (``auto|bf16|fp32``, default
+    ``tasks.runtime.DEFAULT_PRECISION``) is resolved here for ``device`` (``auto`` -> bf16 where it is native),
+    so every config records what it runs with (``precision``) and what was asked (``precision_requested``),
+    and the agent, the provider and the preparation (pretraining, statistics) all use the same one."""
     from agents import DrQV2Config
-    from tasks.runtime import versions
+    from tasks.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
+
+    requested = DEFAULT_PRECISION if precision is None else precision
+    resolved = resolve_precision(requested, resolve_device(device))  # unknown names list the valid ones
 
     suite = definitions.get(suite_name)
     profile = profiles.get(profile_name or suite.default_profile)
@@ -64,12 +71,14 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
         request = rewards.PrepareRequest.make(
             provider, overrides=overrides, domain=suite.domain, tasks=tuple(chosen_tasks), data_root=data_root,
             preset=overrides.get("preset", profile.model_preset), pretrain_steps=profile.pretrain_steps,
-            expert_episodes=profile.expert_episodes, reports=profile.model_reports, device=device)
+            expert_episodes=profile.expert_episodes, reports=profile.model_reports, device=device,
+            precision=resolved)
         for t in chosen_tasks:
             spec = task_registry.spec(t)
             budget = int(spec.budget(profile.name) if frames is None else frames)
             agent = dataclasses.asdict(DrQV2Config.from_dict(profile.agent_overrides(budget, spec.action_repeat)))
             agent.pop("seed")
+            agent["precision"] = resolved
             for s in chosen_seeds:
                 config = {
                     "suite": suite.name, "zero_shot": suite.zero_shot, "method": m.label, "provider": m.provider,
@@ -82,7 +91,8 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
                     # what the provider's models and data were made with (a record; prepare reads the request)
                     "model_preset": request.preset, "pretrain_steps": request.pretrain_steps,
                     "expert_episodes": request.expert_episodes, "model_reports": request.reports,
-                    "agent": agent, "device": device, "wandb": wandb,
+                    "agent": agent, "precision": resolved, "precision_requested": requested,
+                    "device": device, "wandb": wandb,
                     "data_root": data_root, "torch_threads": torch_threads, "versions": stamp,
                 }
                 out.append(RunSpec(config, run_dir(Path(results), suite.name, m.label, t, int(s)), request))

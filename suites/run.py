@@ -16,6 +16,7 @@ from typing import Sequence
 
 from suites import definitions, profiles
 from suites.plan import RunSpec, expand
+from tasks.runtime import DEFAULT_PRECISION, PRECISIONS
 
 
 def prepare(runs: Sequence[RunSpec], log=print) -> None:
@@ -206,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--results", default="results", help="results directory (default ./results)")
     p.add_argument("--data-root", help="datasets and models (default $VRB_DATA_ROOT or ./data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=list(PRECISIONS),
+                   help=f"auto (bf16 where the hardware does it natively, else fp32), bf16 or fp32 (default "
+                        f"{DEFAULT_PRECISION}): agent, video models and their pretraining; resolved per device "
+                        "and recorded in every run's config")
     p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
     p.add_argument("--no-figures", action="store_true", help="skip the figures at the end")
     from suites.launch import LAUNCHERS
@@ -248,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_dir(data_root(a.data_root), "--data-root" if a.data_root else "the data root", writable=False)
         runs = expand(a.suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
                       device=a.device, wandb=a.wandb, data_root=a.data_root, frames=a.frames,
-                      torch_threads=a.threads)
+                      torch_threads=a.threads, precision=a.precision)
         from suites.train import check_config
 
         for r in runs:  # before any pretraining: a run directory of another config is refused up front

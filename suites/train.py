@@ -47,6 +47,10 @@ REPLAY_DIR = "replay"  # the run's replay episodes, ep_<index>.npz, written once
 # data_root and versions warn when they change (other models, other library behaviour), the rest is silent.
 LAUNCH_KEYS = frozenset({"device", "torch_threads", "wandb", "data_root", "versions"})
 WARN_KEYS = ("data_root", "versions")
+# keys added to run configs since runs were first recorded, with the value every older run ran with: an old
+# run directory compares as if its config.json held them (an fp32 run resumes with --precision fp32, and
+# refuses bf16, naming "precision")
+CONFIG_DEFAULTS = {"precision": "fp32", "precision_requested": "fp32", "agent.precision": "fp32"}
 
 
 class RewardNotFiniteError(RuntimeError):
@@ -159,6 +163,7 @@ class Trainer:
         self._replay_first = 0  # oldest episode the newest checkpoint holds: older files are pruned
         self.provider = rewards.make(config["provider"], task=config["task"], domain=self.spec.domain,
                                      device=self.device, data_root=config.get("data_root"), seed=self.seed,
+                                     precision=config.get("precision", "fp32"),
                                      **config.get("provider_overrides", {}))
         trained_on = self.provider.params.get("trained_on") or []
         if config.get("zero_shot") and config["task"] in trained_on:
@@ -408,7 +413,7 @@ def check_config(config: dict[str, Any], run_dir: str | os.PathLike,
     path = Path(run_dir) / "config.json"
     if not path.exists():
         return
-    old = _flat(json.loads(path.read_text()))
+    old = {**CONFIG_DEFAULTS, **_flat(json.loads(path.read_text()))}
     new = _flat(json.loads(json.dumps(config, default=_json_default)))  # as config.json would hold it
     differ = sorted(k for k in old.keys() | new.keys()
                     if k.split(".")[0] not in LAUNCH_KEYS and old.get(k, "<absent>") != new.get(k, "<absent>"))

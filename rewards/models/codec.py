@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewards.models.config import ModelConfig
+from rewards.models.precision import autocast, fp32_region
 
 FRAME_SHAPE = (3, 64, 64)
 TOKENS_PER_FRAME = 64
@@ -163,9 +164,12 @@ class EMAQuantizer(nn.Module):
         self.register_buffer("unused_steps", torch.zeros(size, dtype=torch.long))
 
     def codes(self, z_flat: torch.Tensor) -> torch.Tensor:
-        d = (z_flat.pow(2).sum(1, keepdim=True) - 2 * z_flat @ self.embed.t()
-             + self.embed.pow(2).sum(1)[None, :])
-        return d.argmin(1)
+        # fp32 even under bf16 autocast: a bf16 distance would flip the choice between near codes
+        with fp32_region(z_flat.device):
+            z_flat = z_flat.float()
+            d = (z_flat.pow(2).sum(1, keepdim=True) - 2 * z_flat @ self.embed.t()
+                 + self.embed.pow(2).sum(1)[None, :])
+            return d.argmin(1)
 
     def lookup(self, idx: torch.Tensor) -> torch.Tensor:
         return F.embedding(idx, self.embed)
@@ -173,6 +177,7 @@ class EMAQuantizer(nn.Module):
     def forward(self, z: torch.Tensor):
         """z [B, D, H, W] -> (straight-through quantised z, commitment MSE, indices [B, H*W])."""
         b, d, h, w = z.shape
+        z = z.float()  # the codebook, its EMA and the commitment loss stay fp32 under bf16 autocast
         z_flat = z.permute(0, 2, 3, 1).reshape(-1, d)
         idx = self.codes(z_flat.detach())
         zq = self.lookup(idx)
@@ -247,26 +252,32 @@ class VQGAN(nn.Module):
 
     # ------------------------------------------------------------ inference API
     @torch.no_grad()
-    def encode(self, frames: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """uint8 [N, 3, 64, 64] -> LongTensor [N, 64] on the model's device."""
+    def encode(self, frames: torch.Tensor, batch_size: int = 256, precision: str = "fp32") -> torch.Tensor:
+        """uint8 [N, 3, 64, 64] -> LongTensor [N, 64] on the model's device.
+
+        ``precision="bf16"`` runs the encoder under bf16 autocast; the nearest-code search stays fp32
+        (``rewards.models.precision``)."""
         frames = check_frames(frames)
         out = []
         for i in range(0, frames.shape[0], batch_size):
             x = to_float(frames[i:i + batch_size].to(self.device))
-            z = self.encoder(x)
+            with autocast(precision, self.device):
+                z = self.encoder(x)
             z_flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
             out.append(self.quantizer.codes(z_flat).view(x.shape[0], -1))
         return torch.cat(out) if out else torch.zeros(0, TOKENS_PER_FRAME, dtype=torch.long, device=self.device)
 
     @torch.no_grad()
-    def latents(self, frames: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """uint8 [N, 3, 64, 64] -> float [N, code_dim * 64]: the encoder's output before the VQ lookup.
+    def latents(self, frames: torch.Tensor, batch_size: int = 256, precision: str = "fp32") -> torch.Tensor:
+        """uint8 [N, 3, 64, 64] -> float32 [N, code_dim * 64]: the encoder's output before the VQ lookup.
 
         A continuous frame embedding (GenReward compares frames by the cosine of these; tokens are too
-        coarse for a similarity)."""
+        coarse for a similarity). ``precision="bf16"``: encoder under bf16 autocast, output cast to fp32."""
         frames = check_frames(frames)
-        out = [self.encoder(to_float(frames[i:i + batch_size].to(self.device))).flatten(1)
-               for i in range(0, frames.shape[0], batch_size)]
+        out = []
+        for i in range(0, frames.shape[0], batch_size):
+            with autocast(precision, self.device):
+                out.append(self.encoder(to_float(frames[i:i + batch_size].to(self.device))).flatten(1).float())
         return torch.cat(out) if out else torch.zeros(0, self.config.code_dim * TOKENS_PER_FRAME, device=self.device)
 
     @torch.no_grad()

@@ -4,8 +4,9 @@
     python -m rewards.models.pretrain --domain metaworld --model videogpt --preset small --context 2
     python -m rewards.models.pretrain --domain metaworld --model vqdiffusion --preset small --context 2
 
-Data: the training split of the domain's expert videos (its seen tasks unless ``--tasks``, no task
-label); validation loss on the test split. The codec trains on single frames; a video model trains on
+Data: the training split of the domain's expert videos (the tasks of ``--task-set``, default ``seen``:
+the domain's seen tasks; ``--tasks`` overrides; no task label); validation loss on the test split. A model
+of another task set (``--task-set genreward``) lives in its own directory (``rewards.models.store.ModelRef``). The codec trains on single frames; a video model trains on
 the codec tokens of (l context + 1 target) windows, built exactly like the log-likelihood reward's
 windows (``rewards.models.video_model.ll_windows``: o_0 repeated before the start), from episodes tokenised
 once and cached beside the codec (``rewards.models.store.episode_tokens``).
@@ -36,8 +37,9 @@ import torch
 from rewards.models import PRESETS, store
 from rewards.models.video_model import build_model, ll_windows, preset_config
 from tasks.io import atomic_torch_save, atomic_write_json
-from tasks.registry import DOMAINS
-from tasks.runtime import resolve_device, seed_everything
+from tasks.registry import DOMAINS, TASK_SETS
+from rewards.models.precision import autocast, check as check_precision
+from tasks.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything
 
 DEFAULT_STEPS = {("codec", "small"): 3000, ("codec", "paper"): 50000,
                  ("video", "small"): 3000, ("video", "paper"): 100000}
@@ -73,10 +75,10 @@ class CodecTrainer:
     Both use Adam with the config's ``optim`` block (lr, betas, weight decay, warm-up, clipping).
     """
 
-    def __init__(self, config, device: torch.device):
+    def __init__(self, config, device: torch.device, precision: str = "fp32"):
         from rewards.models.codec import VQGAN
 
-        self.config = config
+        self.config, self.precision, self.device = config, check_precision(precision), device
         self.model = VQGAN(config).to(device)
         o = self.optim = config.optim
         self.opt = torch.optim.Adam(self.model.autoencoder_parameters(), lr=o.lr, betas=tuple(o.betas),
@@ -87,14 +89,18 @@ class CodecTrainer:
 
     def step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
         self.model.train()
-        loss, recon, logs = self.model.generator_loss(batch, step)
+        with autocast(self.precision, self.device):  # forward in bf16 if asked; backward outside autocast
+            loss, recon, logs = self.model.generator_loss(batch, step)
+        loss = loss.float()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         clip_gradients(self.model.autoencoder_parameters(), self.optim)
         self.opt.step()
         self.sched.step()
         if step >= self.config.disc_start:
-            d_loss, d_logs = self.model.discriminator_loss(batch, recon)
+            with autocast(self.precision, self.device):
+                d_loss, d_logs = self.model.discriminator_loss(batch, recon)
+            d_loss = d_loss.float()
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             clip_gradients(self.model.discriminator.parameters(), self.optim)
@@ -107,7 +113,8 @@ class CodecTrainer:
     @torch.no_grad()
     def validate(self, data) -> float:
         frames = data
-        return float(np.mean([self.model.validation_loss(frames[i:i + 128]) for i in range(0, len(frames), 128)]))
+        with autocast(self.precision, self.device):
+            return float(np.mean([self.model.validation_loss(frames[i:i + 128]) for i in range(0, len(frames), 128)]))
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "opt_d": self.opt_d.state_dict(),
@@ -133,8 +140,8 @@ class VideoModelTrainer:
     """One AdamW step on a video model's ``loss(context, target)``, with the config's ``optim`` block:
     linear warm-up from ``warmup_start_lr`` and the gradient norm clipped to ``grad_clip``."""
 
-    def __init__(self, name: str, config, device: torch.device):
-        self.config = config
+    def __init__(self, name: str, config, device: torch.device, precision: str = "fp32"):
+        self.config, self.precision, self.device = config, check_precision(precision), device
         self.model = build_model(name, config).to(device)
         o = self.optim = config.optim
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas),
@@ -144,7 +151,9 @@ class VideoModelTrainer:
     def step(self, batch, step: int) -> dict[str, float]:
         ctx, tgt = batch
         self.model.train()
-        loss, logs = _loss_and_logs(self.model.loss(ctx, tgt))
+        with autocast(self.precision, self.device):  # forward in bf16 if asked; params, AdamW, loss in fp32
+            loss, logs = _loss_and_logs(self.model.loss(ctx, tgt))
+        loss = loss.float()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         clip_gradients(self.model.parameters(), self.optim)
@@ -161,7 +170,8 @@ class VideoModelTrainer:
         cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(0)
-            losses = [_loss_and_logs(self.model.loss(ctx[i:i + 64], tgt[i:i + 64]))[0].item()
+            with autocast(self.precision, self.device):
+                losses = [_loss_and_logs(self.model.loss(ctx[i:i + 64], tgt[i:i + 64]))[0].item()
                       for i in range(0, len(ctx), 64)]
         return float(np.mean(losses))
 
@@ -182,9 +192,9 @@ def _frames(domain, tasks, split, root) -> torch.Tensor:
     return torch.from_numpy(np.concatenate([ep.frames for ep in load_episodes(domain, tasks, split=split, root=root)]))
 
 
-def _windows(codec, domain, tasks, split, context, root) -> tuple[torch.Tensor, torch.Tensor]:
+def _windows(codec, domain, tasks, split, context, root, precision="fp32") -> tuple[torch.Tensor, torch.Tensor]:
     ctxs, tgts = [], []
-    for tokens in store.episode_tokens(codec, domain, tasks, split=split, root=root).values():
+    for tokens in store.episode_tokens(codec, domain, tasks, split=split, root=root, precision=precision).values():
         for ep in tokens:
             c, t = ll_windows(ep.long(), context)
             ctxs.append(c)
@@ -228,9 +238,13 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
 
 def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str] | None = None,
              batch_size: int | None = None, device: str = "auto", seed: int = 0, *, ckpt_every: int = 500,
-             eval_every: int = 500, quality: bool = True, progress: bool = True,
+             eval_every: int = 500, quality: bool = True, progress: bool = True, precision: str = "fp32",
              log: Callable[[str], Any] = print) -> Path:
     """Train (or continue training) the model ``ref`` up to ``steps``; returns its directory.
+
+    ``precision`` (resolved, ``"fp32"`` or ``"bf16"``): the forward passes (and the codec tokens a video model
+    trains on) run under that autocast; parameters, AdamW state and losses stay fp32. It is recorded in the
+    model's ``meta``; continuing an unfinished model in another precision is refused (one model, one precision).
 
     Raises ``ModelMissingError`` when a video model's codec is missing (naming the command that makes
     it), and ``tasks.datasets.DatasetMissingError`` when the videos are (unknown names fail when the
@@ -238,13 +252,11 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
     """
     from tqdm.auto import tqdm
 
-    from tasks.registry import seen_tasks
-
     if not isinstance(ref, store.ModelRef):
         raise TypeError(f"pretrain wants a rewards.models.store.ModelRef, got {type(ref).__name__}")
     domain, model, preset, context, root = ref.domain, ref.kind, ref.preset, ref.context, ref.data_root
     dev = resolve_device(device)
-    task_list = sorted(tasks) if tasks else seen_tasks(domain)
+    task_list = sorted(tasks) if tasks else ref.tasks  # default: the reference's task set
     steps = int(steps if steps is not None else DEFAULT_STEPS[("codec" if ref.is_codec else "video", preset)])
     batch_size = int(batch_size or DEFAULT_BATCH[preset])
     out = ref.dir
@@ -254,7 +266,7 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
         from rewards.models.codec import CodecConfig
 
         config = CodecConfig.preset(preset)
-        trainer = CodecTrainer(config, dev)
+        trainer = CodecTrainer(config, dev, precision)
 
         def load_data():
             return _frames(domain, task_list, "train", root), _frames(domain, task_list, "test", root)
@@ -266,16 +278,17 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
                      codec.config.codebook_size)
         if vocab != codec.config.codebook_size:
             raise ValueError(f"{model} vocabulary {vocab} != codec codebook size {codec.config.codebook_size}")
-        trainer = VideoModelTrainer(model, config, dev)
+        trainer = VideoModelTrainer(model, config, dev, precision)
 
         def load_data():
-            return (_windows(codec, domain, task_list, "train", context, root),
-                    _windows(codec, domain, task_list, "test", context, root))
+            return (_windows(codec, domain, task_list, "train", context, root, precision),
+                    _windows(codec, domain, task_list, "test", context, root, precision))
         codec_meta = {"codec_preset": preset, "codec_fingerprint": store.fingerprint(ref.codec.checkpoint)}
     config_dict = config.to_dict()
 
     meta = {"domain": domain, "model": model, "preset": preset, "context": None if ref.is_codec else context,
-            "tasks": task_list, "batch_size": batch_size, "seed": seed, **codec_meta}
+            "tasks": task_list, "task_set": ref.task_set, "batch_size": batch_size, "seed": seed,
+            "precision": precision, **codec_meta}
     gen = torch.Generator().manual_seed(seed)
     state_path, model_path = out / "train_state.pt", out / "model.pt"
     step, history = 0, []
@@ -285,6 +298,12 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
         if type(config).from_dict(st["config"]) != config or st["meta"]["tasks"] != task_list:
             raise ValueError(f"{state_path} was trained with another config or task list "
                              f"({st['meta']['tasks']}); delete {out} to retrain, or pass the same --tasks")
+        trained_in = st["meta"].get("precision", "fp32")  # states before the field were fp32
+        if trained_in != precision and st["step"] < steps:
+            raise ValueError(f"{state_path} was trained in {trained_in} to step {st['step']}: a model is trained in "
+                             f"one precision, so continue it with --precision {trained_in}, or delete {out} "
+                             f"to retrain it in {precision}")
+        meta["precision"] = trained_in  # a finished model is used as it is
         trainer.load_state_dict(st["trainer"])
         _set_rng_state(st["rng"], gen)
         step, history = st["step"], st["history"]
@@ -335,28 +354,49 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
     return out
 
 
+def _positive(text: str) -> int:
+    """argparse type of counts: ``--steps -5`` would otherwise "train" nothing and report success."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m rewards.models.pretrain", description=__doc__.split("\n")[0])
-    p.add_argument("--domain", required=True, choices=list(DOMAINS))
-    p.add_argument("--model", required=True, choices=store.model_kinds())
-    p.add_argument("--preset", default="small", choices=list(PRESETS))
+    p = argparse.ArgumentParser(prog="python -m rewards.models.pretrain", description=__doc__.split("\n")[0].replace("``", ""))
+    p.add_argument("--domain", required=True, choices=list(DOMAINS), help="which domain's videos")
+    p.add_argument("--model", required=True, choices=store.model_kinds(),
+                   help="the codec, or a video model (which needs its codec first)")
+    p.add_argument("--preset", default="small", choices=list(PRESETS), help="model size (default small)")
     p.add_argument("--context", type=int, default=2, help="context frames l of a video model (default 2)")
-    p.add_argument("--tasks", nargs="+", default=None, help="default: the domain's seen tasks")
-    p.add_argument("--steps", type=int, default=None, help="train up to this many steps in total")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--data-root", default=None)
+    p.add_argument("--task-set", default=store.DEFAULT_TASK_SET, choices=list(TASK_SETS),
+                   help="which tasks' videos it is trained on (default: seen, the domain's seen tasks); part of "
+                        "the model's directory name unless the default")
+    p.add_argument("--tasks", nargs="+", default=None, help="default: the tasks of --task-set")
+    p.add_argument("--steps", type=_positive, default=None, help="train up to this many steps in total (default: " + ", ".join(
+                       f"{k[0]} {k[1]} {v}" for k, v in DEFAULT_STEPS.items()) + ")")
+    p.add_argument("--batch-size", type=_positive, default=None, help="default: " + ", ".join(
+        f"{k} {v}" for k, v in DEFAULT_BATCH.items()))
+    p.add_argument("--data-root", default=None, help="datasets and models (default $VRB_DATA_ROOT or ./data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ckpt-every", type=int, default=500)
-    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=list(PRECISIONS),
+                   help=f"auto (bf16 where the hardware does it natively), bf16 or fp32 (default {DEFAULT_PRECISION}); "
+                        "recorded in the model's meta")
+    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--ckpt-every", type=_positive, default=500, help="checkpoint every this many steps (default 500)")
+    p.add_argument("--eval-every", type=_positive, default=500, help="validation loss every this many steps (default 500)")
     p.add_argument("--no-quality", action="store_true", help="skip the model-quality report at the end")
     a = p.parse_args(argv)
     from tasks.datasets import DatasetMissingError
 
     try:
-        ref = store.ModelRef(a.domain, a.model, a.preset, a.context, a.data_root)
+        ref = store.ModelRef(a.domain, a.model, a.preset, a.context, a.data_root, a.task_set)
+        precision = resolve_precision(a.precision, resolve_device(a.device))
         pretrain(ref, a.steps, a.tasks, a.batch_size, a.device, a.seed, ckpt_every=a.ckpt_every,
-                 eval_every=a.eval_every, quality=not a.no_quality)
+                 eval_every=a.eval_every, quality=not a.no_quality, precision=precision)
     except (store.ModelMissingError, DatasetMissingError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -2,9 +2,12 @@
 
 The standardised rewards of design.md section 5, r = (s - mu_task) / sigma_task, need mu and sigma
 of the same model and score settings over the expert training videos of *that* task. They are
-computed for every task of the domain whose expert videos exist (seen and unseen tasks: a zero-shot
-task is standardised by its own expert statistics, never trained on) and cached in the model's
-``stats.json``, keyed by the score settings. Each entry records the model's fingerprint (size and
+computed for every task of the domain whose expert videos exist (seen and unseen tasks: by default, the
+paper's setting, a zero-shot task is standardised by its own expert statistics, i.e. with expert data of
+the "unseen" task, though never trained on it) and cached in the model's ``stats.json``, keyed by the
+score settings. The strict zero-shot setting (``zero_shot_stats="seen"`` of the video-reward providers)
+uses :func:`pooled_stats` instead: mu/sigma of the pooled scores of the tasks the model was trained on,
+so a zero-shot run reads no data of its own task. Each entry records the model's fingerprint (size and
 mtime of ``model.pt``) and is recomputed when the model changes.
 
 Scores use the windows of ``rewards.models.video_model`` (``ce_windows`` / ``ll_windows``): one score per
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 
 from rewards.models import store
+from rewards.models.precision import check as check_precision
 from rewards.models.video_model import SCORE_KINDS, score_episode_tokens
 from tasks.io import atomic_write_json
 
@@ -41,17 +45,19 @@ def domain_tasks(domain: str) -> list[str]:
 
 
 def score_frames(codec, model, frames, kind: str, *, steps: int | None = 10, noise: bool = True,
-                 generator: torch.Generator | None = None, batch_size: int = 128) -> np.ndarray:
+                 generator: torch.Generator | None = None, batch_size: int = 128,
+                 precision: str = "fp32") -> np.ndarray:
     """Scores of one episode's frames (uint8 [T+1, 3, 64, 64], numpy or torch) -> float32 [T]."""
     if isinstance(frames, np.ndarray):
         frames = torch.from_numpy(frames)
-    tokens = codec.encode(frames)
+    tokens = codec.encode(frames, precision=precision)
     return score_episode_tokens(model, tokens, kind, steps=steps, noise=noise, generator=generator,
-                                batch_size=batch_size).cpu().numpy().astype(np.float32)
+                                batch_size=batch_size, precision=precision).cpu().numpy().astype(np.float32)
 
 
 def compute_task_stats(codec, model, domain: str, tasks: Sequence[str], kind: str, *, steps: int | None = 10,
-                       noise: bool = True, seed: int = 0, root=None, batch_size: int = 128) -> dict:
+                       noise: bool = True, seed: int = 0, root=None, batch_size: int = 128,
+                       precision: str = "fp32") -> dict:
     """{task: {"mean", "std", "n"}} over the expert training videos of each task that has them."""
     from tasks.datasets import DatasetMissingError
 
@@ -59,19 +65,20 @@ def compute_task_stats(codec, model, domain: str, tasks: Sequence[str], kind: st
     out = {}
     for task in tasks:
         try:
-            eps = store.episode_tokens(codec, domain, [task], "expert", "train", root)[task]
+            eps = store.episode_tokens(codec, domain, [task], "expert", "train", root, precision=precision)[task]
         except DatasetMissingError:
             continue  # unseen tasks without videos have no statistics
         gen = torch.Generator(device=device).manual_seed(seed)
         scores = np.concatenate([
             score_episode_tokens(model, ep.long(), kind, steps=steps, noise=noise, generator=gen,
-                                 batch_size=batch_size).cpu().numpy() for ep in eps])
+                                 batch_size=batch_size, precision=precision).cpu().numpy() for ep in eps])
         out[task] = {"mean": float(scores.mean()), "std": float(max(scores.std(), 1e-6)), "n": int(scores.size)}
     return out
 
 
 def task_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, noise: bool = True,
-               tasks: Sequence[str] | None = None, seed: int = 0, device="cpu", loaded=None) -> dict[str, dict]:
+               tasks: Sequence[str] | None = None, seed: int = 0, device="cpu", loaded=None,
+               precision: str = "fp32") -> dict[str, dict]:
     """Cached per-task statistics ``{task: {"mean", "std", "n"}}`` of the trained video model ``ref``.
 
     ``loaded`` may pass an already loaded ``(codec, model)`` pair to avoid loading twice. Tasks are the
@@ -82,7 +89,9 @@ def task_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, noise:
     if not ref.exists():
         raise ref.missing()
     task_list = list(tasks) if tasks is not None else domain_tasks(ref.domain)
-    key = settings_key(kind, steps, noise) + f"_seed{seed}"
+    # scores differ with the precision they are computed in: bf16 statistics never stand in for fp32 ones
+    # (nor the reverse); fp32 keeps the key it always had, so existing caches stay valid
+    key = settings_key(kind, steps, noise) + f"_seed{seed}" + ("" if check_precision(precision) == "fp32" else f"_{precision}")
     fp = store.fingerprint(ref.checkpoint)
     stats_path = ref.dir / "stats.json"
     cache = json.loads(stats_path.read_text()) if stats_path.exists() else {}
@@ -93,9 +102,58 @@ def task_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, noise:
     if missing:
         codec, net = loaded if loaded is not None else ref.load_with_codec(device)
         entry["tasks"].update(compute_task_stats(codec, net, ref.domain, missing, kind, steps=steps, noise=noise,
-                                                 seed=seed, root=ref.data_root))
+                                                 seed=seed, root=ref.data_root, precision=precision))
         # re-read before writing: another process may have added other settings meanwhile
         cache = json.loads(stats_path.read_text()) if stats_path.exists() else {}
         cache[key] = entry
         atomic_write_json(stats_path, cache)
     return {t: entry["tasks"][t] for t in task_list if t in entry["tasks"]}
+
+
+def pool(stats: Sequence[dict]) -> dict:
+    """mean/std of the union of several score sets, from each set's ``{"mean", "std", "n"}``.
+
+    Exactly the mean and (population) std of the concatenated scores, every transition weighted once
+    (so a task with longer or more videos weighs more), not the average of the per-task means and stds:
+    E[s^2] of each set is std^2 + mean^2, and the pooled variance is the pooled E[s^2] minus the pooled
+    mean squared. (A set whose std was floored at 1e-6 contributes that floor: negligible.)
+    """
+    if not stats:
+        raise ValueError("pool: no score statistics to pool")
+    n = np.array([s["n"] for s in stats], dtype=np.float64)
+    mean = np.array([s["mean"] for s in stats], dtype=np.float64)
+    sq = np.array([s["std"] for s in stats], dtype=np.float64) ** 2 + mean ** 2
+    mu = float((n * mean).sum() / n.sum())
+    var = float((n * sq).sum() / n.sum() - mu ** 2)
+    return {"mean": mu, "std": float(max(np.sqrt(max(var, 0.0)), 1e-6)), "n": int(n.sum())}
+
+
+def pooled_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, noise: bool = True, seed: int = 0,
+                 device="cpu", loaded=None, precision: str = "fp32") -> dict:
+    """Strict zero-shot statistics: ``{"mean", "std", "n", "tasks"}`` of the scores of every expert training
+    transition of the tasks the model was trained on (its ``meta["tasks"]``), pooled into one set.
+
+    Why: the paper standardises an unseen task with its own expert videos, which uses expert data of a
+    task the benchmark calls unseen. Pooling the seen tasks' scores gives one mu/sigma that needs nothing
+    of the target task. Per-task entries come from (and go into) the same ``stats.json`` cache as
+    :func:`task_stats`; :func:`pool` combines them exactly. Every training task must have its videos (a
+    missing one names the ``python -m tasks.collect`` command: pooling over fewer tasks than the model saw
+    would silently change the statistics).
+    """
+    from tasks.datasets import DatasetMissingError, load_episodes
+
+    if ref.is_codec:
+        raise ValueError(f"statistics are of a video model's scores; {ref.name} is a codec")
+    if not ref.exists():
+        raise ref.missing()
+    seen = list(loaded[1].meta.get("tasks", [])) if loaded is not None and hasattr(loaded[1], "meta") else \
+        list(store.read_checkpoint(ref.checkpoint).get("meta", {}).get("tasks", []))
+    if not seen:
+        raise ValueError(f"{ref.checkpoint} does not record the tasks it was trained on; retrain it with: {ref.command}")
+    per_task = task_stats(ref, kind, steps=steps, noise=noise, tasks=seen, seed=seed, device=device, loaded=loaded,
+                          precision=precision)
+    missing = [t for t in seen if t not in per_task]
+    if missing:
+        load_episodes(ref.domain, missing, "expert", "train", ref.data_root)  # raises naming the collect command
+        raise DatasetMissingError(f"no expert training videos of {missing} under {ref.data_root}")
+    return {**pool([per_task[t] for t in seen]), "tasks": seen}

@@ -10,8 +10,11 @@ config as a plain dict, ``meta`` what it was trained on (domain, tasks, preset, 
 preset). The tasks list is what the zero-shot suite checks unseen tasks against. A loaded model
 carries ``meta`` as ``model.meta`` and its reference as ``model.ref``.
 
-A model is named by a :class:`ModelRef` (domain, kind, preset, context, data root): its ``dir``, the
-``command`` that trains it and ``load(device)``. A missing model raises ``ModelMissingError`` (a
+A model is named by a :class:`ModelRef` (domain, kind, preset, context, data root, task set): its ``dir``,
+the ``command`` that trains it and ``load(device)``. The task set (``tasks.registry.TASK_SETS``) says which
+tasks' expert videos it is trained on; the default, ``seen``, leaves the directory name as it always was
+(``codec_small``), another set is appended to it (``codec_small_genreward``,
+``vqdiffusion_small_l2_genreward``), so models of different task sets never share a directory. A missing model raises ``ModelMissingError`` (a
 ``FileNotFoundError``) whose message is the exact command that makes it.
 """
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch
 
 from rewards.models import PRESETS
 from tasks.io import atomic_torch_save, data_root
-from tasks.registry import DOMAINS
+from tasks.registry import DEFAULT_TASK_SET, DOMAINS, task_set as task_set_tasks
 
 FORMAT = 1
 #: the model kind of the codec; the video models' kinds are ``rewards.models.video_model.VIDEO_MODELS``
@@ -49,9 +52,10 @@ def models_root(root: str | os.PathLike | None = None) -> Path:
 
 @dataclass(frozen=True)
 class ModelRef:
-    """Which pretrained model: domain, kind ("codec" or a video model), size preset, context, data root.
+    """Which pretrained model: domain, kind ("codec" or a video model), size preset, context, data root and
+    the task set it is trained on (``tasks.registry.TASK_SETS``; default ``seen``, the domain's seen tasks).
 
-    These five always travel together (where a model lives, the command that trains it, how it loads), so
+    These always travel together (where a model lives, the command that trains it, how it loads), so
     they are one value instead of five arguments passed in changing orders. Bad names fail when the
     reference is made, listing the valid ones. The codec has no context: its ``context`` is stored as 0,
     so every reference to one codec compares equal.
@@ -62,10 +66,12 @@ class ModelRef:
     preset: str = "small"
     context: int = 2
     data_root: str | os.PathLike | None = None
+    task_set: str = DEFAULT_TASK_SET
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
             raise ValueError(f"unknown domain {self.domain!r}; valid: {', '.join(DOMAINS)}")
+        task_set_tasks(self.task_set, self.domain)  # an unknown set, or one without tasks here, lists the valid ones
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
         kinds = model_kinds()
@@ -84,8 +90,15 @@ class ModelRef:
 
     @property
     def name(self) -> str:
-        """The directory name: ``codec_<preset>`` or ``<model>_<preset>_l<context>``."""
-        return f"codec_{self.preset}" if self.is_codec else f"{self.kind}_{self.preset}_l{self.context}"
+        """The directory name: ``codec_<preset>`` or ``<model>_<preset>_l<context>``, then ``_<task set>``
+        unless it is the default set (so the directories of existing models stay valid)."""
+        base = f"codec_{self.preset}" if self.is_codec else f"{self.kind}_{self.preset}_l{self.context}"
+        return base if self.task_set == DEFAULT_TASK_SET else f"{base}_{self.task_set}"
+
+    @property
+    def tasks(self) -> list[str]:
+        """The tasks of its task set: what ``pretrain`` trains it on unless told otherwise."""
+        return task_set_tasks(self.task_set, self.domain)
 
     @property
     def dir(self) -> Path:
@@ -101,7 +114,7 @@ class ModelRef:
     @property
     def codec(self) -> "ModelRef":
         """The codec a video model of this preset is trained on (the codec itself for a codec)."""
-        return ModelRef(self.domain, CODEC, self.preset, data_root=self.data_root)
+        return ModelRef(self.domain, CODEC, self.preset, data_root=self.data_root, task_set=self.task_set)
 
     @property
     def command(self) -> str:
@@ -109,12 +122,16 @@ class ModelRef:
         cmd = f"python -m rewards.models.pretrain --domain {self.domain} --model {self.kind} --preset {self.preset}"
         if not self.is_codec:
             cmd += f" --context {self.context}"
+        if self.task_set != DEFAULT_TASK_SET:
+            cmd += f" --task-set {self.task_set}"
         if self.data_root is not None:
             cmd += f" --data-root {self.data_root}"
         return cmd
 
     def missing(self) -> ModelMissingError:
         what = f"{self.preset} codec" if self.is_codec else f"{self.kind} ({self.preset}, context {self.context})"
+        if self.task_set != DEFAULT_TASK_SET:
+            what += f" of the {self.task_set} task set"
         return ModelMissingError(f"no {what} for {self.domain} at {self.checkpoint}; make it with: {self.command}")
 
     def load(self, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -124,7 +141,14 @@ class ModelRef:
         """
         if not self.exists():
             raise self.missing()
-        ckpt = read_checkpoint(self.checkpoint)
+        try:
+            ckpt = read_checkpoint(self.checkpoint)
+            ckpt["state_dict"], ckpt["config"]
+        except Exception as e:  # truncated by a full disk or a killed copy: say which file and how to remake it
+            raise ModelMissingError(
+                f"{self.checkpoint} cannot be read (truncated or corrupted: {type(e).__name__}: "
+                f"{str(e).split('. ')[0].splitlines()[0] if str(e) else ''}); delete it and rebuild it with: {self.command}"
+            ) from None
         if self.is_codec:
             from rewards.models.codec import VQGAN, CodecConfig
 
@@ -144,7 +168,8 @@ class ModelRef:
             raise ValueError(f"{self.name} is a codec; load_with_codec wants a video model reference")
         net = self.load(device)
         codec_preset = net.meta.get("codec_preset", self.preset)
-        return ModelRef(self.domain, CODEC, codec_preset, data_root=self.data_root).load(device), net
+        codec = ModelRef(self.domain, CODEC, codec_preset, data_root=self.data_root, task_set=self.task_set)
+        return codec.load(device), net
 
 
 def save_checkpoint(path: Path, name: str, config: dict, meta: dict, module: torch.nn.Module) -> Path:
@@ -172,18 +197,24 @@ def _files_signature(files) -> list:
 
 
 def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str = "train",
-                   root=None) -> dict[str, list[torch.Tensor]]:
+                   root=None, precision: str = "fp32") -> dict[str, list[torch.Tensor]]:
     """Codec tokens of every episode of each task: ``{task: [int16 [T+1, 64], ...]}`` (CPU).
 
     Tokenising is the slow part of preparing video-model data, so each (task, kind, split) is encoded
     once and cached under ``codec_<preset>/tokens/<task>/``, keyed by the codec's fingerprint and the
     names, sizes and mtimes of the episode files; a retrained codec or re-recorded episode re-encodes.
     Missing datasets raise ``tasks.datasets.DatasetMissingError`` (naming ``python -m tasks.collect``).
+    ``precision`` is that of the encoder (``codec.encode``); bf16 tokens are cached apart
+    (``<kind>_<split>_bf16.pt``), since a bf16 encoder may pick another code for a few patches.
     """
     from tasks.datasets import episode_dir, load_episodes, read_episode
 
-    preset = getattr(codec, "meta", {}).get("preset")  # set when loaded from the store; an unsaved codec is not cached
-    codec_dir = ModelRef(domain, CODEC, preset, data_root=root).dir if preset else None
+    # the cache lives beside the codec it was encoded with: a codec loaded from the store carries its ``ref``
+    # (which knows its task set); an unsaved codec is not cached
+    cref = getattr(codec, "ref", None)
+    preset = getattr(codec, "meta", {}).get("preset")
+    codec_dir = (cref.dir if isinstance(cref, ModelRef) else
+                 ModelRef(domain, CODEC, preset, data_root=root).dir if preset else None)
     codec_key = fingerprint(codec_dir / "model.pt") if codec_dir is not None and (codec_dir / "model.pt").exists() else "unsaved"
     out = {}
     for task in tasks:
@@ -192,7 +223,8 @@ def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str =
         if not files:
             load_episodes(domain, [task], kind, split, root)  # raises DatasetMissingError naming the command
         key = {"codec": codec_key, "files": _files_signature(files)}
-        cache = codec_dir / "tokens" / task / f"{kind}_{split}.pt" if codec_dir is not None else None
+        suffix = "" if precision == "fp32" else f"_{precision}"
+        cache = codec_dir / "tokens" / task / f"{kind}_{split}{suffix}.pt" if codec_dir is not None else None
         if cache is not None and cache.exists():
             try:
                 c = torch.load(cache, map_location="cpu", weights_only=False)
@@ -201,7 +233,8 @@ def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str =
                     continue
             except Exception:  # unreadable cache: re-encode
                 pass
-        tokens = [codec.encode(torch.from_numpy(read_episode(f).frames)).to(torch.int16).cpu() for f in files]
+        tokens = [codec.encode(torch.from_numpy(read_episode(f).frames), precision=precision).to(torch.int16).cpu()
+                  for f in files]
         if codec_key != "unsaved":
             atomic_torch_save(cache, {"key": key, "tokens": tokens})
         out[task] = tokens

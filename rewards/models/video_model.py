@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from rewards.models.codec import TOKENS_PER_FRAME  # noqa: E402  (the codec decides the token grid)
+from rewards.models.precision import autocast
 
 # name -> (module, model class, config class)
 VIDEO_MODELS: dict[str, tuple[str, str, str]] = {
@@ -122,17 +123,23 @@ def ll_windows(tokens: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.
 @torch.no_grad()
 def score_episode_tokens(model: torch.nn.Module, tokens: torch.Tensor, kind: str, *, steps: int | None = 10,
                          noise: bool = True, generator: torch.Generator | None = None,
-                         batch_size: int = 128) -> torch.Tensor:
+                         batch_size: int = 128, precision: str = "fp32") -> torch.Tensor:
     """One score per transition (``[T]`` float32) for an episode's tokens ``[T+1, 64]``.
 
     ``kind`` is ``"ll"`` (log-likelihood of the frame reached) or ``"ce"`` (minus the entropy of the
     next frame given the context ending at the frame reached). Windows are scored in batches.
+    ``precision="bf16"`` runs the network under bf16 autocast; log-softmax, posteriors and sums stay fp32
+    (``rewards.models.precision``).
     """
     if kind not in SCORE_KINDS:
         raise ValueError(f"unknown score kind {kind!r}; valid: {', '.join(SCORE_KINDS)}")
     context = model.config.context
     device = next(model.parameters()).device
-    tokens = tokens.to(device)
+    with autocast(precision, device):
+        return _score_windows(model, tokens.to(device), kind, context, steps, noise, generator, batch_size)
+
+
+def _score_windows(model, tokens, kind, context, steps, noise, generator, batch_size) -> torch.Tensor:
     out = []
     if kind == "ll":
         ctx, tgt = ll_windows(tokens, context)

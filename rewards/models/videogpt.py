@@ -191,7 +191,7 @@ class VideoGPT(nn.Module):
     # ------------------------------------------------------------ contract
     def loss(self, context: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self._check(context, target)
-        logits = self._logits(context, target)
+        logits = self._logits(context, target).float()  # the loss in fp32 under bf16 autocast
         if self.config.loss_all_frames:
             seq = torch.cat([context.flatten(1), target], dim=1)
             return F.cross_entropy(logits.flatten(0, 1), seq.flatten())

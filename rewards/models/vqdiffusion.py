@@ -50,6 +50,7 @@ are computed once per call (``ConditionCache``) and reused by every denoising st
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewards.models.config import ModelConfig
+from rewards.models.precision import fp32_region
 
 LOG_EPS = -70.0  # log-probability floor, as in VQ-Diffusion (exp(-70) ~ 4e-31)
 
@@ -135,6 +137,21 @@ TIME_SAMPLERS = ("importance", "uniform")
 
 # ----------------------------------------------------------------------------- schedule
 
+def _log_space_fp32(fn):
+    """Run a posterior / marginal computation in fp32 whatever the caller's autocast.
+
+    Its ``logsumexp``/``logaddexp`` over 1025 classes and the differences of near-equal logs that follow
+    lose the reward's signal in bf16 (8 mantissa bits), and they are elementwise (cheap next to the
+    network), so they never run in bf16: the distribution argument is cast to float and autocast is off.
+    """
+    @functools.wraps(fn)
+    def wrapper(self, log_x: torch.Tensor, *args, **kwargs):
+        with fp32_region(log_x.device):
+            return fn(self, log_x.float(), *args, **kwargs)
+    return wrapper
+
+
+
 class MaskReplaceSchedule(nn.Module):
     """Log-space tables of the mask-and-replace transitions between every pair of levels ``u <= v``.
 
@@ -170,6 +187,7 @@ class MaskReplaceSchedule(nn.Module):
         return {name: getattr(self, name)[u, v].view(-1, 1, 1)
                 for name in ("log_a", "log_b", "log_c", "log_a_plus_b", "log_1mc")}
 
+    @_log_space_fp32
     def propagate(self, log_x: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """``log sum_x exp(log_x[x]) Q_{u..v}(x -> .)`` for a (possibly unnormalised) ``[B, N, K+1]``.
 
@@ -203,6 +221,7 @@ class MaskReplaceSchedule(nn.Module):
             out = torch.cat([out[..., :k], col], dim=-1)
         return out
 
+    @_log_space_fp32
     def posterior_bayes(self, log_x0: torch.Tensor, z_v: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """``log p(z_u | z_v) = log sum_x0 q(z_u | z_v, x0) p(x0)`` by the generic Bayes formula.
 
@@ -217,6 +236,7 @@ class MaskReplaceSchedule(nn.Module):
         out = self.likelihood(z_v, u, v, k + 1) + self.propagate(log_w, zeros, u)
         return out.clamp(LOG_EPS, 0.0)
 
+    @_log_space_fp32
     def posterior(self, log_x0: torch.Tensor, z_v: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """``log p(z_u | z_v) = log sum_x0 q(z_u | z_v, x0) p(x0)`` for ``p(x0) = exp(log_x0)``, ``[B,64,K+1]``.
 
@@ -291,7 +311,8 @@ def _log_onehot(x: torch.Tensor, classes: int) -> torch.Tensor:
 
 
 def _kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
-    """KL(p || q) over the last (class) axis, summed over tokens: ``[B]``."""
+    """KL(p || q) over the last (class) axis, summed over tokens: ``[B]`` (always fp32)."""
+    log_p, log_q = log_p.float(), log_q.float()
     return (log_p.exp() * (log_p - log_q)).sum(dim=(-1, -2))
 
 

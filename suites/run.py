@@ -281,7 +281,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     in_main = threading.current_thread() is threading.main_thread()
-    before = signal.signal(signal.SIGTERM, terminated) if in_main else None
+    if in_main:
+        before = signal.signal(signal.SIGTERM, terminated)
+        # Ctrl-C must stop the launch even when this process inherited SIGINT as ignored (a parent that
+        # ignores it, e.g. a shell script's background job or a test runner: Python then installs no
+        # KeyboardInterrupt handler of its own, and the launch would run on).
+        before_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _execute(a, runs, launcher, suite_dir)
     except KeyboardInterrupt:  # the launcher has ended its workers (their checkpoints stay): no traceback
@@ -290,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, before)
+            signal.signal(signal.SIGINT, before_int)
 
 
 if __name__ == "__main__":

@@ -44,13 +44,19 @@ def _worker_pid(run_dir: Path) -> int | None:
     return int(text[-1]) if len(text) == 3 and text[-1].isdigit() else None
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _launch(results: Path, frames: int) -> subprocess.Popen:
-    """``python -m suites.run`` in its own session, as a terminal would start it (its own process group)."""
+    """``python -m suites.run`` in its own session, as a terminal would start it (its own process group),
+    with SIGINT inherited as ignored: the worst case (a parent that ignores it, as a shell script's
+    background job or a test runner may), in which Python installs no KeyboardInterrupt handler itself."""
     return subprocess.Popen(
         [sys.executable, "-m", "suites.run", "--suite", "smoke", "--methods", "sparse", "--frames", str(frames),
          "--results", str(results), "--no-figures", "--threads", "1"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_ignore_sigint)
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ import numpy as np
 
 import tasks as task_registry
 from tasks import datasets as ds
+from tasks.cli import positive_int
 from tasks.io import atomic_write, data_root
 
 DEFAULT_EXPERT_EPISODES = {"metaworld": 20, "adroit": 50}
@@ -223,28 +224,17 @@ def _parse_epsilons(text: str) -> list[float]:
     return [float(x) for x in text.split(",")]
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an explicit 0 or negative count is an error, never a silent default."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tasks.collect", description=__doc__.split("\n\n")[0])
     p.add_argument("--domain", required=True, choices=task_registry.DOMAINS)
     p.add_argument("--tasks", nargs="+", help="default: every task of the domain")
-    p.add_argument("--episodes", type=_positive_int, help="successful expert episodes per task (default 20 MetaWorld, 50 Adroit)")
+    p.add_argument("--episodes", type=positive_int, help="successful expert episodes per task (default 20 MetaWorld, 50 Adroit)")
     p.add_argument("--epsilon", default="", type=str,
                    help="comma-separated epsilon-greedy levels to record as well, or 'default' for "
                         + ",".join(map(str, DEFAULT_EPSILONS)))
-    p.add_argument("--eps-episodes", type=_positive_int, default=10, help="episodes per epsilon level and task")
+    p.add_argument("--eps-episodes", type=positive_int, default=10, help="episodes per epsilon level and task")
     p.add_argument("--data-root", help=f"default: ${'{'}VRB_DATA_ROOT{'}'} or ./data")
-    p.add_argument("--jobs", type=_positive_int, default=1, help="tasks recorded in parallel processes")
+    p.add_argument("--jobs", type=positive_int, default=1, help="tasks recorded in parallel processes")
     a = p.parse_args(argv)
     try:
         epsilons = _parse_epsilons(a.epsilon)

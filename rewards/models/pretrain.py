@@ -36,6 +36,7 @@ import torch
 
 from rewards.models import PRESETS, store
 from rewards.models.video_model import build_model, ll_windows, preset_config
+from tasks.cli import positive_int
 from tasks.io import atomic_torch_save, atomic_write_json
 from tasks.registry import DOMAINS, TASK_SETS
 from rewards.models.precision import autocast, check as check_precision
@@ -354,17 +355,6 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
     return out
 
 
-def _positive(text: str) -> int:
-    """argparse type of counts: ``--steps -5`` would otherwise "train" nothing and report success."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rewards.models.pretrain", description=__doc__.split("\n")[0].replace("``", ""))
     p.add_argument("--domain", required=True, choices=list(DOMAINS), help="which domain's videos")
@@ -376,9 +366,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="which tasks' videos it is trained on (default: seen, the domain's seen tasks); part of "
                         "the model's directory name unless the default")
     p.add_argument("--tasks", nargs="+", default=None, help="default: the tasks of --task-set")
-    p.add_argument("--steps", type=_positive, default=None, help="train up to this many steps in total (default: " + ", ".join(
+    p.add_argument("--steps", type=positive_int, default=None, help="train up to this many steps in total (default: " + ", ".join(
                        f"{k[0]} {k[1]} {v}" for k, v in DEFAULT_STEPS.items()) + ")")
-    p.add_argument("--batch-size", type=_positive, default=None, help="default: " + ", ".join(
+    p.add_argument("--batch-size", type=positive_int, default=None, help="default: " + ", ".join(
         f"{k} {v}" for k, v in DEFAULT_BATCH.items()))
     p.add_argument("--data-root", default=None, help="datasets and models (default $VRB_DATA_ROOT or ./data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -386,8 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help=f"auto (bf16 where the hardware does it natively), bf16 or fp32 (default {DEFAULT_PRECISION}); "
                         "recorded in the model's meta")
     p.add_argument("--seed", type=int, default=0, help="default 0")
-    p.add_argument("--ckpt-every", type=_positive, default=500, help="checkpoint every this many steps (default 500)")
-    p.add_argument("--eval-every", type=_positive, default=500, help="validation loss every this many steps (default 500)")
+    p.add_argument("--ckpt-every", type=positive_int, default=500, help="checkpoint every this many steps (default 500)")
+    p.add_argument("--eval-every", type=positive_int, default=500, help="validation loss every this many steps (default 500)")
     p.add_argument("--no-quality", action="store_true", help="skip the model-quality report at the end")
     a = p.parse_args(argv)
     from tasks.datasets import DatasetMissingError

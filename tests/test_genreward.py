@@ -145,10 +145,12 @@ def _rows(path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured 2026 (this change): the resumed episode's learned_return and "
-                   "critic_loss differ slightly from the uninterrupted run's (-348.341 vs -348.314; 3.0922 vs 3.0981) "
-                   "while eval rows, episodes 1-2 and the episode's mean FB bonus match: resume is not yet bit-exact "
-                   "with the FB bonus; strict, so the fix shows up as XPASS")
+@pytest.mark.xfail(strict=False, reason="known bug (issue 15), measured 2026-11-22: the resumed episode's "
+                   "learned_return and critic_loss differ slightly from the uninterrupted run's (-348.341 vs -348.314; "
+                   "3.0922 vs 3.0981) while eval rows, episodes 1-2 and the episode's mean FB bonus match: resume is "
+                   "not yet bit-exact with the FB bonus. Not strict: where the kill lands (before or after the "
+                   "1024-frame checkpoint) is a matter of timing, so an XPASS is reported, not failed; remove this "
+                   "mark with the fix")
 def test_kill_9_and_resume_with_fb_state_gives_the_rows_of_an_uninterrupted_run(genreward_model_root, tmp_path):
     """Checkpoints at frames 512 and 1024 (updates, hence the FB networks, start in episode 2, once the replay
     holds an episode; the key goal frame exists from episode 1's end); the run is killed during episode 3 and

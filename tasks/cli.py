@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Callable
 
 
 def positive_int(text: str) -> int:
@@ -14,3 +16,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def run_reporting_user_errors(action: Callable[[], object], errors: tuple[type[BaseException], ...]) -> int:
+    """Run ``action()`` as a command's body: the user errors in ``errors`` (a missing dataset or model, a
+    bad value) print one ``error: ...`` line on stderr and give exit code 2, as argparse does for a bad
+    flag; a traceback would bury the one sentence (and the command that fixes it) the user needs.
+    Anything else is a bug and keeps its traceback. Returns the exit code (0 on success)."""
+    try:
+        action()
+    except errors as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -36,7 +36,7 @@ import torch
 
 from rewards.models import PRESETS, store
 from rewards.models.video_model import build_model, ll_windows, preset_config
-from tasks.cli import positive_int
+from tasks.cli import positive_int, run_reporting_user_errors
 from tasks.io import atomic_torch_save, atomic_write_json
 from tasks.registry import DOMAINS, TASK_SETS
 from rewards.models.precision import autocast, check as check_precision
@@ -382,15 +382,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     from tasks.datasets import DatasetMissingError
 
-    try:
+    def action():
         ref = store.ModelRef(a.domain, a.model, a.preset, a.context, a.data_root, a.task_set)
         precision = resolve_precision(a.precision, resolve_device(a.device))
         pretrain(ref, a.steps, a.tasks, a.batch_size, a.device, a.seed, ckpt_every=a.ckpt_every,
                  eval_every=a.eval_every, quality=not a.no_quality, precision=precision)
-    except (store.ModelMissingError, DatasetMissingError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_reporting_user_errors(action, (store.ModelMissingError, DatasetMissingError, ValueError))
 
 
 if __name__ == "__main__":

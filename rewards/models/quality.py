@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from rewards.models import PRESETS, store
 from rewards.models.video_model import ll_windows
+from tasks.cli import run_reporting_user_errors
 from tasks.registry import DOMAINS
 from tasks.io import atomic_write, atomic_write_text
 
@@ -242,13 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tasks.datasets import DatasetMissingError
     from tasks.runtime import resolve_device
 
-    try:
-        refs = trained_refs(a.domain, a.preset, a.context, a.models, a.data_root)
-        write_report(refs, resolve_device(a.device), a.tasks)
-    except (store.ModelMissingError, DatasetMissingError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    def action():
+        write_report(trained_refs(a.domain, a.preset, a.context, a.models, a.data_root), resolve_device(a.device),
+                     a.tasks)
+
+    return run_reporting_user_errors(action, (store.ModelMissingError, DatasetMissingError, ValueError))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,14 @@ def get(name: str) -> type[RewardProvider]:
     return cls
 
 
+def parameters(cls: type) -> list[str]:
+    """The named constructor parameters of a provider class, in order: what ``make`` accepts as keywords and
+    what a caller (e.g. the reward analysis) may set on it."""
+    sig = inspect.signature(cls.__init__)
+    return [p for p in list(sig.parameters)[1:]
+            if sig.parameters[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+
+
 def make(name: str, **kwargs: Any) -> RewardProvider:
     """Build provider ``name``: ``make("rnd", task="door-close", domain="metaworld", device="cuda")``.
 
@@ -126,8 +134,7 @@ def make(name: str, **kwargs: Any) -> RewardProvider:
     """
     cls = get(name)
     sig = inspect.signature(cls.__init__)
-    takes = [p for p in list(sig.parameters)[1:]
-             if sig.parameters[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+    takes = parameters(cls)
     if "precision" in kwargs and "precision" not in takes and not any(
             p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
         # common keyword: a provider without networks worth autocasting (sparse, RND, AMP...) runs fp32 and does

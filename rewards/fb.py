@@ -158,7 +158,13 @@ class PixelTrunk(nn.Module):
     """FB's own small conv trunk on uint8 frames (x/255 - 0.5), 64x64 -> 32*7*7 -> 128 (LayerNorm, tanh).
 
     Its own rather than the agent's encoder: the provider contract gives it pixels only, and sharing the
-    agent's encoder would couple two optimisers on one set of weights."""
+    agent's encoder would couple two optimisers on one set of weights.
+
+    The input is made standard-contiguous (NCHW) first: a CPU convolution takes another kernel for a
+    channels_last tensor (the codec decodes goal frames that way), which sums in another order, so the same
+    pixels gave outputs a few ulps apart depending on how the caller's array was strided. A checkpoint
+    reloads arrays C-contiguous, so that made a resumed run's z_g differ from the uninterrupted run's
+    (issue 15). One layout in, one set of numbers out."""
 
     def __init__(self, image_size: int = 64, out: int = 128) -> None:
         super().__init__()
@@ -170,7 +176,7 @@ class PixelTrunk(nn.Module):
         self.head = nn.Sequential(nn.Linear(flat, out), nn.LayerNorm(out), nn.Tanh())
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.head(self.convs(obs.float() / 255.0 - 0.5))
+        return self.head(self.convs(obs.contiguous().float() / 255.0 - 0.5))
 
 
 def one_hot_encoder(n: int) -> Callable[[], tuple[nn.Module, int]]:

@@ -255,7 +255,10 @@ class GenRewardBase(RewardProvider):
                 key = frame_key(frames[0])
                 if key not in self.key_ids:
                     self.key_ids.append(key)
-                    self.key_frames.append(goal.frames[key_frame_index(goal.latents, self.final_latents)])
+                    # an own C-contiguous copy: the layout the checkpoint reloads it in, and not a view that
+                    # keeps a whole cached goal video alive
+                    frame = goal.frames[key_frame_index(goal.latents, self.final_latents)]
+                    self.key_frames.append(np.array(frame, dtype=np.uint8, order="C", copy=True))
                     del self.key_ids[:-self.max_goals], self.key_frames[:-self.max_goals]
         self.episodes += 1
         if not np.all(np.isfinite(r)):
@@ -316,7 +319,7 @@ class GenRewardBase(RewardProvider):
         self.episodes = int(state["episodes"])
         self.key_ids = list(state["key_ids"])
         kf = state["key_frames"]
-        self.key_frames = [np.asarray(f) for f in kf] if kf is not None else []
+        self.key_frames = [np.array(f, dtype=np.uint8, order="C", copy=True) for f in kf] if kf is not None else []
         self.fb = None
         if state["fb"] is not None:
             self._fb_for(int(state["action_dim"])).load_state_dict(state["fb"])

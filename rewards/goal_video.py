@@ -65,7 +65,8 @@ def rollout_tokens(model: Any, first: torch.Tensor, length: int, steps: int = 10
 
 @dataclass(frozen=True)
 class GoalVideo:
-    """A generated goal video: pixels uint8 ``[L+1, 3, 64, 64]`` and their codec latents ``[L+1, D]``."""
+    """A generated goal video: pixels uint8 ``[L+1, 3, 64, 64]`` (C-contiguous) and their codec latents
+    ``[L+1, D]``."""
 
     frames: np.ndarray
     latents: torch.Tensor
@@ -82,7 +83,10 @@ def generate(codec: Any, model: Any, first_frame: np.ndarray, length: int, seed:
                          precision=precision)
     tokens = rollout_tokens(model, first.to(device), length, steps, noise, gen, precision)[0]
     pixels = codec.decode(tokens.to(codec.device))
-    return GoalVideo(frames=pixels.cpu().numpy(), latents=codec.latents(pixels, precision=precision).float())
+    # the codec decodes channels_last; the frames are handed on C-contiguous, the layout a checkpoint reloads
+    # them in (a key goal frame's numbers must not depend on whether it came from here or from a checkpoint)
+    return GoalVideo(frames=np.ascontiguousarray(pixels.cpu().numpy()),
+                     latents=codec.latents(pixels, precision=precision).float())
 
 
 class GoalVideoCache:

@@ -44,9 +44,11 @@ def resolve_device(spec: str = "auto") -> "torch.device":  # noqa: F821
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
-#: what ``--precision`` defaults to. fp32 until a same-seed fp32 vs bf16 comparison shows the same learning
-#: and the same reward ranking (design.md section 9); then "auto". The benchmarks time this default.
-DEFAULT_PRECISION = "fp32"
+#: what ``--precision`` defaults to: "auto" (bf16 where the hardware does it natively, fp32 elsewhere) since
+#: 2026-11-22, when the same-seed fp32 vs bf16 comparisons of design.md section 9 passed: the same learning
+#: (dense on reach, 2 seeds each, results/reference/precision-parity) and the same reward ranking (Spearman
+#: >= 0.99, docs/precision.md). The benchmarks time this default.
+DEFAULT_PRECISION = "auto"
 
 
 @lru_cache(maxsize=None)

@@ -287,7 +287,7 @@ def test_fp32_agent_never_touches_bf16():
 
 
 def test_precision_config_field_is_validated_and_recorded():
-    assert DrQV2Config().precision == "fp32"  # the default until the parity checks pass (design.md 9)
+    assert DrQV2Config().precision == "fp32"  # the agent alone stays fp32; suites resolve --precision (default auto)
     assert DrQV2Config.from_dict({"precision": "bf16"}).to_dict()["precision"] == "bf16"
     with pytest.raises(ValueError, match="resolve_precision"):
         DrQV2Config(precision="auto")

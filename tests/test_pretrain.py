@@ -10,7 +10,9 @@ from rewards.models.store import ModelRef
 from rewards.models.reward_stats import task_stats
 from tests.conftest import TASK
 
-FAST = ["--domain", "metaworld", "--tasks", TASK, "--batch-size", "8", "--device", "cpu"]
+# fp32 explicitly: these tests compare the CLI with `pretrain()` calls (default fp32) and read the fp32 token cache;
+# the CLI itself defaults to auto (bf16 on a CPU with native bf16)
+FAST = ["--domain", "metaworld", "--tasks", TASK, "--batch-size", "8", "--device", "cpu", "--precision", "fp32"]
 
 
 def test_video_model_without_codec_is_refused_naming_the_command(tmp_path, capsys):

@@ -4,8 +4,10 @@ goal-visibility change of design.md section 2 costing < 10%).
 
     pytest tests/benchmarks/test_bench_env.py --benchmark-enable
 
-Each comparison times both sides in the same process, interleaved, and keeps the best of several rounds:
-on a shared machine the load changes from second to second, and the best round is the least disturbed.
+Each comparison times both sides in the same process, back to back in pairs whose order alternates, and
+takes the median of the pairs' ratios: on a shared machine (or beside another pytest-xdist worker) the load
+changes from second to second, but rarely within one pair, and the median ignores the pairs it did hit.
+(Comparing each side's best round instead failed CI once: a 0.894 ratio from one lucky "plain" round.)
 The assertions therefore compare ratios, plus a loose absolute floor that only a broken renderer (a huge
 frame, shadows or multi-sampling back on) would miss.
 """
@@ -20,6 +22,7 @@ from tasks.simulators import fast_render_settings
 
 STEPS = 50
 ROUNDS = 7
+PAIRS = 9
 FLOOR_STEPS_PER_S = 15  # ~45 steps/s measured for reach on the loaded 2-core CPU machine, ~200 free
 
 
@@ -42,6 +45,24 @@ def _best_rates(drivers: dict, rounds: int = ROUNDS) -> dict:
             drive()
             best[key] = max(best[key], STEPS / (time.perf_counter() - t))
     return best
+
+
+def _paired_ratio(new, old, pairs: int = PAIRS) -> dict:
+    """Median over `pairs` of (old's time / new's time), each pair timed back to back, the order alternating.
+
+    A ratio of 0.9 means `new` runs at 90% of `old`'s steps/s. Also returns each side's best steps/s.
+    """
+    ratios, best = [], {"new": 0.0, "old": 0.0}
+    for i in range(pairs):
+        times = {}
+        for key in (("new", "old") if i % 2 == 0 else ("old", "new")):
+            t = time.perf_counter()
+            (new if key == "new" else old)()
+            times[key] = time.perf_counter() - t
+            best[key] = max(best[key], STEPS / times[key])
+        ratios.append(times["old"] / times["new"])
+    return {"ratio": float(np.median(ratios)), "ratios": [round(r, 3) for r in ratios],
+            "new_best_steps_per_s": best["new"], "old_best_steps_per_s": best["old"]}
 
 
 def _actions(env, seed=0):
@@ -97,10 +118,10 @@ def test_wrapper_overhead_over_the_raw_env(benchmark):
     try:
         benchmark.extra_info["steps_per_call"] = STEPS
         benchmark.pedantic(raw, rounds=5, warmup_rounds=1)
-        rates = _best_rates({"raw": raw, "pixel": lambda: _drive(pixel, actions)})
-        benchmark.extra_info.update(rates)
+        cmp = _paired_ratio(new=lambda: _drive(pixel, actions), old=raw)
+        benchmark.extra_info.update(cmp)
         # target 0.9 (<= 10% overhead); 0.8 leaves room for the noise of a shared machine
-        assert rates["pixel"] >= 0.8 * rates["raw"], rates
+        assert cmp["ratio"] >= 0.8, cmp
     finally:
         renderer.close()
         env.close()
@@ -122,9 +143,9 @@ def test_goal_marker_visibility_costs_under_ten_percent(benchmark, name):
         actions = _actions(visible)
         benchmark.extra_info["steps_per_call"] = STEPS
         benchmark.pedantic(_drive, args=(visible, actions), rounds=3, warmup_rounds=1)
-        rates = _best_rates({"visible": lambda: _drive(visible, actions), "plain": lambda: _drive(plain, actions)})
-        benchmark.extra_info.update(rates)
-        assert rates["visible"] >= 0.9 * rates["plain"], rates
+        cmp = _paired_ratio(new=lambda: _drive(visible, actions), old=lambda: _drive(plain, actions))
+        benchmark.extra_info.update(cmp)
+        assert cmp["ratio"] >= 0.9, cmp
     finally:
         visible.close()
         plain.close()

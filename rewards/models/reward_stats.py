@@ -76,6 +76,22 @@ def compute_task_stats(codec, model, domain: str, tasks: Sequence[str], kind: st
     return out
 
 
+#: a model kind whose bf16 scoring path changed gets a new bf16 key, so that statistics cached from the old
+#: path are recomputed, not mixed with the new path's scores (which differ in the last bf16 bits):
+#: VQ-Diffusion's own bf16 forward (``Denoiser._forward_lowp``, 2026-11-22) replaced autocast for scoring
+BF16_SCORING_PATH = {"vqdiffusion": "_lowp"}
+
+
+def precision_suffix(model_kind: str, precision: str) -> str:
+    """The statistics key's precision part for a video model of ``model_kind`` ("vqdiffusion", "videogpt").
+
+    Scores differ with the precision they are computed in, so bf16 statistics never stand in for fp32 ones
+    (nor the reverse); fp32 keeps the key it always had (no suffix), so existing caches stay valid."""
+    if check_precision(precision) == "fp32":
+        return ""
+    return f"_{precision}" + (BF16_SCORING_PATH.get(model_kind, "") if precision == "bf16" else "")
+
+
 def task_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, noise: bool = True,
                tasks: Sequence[str] | None = None, seed: int = 0, device="cpu", loaded=None,
                precision: str = "fp32") -> dict[str, dict]:
@@ -89,9 +105,7 @@ def task_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, noise:
     if not ref.exists():
         raise ref.missing()
     task_list = list(tasks) if tasks is not None else domain_tasks(ref.domain)
-    # scores differ with the precision they are computed in: bf16 statistics never stand in for fp32 ones
-    # (nor the reverse); fp32 keeps the key it always had, so existing caches stay valid
-    key = settings_key(kind, steps, noise) + f"_seed{seed}" + ("" if check_precision(precision) == "fp32" else f"_{precision}")
+    key = settings_key(kind, steps, noise) + f"_seed{seed}" + precision_suffix(ref.kind, precision)
     fp = store.fingerprint(ref.checkpoint)
     stats_path = ref.dir / "stats.json"
     cache = json.loads(stats_path.read_text()) if stats_path.exists() else {}

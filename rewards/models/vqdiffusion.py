@@ -45,7 +45,12 @@ score is the variational bound of the model's own sample ``x0_hat``: the sum ove
 with one sample of ``z_v`` per visited level. The target is never fed into the condition.
 
 Speed: the condition's cross-attention keys and values do not depend on the diffusion step, so they
-are computed once per call (``ConditionCache``) and reused by every denoising step.
+are computed once per call (``ConditionCache``) and reused by every denoising step. Under bf16 autocast
+with autograd off (scoring, sampling) the denoiser runs its own bf16 forward (``Denoiser._forward_lowp``:
+bf16 weight copies made once per call, bf16 residual stream, bf16 math attention); training under autocast
+keeps the autocast forward. Outside the network everything stays fp32 (``_log_space_fp32``), and scoring
+reuses its large ``[B, 64, K+1]`` buffers in place, with the same numbers as the out-of-place form that
+training keeps for autograd (docs/precision.md, "Speed").
 """
 from __future__ import annotations
 
@@ -256,16 +261,25 @@ class MaskReplaceSchedule(nn.Module):
         is_mask = (z_v == k).unsqueeze(-1)                                        # [B, N, 1]
         idx = z_v.clamp(max=k - 1).unsqueeze(-1)
         log_pk = log_p.gather(-1, idx)
-        log_rest = torch.logsumexp(log_p.scatter(-1, idx, -math.inf), dim=-1, keepdim=True)  # log(1 - p_k)
+        rest = log_p.scatter(-1, idx, -math.inf)
+        log_rest = torch.logsumexp(rest, dim=-1, keepdim=True)                  # log(1 - p_k)
         log_w = torch.logaddexp(log_rest - cv["log_b"], log_pk - cv["log_a_plus_b"])
         s1 = torch.where(is_mask, tr["log_c"] - cv["log_c"], tr["log_b"])
         s2 = torch.where(is_mask, cu["log_a"], cu["log_a"] - cv["log_b"])
         s3 = torch.where(is_mask, cu["log_b"], cu["log_b"] + log_w)
-        out = s1 + torch.logaddexp(log_p + s2, s3)
         at_k = tr["log_a_plus_b"] + torch.logaddexp(cu["log_a"] + log_pk - cv["log_a_plus_b"], cu["log_b"] + log_w)
-        out = out.scatter(-1, idx, torch.where(is_mask, out.gather(-1, idx), at_k))
         mask_col = torch.where(is_mask, cu["log_c"] - cv["log_c"], LOG_EPS)
-        return torch.cat([out, mask_col], dim=-1).clamp(LOG_EPS, 0.0)
+        if _needs_grad(log_x0):  # training: out-of-place, for autograd
+            out = s1 + torch.logaddexp(log_p + s2, s3)
+            out = out.scatter(-1, idx, torch.where(is_mask, out.gather(-1, idx), at_k))
+            return torch.cat([out, mask_col], dim=-1).clamp(LOG_EPS, 0.0)
+        # scoring and sampling: the same operations element for element (x + s1 == s1 + x), so the same
+        # numbers, in place in the buffer of `rest` (done with): two [B, 64, K] allocations fewer, each of
+        # which costs page faults (this runs 21 times per score_ce call)
+        out = torch.add(log_p, s2, out=rest)
+        torch.logaddexp(out, s3, out=out).add_(s1)
+        out.scatter_(-1, idx, torch.where(is_mask, out.gather(-1, idx), at_k))
+        return torch.cat([out, mask_col], dim=-1).clamp_(LOG_EPS, 0.0)
 
     def sample_marginal(self, x0: torch.Tensor, v: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """Draw ``z_v ~ q(z_v | x0)`` directly (keep / uniform replace / mask), exactly, per token."""
@@ -295,8 +309,10 @@ def _gumbel_argmax(log_probs: torch.Tensor, generator: torch.Generator | None) -
     """Gumbel-max sampling, ``argmax(log p - log(-log U))`` (``Tensor.exponential_`` would save a
     log but is ~2x slower than ``rand`` + two logs on CPU)."""
     u = _uniform(log_probs.shape, generator, log_probs.device)
-    gumbel = -torch.log(-torch.log(u + 1e-30) + 1e-30)
-    return (log_probs + gumbel).argmax(dim=-1)
+    # -log(-log(u + 1e-30) + 1e-30) + log_probs, in place on the fresh u: the same operations element for
+    # element as the out-of-place expression (the same numbers), ~40% less time (no new [B, 64, K+1] buffers)
+    gumbel = u.add_(1e-30).log_().neg_().add_(1e-30).log_().neg_()
+    return gumbel.add_(log_probs).argmax(dim=-1)
 
 
 def _argmax(log_probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -306,6 +322,12 @@ def _argmax(log_probs: torch.Tensor, generator: torch.Generator | None) -> torch
 SAMPLERS = {True: _gumbel_argmax, False: _argmax}
 
 
+def _needs_grad(*tensors: torch.Tensor) -> bool:
+    """Whether autograd records these tensors' operations (training): the hot paths below then keep their
+    out-of-place form; scoring and sampling (no grad) reuse buffers in place, with the same numbers."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
 def _log_onehot(x: torch.Tensor, classes: int) -> torch.Tensor:
     return torch.where(F.one_hot(x, classes).bool(), 0.0, LOG_EPS)
 
@@ -313,7 +335,9 @@ def _log_onehot(x: torch.Tensor, classes: int) -> torch.Tensor:
 def _kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     """KL(p || q) over the last (class) axis, summed over tokens: ``[B]`` (always fp32)."""
     log_p, log_q = log_p.float(), log_q.float()
-    return (log_p.exp() * (log_p - log_q)).sum(dim=(-1, -2))
+    if _needs_grad(log_p, log_q):
+        return (log_p.exp() * (log_p - log_q)).sum(dim=(-1, -2))
+    return (log_p - log_q).mul_(log_p.exp()).sum(dim=(-1, -2))  # the same numbers, one buffer fewer
 
 
 def _log_prob_of(log_p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -349,6 +373,12 @@ class AdaLayerNorm(nn.Module):
         scale, shift = self.proj(t_emb).unsqueeze(1).chunk(2, dim=-1)
         return self.norm(x) * (1 + scale) + shift
 
+    def forward_lowp(self, x: torch.Tensor, t_emb: torch.Tensor, w: "LowPrecisionWeights") -> torch.Tensor:
+        """``forward`` for the bf16 scoring path: scale and shift from the fp32 weights (a ``[B, 2D]`` product,
+        no cost), the normalisation in ``x``'s dtype (the CPU kernel accumulates bf16 in fp32)."""
+        scale, shift = self.proj(t_emb).unsqueeze(1).to(w.dtype).chunk(2, dim=-1)
+        return torch.addcmul(shift, F.layer_norm(x, x.shape[-1:], eps=self.norm.eps), 1 + scale)
+
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     b, n, d = x.shape
@@ -373,6 +403,10 @@ class SelfAttention(nn.Module):
         q, k, v = (_split_heads(y, self.heads) for y in self.qkv(x).chunk(3, dim=-1))
         return self.out(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
 
+    def forward_lowp(self, x: torch.Tensor, w: "LowPrecisionWeights") -> torch.Tensor:
+        q, k, v = (_split_heads(y, self.heads) for y in w.linear(self.qkv, x).chunk(3, dim=-1))
+        return w.linear(self.out, _attention_lowp(q, k, v.transpose(-1, -2)))
+
 
 class CrossAttention(nn.Module):
     """Attention from the target tokens to the condition; keys/values come precomputed (``kv``)."""
@@ -392,6 +426,13 @@ class CrossAttention(nn.Module):
         q = _split_heads(self.q(x), self.heads)
         return self.out(_merge_heads(F.scaled_dot_product_attention(q, kv[0], kv[1])))
 
+    def forward_lowp(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor],
+                     w: "LowPrecisionWeights") -> torch.Tensor:
+        """``kv``: keys ``[B, H, Nk, d]`` and transposed values ``[B, H, d, Nk]``, bf16 and contiguous
+        (``Denoiser.condition_cache`` lays them out so once per call)."""
+        q = _split_heads(w.linear(self.q, x), self.heads)
+        return w.linear(self.out, _attention_lowp(q, kv[0], kv[1]))
+
 
 class Block(nn.Module):
     """AdaLN self-attention, AdaLN cross-attention to the condition, LayerNorm MLP (pre-norm residual)."""
@@ -407,6 +448,14 @@ class Block(nn.Module):
         x = x + self.attn_self(self.norm_self(x, t_emb))
         x = x + self.attn_cross(self.norm_cross(x, t_emb), kv)
         return x + self.mlp(self.norm_mlp(x))
+
+    def forward_lowp(self, x, t_emb, kv, w: "LowPrecisionWeights"):
+        """``forward`` with the residual stream ``x`` and every matmul in ``w.dtype`` (bf16 scoring path)."""
+        x = x + self.attn_self.forward_lowp(self.norm_self.forward_lowp(x, t_emb, w), w)
+        x = x + self.attn_cross.forward_lowp(self.norm_cross.forward_lowp(x, t_emb, w), kv, w)
+        fc1, _, fc2 = self.mlp
+        h = w.linear(fc1, w.layer_norm(self.norm_mlp, x))
+        return x + w.linear(fc2, F.gelu(h))
 
 
 class ConditionEmbedding(nn.Module):
@@ -446,6 +495,90 @@ class GridPosition(nn.Module):
         return self.row(pos // self.grid) + self.col(pos % self.grid)
 
 
+#: ``_attention_lowp``: windows per chunk on one torch thread, and chunks per call on more (see there)
+ATTENTION_CHUNK, MT_CHUNKS = 8, 4
+
+
+def _attention_lowp(q: torch.Tensor, k: torch.Tensor, v_t: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(d)) v`` of the bf16 scoring path, heads merged: ``[B, N, H*d]``.
+
+    ``q`` is ``[B, H, N, d]``, ``k`` ``[B, H, Nk, d]`` and ``v_t`` the values transposed, ``[B, H, d, Nk]``.
+    Why not ``F.scaled_dot_product_attention``: at the paper width its heads are 8 wide (16 heads of 128), and
+    the CPU flash kernel's per-row work then costs more than the arithmetic: it took over half the bf16
+    scoring time, as slow in bf16 as in fp32. Plain bf16 matmuls and a softmax take ~0.65x its time at 100
+    windows on one thread (docs/precision.md, "Speed"). Computed transposed (``k q^T``, softmax over the keys
+    axis, then ``v^T p``): both matmuls then have a wide output, which the bf16 GEMM handles better than an
+    8-column one. The matmuls accumulate in fp32; the scores are rounded to bf16 before the softmax (which
+    computes in fp32), as in any bf16 math attention.
+
+    ``chunk`` windows at a time (default: ``ATTENTION_CHUNK`` = 8 on one torch thread, so that a chunk's
+    scores stay in cache; ``MT_CHUNKS`` = 4 chunks on more threads): with several threads every op is a
+    parallel region whose threads must all arrive, and on a machine whose cores other jobs share each
+    such barrier can wait a scheduler slice. Measured at 2 threads, 100 windows: idle, 4 chunks as fast as
+    13 and ~10% faster than 1; under heavy load (load average ~4), 13 chunks took 3-4x as long as 1 and
+    2 chunks ~1.3x (docs/precision.md, "Speed").
+    """
+    b, h, n, d = q.shape
+    if chunk is None:
+        chunk = ATTENTION_CHUNK if torch.get_num_threads() == 1 else max(ATTENTION_CHUNK, -(-b // MT_CHUNKS))
+    q_t = (q * d ** -0.5).transpose(-1, -2)                                     # [B, H, d, N]
+    out = torch.empty(b, h, d, n, dtype=q.dtype, device=q.device)
+    for i in range(0, b, chunk):
+        p_t = torch.softmax(torch.matmul(k[i:i + chunk], q_t[i:i + chunk]), dim=-2)  # [c, H, Nk, N]
+        torch.matmul(v_t[i:i + chunk], p_t, out=out[i:i + chunk])
+    return out.permute(0, 3, 1, 2).reshape(b, n, h * d)
+
+
+class ConditionCache(list):
+    """Per-block cross-attention ``(keys, values)`` of one batch of contexts (``Denoiser.condition_cache``),
+    plus ``weights``: the bf16 weight copies of the bf16 scoring path, or None (every other forward)."""
+
+    def __init__(self, kv: list, weights: "LowPrecisionWeights | None"):
+        super().__init__(kv)
+        self.weights = weights
+
+
+#: False sends bf16 scoring back through the autocast path that the training forward takes (how it ran
+#: before it had its own): only for measuring one against the other in one process
+#: (tests/benchmarks/test_bench_vqdiffusion.py); the numbers differ in the last bf16 bits, not in kind
+LOWP_SCORING = True
+
+
+class LowPrecisionWeights:
+    """bf16 copies of a denoiser's weights, made for one scoring call and dropped with it.
+
+    Autocast re-casts a weight at every linear whose parameter does not require grad (a frozen, loaded
+    model), and keeps the residual stream fp32 so that it casts the activations at every linear as well;
+    with these copies the bf16 forward (``Denoiser._forward_lowp``) casts nothing per step. Made anew by every
+    ``condition_cache`` call (once per ``score_ce``/``score_ll``/``sample`` call: 5.7M values at the paper
+    preset, tens of ms next to seconds of scoring), so they can never be stale after an optimiser step or a
+    ``load_state_dict``, are never in a ``state_dict`` or a checkpoint, and the model keeps no precision state.
+    """
+
+    def __init__(self, module: nn.Module, dtype: torch.dtype):
+        self.dtype = dtype
+        self.copies = {p: p.detach().to(dtype) for p in module.parameters()}  # parameter -> its bf16 copy
+
+    @classmethod
+    def for_scoring(cls, module: nn.Module, device: torch.device) -> "LowPrecisionWeights | None":
+        """Copies for a forward under bf16 autocast with autograd off; None otherwise (fp32, or training
+        under autocast, whose gradients must reach the fp32 parameters through autocast's own casts)."""
+        kind = torch.device(device).type
+        if (not LOWP_SCORING or torch.is_grad_enabled() or not torch.is_autocast_enabled(kind)
+                or torch.get_autocast_dtype(kind) != torch.bfloat16):
+            return None
+        return cls(module, torch.bfloat16)
+
+    def __getitem__(self, p: torch.Tensor | None) -> torch.Tensor | None:
+        return None if p is None else self.copies[p]
+
+    def linear(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self[layer.weight], self[layer.bias])
+
+    def layer_norm(self, norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, norm.normalized_shape, self[norm.weight], self[norm.bias], norm.eps)
+
+
 class Denoiser(nn.Module):
     """Transformer predicting ``log p(x0 | z_t)`` over the K codes for each of the 64 target tokens."""
 
@@ -460,18 +593,43 @@ class Denoiser(nn.Module):
         self.blocks = nn.ModuleList(Block(w, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.head = nn.Sequential(nn.LayerNorm(w), nn.Linear(w, cfg.num_classes))
 
-    def condition_cache(self, context: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Cross-attention keys/values of every block for ``context``: constant across diffusion steps."""
+    def condition_cache(self, context: torch.Tensor) -> "ConditionCache":
+        """Cross-attention keys/values of every block for ``context``: constant across diffusion steps.
+
+        Under bf16 autocast with autograd off (scoring, sampling) it also holds the bf16 copies of the
+        weights that ``forward`` then runs on (``LowPrecisionWeights``)."""
         cond = self.condition(context)
-        return [blk.attn_cross.keys_values(cond) for blk in self.blocks]
+        kv = [blk.attn_cross.keys_values(cond) for blk in self.blocks]
+        weights = LowPrecisionWeights.for_scoring(self, context.device)
+        if weights is not None:  # the layout _attention_lowp reads, made once for every step of the call
+            kv = [(k.to(weights.dtype).contiguous(), v.to(weights.dtype).transpose(-1, -2).contiguous())
+                  for k, v in kv]
+        return ConditionCache(kv, weights)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, kv_cache) -> torch.Tensor:
         """Logits ``[B, 64, K]`` of ``x0`` given ``z`` (``[B, 64]``, mask = K) at timestep index ``t``."""
+        lowp = getattr(kv_cache, "weights", None)
+        if lowp is not None:
+            return self._forward_lowp(z, t, kv_cache, lowp)
         x = self.token(z) + self.position(z.shape[1], z.device)[None]
         t_emb = self.time(t)
         for blk, kv in zip(self.blocks, kv_cache):
             x = blk(x, t_emb, kv)
         return self.head(x)
+
+    def _forward_lowp(self, z: torch.Tensor, t: torch.Tensor, kv_cache, w: "LowPrecisionWeights") -> torch.Tensor:
+        """The bf16 scoring forward: one cast at the token embedding, then the residual stream, LayerNorms and
+        matmuls all in bf16 on the bf16 weight copies, with autocast off (autocast would cast the stream
+        to bf16 again at every linear and, for a frozen model, every weight at every call). The timestep
+        embedding and AdaLN scale/shift are computed in fp32 and cast once; the logits come out in bf16
+        and ``_predict_x0`` casts them to fp32 before its ``log_softmax`` as on the autocast path."""
+        with fp32_region(z.device):
+            x = F.embedding(z, w[self.token.weight]) + self.position(z.shape[1], z.device).to(w.dtype)[None]
+            t_emb = self.time(t)
+            for blk, kv in zip(self.blocks, kv_cache):
+                x = blk.forward_lowp(x, t_emb, kv, w)
+            norm, head = self.head
+            return w.linear(head, w.layer_norm(norm, x))
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -556,7 +714,7 @@ class VQDiffusion(nn.Module):
         logits = self.denoiser(z, level - 1, kv_cache)
         log_p = F.log_softmax(logits.float(), dim=-1)
         log_p = torch.cat([log_p, torch.full_like(log_p[..., :1], LOG_EPS)], dim=-1)
-        return log_p.clamp(LOG_EPS, 0.0)
+        return log_p.clamp(LOG_EPS, 0.0) if _needs_grad(log_p) else log_p.clamp_(LOG_EPS, 0.0)
 
     def _levels(self, value: int, batch: int) -> torch.Tensor:
         return torch.full((batch,), value, dtype=torch.long, device=self.device)

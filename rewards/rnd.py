@@ -94,6 +94,7 @@ class RNDReward(RewardProvider):
         self.nets.to(self.device)
         self.optimizer = torch.optim.Adam(self.nets.predictor.parameters(), lr=lr)
         self.num_updates = 0
+        self._forward = None  # (next_obs, predicted, target) of the last bonus call, for the update after it
 
     @property
     def target(self) -> nn.Module:
@@ -106,19 +107,36 @@ class RNDReward(RewardProvider):
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
         return validate_episode(frames, env_rewards)[1]
 
-    @torch.no_grad()
     def bonus(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """0.5 * ||f_target(o') - f_pred(o')||^2 per sample, float32 ``[B]``."""
-        obs = batch_next_obs(batch, self.image_size).to(self.device, non_blocking=True)
-        pred, target = self.nets(obs)
-        return 0.5 * (target - pred).pow(2).sum(dim=1)
+        """0.5 * ||f_target(o') - f_pred(o')||^2 per sample, float32 ``[B]``.
+
+        The trainer calls ``update`` on the same batch right after. With ``update_interval`` 1 (MetaWorld:
+        every call trains) the forward runs with autograd on and is kept for that ``update``: one forward
+        of both networks per agent update instead of two, and the same numbers (the bonus is the detached
+        per-sample loss of the forward the update differentiates). Otherwise (Adroit, interval 100) the
+        bonus runs without autograd and ``update`` runs its own forward on the steps it trains."""
+        obs = batch_next_obs(batch, self.image_size)
+        self._forward = None
+        with torch.set_grad_enabled(self.update_interval == 1 and torch.is_grad_enabled()):
+            pred, target = self.nets(obs.to(self.device, non_blocking=True))
+        if pred.requires_grad:
+            self._forward = (batch["next_obs"], pred, target)
+        return 0.5 * (target - pred.detach()).pow(2).sum(dim=1)
+
+    def _forward_of(self, batch: Mapping[str, Any], obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(predicted, target) features of ``obs``: the ones ``bonus`` kept when it saw this very batch."""
+        kept, self._forward = self._forward, None
+        if kept is not None and kept[0] is batch["next_obs"]:
+            return kept[1], kept[2]
+        return self.nets(obs.to(self.device, non_blocking=True))
 
     def update(self, batch: Mapping[str, Any], step: int) -> dict[str, float]:
         """One Adam step of the predictor on the MSE to the target, when ``step % update_interval == 0``."""
         obs = batch_next_obs(batch, self.image_size)
         if int(step) % self.update_interval != 0:
+            self._forward = None
             return {}
-        pred, target = self.nets(obs.to(self.device, non_blocking=True))
+        pred, target = self._forward_of(batch, obs)
         loss = F.mse_loss(pred, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -132,6 +150,7 @@ class RNDReward(RewardProvider):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._check_state(state)
+        self._forward = None  # a kept forward is of the weights being replaced
         self.nets.load_state_dict(state["nets"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.num_updates = int(state["num_updates"])

@@ -132,6 +132,30 @@ def test_rnd_bonus_decreases_with_training_and_target_stays_frozen(reach, door):
     assert r.bonus(unseen).mean() / u0.mean() > b1.mean() / b0.mean()
 
 
+def test_rnd_update_reuses_the_bonus_forward_with_the_same_numbers(reach, door):
+    """The trainer's order, bonus then update on one batch: the update differentiates the forward the bonus
+    made (one forward instead of two) and gives bit for bit what a separate forward gives."""
+    fused, separate = (rewards.make("rnd", task="reach", domain="metaworld", device=DEVICE, seed=5) for _ in "ab")
+    batches = [as_batch(reach[0][i:i + 16]) for i in (0, 16)] + [as_batch(door[0][:16])]
+    calls = {"n": 0}
+    fused.nets.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1))
+    for step in range(6):
+        batch = batches[step % 3]
+        b_fused = fused.bonus(batch)
+        with torch.no_grad():  # no graph kept: the update below runs its own forward
+            b_sep = separate.bonus(batch)
+        assert torch.equal(b_fused, b_sep) and not b_fused.requires_grad
+        assert fused.update(batch, step) == separate.update(batch, step)
+    assert calls["n"] == 6  # one forward per bonus + update
+    assert all(torch.equal(a, b) for a, b in zip(fused.predictor.parameters(), separate.predictor.parameters()))
+    # an update on another batch than the last bonus's runs its own forward (never a stale one)
+    fused.bonus(batches[0])
+    before = calls["n"]
+    fused.update(batches[2], 6), separate.update(batches[2], 6)
+    assert calls["n"] == before + 1
+    assert all(torch.equal(a, b) for a, b in zip(fused.predictor.parameters(), separate.predictor.parameters()))
+
+
 def test_rnd_update_interval_by_domain():
     assert rewards.make("rnd", task="door", domain="adroit").update_interval == 100
     r = rewards.make("rnd", task="door", domain="adroit", update_interval=3)

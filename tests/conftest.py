@@ -114,3 +114,20 @@ def genreward_model_root(tmp_path_factory):
     for r in (ref.codec, ref):
         pretrain(r, steps=30, device="cpu", quality=False, progress=False, log=lambda m: None)
     return root
+
+
+#: test files that use the same expensive session fixture: under pytest-xdist (``--dist loadgroup``, the
+#: README's command) each group runs on one worker, so its fixture is built once per run, not once per
+#: worker that happens to get one of its files. Every other file is its own group (``--dist loadfile``'s
+#: behaviour: a module's fixtures are built once).
+FIXTURE_GROUPS = {
+    "test_genreward.py": "genreward_model_root", "test_reward_analysis_genreward.py": "genreward_model_root",
+    "test_precision.py": "video_model_root", "test_video_rewards.py": "video_model_root",
+    "test_zero_shot_stats.py": "video_model_root",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into groups
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(FIXTURE_GROUPS.get(item.path.name, str(item.path))))

@@ -8,12 +8,10 @@ a bonus without autograd and a second forward in the update, is what the bonus d
 ``torch.no_grad()``. Both are timed in one process, back to back in pairs whose order alternates, and the
 median of the pairs' ratios is reported (``extra_info``).
 """
-import time
-
-import numpy as np
 import torch
 
 import rewards
+from tests.benchmarks.timing import paired_ratio
 
 BATCH, CALLS, PAIRS = 64, 10, 7
 
@@ -49,16 +47,7 @@ def test_bench_rnd_bonus_and_update_fused_vs_separate(benchmark):
         separate()
         assert all(torch.equal(p, q) for p, q in zip(a.predictor.parameters(), b.predictor.parameters()))
         return
-    ratios = []
-    for i in range(PAIRS):
-        times = {}
-        for name, drive in ((("fused", fused), ("separate", separate)) if i % 2 == 0
-                            else (("separate", separate), ("fused", fused))):
-            t = time.perf_counter()
-            drive()
-            times[name] = time.perf_counter() - t
-        ratios.append(times["fused"] / times["separate"])
-    ratio = float(np.median(ratios))
+    ratio, ratios, _ = paired_ratio(fused, separate, PAIRS)
     benchmark.extra_info.update(fused_over_separate=round(ratio, 3), ratios=[round(r, 3) for r in ratios],
                                 threads=torch.get_num_threads())
     print(f"\nRND bonus + update, batch {BATCH}: fused / separate time {ratio:.3f} (pairs {ratios})")

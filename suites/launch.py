@@ -148,25 +148,38 @@ class LocalLauncher:
     on for nobody. Workers are fresh interpreters (no GL context or CUDA state inherited by fork).
     """
 
-    def __init__(self, jobs: int | None = 1, on_poll: Callable[[], None] | None = None, poll_seconds: float = 2.0):
-        jobs = 1 if jobs is None else jobs
-        if jobs < 1:
+    def __init__(self, jobs: int | None = None, on_poll: Callable[[], None] | None = None,
+                 poll_seconds: float = 2.0):
+        if jobs is not None and jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {jobs}")
         self.jobs, self.on_poll, self.poll_seconds = jobs, on_poll, poll_seconds
         self.workers: list[_Worker] = []  # the live ones, for tests and for stop()
 
+    @staticmethod
+    def default_jobs(n_runs: int) -> int:
+        """Runs at a time when ``--jobs`` is not given: one per GPU where GPUs exist, else one per core,
+        never more than there are runs."""
+        return max(1, min(gpu_slots() or os.cpu_count() or 1, n_runs))
+
     def _placed(self, run: RunSpec, slot: int) -> dict:
+        """The run's config as this slot runs it: its GPU, and its torch threads when not set.
+
+        On CPU a run gets one thread unless ``--threads`` says otherwise: the thread count changes the
+        float reductions (a dense reach run at 6k frames gives other returns with 2 threads than with 1),
+        so fixing it makes a run's numbers the same whether it runs alone or beside others, and a
+        reference experiment run two at a time is reproduced by the default command."""
         config = dict(run.config)
         n_gpu = gpu_slots() if config.get("device", "auto") in ("auto", "cuda") else 0
         if n_gpu:
             config["device"] = f"cuda:{slot % n_gpu}"
         if not config.get("torch_threads"):
-            config["torch_threads"] = max(1, (os.cpu_count() or 1) // self.jobs)
+            config["torch_threads"] = max(1, (os.cpu_count() or 1) // self._jobs) if n_gpu else 1
         return config
 
     def launch(self, runs: Sequence[RunSpec]) -> Iterator[tuple[RunSpec, dict | BaseException]]:
         queue = list(runs)
-        free_slots = list(range(self.jobs))
+        self._jobs = self.jobs or self.default_jobs(len(queue))
+        free_slots = list(range(self._jobs))
         with tempfile.TemporaryDirectory(prefix="vrb-launch-") as tmp:
             try:
                 while queue or self.workers:

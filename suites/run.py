@@ -202,8 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
                    help="these seeds, e.g. --seeds 0 1 2 (default: 0 .. the profile's seed count - 1)")
     p.add_argument("--frames", type=int, help="override every run's frame budget")
-    p.add_argument("--jobs", type=int, help="runs at a time (local: default 1; slurm: default all)")
-    p.add_argument("--threads", type=int, help="torch threads per run (default: local, cores / jobs; slurm, --slurm-cpus)")
+    p.add_argument("--jobs", type=int, help="runs at a time (local: default one per GPU, else one per core, at most the number of runs; slurm: default all)")
+    p.add_argument("--threads", type=int, help="torch threads per run (default: local CPU runs 1, so a run gives the same numbers alone or beside others; local GPU runs cores / jobs; slurm, --slurm-cpus)")
     p.add_argument("--results", default="results", help="results directory (default ./results)")
     p.add_argument("--data-root", help="datasets and models (default $VRB_DATA_ROOT or ./data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")

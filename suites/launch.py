@@ -161,7 +161,7 @@ class LocalLauncher:
         never more than there are runs."""
         return max(1, min(gpu_slots() or os.cpu_count() or 1, n_runs))
 
-    def _placed(self, run: RunSpec, slot: int) -> dict:
+    def _placed(self, run: RunSpec, slot: int, jobs: int) -> dict:
         """The run's config as this slot runs it: its GPU, and its torch threads when not set.
 
         On CPU a run gets one thread unless ``--threads`` says otherwise: the thread count changes the
@@ -173,19 +173,19 @@ class LocalLauncher:
         if n_gpu:
             config["device"] = f"cuda:{slot % n_gpu}"
         if not config.get("torch_threads"):
-            config["torch_threads"] = max(1, (os.cpu_count() or 1) // self._jobs) if n_gpu else 1
+            config["torch_threads"] = max(1, (os.cpu_count() or 1) // jobs) if n_gpu else 1
         return config
 
     def launch(self, runs: Sequence[RunSpec]) -> Iterator[tuple[RunSpec, dict | BaseException]]:
         queue = list(runs)
-        self._jobs = self.jobs or self.default_jobs(len(queue))
-        free_slots = list(range(self._jobs))
+        jobs = self.jobs or self.default_jobs(len(queue))
+        free_slots = list(range(jobs))
         with tempfile.TemporaryDirectory(prefix="vrb-launch-") as tmp:
             try:
                 while queue or self.workers:
                     while queue and free_slots:
                         run, slot = queue.pop(0), free_slots.pop(0)
-                        self.workers.append(_Worker(run, self._placed(run, slot), slot, Path(tmp)))
+                        self.workers.append(_Worker(run, self._placed(run, slot, jobs), slot, Path(tmp)))
                     ended = self._wait()
                     if self.on_poll is not None:
                         self.on_poll()

@@ -129,6 +129,15 @@ def tie_aware_ranks(estimates: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("rank", kind="stable").reset_index(drop=True)
 
 
+def separated_pairs(estimates: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(above, below)`` for every pair of methods whose IQM 95% CIs are disjoint (``above``'s lower end
+    over ``below``'s upper end), best-ranked first. This is the claim a reader may make from the
+    aggregate: "``above`` beats ``below`` at this budget"; any pair not listed is not told apart."""
+    ranks = tie_aware_ranks(estimates)
+    return [(a.method, b.method) for a in ranks.itertuples(index=False) for b in ranks.itertuples(index=False)
+            if a.lower > b.upper]
+
+
 def best_method(table: AggregateTable) -> tuple[str | None, str]:
     """``(method, "")`` when one method's IQM CI clears every other one's, else ``(None, why not)``."""
     ranks = tie_aware_ranks(table.estimates)
@@ -181,8 +190,14 @@ def _table(table: AggregateTable) -> list[str]:
     if not with_ci:
         lines += ["", "CIs not available: one seed per task leaves the stratified bootstrap nothing to "
                   "resample, so no interval and no rank is given."]
-    elif tie_aware_ranks(table.estimates)["tied"].any():
+        return lines
+    if tie_aware_ranks(table.estimates)["tied"].any():
         lines += ["", "Ranks with `=` are ties: their IQM 95% CIs overlap (or their scores are equal)."]
+    pairs = separated_pairs(table.estimates)
+    told_apart = ("; ".join(f"`{a}` above `{b}`" for a, b in pairs) + "." if pairs else
+                  "none: every two methods' IQM 95% CIs overlap, so no method is told apart from another "
+                  "at this budget.")
+    lines += ["", f"Separated pairs (IQM 95% CIs disjoint): {told_apart}"]
     return lines
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from analysis import plots
 from analysis.figures import make_figures
-from analysis.report import tie_aware_ranks
+from analysis.report import separated_pairs, tie_aware_ranks
 from tests.test_scores import write_run
 
 TASKS = ["door-close", "reach"]
@@ -66,6 +66,16 @@ def test_overlapping_cis_share_a_rank_separated_ones_do_not():
                         "lower": [0.4, 0.3, 0.0], "upper": [0.6, 0.55, 0.2]})
     ranks = tie_aware_ranks(est)
     assert ranks[["method", "rank", "tied"]].values.tolist() == [["a", 1, True], ["b", 1, True], ["c", 3, False]]
+    assert separated_pairs(est) == [("a", "c"), ("b", "c")]  # a and b overlap: not a claim
+
+
+def test_report_lists_separated_pairs_or_says_none(tie, tmp_path_factory):
+    section = _aggregates_section(tie["report"])
+    assert "Separated pairs (IQM 95% CIs disjoint): none: every two methods' IQM 95% CIs overlap" in section
+    runs = {("sparse", t, s): [0.0, 0.0, 0.0, 0.0] for t in TASKS for s in (0, 1, 2)}
+    runs.update({("amp", t, s): [0.0, 0.5, 1.0, 1.0] for t in TASKS for s in (0, 1, 2)})
+    apart = _aggregates_section(_report(tmp_path_factory, "apart", runs, "quick")["report"])
+    assert "Separated pairs (IQM 95% CIs disjoint): `amp` above `sparse`." in apart
 
 
 def test_one_seed_says_cis_are_not_available(one_seed):

@@ -1,0 +1,126 @@
+"""Whether two results folders hold the same runs, row for row (issue 14's reproduction check).
+
+    python -m analysis.same_runs results/reference/metaworld7-quick results
+
+The suite promises: same seed, same machine, same precision (and the default one torch thread per CPU run):
+same results. This checks it from the files alone. Runs are matched by ``<suite>/<method>/<task>/seed_<s>``
+below each folder; for every run found in both, it compares
+
+- ``config.json``, key by key (versions and platform included: a different torch or MuJoCo is a different
+  machine for this purpose);
+- ``eval.csv`` and ``train.csv``, cell by cell as written (exact text, so no float tolerance hides a
+  drift), except the wall-clock columns (``suites.train.WALL_CLOCK_COLUMNS``), which no two runs share.
+
+A run still training on one side is compared on the rows it has written so far ("prefix"), so a long
+reproduction can be checked while it runs. Exit status 0 when at least one run matched and every matched
+run is the same, 1 otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from suites.train import WALL_CLOCK_COLUMNS
+
+CSV_FILES = ("eval.csv", "train.csv")
+
+
+@dataclass
+class Comparison:
+    key: str  # <suite>/<method>/<task>/seed_<s>
+    differences: list[str]
+    compared: list[str]  # what was found equal, e.g. "eval.csv 13 rows"
+
+    @property
+    def same(self) -> bool:
+        return not self.differences
+
+
+def run_dirs(root: Path) -> dict[str, Path]:
+    """``<suite>/<method>/<task>/seed_<s>`` -> run directory, for every run with a config below ``root``."""
+    return {p.parent.relative_to(root).as_posix(): p.parent for p in sorted(root.glob("*/*/*/seed_*/config.json"))}
+
+
+def _config_differences(a: Path, b: Path) -> list[str]:
+    ca, cb = (json.loads((d / "config.json").read_text()) for d in (a, b))
+    out = []
+    for k in sorted(set(ca) | set(cb)):
+        if ca.get(k, "<absent>") != cb.get(k, "<absent>"):
+            out.append(f"config {k}: {ca.get(k, '<absent>')!r} vs {cb.get(k, '<absent>')!r}")
+    return out
+
+
+def _csv_difference(name: str, a: Path, b: Path, finished: tuple[bool, bool]) -> tuple[str | None, str]:
+    """(first difference or None, what was compared) for one CSV of a run."""
+    pa, pb = a / name, b / name
+    if not pa.exists() or not pb.exists():
+        if pa.exists() == pb.exists():
+            return None, f"{name} absent on both sides"
+        return f"{name}: only on the {'first' if pa.exists() else 'second'} side", ""
+    da, db = (pd.read_csv(p, dtype=str, keep_default_na=False) for p in (pa, pb))
+    if list(da.columns) != list(db.columns):
+        return f"{name}: columns {list(da.columns)} vs {list(db.columns)}", ""
+    cols = [c for c in da.columns if c not in WALL_CLOCK_COLUMNS]
+    n = min(len(da), len(db))
+    if len(da) != len(db) and all(finished):
+        return f"{name}: {len(da)} rows vs {len(db)} rows, both runs finished", ""
+    if len(da) != len(db) and finished[0 if len(da) < len(db) else 1]:
+        return f"{name}: the finished run has fewer rows ({n}) than the unfinished one", ""
+    for i in range(n):
+        for c in cols:
+            if da.at[i, c] != db.at[i, c]:
+                return f"{name} row {i + 1} (frame {da.at[i, 'frame']}): {c} {da.at[i, c]} vs {db.at[i, c]}", ""
+    kind = f"{n} rows" if len(da) == len(db) else f"prefix of {n} rows (one side unfinished)"
+    return None, f"{name} {kind}"
+
+
+def compare_run(key: str, a: Path, b: Path) -> Comparison:
+    finished = ((a / "done.json").exists(), (b / "done.json").exists())
+    diffs, compared = _config_differences(a, b), ["config"]
+    for name in CSV_FILES:
+        diff, what = _csv_difference(name, a, b, finished)
+        if diff:
+            diffs.append(diff)
+        elif what:
+            compared.append(what)
+    return Comparison(key, diffs, compared if not diffs else [])
+
+
+def compare(first: Path, second: Path) -> tuple[list[Comparison], list[str], list[str]]:
+    """(comparisons of the runs in both, keys only in the first, keys only in the second)."""
+    ra, rb = run_dirs(first), run_dirs(second)
+    both = [k for k in ra if k in rb]
+    return ([compare_run(k, ra[k], rb[k]) for k in both], [k for k in ra if k not in rb],
+            [k for k in rb if k not in ra])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m analysis.same_runs", description=__doc__.split("\n\n")[0])
+    p.add_argument("first", type=Path, help="a results folder, e.g. results/reference/metaworld7-quick")
+    p.add_argument("second", type=Path, help="another one, e.g. results")
+    a = p.parse_args(argv)
+    for root in (a.first, a.second):
+        if not root.is_dir():
+            print(f"error: {root} is not a directory (a results folder holds <suite>/<method>/<task>/seed_<s>/)",
+                  file=sys.stderr)
+            return 2
+    comparisons, only_first, only_second = compare(a.first, a.second)
+    for c in comparisons:
+        print(f"same       {c.key}: {', '.join(c.compared)}" if c.same else
+              f"DIFFERENT  {c.key}: " + "; ".join(c.differences))
+    print(f"{len(comparisons)} run(s) in both: {sum(c.same for c in comparisons)} same, "
+          f"{sum(not c.same for c in comparisons)} different; {len(only_first)} only in {a.first}, "
+          f"{len(only_second)} only in {a.second}")
+    if not comparisons:
+        print("no run is in both folders: nothing was compared", file=sys.stderr)
+    return 0 if comparisons and all(c.same for c in comparisons) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

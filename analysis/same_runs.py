@@ -9,7 +9,7 @@ below each folder; for every run found in both, it compares
 - ``config.json``, key by key (versions and platform included: a different torch or MuJoCo is a different
   machine for this purpose);
 - ``eval.csv`` and ``train.csv``, cell by cell as written (exact text, so no float tolerance hides a
-  drift), except the wall-clock columns (``suites.train.WALL_CLOCK_COLUMNS``), which no two runs share.
+  drift), except the wall-clock columns (``analysis.scores.WALL_CLOCK_COLUMNS``), which no two runs share.
 
 A run still training on one side is compared on the rows it has written so far ("prefix"), so a long
 reproduction can be checked while it runs. Exit status 0 when at least one run matched and every matched
@@ -26,7 +26,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from suites.train import WALL_CLOCK_COLUMNS
+from analysis.scores import WALL_CLOCK_COLUMNS
 
 CSV_FILES = ("eval.csv", "train.csv")
 

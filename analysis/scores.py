@@ -30,6 +30,9 @@ SCORE_COLUMNS = ["method", "task", "seed", "frame", "metric", "value"]
 STATUS_COLUMNS = ["method", "task", "seed", "done", "last_frame", "budget"]
 # Bookkeeping columns of eval.csv that are coordinates, not metrics.
 NON_METRIC_COLUMNS = ("frame", "step", "time")
+# columns of a run's CSVs (suites.train) that measure the machine's speed, not the run: two otherwise
+# identical runs differ only there (analysis.same_runs)
+WALL_CLOCK_COLUMNS = ("fps", "time")
 _SEED_DIR = re.compile(r"^seed_(\d+)$")
 
 

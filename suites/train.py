@@ -41,8 +41,6 @@ from tasks.io import _json_default, atomic_torch_save, atomic_write_json, atomic
 EVAL_COLUMNS = ["frame", "step", "episode", "success_rate", "episode_return", "time"]
 TRAIN_COLUMNS = ["frame", "step", "episode", "episode_return", "learned_return", "success", "fps",
                  "critic_loss", "actor_loss", "bonus", "time"]
-# columns that measure the machine's speed, not the run: they differ between two otherwise identical runs
-WALL_CLOCK_COLUMNS = ("fps", "time")
 KEEP_CHECKPOINTS = 2
 REPLAY_DIR = "replay"  # the run's replay episodes, ep_<index>.npz, written once each (agents.replay)
 # config keys that may differ between launches of one run: where and how it executes, not what it computes.

@@ -8,8 +8,7 @@ below each folder; for every run found in both, it compares
 
 - ``config.json``, key by key (versions and platform included: a different torch or MuJoCo is a different
   machine for this purpose);
-- ``eval.csv`` and ``train.csv``, cell by cell as written (exact text, so no float tolerance hides a
-  drift), except the wall-clock columns (``analysis.scores.WALL_CLOCK_COLUMNS``), which no two runs share.
+- ``eval.csv`` and ``train.csv``, cell by cell, exactly (no float tolerance hides a drift), except the wall-clock columns (``analysis.scores.WALL_CLOCK_COLUMNS``), which no two runs share.
 
 A run still training on one side is compared on the rows it has written so far ("prefix"), so a long
 reproduction can be checked while it runs. Exit status 0 when at least one run matched and every matched
@@ -26,7 +25,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from analysis.scores import WALL_CLOCK_COLUMNS
+from analysis.scores import WALL_CLOCK_COLUMNS, find_runs, read_eval_csv
 
 CSV_FILES = ("eval.csv", "train.csv")
 
@@ -44,7 +43,9 @@ class Comparison:
 
 def run_dirs(root: Path) -> dict[str, Path]:
     """``<suite>/<method>/<task>/seed_<s>`` -> run directory, for every run with a config below ``root``."""
-    return {p.parent.relative_to(root).as_posix(): p.parent for p in sorted(root.glob("*/*/*/seed_*/config.json"))}
+    return {f"{suite.name}/{r.method}/{r.task}/seed_{r.seed}": r.path
+            for suite in sorted(p for p in root.iterdir() if p.is_dir())
+            for r in find_runs(suite) if (r.path / "config.json").is_file()}
 
 
 def _config_differences(a: Path, b: Path) -> list[str]:
@@ -63,7 +64,7 @@ def _csv_difference(name: str, a: Path, b: Path, finished: tuple[bool, bool]) ->
         if pa.exists() == pb.exists():
             return None, f"{name} absent on both sides"
         return f"{name}: only on the {'first' if pa.exists() else 'second'} side", ""
-    da, db = (pd.read_csv(p, dtype=str, keep_default_na=False) for p in (pa, pb))
+    da, db = read_eval_csv(pa), read_eval_csv(pb)  # a row still being written is not compared yet
     if list(da.columns) != list(db.columns):
         return f"{name}: columns {list(da.columns)} vs {list(db.columns)}", ""
     cols = [c for c in da.columns if c not in WALL_CLOCK_COLUMNS]
@@ -74,8 +75,9 @@ def _csv_difference(name: str, a: Path, b: Path, finished: tuple[bool, bool]) ->
         return f"{name}: the finished run has fewer rows ({n}) than the unfinished one", ""
     for i in range(n):
         for c in cols:
-            if da.at[i, c] != db.at[i, c]:
-                return f"{name} row {i + 1} (frame {da.at[i, 'frame']}): {c} {da.at[i, c]} vs {db.at[i, c]}", ""
+            x, y = da.at[i, c], db.at[i, c]
+            if x != y and not (pd.isna(x) and pd.isna(y)):
+                return f"{name} row {i + 1} (frame {da.at[i, 'frame']}): {c} {x} vs {y}", ""
     kind = f"{n} rows" if len(da) == len(db) else f"prefix of {n} rows (one side unfinished)"
     return None, f"{name} {kind}"
 

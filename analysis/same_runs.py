@@ -25,7 +25,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from analysis.scores import WALL_CLOCK_COLUMNS, find_runs, read_eval_csv
+from analysis.scores import WALL_CLOCK_COLUMNS, find_runs, read_run_csv
 
 CSV_FILES = ("eval.csv", "train.csv")
 
@@ -64,7 +64,7 @@ def _csv_difference(name: str, a: Path, b: Path, finished: tuple[bool, bool]) ->
         if pa.exists() == pb.exists():
             return None, f"{name} absent on both sides"
         return f"{name}: only on the {'first' if pa.exists() else 'second'} side", ""
-    da, db = read_eval_csv(pa), read_eval_csv(pb)  # a row still being written is not compared yet
+    da, db = read_run_csv(pa), read_run_csv(pb)  # a row still being written is not compared yet
     if list(da.columns) != list(db.columns):
         return f"{name}: columns {list(da.columns)} vs {list(db.columns)}", ""
     cols = [c for c in da.columns if c not in WALL_CLOCK_COLUMNS]

@@ -27,7 +27,8 @@ from tasks.io import atomic_write_text
 
 SCORES_FILE = "scores.csv"
 SCORE_COLUMNS = ["method", "task", "seed", "frame", "metric", "value"]
-STATUS_COLUMNS = ["method", "task", "seed", "done", "last_frame", "budget"]
+STATUS_COLUMNS = ["method", "task", "seed", "done", "last_frame", "budget", "train_episodes",
+                  "train_successes"]
 # Bookkeeping columns of eval.csv that are coordinates, not metrics.
 NON_METRIC_COLUMNS = ("frame", "step", "time")
 # columns of a run's CSVs (suites.train) that measure the machine's speed, not the run: two otherwise
@@ -63,8 +64,8 @@ def find_runs(suite_dir: str | os.PathLike) -> list[RunDir]:
     return sorted(runs, key=lambda r: (r.method, r.task, r.seed))
 
 
-def read_eval_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read an append-only ``eval.csv`` that another process may be writing right now.
+def read_run_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a run's append-only ``eval.csv`` or ``train.csv``, which another process may be writing now.
 
     A last line without its newline is a row still being written: it is dropped rather than parsed
     into a wrong (truncated) number. Values are coerced to numbers where the column is numeric;
@@ -80,7 +81,7 @@ def read_eval_csv(path: str | os.PathLike) -> pd.DataFrame:
         return pd.DataFrame()
     df = pd.read_csv(io.StringIO(text), on_bad_lines="skip")
     if "frame" not in df.columns:
-        raise ValueError(f"{path}: eval.csv has no 'frame' column (columns: {list(df.columns)})")
+        raise ValueError(f"{path}: a run CSV has no 'frame' column (columns: {list(df.columns)})")
     df["frame"] = pd.to_numeric(df["frame"], errors="coerce")
     return df.dropna(subset=["frame"]).astype({"frame": "int64"})
 
@@ -108,7 +109,7 @@ def build_scores(suite_dir: str | os.PathLike) -> pd.DataFrame:
     suite_dir = Path(suite_dir)
     if not suite_dir.is_dir():
         raise FileNotFoundError(f"suite directory {suite_dir} does not exist")
-    parts = [_eval_to_long(read_eval_csv(run.path / "eval.csv"), run) for run in find_runs(suite_dir)]
+    parts = [_eval_to_long(read_run_csv(run.path / "eval.csv"), run) for run in find_runs(suite_dir)]
     parts = [p for p in parts if not p.empty]
     scores = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SCORE_COLUMNS)
     scores = _typed(scores.sort_values(["method", "task", "seed", "metric", "frame"], kind="stable"))
@@ -153,19 +154,33 @@ def _read_budget(run: RunDir) -> float:
     return float(frames) if isinstance(frames, (int, float)) else np.nan
 
 
+def _training_successes(run: RunDir) -> tuple[int, int]:
+    """(training episodes, episodes with a success) from the run's ``train.csv`` ((0, 0) without one).
+
+    At a small budget evaluation success is often 0 for every learned reward; whether the agent ever
+    reached the goal while training is then the first sign of a difference, so the report counts it.
+    """
+    train = read_run_csv(run.path / "train.csv")
+    if train.empty or "success" not in train.columns:
+        return len(train), 0
+    return len(train), int((pd.to_numeric(train["success"], errors="coerce").fillna(0) > 0).sum())
+
+
 def run_status(suite_dir: str | os.PathLike) -> pd.DataFrame:
-    """One row per run: ``method, task, seed, done, last_frame, budget``.
+    """One row per run: ``method, task, seed, done, last_frame, budget, train_episodes, train_successes``.
 
     ``done`` is the presence of ``done.json`` (written when the run has finished its frame budget);
     ``last_frame`` is the newest evaluated frame (NaN before the first evaluation); ``budget`` is
-    ``config.json["frames"]`` (NaN when the config is missing).
+    ``config.json["frames"]`` (NaN when the config is missing); the last two count the training
+    episodes in ``train.csv`` and those with a success.
     """
     rows = []
     for run in find_runs(suite_dir):
-        evals = read_eval_csv(run.path / "eval.csv")
+        evals = read_run_csv(run.path / "eval.csv")
         last = float(evals["frame"].max()) if not evals.empty else np.nan
         rows.append((run.method, run.task, run.seed, (run.path / "done.json").is_file(), last,
-                     _read_budget(run)))
+                     _read_budget(run), *_training_successes(run)))
     status = pd.DataFrame(rows, columns=STATUS_COLUMNS)
     return status.astype({"method": str, "task": str, "seed": "int64", "done": bool,
-                          "last_frame": "float64", "budget": "float64"})
+                          "last_frame": "float64", "budget": "float64", "train_episodes": "int64",
+                          "train_successes": "int64"})

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.scores import SCORE_COLUMNS, build_scores, load_scores, read_eval_csv, run_status
+from analysis.scores import SCORE_COLUMNS, build_scores, load_scores, read_run_csv, run_status
 
 EVAL_HEADER = "frame,step,episode,success_rate,episode_return,time"
 
@@ -94,14 +94,14 @@ def test_load_scores_round_trip_and_rebuild_when_stale(suite: Path):
 def test_partial_last_line_is_not_parsed(tmp_path: Path):
     ev = tmp_path / "eval.csv"
     ev.write_text(EVAL_HEADER + "\n0,0,0,0.0,0.0,0.0\n1000,500,10,0.5,25.0,1.0\n2000,1000,20,0.7")
-    df = read_eval_csv(ev)
+    df = read_run_csv(ev)
     assert df["frame"].tolist() == [0, 1000]
-    assert read_eval_csv(tmp_path / "missing.csv").empty
+    assert read_run_csv(tmp_path / "missing.csv").empty
     (tmp_path / "header.csv").write_text(EVAL_HEADER + "\n")
-    assert read_eval_csv(tmp_path / "header.csv").empty
+    assert read_run_csv(tmp_path / "header.csv").empty
     (tmp_path / "bad.csv").write_text("step,success_rate\n0,0.1\n")
     with pytest.raises(ValueError, match="frame"):
-        read_eval_csv(tmp_path / "bad.csv")
+        read_run_csv(tmp_path / "bad.csv")
 
 
 def test_run_status(suite: Path):
@@ -110,13 +110,20 @@ def test_run_status(suite: Path):
     started.mkdir(parents=True)
     (started / "config.json").write_text(json.dumps({"frames": 3000}))
     (suite / "figures" / "x").mkdir(parents=True)  # not a run
+    # training episodes as suites.train writes them; the last line is still being written
+    (suite / "sparse" / "reach" / "seed_0" / "train.csv").write_text(
+        "frame,step,episode,episode_return,learned_return,success,fps\n"
+        "200,100,1,0,0,0,90\n400,200,2,1,0,1,90\n600,300,3,0,0,0,90\n800,400,4,1,0,1,90\n1000,500,5,1")
     status = run_status(suite)
-    assert list(status.columns) == ["method", "task", "seed", "done", "last_frame", "budget"]
+    assert list(status.columns) == ["method", "task", "seed", "done", "last_frame", "budget",
+                                    "train_episodes", "train_successes"]
     rows = {(r.method, r.seed): r for r in status.itertuples(index=False)}
     assert set(rows) == {("sparse", 0), ("sparse", 1), ("rnd", 0), ("rnd", 1)}
     assert rows[("sparse", 0)].done and rows[("sparse", 0)].last_frame == 3000 and rows[("sparse", 0)].budget == 3000
     assert not rows[("rnd", 0)].done and rows[("rnd", 0)].last_frame == 1000
     assert not rows[("rnd", 1)].done and np.isnan(rows[("rnd", 1)].last_frame)
+    assert (rows[("sparse", 0)].train_episodes, rows[("sparse", 0)].train_successes) == (4, 2)
+    assert (rows[("sparse", 1)].train_episodes, rows[("sparse", 1)].train_successes) == (0, 0)  # no train.csv
 
 
 def test_empty_and_missing_suite(tmp_path: Path):

@@ -213,12 +213,23 @@ def _verdict(table: AggregateTable, reference: str) -> str:
             f"over the best baseline `{baseline}`: **{rel_text}**.")
 
 
+def _training_successes(grp: pd.DataFrame) -> str:
+    """``"17 of 600 (door-close 1, reach 16)"``: training episodes that reached the goal, all runs."""
+    per_task = grp.groupby("task")["train_successes"].sum()
+    text = f"{int(grp['train_successes'].sum()):,} of {int(grp['train_episodes'].sum()):,}"
+    return text + (f" ({', '.join(f'{t} {int(n):,}' for t, n in per_task.items())})" if len(per_task) > 1 else "")
+
+
 def _counts(status: pd.DataFrame) -> list[str]:
-    lines = ["| method | tasks | finished runs | unfinished runs | seeds |", "|---|---:|---:|---:|---|"]
+    """Runs per method, with the training episodes that succeeded (a difference that shows before
+    evaluation success does: at a small budget every learned reward may evaluate at 0)."""
+    lines = ["| method | tasks | finished runs | unfinished runs | seeds | training episodes with a success |",
+             "|---|---:|---:|---:|---|---|"]
     for method, grp in status.groupby("method", sort=False):
         seeds = sorted(set(grp["seed"]))
         lines.append(f"| {display_name(method)} | {grp['task'].nunique()} | {int(grp['done'].sum())} | "
-                     f"{int((~grp['done']).sum())} | {', '.join(map(str, seeds))} |")
+                     f"{int((~grp['done']).sum())} | {', '.join(map(str, seeds))} | "
+                     f"{_training_successes(grp)} |")
     return lines
 
 

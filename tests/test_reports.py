@@ -78,6 +78,21 @@ def test_report_lists_separated_pairs_or_says_none(tie, tmp_path_factory):
     assert "Separated pairs (IQM 95% CIs disjoint): `amp` above `sparse`." in apart
 
 
+def test_runs_table_counts_training_episodes_with_a_success(tmp_path_factory):
+    runs = {("sparse", t, 0): [0.0, 0.0, 0.0, 0.0] for t in TASKS}
+    results = tmp_path_factory.mktemp("trained")
+    for (method, task, seed), success in runs.items():
+        _write(results / "trained", method, task, seed, success, "quick")
+    flags = {"door-close": [0, 0, 0], "reach": [1, 0, 1]}
+    for task, succ in flags.items():
+        rows = "".join(f"{200 * (i + 1)},{100 * (i + 1)},{i + 1},0,0,{s},90\n" for i, s in enumerate(succ))
+        (results / "trained" / "sparse" / task / "seed_0" / "train.csv").write_text(
+            "frame,step,episode,episode_return,learned_return,success,fps\n" + rows)
+    make_figures("trained", results, results / "figs", reps=REPS)
+    runs_section = (results / "figs" / "report.md").read_text().split("## Runs")[1].split("\n## ")[0]
+    assert "| sparse | 2 | 2 | 0 | 0 | 2 of 6 (door-close 0, reach 2) |" in runs_section
+
+
 def test_one_seed_says_cis_are_not_available(one_seed):
     section = _aggregates_section(one_seed["report"])
     assert "CIs not available" in section and "[0.000, 0.000]" not in one_seed["report"]
@@ -104,6 +119,14 @@ def test_figure_titles_state_suite_profile_frames_and_seeds(tie):
         title = Image.open(png).text["Title"]
         for part in ("tie:", "smoke profile", "1,500 frames per run", "2 seeds per task"):
             assert part in title, (png.name, title)
+
+
+def test_regenerated_figures_are_byte_identical(tie):
+    """Same results, same figures: a shipped PDF changes in git only when its numbers do."""
+    before = {p.name: p.read_bytes() for p in tie["written"] if p.suffix in (".pdf", ".png")}
+    make_figures("tie", tie["results"], tie["out"], reps=REPS)
+    after = {name: (tie["out"] / name).read_bytes() for name in before}
+    assert [n for n in before if before[n] != after[n]] == []
 
 
 def test_dense_never_enters_aggregates_or_rankings(tie):

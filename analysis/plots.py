@@ -68,14 +68,16 @@ def save(fig: plt.Figure, out_dir: str | os.PathLike, stem: str) -> list[Path]:
     """Write ``<stem>.png`` and ``<stem>.pdf`` (atomically) and close the figure.
 
     The figure's title also goes into each file's metadata ("Title"), so what a file shows, and on
-    what budget, can be read (and tested) without looking at the picture.
+    what budget, can be read (and tested) without looking at the picture. The PDF carries no creation
+    date, so regenerating figures from the same results gives the same bytes (a shipped figure changes
+    in git only when its numbers do).
     """
     paths = []
-    meta = {"Title": figure_title(fig)}
     for fmt in FORMATS:
+        meta = {"Title": figure_title(fig)} | ({"CreationDate": None} if fmt == "pdf" else {})
         path = Path(out_dir) / f"{stem}.{fmt}"
-        atomic_write(path, lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=DPI, bbox_inches="tight",
-                                                          metadata=meta))
+        atomic_write(path, lambda f, fmt=fmt, meta=meta: fig.savefig(f, format=fmt, dpi=DPI,
+                                                                     bbox_inches="tight", metadata=meta))
         paths.append(path)
     plt.close(fig)
     return paths

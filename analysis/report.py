@@ -12,7 +12,9 @@ It claims no more than the numbers carry (issue 13):
   above its own, so methods with overlapping CIs (or equal scores) share a rank ("1="), and a "best
   method" is named only when its CI clears every other one;
 - with one seed per task a stratified bootstrap has nothing to resample: the report says CIs are not
-  available (instead of printing a zero-width interval) and ranks nothing.
+  available (instead of printing a zero-width interval) and ranks nothing; when only some methods have
+  one seed (an experiment under way), those get no interval and no rank, and the others are ranked and
+  paired among themselves.
 """
 from __future__ import annotations
 
@@ -110,9 +112,16 @@ def ranking(estimates: pd.DataFrame) -> pd.DataFrame:
     return iqm.sort_values("value", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def methods_with_cis(table: AggregateTable) -> list[str]:
+    """The methods whose bootstrap CI means something: at least 2 runs per task (with one, the stratified
+    bootstrap has nothing to resample and the interval is a point). While an experiment is under way,
+    methods with their seeds can be compared among themselves before the others have theirs."""
+    return [m for m, n in table.runs_per_task.items() if n >= 2]
+
+
 def cis_available(table: AggregateTable) -> bool:
-    """Whether the bootstrap CIs mean anything: every method has at least 2 runs per task."""
-    return bool(table.runs_per_task) and min(table.runs_per_task.values()) >= 2
+    """Whether every aggregated method has a CI (at least 2 runs per task)."""
+    return bool(table.runs_per_task) and len(methods_with_cis(table)) == len(table.runs_per_task)
 
 
 def tie_aware_ranks(estimates: pd.DataFrame) -> pd.DataFrame:
@@ -144,7 +153,9 @@ def best_method(table: AggregateTable) -> tuple[str | None, str]:
     if len(ranks) < 2:
         return None, "only one method is aggregated"
     if not cis_available(table):
-        return None, "CIs not available (one seed per task), so no method is called best"
+        lacking = [m for m in table.runs_per_task if m not in methods_with_cis(table)]
+        whose = "" if len(lacking) == len(table.runs_per_task) else " for " + ", ".join(f"`{m}`" for m in lacking)
+        return None, f"CIs not available{whose} (one seed per task), so no method is called best"
     if ranks["value"].nunique() == 1:
         return None, f"a tie: every method has IQM {ranks['value'].iloc[0]:.3f}"
     top = ranks[ranks["rank"] == 1]
@@ -173,27 +184,33 @@ def relative_improvement(estimates: pd.DataFrame, reference: str) -> tuple[str, 
 
 
 def _table(table: AggregateTable) -> list[str]:
-    """Aggregates with CIs, ranked only as far as the CIs separate the methods."""
+    """Aggregates with CIs, ranked only as far as the CIs separate the methods; a method with one seed per
+    task gets neither an interval nor a rank, and the others are ranked among themselves."""
     names = list(AGGREGATE_METRICS)
-    with_ci = cis_available(table)
+    with_ci = methods_with_cis(table)
     lines = ["| rank | method | " + " | ".join(f"{n} [95% CI]" for n in names) + " | runs per task |",
              "|---:|---|" + "---|" * len(names) + "---:|"]
     est = table.estimates.set_index(["method", "metric"])
-    for r in tie_aware_ranks(table.estimates).itertuples(index=False):
-        rank = "-" if not with_ci else f"{r.rank}{'=' if r.tied else ''}"
+    ranked = tie_aware_ranks(table.estimates[table.estimates["method"].isin(with_ci)])
+    unranked = [m for m in ranking(table.estimates)["method"] if m not in with_ci]
+    rows = [(r.method, f"{r.rank}{'=' if r.tied else ''}") for r in ranked.itertuples(index=False)]
+    for method, rank in rows + [(m, "-") for m in unranked]:
         cells = []
         for n in names:
-            e = est.loc[(r.method, n)]
-            ci = f"[{e['lower']:.3f}, {e['upper']:.3f}]" if with_ci else f"({NO_CI})"
+            e = est.loc[(method, n)]
+            ci = f"[{e['lower']:.3f}, {e['upper']:.3f}]" if method in with_ci else f"({NO_CI})"
             cells.append(f"{e['value']:.3f} {ci}")
-        lines.append(f"| {rank} | {r.method} | " + " | ".join(cells) + f" | {table.runs_per_task[r.method]} |")
+        lines.append(f"| {rank} | {method} | " + " | ".join(cells) + f" | {table.runs_per_task[method]} |")
     if not with_ci:
         lines += ["", "CIs not available: one seed per task leaves the stratified bootstrap nothing to "
                   "resample, so no interval and no rank is given."]
         return lines
-    if tie_aware_ranks(table.estimates)["tied"].any():
+    if unranked:
+        lines += ["", f"CIs not available for {', '.join(f'`{m}`' for m in unranked)} (one seed per task): "
+                  "no interval and no rank; the ranks and separated pairs compare the other methods only."]
+    if ranked["tied"].any():
         lines += ["", "Ranks with `=` are ties: their IQM 95% CIs overlap (or their scores are equal)."]
-    pairs = separated_pairs(table.estimates)
+    pairs = separated_pairs(table.estimates[table.estimates["method"].isin(with_ci)])
     told_apart = ("; ".join(f"`{a}` above `{b}`" for a, b in pairs) + "." if pairs else
                   "none: every two methods' IQM 95% CIs overlap, so no method is told apart from another "
                   "at this budget.")
@@ -260,10 +277,10 @@ def render(inp: ReportInputs, out_dir: Path) -> str:
         if inp.reference is not None and len(table.estimates["method"].unique()) > 1:
             lines += [_verdict(table, inp.reference), ""]
     if inp.poi is not None and not inp.poi.empty:
-        with_ci = all(cis_available(t) for t in inp.tables)
+        with_ci = set.intersection(*(set(methods_with_cis(t)) for t in inp.tables)) if inp.tables else set()
         lines += ["## Probability of improvement (final budget)", ""]
         lines += [f"- P({r.x} > {r.y}) = {r.value:.3f} "
-                  + (f"[{r.lower:.3f}, {r.upper:.3f}]" if with_ci else f"({NO_CI}: one seed per task)")
+                  + (f"[{r.lower:.3f}, {r.upper:.3f}]" if {r.x, r.y} <= with_ci else f"({NO_CI}: one seed per task)")
                   for r in inp.poi.itertuples(index=False)]
         lines.append("")
     lines += ["## Runs", ""] + _counts(status) + [""]

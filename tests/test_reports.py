@@ -78,6 +78,27 @@ def test_report_lists_separated_pairs_or_says_none(tie, tmp_path_factory):
     assert "Separated pairs (IQM 95% CIs disjoint): `amp` above `sparse`." in apart
 
 
+def test_methods_with_seeds_are_compared_while_a_one_seed_method_is_not(tmp_path_factory):
+    """Under way: amp and sparse have 3 seeds, rnd one. amp and sparse get CIs, ranks and their pair; rnd
+    gets no interval, no rank, and blocks only the "best method" claim (its CI is unknown)."""
+    runs = {("sparse", t, s): [0.0, 0.0, 0.0, 0.0] for t in TASKS for s in (0, 1, 2)}
+    runs.update({("amp", t, s): [0.0, 0.5, 1.0, 1.0] for t in TASKS for s in (0, 1, 2)})
+    runs.update({("rnd", t, 0): [0.0, 0.0, 0.0, 0.0] for t in TASKS})
+    report = _report(tmp_path_factory, "partial", runs, "quick")["report"]
+    section = _aggregates_section(report)
+    rows = {line.split("|")[2].strip(): line for line in section.splitlines() if line.startswith("| ")
+            and "rank" not in line and "---" not in line}
+    assert rows["amp"].startswith("| 1 | amp | 0.833 [") and rows["sparse"].startswith("| 2 | sparse | 0.000 [")
+    assert rows["rnd"].startswith("| - | rnd | 0.000 (CI not available)")
+    assert "CIs not available for `rnd` (one seed per task)" in section
+    assert "Separated pairs (IQM 95% CIs disjoint): `amp` above `sparse`." in section
+    assert "No best method: CIs not available for `rnd` (one seed per task)" in section
+    poi = report.split("## Probability of improvement")[1].split("\n## ")[0]
+    assert any(line.startswith("- P(") and "amp" in line and "sparse" in line and "[" in line
+               for line in poi.splitlines())
+    assert all("CI not available" in line for line in poi.splitlines() if line.startswith("- P(") and "rnd" in line)
+
+
 def test_runs_table_counts_training_episodes_with_a_success(tmp_path_factory):
     runs = {("sparse", t, 0): [0.0, 0.0, 0.0, 0.0] for t in TASKS}
     results = tmp_path_factory.mktemp("trained")

@@ -205,20 +205,29 @@ def interval_estimates(matrices: Mapping[str, np.ndarray], reps: int) -> pd.Data
     return pd.DataFrame(rows, columns=["method", "metric", "value", "lower", "upper"])
 
 
+def _improvement(matrices: Mapping[str, np.ndarray], pairs: list[tuple[str, str]], reps: int) -> pd.DataFrame:
+    """P(X > Y) for each ``(x, y)`` pair, with stratified-bootstrap CIs (rliable): ``x, y, value, lower, upper``."""
+    if not pairs:
+        return pd.DataFrame(columns=["x", "y", "value", "lower", "upper"])
+    keyed = {f"{x}{PAIR_SEPARATOR}{y}": (matrices[x], matrices[y]) for x, y in pairs}
+    point, ci = _seeded(rly.get_interval_estimates, keyed,
+                        lambda x, y: np.array([fast_probability_of_improvement(x, y)]), reps=reps)
+    rows = [(x, y, float(point[k][0]), float(ci[k][0, 0]), float(ci[k][1, 0])) for (x, y), k in zip(pairs, keyed)]
+    return pd.DataFrame(rows, columns=["x", "y", "value", "lower", "upper"])
+
+
 def probability_of_improvement(matrices: Mapping[str, np.ndarray], reference: str, reps: int) -> pd.DataFrame:
     """P(reference > Y) for every other method Y, with stratified-bootstrap CIs (rliable).
 
     Returns ``x, y, value, lower, upper``.
     """
-    others = [m for m in matrices if m != reference]
-    if not others:
-        return pd.DataFrame(columns=["x", "y", "value", "lower", "upper"])
-    pairs = {f"{reference}{PAIR_SEPARATOR}{y}": (matrices[reference], matrices[y]) for y in others}
-    point, ci = _seeded(rly.get_interval_estimates, pairs,
-                        lambda x, y: np.array([fast_probability_of_improvement(x, y)]), reps=reps)
-    rows = [(reference, y, float(point[k][0]), float(ci[k][0, 0]), float(ci[k][1, 0]))
-            for y, k in zip(others, pairs)]
-    return pd.DataFrame(rows, columns=["x", "y", "value", "lower", "upper"])
+    return _improvement(matrices, [(reference, y) for y in matrices if y != reference], reps)
+
+
+def improvement_over(matrices: Mapping[str, np.ndarray], baseline: str, reps: int) -> pd.DataFrame:
+    """P(X > baseline) for every other method X, with CIs: how likely each method beats the baseline
+    (sparse by default: the reward every learned one should improve on). Same columns."""
+    return _improvement(matrices, [(x, baseline) for x in matrices if x != baseline], reps)
 
 
 def improvement_matrix(matrices: Mapping[str, np.ndarray]) -> pd.DataFrame:

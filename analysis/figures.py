@@ -1,15 +1,16 @@
 """Every figure of a suite, its numbers and a short report, regenerated from results with one command.
 
     python -m analysis.figures --suite NAME [--results DIR] [--out DIR] [--frames F]
-                               [--reference METHOD] [--reps N]
+                               [--reference METHOD] [--baseline METHOD] [--reps N]
 
 Reads ``results/<suite>/scores.csv`` (rebuilt from the runs when missing or stale) and writes, as PNG
 and PDF under ``results/<suite>/figures/`` by default:
 
 - ``aggregates_final``, ``aggregates_<F>_frames``: IQM, mean, median, optimality gap of the success
   rate with 95% stratified-bootstrap CIs (rliable), at the final budget and at ``--frames``;
-- ``probability_of_improvement``: P(reference > Y) with CIs; ``improvement_matrix``: P(X > Y) for
-  every ordered pair (point estimates);
+- ``probability_of_improvement``: P(reference > Y) with CIs; ``improvement_over_<baseline>``: P(X >
+  baseline) with CIs (sparse by default); ``improvement_matrix``: P(X > Y) for every ordered pair
+  (point estimates);
 - ``performance_profile``: fraction of runs above each success-rate threshold, with CIs;
 - ``sample_efficiency_iqm``: IQM over frames with CI bands;
 - ``learning_curves``: per task, mean success rate and standard error over seeds (unfinished runs
@@ -37,6 +38,7 @@ from analysis.scores import load_scores, run_status
 from tasks.io import atomic_write_text
 
 DEFAULT_REFERENCE = "diffusion_reward"
+DEFAULT_BASELINE = "sparse"  # what every learned reward should improve on
 DEFAULT_REPS = 2000
 TAUS = np.linspace(0.0, 1.0, 101)
 
@@ -71,17 +73,30 @@ def _pick_reference(reference: str | None, selection: agg.Selection, all_methods
     return reference
 
 
+def _pick_baseline(baseline: str | None, selection: agg.Selection, all_methods: list[str]) -> str | None:
+    """The method every other one should beat: the flag, else sparse when it is aggregated, else none."""
+    if baseline is None:
+        return DEFAULT_BASELINE if DEFAULT_BASELINE in selection.methods else None
+    if baseline not in all_methods:
+        raise ValueError(f"unknown baseline method {baseline!r}; methods of this suite: {', '.join(all_methods)}")
+    if baseline not in selection.methods:
+        raise ValueError(f"baseline method {baseline!r} is left out of the aggregates (missing tasks or "
+                         f"unfinished runs); usable baselines: {', '.join(selection.methods) or 'none'}")
+    return baseline
+
+
 def _rows(df: pd.DataFrame, figure: str, **const) -> pd.DataFrame:
     """Tag a table of plotted numbers with its figure for the shared figure CSV."""
     return df.assign(figure=figure, **const)
 
 
 def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir: str | os.PathLike | None = None,
-                 frames: int | None = None, reference: str | None = None, reps: int = DEFAULT_REPS) -> list[Path]:
+                 frames: int | None = None, reference: str | None = None, reps: int = DEFAULT_REPS,
+                 baseline: str | None = None) -> list[Path]:
     """Write every figure (PNG and PDF), ``figure_data.csv`` and ``report.md``; return their paths.
 
     Raises :class:`NoResultsError` when the suite has no evaluations, ``ValueError`` on bad
-    arguments (unknown reference, negative frames, reps < 1).
+    arguments (unknown reference or baseline, negative frames, reps < 1).
     """
     if reps < 1:
         raise ValueError(f"reps (bootstrap repetitions) must be >= 1, got {reps}")
@@ -102,6 +117,7 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
         ["_o", "task", "seed"]).drop(columns="_o").reset_index(drop=True)
     selection = agg.select_runs(status, success)
     reference = _pick_reference(reference, selection, all_methods)
+    baseline = _pick_baseline(baseline, selection, all_methods)
     colors = method_colors(all_methods)
     context = suite_context(suite, suite_dir, status)  # every title states suite, profile, frames, seeds
     methods = selection.methods
@@ -136,6 +152,14 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
             data.append(_rows(long, "improvement_matrix", metric="P(X > Y)"))
             written += plots.save(plots.improvement_heatmap(table, context.title("P(X > Y), final budget")),
                                   out_dir, "improvement_matrix")
+        if baseline is not None:
+            over = agg.improvement_over(final, baseline, reps)
+            report.poi_over = over
+            if not over.empty:
+                stem = f"improvement_over_{baseline}"
+                data.append(_rows(over.rename(columns={"x": "method", "y": "other"}), stem, metric="P(X > Y)"))
+                written += plots.save(plots.improvement(over, colors, context.title(
+                    f"probability of improvement over {baseline}"), color_by="x"), out_dir, stem)
 
         profile, cis = agg.performance_profiles(final, TAUS, reps)
         for m in methods:
@@ -180,10 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", default=None,
                         help=f"method compared with every other one (default: {DEFAULT_REFERENCE} if present, "
                              "else the first method)")
+    parser.add_argument("--baseline", default=None,
+                        help=f"method every other one is compared against, P(X > baseline) (default: "
+                             f"{DEFAULT_BASELINE} if aggregated, else no such figure)")
     parser.add_argument("--reps", type=int, default=DEFAULT_REPS, help="bootstrap repetitions (default 2000)")
     args = parser.parse_args(argv)
     try:
-        written = make_figures(args.suite, args.results, args.out, args.frames, args.reference, args.reps)
+        written = make_figures(args.suite, args.results, args.out, args.frames, args.reference, args.reps,
+                               args.baseline)
     except (ValueError, FileNotFoundError) as exc:  # NoResultsError is a ValueError
         print(f"analysis.figures: {exc}", file=sys.stderr)
         return 1

@@ -120,15 +120,16 @@ def aggregates(estimates: pd.DataFrame, methods: list[str], colors: Colors, titl
     return fig
 
 
-def improvement(poi: pd.DataFrame, colors: Colors, title: str) -> plt.Figure:
-    """P(reference > Y) with CIs for each other method Y (rliable)."""
+def improvement(poi: pd.DataFrame, colors: Colors, title: str, color_by: str = "y") -> plt.Figure:
+    """P(X > Y) with CIs for each row's pair (rliable): P(reference > Y), or P(X > baseline) with
+    ``color_by="x"`` (each bar in the colour of the method that varies)."""
     keys = [f"{x}{PAIR_SEPARATOR}{y}" for x, y in zip(poi["x"], poi["y"])]
     point = dict(zip(keys, poi["value"].to_numpy()))
     interval = {k: np.array([lo, hi]) for k, lo, hi in zip(keys, poi["lower"], poi["upper"])}
     fig, ax = plt.subplots(figsize=(5.5, 0.6 * len(keys) + 1.2))
     plot_utils.plot_probability_of_improvement(
         point, interval, pair_separator=PAIR_SEPARATOR, ax=ax,
-        colors=[colors[y] for y in poi["y"]], xticks=[0.0, 0.25, 0.5, 0.75, 1.0],
+        colors=[colors[m] for m in poi[color_by]], xticks=[0.0, 0.25, 0.5, 0.75, 1.0],
         left_ylabel="Algorithm X", right_ylabel="Algorithm Y", ticklabelsize="large", labelsize="large")
     ax.set_xlim(0, 1)
     ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)

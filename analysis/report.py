@@ -100,7 +100,8 @@ class ReportInputs:
     reference: str | None
     reps: int
     tables: list[AggregateTable] = field(default_factory=list)
-    poi: pd.DataFrame | None = None
+    poi: pd.DataFrame | None = None        # P(reference > Y)
+    poi_over: pd.DataFrame | None = None   # P(X > baseline)
     figures: list[Path] = field(default_factory=list)
     context: Context | None = None  # None: built from ``status`` with an unknown profile
     reference_results: Path = REFERENCE_RESULTS
@@ -276,12 +277,15 @@ def render(inp: ReportInputs, out_dir: Path) -> str:
         lines += [f"## Aggregates at {table.label}", ""] + _table(table) + [""]
         if inp.reference is not None and len(table.estimates["method"].unique()) > 1:
             lines += [_verdict(table, inp.reference), ""]
-    if inp.poi is not None and not inp.poi.empty:
-        with_ci = set.intersection(*(set(methods_with_cis(t)) for t in inp.tables)) if inp.tables else set()
-        lines += ["## Probability of improvement (final budget)", ""]
+    with_ci = set.intersection(*(set(methods_with_cis(t)) for t in inp.tables)) if inp.tables else set()
+    for poi, over in ((inp.poi, False), (inp.poi_over, True)):
+        if poi is None or poi.empty:
+            continue
+        what = f" over `{poi['y'].iloc[0]}`" if over else ""
+        lines += [f"## Probability of improvement{what} (final budget)", ""]
         lines += [f"- P({r.x} > {r.y}) = {r.value:.3f} "
                   + (f"[{r.lower:.3f}, {r.upper:.3f}]" if {r.x, r.y} <= with_ci else f"({NO_CI}: one seed per task)")
-                  for r in inp.poi.itertuples(index=False)]
+                  for r in poi.itertuples(index=False)]
         lines.append("")
     lines += ["## Runs", ""] + _counts(status) + [""]
     lines += ["## Left out or missing", ""]

@@ -25,7 +25,7 @@ TASKS = ["door-close", "reach", "window-open"]
 LEVEL = {"sparse": 0.1, "viper": 0.45, "diffusion_reward": 0.9}
 N_EVALS, EVERY, REPS, FRAMES = 6, 1000, 60, 3000
 STEMS = ["aggregates_final", f"aggregates_{FRAMES}_frames", "probability_of_improvement",
-         "improvement_matrix", "performance_profile", "sample_efficiency_iqm", "learning_curves"]
+         "improvement_over_sparse", "improvement_matrix", "performance_profile", "sample_efficiency_iqm", "learning_curves"]
 
 
 def curve(level: float, task_i: int, seed: int) -> list[float]:
@@ -113,6 +113,11 @@ def test_improvement_of_best_method_over_best_baseline(suite):
     assert f"best baseline `viper`: **{rel:+.1f}%**" in suite["report"]
     poi = suite["data"].query("figure == 'probability_of_improvement'").set_index("other")["value"]
     assert poi["viper"] == 1.0 and poi["sparse"] == 1.0
+    # and against the baseline (sparse by default): every method above it, each with a CI
+    over = suite["data"].query("figure == 'improvement_over_sparse'").set_index("method")
+    assert set(over.index) == {"viper", "diffusion_reward"} and set(over["other"]) == {"sparse"}
+    assert (over["value"] == 1.0).all() and (over["lower"] <= over["value"]).all()
+    assert "## Probability of improvement over `sparse` (final budget)" in suite["report"]
 
 
 def test_partial_results_are_reported_and_left_out(suite):
@@ -148,6 +153,10 @@ def test_bad_arguments(suite):
         make_figures("toy", suite["results"], suite["out"] / "x", reference="dreamer", reps=5)
     with pytest.raises(ValueError, match="left out of the aggregates.*usable references"):
         make_figures("toy", suite["results"], suite["out"] / "x", reference="amp", reps=5)
+    with pytest.raises(ValueError, match="unknown baseline method 'dreamer'.*sparse"):
+        make_figures("toy", suite["results"], suite["out"] / "x", baseline="dreamer", reps=5)
+    with pytest.raises(ValueError, match="baseline method 'amp' is left out.*usable baselines"):
+        make_figures("toy", suite["results"], suite["out"] / "x", baseline="amp", reps=5)
     with pytest.raises(ValueError, match="positive frame count"):
         make_figures("toy", suite["results"], frames=-5)
     with pytest.raises(ValueError, match="reps"):

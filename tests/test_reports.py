@@ -97,6 +97,10 @@ def test_methods_with_seeds_are_compared_while_a_one_seed_method_is_not(tmp_path
     assert any(line.startswith("- P(") and "amp" in line and "sparse" in line and "[" in line
                for line in poi.splitlines())
     assert all("CI not available" in line for line in poi.splitlines() if line.startswith("- P(") and "rnd" in line)
+    over = report.split("## Probability of improvement over `sparse` (final budget)")[1].split("\n## ")[0]
+    lines = sorted(line for line in over.splitlines() if line.startswith("- P("))
+    assert len(lines) == 2 and lines[0].startswith("- P(amp > sparse) = 1.000 [")  # amp wins every pairing
+    assert lines[1].startswith("- P(rnd > sparse) = 0.500 (CI not available")       # all-zero tie: 0.5
 
 
 def test_runs_table_counts_training_episodes_with_a_success(tmp_path_factory):

@@ -59,30 +59,30 @@ def _suite_dir(suite: str, results_dir: Path) -> Path:
     return suite_dir
 
 
+def _check_method(role: str, method: str, selection: agg.Selection, all_methods: list[str]) -> str:
+    """A method named by a flag must be one of the suite's and must be in the aggregates."""
+    if method not in all_methods:
+        raise ValueError(f"unknown {role} method {method!r}; methods of this suite: {', '.join(all_methods)}")
+    if method not in selection.methods:
+        raise ValueError(f"{role} method {method!r} is left out of the aggregates (missing tasks or "
+                         f"unfinished runs); usable {role}s: {', '.join(selection.methods) or 'none'}")
+    return method
+
+
 def _pick_reference(reference: str | None, selection: agg.Selection, all_methods: list[str]) -> str | None:
     """The method every other one is compared with: the flag, else diffusion_reward, else the first."""
-    if reference is None:
-        if not selection.methods:
-            return None
-        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in selection.methods else selection.methods[0]
-    if reference not in all_methods:
-        raise ValueError(f"unknown reference method {reference!r}; methods of this suite: {', '.join(all_methods)}")
-    if reference not in selection.methods:
-        raise ValueError(f"reference method {reference!r} is left out of the aggregates (missing tasks or "
-                         f"unfinished runs); usable references: {', '.join(selection.methods) or 'none'}")
-    return reference
+    if reference is not None:
+        return _check_method("reference", reference, selection, all_methods)
+    if not selection.methods:
+        return None
+    return DEFAULT_REFERENCE if DEFAULT_REFERENCE in selection.methods else selection.methods[0]
 
 
 def _pick_baseline(baseline: str | None, selection: agg.Selection, all_methods: list[str]) -> str | None:
     """The method every other one should beat: the flag, else sparse when it is aggregated, else none."""
-    if baseline is None:
-        return DEFAULT_BASELINE if DEFAULT_BASELINE in selection.methods else None
-    if baseline not in all_methods:
-        raise ValueError(f"unknown baseline method {baseline!r}; methods of this suite: {', '.join(all_methods)}")
-    if baseline not in selection.methods:
-        raise ValueError(f"baseline method {baseline!r} is left out of the aggregates (missing tasks or "
-                         f"unfinished runs); usable baselines: {', '.join(selection.methods) or 'none'}")
-    return baseline
+    if baseline is not None:
+        return _check_method("baseline", baseline, selection, all_methods)
+    return DEFAULT_BASELINE if DEFAULT_BASELINE in selection.methods else None
 
 
 def _rows(df: pd.DataFrame, figure: str, **const) -> pd.DataFrame:

@@ -212,9 +212,13 @@ def _table(table: AggregateTable) -> list[str]:
     if ranked["tied"].any():
         lines += ["", "Ranks with `=` are ties: their IQM 95% CIs overlap (or their scores are equal)."]
     pairs = separated_pairs(table.estimates[table.estimates["method"].isin(with_ci)])
-    told_apart = ("; ".join(f"`{a}` above `{b}`" for a, b in pairs) + "." if pairs else
-                  "none: every two methods' IQM 95% CIs overlap, so no method is told apart from another "
-                  "at this budget.")
+    if pairs:
+        told_apart = "; ".join(f"`{a}` above `{b}`" for a, b in pairs) + "."
+    elif len(with_ci) < 2:
+        told_apart = f"none yet: only `{with_ci[0]}` has CIs, so there is no pair to compare."
+    else:
+        told_apart = ("none: every two methods' IQM 95% CIs overlap, so no method is told apart from another "
+                      "at this budget.")
     lines += ["", f"Separated pairs (IQM 95% CIs disjoint): {told_apart}"]
     return lines
 

@@ -93,6 +93,9 @@ def test_methods_with_seeds_are_compared_while_a_one_seed_method_is_not(tmp_path
     assert "CIs not available for `rnd` (one seed per task)" in section
     assert "Separated pairs (IQM 95% CIs disjoint): `amp` above `sparse`." in section
     assert "No best method: CIs not available for `rnd` (one seed per task)" in section
+    alone = {k: v for k, v in runs.items() if k[0] != "amp"}  # only sparse has seeds: no pair to compare
+    section = _aggregates_section(_report(tmp_path_factory, "alone", alone, "quick")["report"])
+    assert "Separated pairs (IQM 95% CIs disjoint): none yet: only `sparse` has CIs" in section
     poi = report.split("## Probability of improvement")[1].split("\n## ")[0]
     assert any(line.startswith("- P(") and "amp" in line and "sparse" in line and "[" in line
                for line in poi.splitlines())

@@ -112,7 +112,8 @@ def select_runs(status: pd.DataFrame, success: pd.DataFrame) -> Selection:
     for (method, task), grp in status.groupby(["method", "task"], sort=True):
         missing = sorted(set(all_seeds) - set(grp["seed"]))
         if missing:
-            notes.append(f"{method}/{task}: no run for seed(s) {missing} (the suite has seeds {all_seeds})")
+            notes.append(f"{method}/{task}: no run for seed(s) {missing} "
+                         f"(the suite's runs so far have seeds {all_seeds})")
 
     tasks = sorted(set(finished["task"]))
     methods, kept, dropped = [], [], {}

@@ -125,6 +125,7 @@ def test_partial_results_are_reported_and_left_out(suite):
     assert "sparse/reach/seed_2: unfinished (last evaluated frame 2,000 of 5,000)" in report
     assert "amp: no finished run on task(s) ['door-close', 'window-open']" in report
     assert "sparse/door-close: seed(s) [2] left out" in report
+    assert "amp/reach: no run for seed(s) [1, 2] (the suite's runs so far have seeds [0, 1, 2])" in report
     assert "| amp |" not in report.split("## Probability")[0]  # not in the aggregate tables
     assert "amp" not in set(suite["data"].query("figure == 'aggregates_final'")["method"])
     # the unfinished run is still drawn, marked, in the learning curves

@@ -16,7 +16,10 @@ enter the aggregates and records, in plain words, every run or method it leaves 
   but a (method, task) lacks are reported as missing.
 
 Statistics are rliable's own (``rly.get_interval_estimates``, ``rly.create_performance_profile``,
-``metrics.aggregate_*``); numpy's global RNG is seeded right before each call, since rliable draws
+``metrics.aggregate_*``). A method with one run per task has no interval: the stratified bootstrap has
+nothing to resample, so rliable's interval is the point itself (or, for a pair, only the other
+method's spread); every interval involving such a method is NaN (``MIN_RUNS_FOR_CI``), so the figures
+draw no bar and ``figure_data.csv`` records none, as the report says "CI not available". numpy's global RNG is seeded right before each call, since rliable draws
 from it, so CIs are reproducible. Three estimators are evaluated thousands of times per bootstrap
 with scipy's per-call overhead (about 1 ms each), which made a paper-size suite take many minutes:
 for those, rliable's bootstrap gets a vectorised function that returns exactly what rliable's own
@@ -47,6 +50,16 @@ AGGREGATE_METRICS: dict[str, Callable[[np.ndarray], float]] = {
     "Optimality Gap": metrics.aggregate_optimality_gap,
 }
 PAIR_SEPARATOR = "|"  # joins (X, Y) in rliable's probability-of-improvement keys
+MIN_RUNS_FOR_CI = 2   # runs per task below which a method's bootstrap interval is not reported
+
+
+def has_ci(matrix: np.ndarray) -> bool:
+    """Whether a ``[num_runs, num_tasks, ...]`` score array has enough runs per task for a CI."""
+    return matrix.shape[0] >= MIN_RUNS_FOR_CI
+
+
+def _without_ci(ci: np.ndarray) -> np.ndarray:
+    return np.full_like(np.asarray(ci, dtype=float), np.nan)
 
 
 def success_rates(scores: pd.DataFrame) -> pd.DataFrame:
@@ -202,6 +215,7 @@ def interval_estimates(matrices: Mapping[str, np.ndarray], reps: int) -> pd.Data
         return np.array([AGGREGATE_METRICS[n](x) for n in names])
 
     point, ci = _seeded(rly.get_interval_estimates, dict(matrices), aggregates, reps=reps)
+    ci = {m: c if has_ci(matrices[m]) else _without_ci(c) for m, c in ci.items()}
     rows = [(m, n, point[m][i], ci[m][0, i], ci[m][1, i]) for m in matrices for i, n in enumerate(names)]
     return pd.DataFrame(rows, columns=["method", "metric", "value", "lower", "upper"])
 
@@ -213,6 +227,7 @@ def _improvement(matrices: Mapping[str, np.ndarray], pairs: list[tuple[str, str]
     keyed = {f"{x}{PAIR_SEPARATOR}{y}": (matrices[x], matrices[y]) for x, y in pairs}
     point, ci = _seeded(rly.get_interval_estimates, keyed,
                         lambda x, y: np.array([fast_probability_of_improvement(x, y)]), reps=reps)
+    ci = {k: c if has_ci(a) and has_ci(b) else _without_ci(c) for (k, c), (a, b) in zip(ci.items(), keyed.values())}
     rows = [(x, y, float(point[k][0]), float(ci[k][0, 0]), float(ci[k][1, 0])) for (x, y), k in zip(pairs, keyed)]
     return pd.DataFrame(rows, columns=["x", "y", "value", "lower", "upper"])
 
@@ -245,8 +260,9 @@ def improvement_matrix(matrices: Mapping[str, np.ndarray]) -> pd.DataFrame:
 def performance_profiles(matrices: Mapping[str, np.ndarray], taus: np.ndarray, reps: int
                          ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Score distributions (fraction of runs with score > tau) with CIs (rliable)."""
-    return _seeded(rly.create_performance_profile, dict(matrices), taus, reps=reps,
-                   custom_profile_func=fast_score_distribution)
+    profile, cis = _seeded(rly.create_performance_profile, dict(matrices), taus, reps=reps,
+                           custom_profile_func=fast_score_distribution)
+    return profile, {m: c if has_ci(matrices[m]) else _without_ci(c) for m, c in cis.items()}
 
 
 def scores_over_frames(success: pd.DataFrame, selection: Selection, grid: np.ndarray,
@@ -303,6 +319,7 @@ def iqm_curves(curves: Mapping[str, np.ndarray], grid: np.ndarray, reps: int) ->
     Returns ``method, frame, value, lower, upper``.
     """
     point, ci = _seeded(rly.get_interval_estimates, dict(curves), fast_iqm_per_frame, reps=reps)
+    ci = {m: c if has_ci(curves[m]) else _without_ci(c) for m, c in ci.items()}
     rows = [(m, int(f), point[m][i], ci[m][0, i], ci[m][1, i])
             for m in curves for i, f in enumerate(grid)]
     return pd.DataFrame(rows, columns=["method", "frame", "value", "lower", "upper"])

@@ -125,7 +125,10 @@ def improvement(poi: pd.DataFrame, colors: Colors, title: str, color_by: str = "
     ``color_by="x"`` (each bar in the colour of the method that varies)."""
     keys = [f"{x}{PAIR_SEPARATOR}{y}" for x, y in zip(poi["x"], poi["y"])]
     point = dict(zip(keys, poi["value"].to_numpy()))
-    interval = {k: np.array([lo, hi]) for k, lo, hi in zip(keys, poi["lower"], poi["upper"])}
+    # a pair without a CI (a one-seed method, NaN bounds) gets a zero-width bar at its point: nothing is
+    # drawn, and rliable's twin axis keeps the same rows as the left one (NaN bars would shift it)
+    interval = {k: np.array([lo, hi]) if np.isfinite([lo, hi]).all() else np.array([v, v])
+                for k, v, lo, hi in zip(keys, poi["value"], poi["lower"], poi["upper"])}
     fig, ax = plt.subplots(figsize=(5.5, 0.6 * len(keys) + 1.2))
     plot_utils.plot_probability_of_improvement(
         point, interval, pair_separator=PAIR_SEPARATOR, ax=ax,

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.aggregate import AGGREGATE_METRICS, LAST_N_EVALS, Selection
+from analysis.aggregate import AGGREGATE_METRICS, LAST_N_EVALS, MIN_RUNS_FOR_CI, Selection
 from analysis.oracles import display_name
 
 #: where the suite ships what it measured (design.md section 10)
@@ -117,7 +117,7 @@ def methods_with_cis(table: AggregateTable) -> list[str]:
     """The methods whose bootstrap CI means something: at least 2 runs per task (with one, the stratified
     bootstrap has nothing to resample and the interval is a point). While an experiment is under way,
     methods with their seeds can be compared among themselves before the others have theirs."""
-    return [m for m, n in table.runs_per_task.items() if n >= 2]
+    return [m for m, n in table.runs_per_task.items() if n >= MIN_RUNS_FOR_CI]
 
 
 def cis_available(table: AggregateTable) -> bool:

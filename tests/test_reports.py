@@ -84,7 +84,8 @@ def test_methods_with_seeds_are_compared_while_a_one_seed_method_is_not(tmp_path
     runs = {("sparse", t, s): [0.0, 0.0, 0.0, 0.0] for t in TASKS for s in (0, 1, 2)}
     runs.update({("amp", t, s): [0.0, 0.5, 1.0, 1.0] for t in TASKS for s in (0, 1, 2)})
     runs.update({("rnd", t, 0): [0.0, 0.0, 0.0, 0.0] for t in TASKS})
-    report = _report(tmp_path_factory, "partial", runs, "quick")["report"]
+    partial = _report(tmp_path_factory, "partial", runs, "quick")
+    report = partial["report"]
     section = _aggregates_section(report)
     rows = {line.split("|")[2].strip(): line for line in section.splitlines() if line.startswith("| ")
             and "rank" not in line and "---" not in line}
@@ -104,6 +105,15 @@ def test_methods_with_seeds_are_compared_while_a_one_seed_method_is_not(tmp_path
     lines = sorted(line for line in over.splitlines() if line.startswith("- P("))
     assert len(lines) == 2 and lines[0].startswith("- P(amp > sparse) = 1.000 [")  # amp wins every pairing
     assert lines[1].startswith("- P(rnd > sparse) = 0.500 (CI not available")       # all-zero tie: 0.5
+    # the figures draw what the report says: no interval wherever rnd is involved, intervals elsewhere
+    data = partial["data"]
+    with_rnd = (data["method"] == "rnd") | (data["other"] == "rnd")
+    stats = data[data["figure"].isin(["aggregates_final", "probability_of_improvement", "improvement_over_sparse",
+                                      "performance_profile", "sample_efficiency_iqm"])]
+    assert set(stats.loc[with_rnd, "figure"]) >= {"aggregates_final", "improvement_over_sparse",
+                                                  "performance_profile", "sample_efficiency_iqm"}
+    assert stats.loc[with_rnd, ["lower", "upper"]].isna().all().all()
+    assert stats.loc[~with_rnd, ["lower", "upper"]].notna().all().all()
 
 
 def test_runs_table_counts_training_episodes_with_a_success(tmp_path_factory):
@@ -195,5 +205,20 @@ def test_optimality_gap_axis_is_labelled_as_such():
     try:
         labels = [ax.get_xlabel() for ax in fig.axes]
         assert labels == ["Success rate"] * 3 + ["Optimality gap (1 - success rate)"]
+    finally:
+        plt.close(fig)
+
+
+def test_improvement_plot_without_a_ci_keeps_both_label_columns_on_the_rows():
+    """A pair without a CI (NaN bounds) draws its point only; the right-hand labels stay on their rows."""
+    poi = pd.DataFrame({"x": ["rnd", "amp", "viper_std"], "y": "sparse", "value": [0.375, 0.9, 0.75],
+                        "lower": [float("nan"), 0.8, 0.7], "upper": [float("nan"), 1.0, 0.8]})
+    colors = {m: (0.1 * i, 0, 0) for i, m in enumerate(["rnd", "amp", "viper_std", "sparse"])}
+    fig = plots.improvement(poi, colors, "t", color_by="x")
+    try:
+        left, right = fig.axes[0], fig.axes[1]
+        assert right.get_ylim() == pytest.approx(left.get_ylim())
+        widths = sorted(round(p.get_width(), 6) for p in left.patches)
+        assert widths == [0.0, 0.1, 0.2]  # rnd: no bar; amp and viper_std: their CIs
     finally:
         plt.close(fig)

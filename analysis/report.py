@@ -242,16 +242,24 @@ def _training_successes(grp: pd.DataFrame) -> str:
     return text + (f" ({', '.join(f'{t} {int(n):,}' for t, n in per_task.items())})" if len(per_task) > 1 else "")
 
 
+def _hours(seconds: pd.Series) -> str:
+    """Training hours of the finished runs that recorded them ("-" when none did)."""
+    known = seconds.dropna()
+    return f"{known.sum() / 3600:.1f}" if len(known) else "-"
+
+
 def _counts(status: pd.DataFrame) -> list[str]:
     """Runs per method, with the training episodes that succeeded (a difference that shows before
-    evaluation success does: at a small budget every learned reward may evaluate at 0)."""
-    lines = ["| method | tasks | finished runs | unfinished runs | seeds | training episodes with a success |",
-             "|---|---:|---:|---:|---|---|"]
+    evaluation success does: at a small budget every learned reward may evaluate at 0) and the hours
+    the finished runs took (done.json), so the cost of an experiment is read from its own files."""
+    lines = ["| method | tasks | finished runs | unfinished runs | seeds | training episodes with a success "
+             "| hours (finished runs) |",
+             "|---|---:|---:|---:|---|---|---:|"]
     for method, grp in status.groupby("method", sort=False):
         seeds = sorted(set(grp["seed"]))
         lines.append(f"| {display_name(method)} | {grp['task'].nunique()} | {int(grp['done'].sum())} | "
                      f"{int((~grp['done']).sum())} | {', '.join(map(str, seeds))} | "
-                     f"{_training_successes(grp)} |")
+                     f"{_training_successes(grp)} | {_hours(grp['seconds'])} |")
     return lines
 
 
@@ -292,6 +300,9 @@ def render(inp: ReportInputs, out_dir: Path) -> str:
                   for r in poi.itertuples(index=False)]
         lines.append("")
     lines += ["## Runs", ""] + _counts(status) + [""]
+    if status["seconds"].notna().any():
+        lines += [f"Training time of the finished runs: {_hours(status['seconds'])} hours in all (each run's "
+                  "done.json; runs side by side overlap in wall-clock time).", ""]
     lines += ["## Left out or missing", ""]
     lines += [f"- {n}" for n in sel.notes] or ["- nothing: every run finished and entered the aggregates"]
     lines += ["", "## Figures", ""]

@@ -28,7 +28,7 @@ from tasks.io import atomic_write_text
 SCORES_FILE = "scores.csv"
 SCORE_COLUMNS = ["method", "task", "seed", "frame", "metric", "value"]
 STATUS_COLUMNS = ["method", "task", "seed", "done", "last_frame", "budget", "train_episodes",
-                  "train_successes"]
+                  "train_successes", "seconds"]
 # Bookkeeping columns of eval.csv that are coordinates, not metrics.
 NON_METRIC_COLUMNS = ("frame", "step", "time")
 # columns of a run's CSVs (suites.train) that measure the machine's speed, not the run: two otherwise
@@ -166,21 +166,32 @@ def _training_successes(run: RunDir) -> tuple[int, int]:
     return len(train), int((pd.to_numeric(train["success"], errors="coerce").fillna(0) > 0).sum())
 
 
+def _run_seconds(run: RunDir) -> float:
+    """Training seconds of a finished run (``done.json["seconds"]``, summed over resumes by the runner);
+    NaN while it runs or when done.json predates the field. What an experiment cost, from its files."""
+    try:
+        seconds = json.loads((run.path / "done.json").read_text()).get("seconds")
+    except (FileNotFoundError, json.JSONDecodeError, AttributeError):
+        return np.nan
+    return float(seconds) if isinstance(seconds, (int, float)) else np.nan
+
+
 def run_status(suite_dir: str | os.PathLike) -> pd.DataFrame:
-    """One row per run: ``method, task, seed, done, last_frame, budget, train_episodes, train_successes``.
+    """One row per run: ``method, task, seed, done, last_frame, budget, train_episodes, train_successes,
+    seconds``.
 
     ``done`` is the presence of ``done.json`` (written when the run has finished its frame budget);
     ``last_frame`` is the newest evaluated frame (NaN before the first evaluation); ``budget`` is
     ``config.json["frames"]`` (NaN when the config is missing); the last two count the training
-    episodes in ``train.csv`` and those with a success.
+    episodes in ``train.csv`` and those with a success; ``seconds`` is a finished run's training time.
     """
     rows = []
     for run in find_runs(suite_dir):
         evals = read_run_csv(run.path / "eval.csv")
         last = float(evals["frame"].max()) if not evals.empty else np.nan
         rows.append((run.method, run.task, run.seed, (run.path / "done.json").is_file(), last,
-                     _read_budget(run), *_training_successes(run)))
+                     _read_budget(run), *_training_successes(run), _run_seconds(run)))
     status = pd.DataFrame(rows, columns=STATUS_COLUMNS)
     return status.astype({"method": str, "task": str, "seed": "int64", "done": bool,
                           "last_frame": "float64", "budget": "float64", "train_episodes": "int64",
-                          "train_successes": "int64"})
+                          "train_successes": "int64", "seconds": "float64"})

@@ -126,9 +126,13 @@ def test_runs_table_counts_training_episodes_with_a_success(tmp_path_factory):
         rows = "".join(f"{200 * (i + 1)},{100 * (i + 1)},{i + 1},0,0,{s},90\n" for i, s in enumerate(succ))
         (results / "trained" / "sparse" / task / "seed_0" / "train.csv").write_text(
             "frame,step,episode,episode_return,learned_return,success,fps\n" + rows)
+    for task, seconds in (("door-close", 5400), ("reach", 1800)):  # done.json as the runner writes it
+        (results / "trained" / "sparse" / task / "seed_0" / "done.json").write_text(
+            json.dumps({"frames": 1500, "seconds": seconds}))
     make_figures("trained", results, results / "figs", reps=REPS)
     runs_section = (results / "figs" / "report.md").read_text().split("## Runs")[1].split("\n## ")[0]
-    assert "| sparse | 2 | 2 | 0 | 0 | 2 of 6 (door-close 0, reach 2) |" in runs_section
+    assert "| sparse | 2 | 2 | 0 | 0 | 2 of 6 (door-close 0, reach 2) | 2.0 |" in runs_section
+    assert "Training time of the finished runs: 2.0 hours in all" in runs_section
 
 
 def test_one_seed_says_cis_are_not_available(one_seed):

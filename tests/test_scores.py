@@ -114,9 +114,10 @@ def test_run_status(suite: Path):
     (suite / "sparse" / "reach" / "seed_0" / "train.csv").write_text(
         "frame,step,episode,episode_return,learned_return,success,fps\n"
         "200,100,1,0,0,0,90\n400,200,2,1,0,1,90\n600,300,3,0,0,0,90\n800,400,4,1,0,1,90\n1000,500,5,1")
+    (suite / "sparse" / "reach" / "seed_1" / "done.json").write_text(json.dumps({"frames": 3000, "seconds": 90.5}))
     status = run_status(suite)
     assert list(status.columns) == ["method", "task", "seed", "done", "last_frame", "budget",
-                                    "train_episodes", "train_successes"]
+                                    "train_episodes", "train_successes", "seconds"]
     rows = {(r.method, r.seed): r for r in status.itertuples(index=False)}
     assert set(rows) == {("sparse", 0), ("sparse", 1), ("rnd", 0), ("rnd", 1)}
     assert rows[("sparse", 0)].done and rows[("sparse", 0)].last_frame == 3000 and rows[("sparse", 0)].budget == 3000
@@ -124,6 +125,8 @@ def test_run_status(suite: Path):
     assert not rows[("rnd", 1)].done and np.isnan(rows[("rnd", 1)].last_frame)
     assert (rows[("sparse", 0)].train_episodes, rows[("sparse", 0)].train_successes) == (4, 2)
     assert (rows[("sparse", 1)].train_episodes, rows[("sparse", 1)].train_successes) == (0, 0)  # no train.csv
+    assert rows[("sparse", 1)].seconds == 90.5
+    assert np.isnan(rows[("sparse", 0)].seconds) and np.isnan(rows[("rnd", 0)].seconds)  # no field; not done
 
 
 def test_empty_and_missing_suite(tmp_path: Path):

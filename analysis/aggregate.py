@@ -19,9 +19,10 @@ Statistics are rliable's own (``rly.get_interval_estimates``, ``rly.create_perfo
 ``metrics.aggregate_*``). A method with one run per task has no interval: the stratified bootstrap has
 nothing to resample, so rliable's interval is the point itself (or, for a pair, only the other
 method's spread); every interval involving such a method is NaN (``MIN_RUNS_FOR_CI``), so the figures
-draw no bar and ``figure_data.csv`` records none, as the report says "CI not available". numpy's global RNG is seeded right before each call, since rliable draws
-from it, so CIs are reproducible. Three estimators are evaluated thousands of times per bootstrap
-with scipy's per-call overhead (about 1 ms each), which made a paper-size suite take many minutes:
+draw no bar and ``figure_data.csv`` records none, as the report says "CI not available". numpy's
+global RNG is seeded right before each call, since rliable draws from it, so CIs are reproducible.
+Three estimators are evaluated thousands of times per bootstrap with scipy's per-call overhead (about
+1 ms each), which made a paper-size suite take many minutes:
 for those, rliable's bootstrap gets a vectorised function that returns exactly what rliable's own
 estimator returns (``fast_probability_of_improvement``, ``fast_score_distribution``,
 ``fast_iqm_per_frame``; tests/test_figures.py checks the equality, ties included).
@@ -227,7 +228,8 @@ def _improvement(matrices: Mapping[str, np.ndarray], pairs: list[tuple[str, str]
     keyed = {f"{x}{PAIR_SEPARATOR}{y}": (matrices[x], matrices[y]) for x, y in pairs}
     point, ci = _seeded(rly.get_interval_estimates, keyed,
                         lambda x, y: np.array([fast_probability_of_improvement(x, y)]), reps=reps)
-    ci = {k: c if has_ci(a) and has_ci(b) else _without_ci(c) for (k, c), (a, b) in zip(ci.items(), keyed.values())}
+    ci = {k: c if has_ci(a) and has_ci(b) else _without_ci(c)
+          for (k, c), (a, b) in zip(ci.items(), keyed.values())}
     rows = [(x, y, float(point[k][0]), float(ci[k][0, 0]), float(ci[k][1, 0])) for (x, y), k in zip(pairs, keyed)]
     return pd.DataFrame(rows, columns=["x", "y", "value", "lower", "upper"])
 

@@ -289,14 +289,13 @@ def render(inp: ReportInputs, out_dir: Path) -> str:
         lines += [f"## Aggregates at {table.label}", ""] + _table(table) + [""]
         if inp.reference is not None and len(table.estimates["method"].unique()) > 1:
             lines += [_verdict(table, inp.reference), ""]
-    with_ci = set.intersection(*(set(methods_with_cis(t)) for t in inp.tables)) if inp.tables else set()
     for poi, over in ((inp.poi, False), (inp.poi_over, True)):
         if poi is None or poi.empty:
             continue
         what = f" over `{poi['y'].iloc[0]}`" if over else ""
         lines += [f"## Probability of improvement{what} (final budget)", ""]
         lines += [f"- P({r.x} > {r.y}) = {r.value:.3f} "
-                  + (f"[{r.lower:.3f}, {r.upper:.3f}]" if {r.x, r.y} <= with_ci else f"({NO_CI}: one seed per task)")
+                  + (f"[{r.lower:.3f}, {r.upper:.3f}]" if pd.notna(r.lower) else f"({NO_CI}: one seed per task)")
                   for r in poi.itertuples(index=False)]
         lines.append("")
     lines += ["## Runs", ""] + _counts(status) + [""]

@@ -145,13 +145,15 @@ def load_scores(suite_dir: str | os.PathLike, rebuild: bool = False) -> pd.DataF
     return _typed(scores[SCORE_COLUMNS])
 
 
-def _read_budget(run: RunDir) -> float:
+def _json_number(path: Path, key: str) -> float:
+    """``key`` of the JSON object in ``path`` as a float; NaN when the file, the key or a number is missing
+    (a run still going has no done.json; an older runner's done.json has no ``seconds``)."""
     try:
-        cfg = json.loads((run.path / "config.json").read_text())
+        data = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return np.nan
-    frames = cfg.get("frames")
-    return float(frames) if isinstance(frames, (int, float)) else np.nan
+    value = data.get(key) if isinstance(data, dict) else None
+    return float(value) if isinstance(value, (int, float)) else np.nan
 
 
 def _training_successes(run: RunDir) -> tuple[int, int]:
@@ -166,16 +168,6 @@ def _training_successes(run: RunDir) -> tuple[int, int]:
     return len(train), int((pd.to_numeric(train["success"], errors="coerce").fillna(0) > 0).sum())
 
 
-def _run_seconds(run: RunDir) -> float:
-    """Training seconds of a finished run (``done.json["seconds"]``, summed over resumes by the runner);
-    NaN while it runs or when done.json predates the field. What an experiment cost, from its files."""
-    try:
-        seconds = json.loads((run.path / "done.json").read_text()).get("seconds")
-    except (FileNotFoundError, json.JSONDecodeError, AttributeError):
-        return np.nan
-    return float(seconds) if isinstance(seconds, (int, float)) else np.nan
-
-
 def run_status(suite_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per run: ``method, task, seed, done, last_frame, budget, train_episodes, train_successes,
     seconds``.
@@ -183,14 +175,16 @@ def run_status(suite_dir: str | os.PathLike) -> pd.DataFrame:
     ``done`` is the presence of ``done.json`` (written when the run has finished its frame budget);
     ``last_frame`` is the newest evaluated frame (NaN before the first evaluation); ``budget`` is
     ``config.json["frames"]`` (NaN when the config is missing); the last two count the training
-    episodes in ``train.csv`` and those with a success; ``seconds`` is a finished run's training time.
+    episodes in ``train.csv`` and those with a success; ``seconds`` is a finished run's training time
+    (``done.json["seconds"]``, summed over resumes by the runner): what an experiment cost, from its files.
     """
     rows = []
     for run in find_runs(suite_dir):
         evals = read_run_csv(run.path / "eval.csv")
         last = float(evals["frame"].max()) if not evals.empty else np.nan
         rows.append((run.method, run.task, run.seed, (run.path / "done.json").is_file(), last,
-                     _read_budget(run), *_training_successes(run), _run_seconds(run)))
+                     _json_number(run.path / "config.json", "frames"), *_training_successes(run),
+                     _json_number(run.path / "done.json", "seconds")))
     status = pd.DataFrame(rows, columns=STATUS_COLUMNS)
     return status.astype({"method": str, "task": str, "seed": "int64", "done": bool,
                           "last_frame": "float64", "budget": "float64", "train_episodes": "int64",

@@ -71,9 +71,11 @@ SUITES: Mapping[str, Suite] = MappingProxyType({s.name: s for s in (
           tuple(task_registry.names("metaworld")), MAIN + ORACLE, quick_tasks=("reach", "door-close")),
     Suite("adroit3", "Adroit door, hammer, pen (paper Fig. 4)", "adroit",
           tuple(task_registry.names("adroit")), MAIN + ORACLE, quick_tasks=("door", "hammer")),
+    # quick tasks by pilot (docs/reference-experiment.md): the dense oracle reaches 1.0 on coffee-button and
+    # window-open within 60k frames and sparse stays at 0; drawer-open was dropped (dense never succeeded there)
     Suite("metaworld_unseen", "zero-shot: models pretrained on the 7 seen tasks, RL on the 8 unseen (Fig. 5)",
           "metaworld", tuple(task_registry.names("metaworld_unseen")), ZERO_SHOT + STRICT_ZERO_SHOT + ORACLE,
-          quick_tasks=("coffee-button", "drawer-open"), seeds=MappingProxyType({"paper": 4}), zero_shot=True),
+          quick_tasks=("coffee-button", "window-open"), seeds=MappingProxyType({"paper": 4}), zero_shot=True),
     Suite("ablate_ce_ll", "conditional entropy vs log-likelihood, VQ-Diffusion vs VideoGPT (Fig. 11)", "adroit",
           ABLATION_TASKS, _methods("diffusion_reward", "diffusion_ll", "viper_ce", "viper_std"),
           quick_tasks=ABLATION_TASKS),

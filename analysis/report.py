@@ -223,16 +223,38 @@ def _table(table: AggregateTable) -> list[str]:
     return lines
 
 
+def _difference(table: AggregateTable, a: str, b: str) -> str:
+    """Whether the IQM difference of ``a`` and ``b`` is measured: only when both have CIs and the CIs are
+    disjoint. The reason travels with the number, so a reader never takes a point estimate for a finding."""
+    with_ci = methods_with_cis(table)
+    lacking = [m for m in (a, b) if m not in with_ci]
+    if lacking:
+        return f"not a measured difference ({' and '.join(f'`{m}`' for m in lacking)} without a CI)"
+    pairs = separated_pairs(table.estimates[table.estimates["method"].isin([a, b])])
+    if pairs:
+        return f"a measured difference (`{pairs[0][0]}` above `{pairs[0][1]}`: IQM 95% CIs disjoint)"
+    return "not a measured difference (their IQM 95% CIs overlap)"
+
+
 def _verdict(table: AggregateTable, reference: str) -> str:
-    """Best method (or why there is none) and the reference's relative IQM over the best baseline."""
+    """Best method (or why there is none), the best among the methods with CIs while others lack them,
+    and the reference's relative IQM over the best baseline, said to be measured only when it is."""
     best, why = best_method(table)
     _, baseline, rel = relative_improvement(table.estimates, reference)
     rel_text = "undefined (baseline IQM is 0)" if np.isnan(rel) else f"{100 * rel:+.1f}%"
-    if best is None:
-        return (f"No best method: {why}. IQM of `{reference}` relative to `{baseline}` (the other method with "
-                f"the highest point estimate): {rel_text}, not a measured difference.")
-    return (f"Best method by IQM: **{best}**. Relative IQM improvement of `{reference}` "
-            f"over the best baseline `{baseline}`: **{rel_text}**.")
+    if best is not None:
+        return (f"Best method by IQM: **{best}**. Relative IQM improvement of `{reference}` "
+                f"over the best baseline `{baseline}`: **{rel_text}**.")
+    text = f"No best method: {why}."
+    with_ci = methods_with_cis(table)
+    if 2 <= len(with_ci) < len(table.runs_per_task):
+        ranks = tie_aware_ranks(table.estimates[table.estimates["method"].isin(with_ci)])
+        top = ranks[ranks["rank"] == 1]
+        if len(top) == 1:
+            text += (f" Among the methods with CIs, `{top['method'].iloc[0]}` is above every other "
+                     "(IQM 95% CIs disjoint).")
+    return (text + f" IQM of `{reference}` relative to `{baseline}` (the other method with the highest point "
+            f"estimate): {rel_text}, {_difference(table, reference, baseline)}.")
 
 
 def _training_successes(grp: pd.DataFrame) -> str:

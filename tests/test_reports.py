@@ -116,6 +116,26 @@ def test_methods_with_seeds_are_compared_while_a_one_seed_method_is_not(tmp_path
     assert stats.loc[~with_rnd, ["lower", "upper"]].notna().all().all()
 
 
+def test_verdict_says_a_separated_difference_is_measured_while_another_method_lacks_a_ci(tmp_path_factory):
+    """The shipped metaworld7 case: viper_std and diffusion_reward have seeds and disjoint CIs, rnd has one
+    seed. No method is called best (rnd's CI is unknown), but viper_std's lead over diffusion_reward is a
+    measured difference and the verdict says so; with overlapping CIs it says the opposite."""
+    runs = {("viper_std", t, s): [0.0, 0.5, 1.0, 1.0] for t in TASKS for s in (0, 1, 2)}
+    runs.update({("diffusion_reward", t, s): [0.0, 0.0, 0.0, 0.0] for t in TASKS for s in (0, 1, 2)})
+    runs.update({("rnd", t, 0): [0.0, 0.0, 0.0, 0.0] for t in TASKS})
+    section = _aggregates_section(_report(tmp_path_factory, "measured", runs, "quick")["report"])
+    assert "No best method: CIs not available for `rnd` (one seed per task)" in section
+    assert "Among the methods with CIs, `viper_std` is above every other (IQM 95% CIs disjoint)." in section
+    assert ("IQM of `diffusion_reward` relative to `viper_std` (the other method with the highest point "
+            "estimate): -100.0%, a measured difference (`viper_std` above `diffusion_reward`") in section
+    assert "not a measured difference" not in section
+    close = {k: v for k, v in runs.items() if k[0] != "viper_std"}
+    close.update({("viper_std", t, s): [0.0, 0.0, 0.0, 1.0 if s == 0 else 0.0] for t in TASKS for s in (0, 1, 2)})
+    section = _aggregates_section(_report(tmp_path_factory, "overlap", close, "quick")["report"])
+    assert "Among the methods with CIs" not in section
+    assert "not a measured difference (their IQM 95% CIs overlap)" in section
+
+
 def test_runs_table_counts_training_episodes_with_a_success(tmp_path_factory):
     runs = {("sparse", t, 0): [0.0, 0.0, 0.0, 0.0] for t in TASKS}
     results = tmp_path_factory.mktemp("trained")

@@ -6,8 +6,9 @@ The suite promises: same seed, same machine, same precision (and the default one
 same results. This checks it from the files alone. Runs are matched by ``<suite>/<method>/<task>/seed_<s>``
 below each folder; for every run found in both, it compares
 
-- ``config.json``, key by key (versions and platform included: a different torch or MuJoCo is a different
-  machine for this purpose);
+- ``config.json``, key by key (versions, platform and CPU included: a different torch, MuJoCo or CPU is a
+  different machine for this purpose; a ``versions`` entry that only one side recorded, such as the CPU
+  of a run made before runs recorded it, is noted, not counted as a difference);
 - ``eval.csv`` and ``train.csv``, cell by cell, exactly (no float tolerance hides a drift), except the wall-clock columns (``analysis.scores.WALL_CLOCK_COLUMNS``), which no two runs share.
 
 A run still training on one side is compared on the rows it has written so far ("prefix"), so a long
@@ -48,13 +49,24 @@ def run_dirs(root: Path) -> dict[str, Path]:
             for r in find_runs(suite) if (r.path / "config.json").is_file()}
 
 
-def _config_differences(a: Path, b: Path) -> list[str]:
+def _config_differences(a: Path, b: Path) -> tuple[list[str], list[str]]:
+    """(differences, notes) between two runs' configs, key by key. A ``versions`` entry recorded on one
+    side only (a run made before that entry existed, e.g. ``versions.cpu``) is unknown there, not
+    different: it is a note. Every other key, ``versions`` entries recorded on both sides included, must
+    be equal."""
     ca, cb = (json.loads((d / "config.json").read_text()) for d in (a, b))
-    out = []
+    out, notes = [], []
     for k in sorted(set(ca) | set(cb)):
-        if ca.get(k, "<absent>") != cb.get(k, "<absent>"):
-            out.append(f"config {k}: {ca.get(k, '<absent>')!r} vs {cb.get(k, '<absent>')!r}")
-    return out
+        x, y = ca.get(k, "<absent>"), cb.get(k, "<absent>")
+        if k == "versions" and isinstance(x, dict) and isinstance(y, dict):
+            for v in sorted(set(x) | set(y)):
+                if v in x and v in y and x[v] != y[v]:
+                    out.append(f"config versions.{v}: {x[v]!r} vs {y[v]!r}")
+                elif (v in x) != (v in y):
+                    notes.append(f"versions.{v} recorded on the {'first' if v in x else 'second'} side only")
+        elif x != y:
+            out.append(f"config {k}: {x!r} vs {y!r}")
+    return out, notes
 
 
 def _csv_difference(name: str, a: Path, b: Path, finished: tuple[bool, bool]) -> tuple[str | None, str]:
@@ -84,7 +96,8 @@ def _csv_difference(name: str, a: Path, b: Path, finished: tuple[bool, bool]) ->
 
 def compare_run(key: str, a: Path, b: Path) -> Comparison:
     finished = ((a / "done.json").exists(), (b / "done.json").exists())
-    diffs, compared = _config_differences(a, b), ["config"]
+    diffs, notes = _config_differences(a, b)
+    compared = ["config" + (f" ({'; '.join(notes)})" if notes else "")]
     for name in CSV_FILES:
         diff, what = _csv_difference(name, a, b, finished)
         if diff:

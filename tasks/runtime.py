@@ -77,6 +77,24 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
+@lru_cache(maxsize=None)
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``), for run configs.
+
+    Rows are bit-exact only on the same kind of CPU: ``auto`` precision resolves to bf16 on one with
+    native bf16 and to fp32 on one without, and float kernels differ between instruction sets, so a run
+    says which CPU made it (the machine kind behind this project has changed between sessions).
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def native_bf16(device: "torch.device | str") -> bool:  # noqa: F821
     """bf16 runs at native speed on ``device``: CUDA compute capability >= 8.0, or a bf16-capable CPU."""
     import torch
@@ -139,7 +157,7 @@ PACKAGES = ("video-reward-bench", "torch", "numpy", "gymnasium", "metaworld", "g
 
 
 def versions() -> dict[str, Any]:
-    """Versions of Python, the platform and the packages that decide results, for run configs."""
+    """Versions of Python, the platform, the CPU and the packages that decide results, for run configs."""
     out: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in PACKAGES:
         try:
@@ -147,4 +165,6 @@ def versions() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             out[name] = None
     out["MUJOCO_GL"] = os.environ.get("MUJOCO_GL")
+    out["cpu"] = cpu_name()
+    out["cpu_native_bf16"] = cpu_has_native_bf16()
     return out

@@ -73,3 +73,28 @@ def test_no_common_run_compares_nothing_and_fails(tmp_path, capsys):
     assert "0 run(s) in both" in captured.out and "nothing was compared" in captured.err
     assert main([str(a), str(tmp_path / "missing")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def _set_versions(run: Path, versions: dict) -> None:
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "versions": versions}))
+
+
+def test_a_cpu_recorded_on_one_side_only_is_noted_and_a_different_cpu_is_a_difference(tmp_path, capsys):
+    """Runs made before configs recorded the CPU are compared on what both recorded; once both sides
+    record it, another CPU (e.g. one without native bf16) makes the runs different."""
+    a, b = _pair(tmp_path)
+    _set_versions(a / KEY, {"torch": "2.13.0+cpu"})
+    _set_versions(b / KEY, {"torch": "2.13.0+cpu", "cpu": "AMD EPYC", "cpu_native_bf16": True})
+    assert main([str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert (f"same       {KEY}: config (versions.cpu recorded on the second side only; versions.cpu_native_bf16 "
+            "recorded on the second side only), eval.csv 4 rows") in out
+    _set_versions(a / KEY, {"torch": "2.13.0+cpu", "cpu": "Intel Xeon", "cpu_native_bf16": False})
+    assert main([str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert (f"DIFFERENT  {KEY}: config versions.cpu: 'Intel Xeon' vs 'AMD EPYC'; config versions.cpu_native_bf16: "
+            "False vs True") in out
+    _set_versions(a / KEY, {"torch": "2.14.0+cpu", "cpu": "AMD EPYC", "cpu_native_bf16": True})
+    assert main([str(a), str(b)]) == 1
+    assert "config versions.torch: '2.14.0+cpu' vs '2.13.0+cpu'" in capsys.readouterr().out

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from suites import run as suite_run
 from suites import train
 from suites.plan import expand
+from tasks.runtime import cpu_name
 
 
 def _eval_rows(run_dir: Path) -> pd.DataFrame:
@@ -59,6 +61,10 @@ def test_smoke_suite_end_to_end(tmp_path, capsys):
         assert list(_eval_rows(run_dir)["frame"]) == [0, 1000]
         config = json.loads((run_dir / "config.json").read_text())
         assert config["seed"] == 0 and config["provider"] == method and config["versions"]["torch"]
+        # the CPU that made the rows: auto precision and float kernels depend on it
+        assert config["versions"]["cpu"] == cpu_name() != "" and config["versions"]["cpu_native_bf16"] in (True, False)
+        if not torch.cuda.is_available():  # auto precision on a CPU follows its bf16 units
+            assert config["precision"] == ("bf16" if config["versions"]["cpu_native_bf16"] else "fp32")
         # a finished run keeps its results, not what only a resume needs
         assert not (run_dir / "checkpoints").exists() and not (run_dir / train.REPLAY_DIR).exists()
         assert sum(f.stat().st_size for f in run_dir.rglob("*") if f.is_file()) < 200_000

@@ -32,6 +32,7 @@ import pandas as pd
 
 from analysis import aggregate as agg
 from analysis import plots
+from analysis.consistency import check_one_setting
 from analysis.palette import method_colors, method_order
 from analysis.report import AggregateTable, ReportInputs, render, suite_context
 from analysis.scores import load_scores, run_status
@@ -95,8 +96,9 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
                  baseline: str | None = None) -> list[Path]:
     """Write every figure (PNG and PDF), ``figure_data.csv`` and ``report.md``; return their paths.
 
-    Raises :class:`NoResultsError` when the suite has no evaluations, ``ValueError`` on bad
-    arguments (unknown reference or baseline, negative frames, reps < 1).
+    Raises :class:`NoResultsError` when the suite has no evaluations, :class:`MixedSettingsError` when its
+    runs were made under different settings (e.g. bf16 and fp32), ``ValueError`` on bad arguments (unknown
+    reference or baseline, negative frames, reps < 1); all three are ``ValueError``s.
     """
     if reps < 1:
         raise ValueError(f"reps (bootstrap repetitions) must be >= 1, got {reps}")
@@ -106,6 +108,7 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
     suite_dir = _suite_dir(suite, results_dir)
     out_dir = Path(out_dir) if out_dir is not None else suite_dir / "figures"
 
+    check_one_setting(suite_dir)  # bf16 beside fp32 runs, or smoke beside quick: refused, runs named
     scores = load_scores(suite_dir)
     success = agg.success_rates(scores)
     if success.empty:

@@ -1,0 +1,75 @@
+"""One aggregate, one setting: the runs of a suite folder must share what changes their numbers.
+
+A results folder can gather runs from several launches, machines and sessions (the reference experiment
+took many). Seeds, tasks and methods are meant to differ; the settings below are not: a bf16 run beside
+fp32 ones, or a smoke-profile run beside quick ones, would enter the same IQM as if they were samples of
+one experiment. ``suites.train`` already refuses to mix configs inside one run directory; this check does
+the same across the runs of a suite before anything is aggregated, and names the runs on each side.
+
+Machines (``versions``: CPU, library builds) may differ: runs from two machines of one setting are two
+samples of the same experiment, only not bit-identical (``analysis.same_runs`` compares that).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from analysis.scores import find_runs
+
+# config keys that every run of one aggregate must share (nested ones dotted, e.g. agent.batch_size)
+SETTING_KEYS = ("profile", "precision", "agent", "image_size", "action_repeat", "horizon", "model_preset")
+SHOWN_RUNS = 3  # runs named per value in the error
+
+
+class MixedSettingsError(ValueError):
+    """Runs of one suite folder were made under different settings (precision, profile, agent...)."""
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The setting keys of one run's config, flattened (``"<absent>"`` where a key was not recorded)."""
+    picked = {k: config.get(k, "<absent>") for k in SETTING_KEYS}
+    return _flat(picked)
+
+
+def mixed_settings(suite_dir: str | Path) -> dict[str, dict[str, list[str]]]:
+    """``{key: {value: [method/task/seed_k, ...]}}`` for every setting key on which the runs with a
+    ``config.json`` under ``suite_dir`` disagree; empty when they all share one setting."""
+    seen: dict[str, dict[str, list[str]]] = {}
+    for run in find_runs(suite_dir):
+        path = run.path / "config.json"
+        if not path.is_file():
+            continue
+        name = f"{run.method}/{run.task}/seed_{run.seed}"
+        for key, value in settings(json.loads(path.read_text())).items():
+            seen.setdefault(key, {}).setdefault(repr(value), []).append(name)
+    return {k: v for k, v in seen.items() if len(v) > 1}
+
+
+def check_one_setting(suite_dir: str | Path) -> None:
+    """Raise ``MixedSettingsError`` naming the keys, their values and the runs holding each, when the
+    runs under ``suite_dir`` were made under more than one setting."""
+    mixed = mixed_settings(suite_dir)
+    if not mixed:
+        return
+    parts = []
+    for key, values in mixed.items():
+        groups = []
+        for value, runs in sorted(values.items(), key=lambda kv: -len(kv[1])):
+            shown = ", ".join(runs[:SHOWN_RUNS]) + (", ..." if len(runs) > SHOWN_RUNS else "")
+            groups.append(f"{value} ({len(runs)} run{'s' if len(runs) > 1 else ''}: {shown})")
+        parts.append(f"{key}: " + " vs ".join(groups))
+    raise MixedSettingsError(
+        f"the runs under {suite_dir} were made under different settings, so one aggregate would mix them "
+        f"silently: {'; '.join(parts)}. Keep one setting per results folder: move the odd runs to another "
+        f"--results folder, or rerun them with the others' setting (e.g. --precision, --profile)")

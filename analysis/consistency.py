@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from analysis.scores import find_runs
+from tasks.io import _json_default
 
-# config keys that every run of one aggregate must share (nested ones dotted, e.g. agent.batch_size)
-SETTING_KEYS = ("profile", "precision", "agent", "image_size", "action_repeat", "horizon", "model_preset")
+# config keys that every run of one aggregate must share (nested ones dotted, e.g. agent.batch_size) ...
+SETTING_KEYS = ("profile", "precision", "agent", "image_size", "model_preset")
+# ... and those that every run of one task must share: tasks may differ there (pen's horizon is 50 steps,
+# door's 100; the std schedule follows each task's budget), seeds of one task may not
+TASK_KEYS = ("frames", "action_repeat", "horizon", "agent.std_duration")
 SHOWN_RUNS = 3  # runs named per value in the error
 
 
@@ -36,10 +40,14 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The setting keys of one run's config, flattened (``"<absent>"`` where a key was not recorded)."""
-    picked = {k: config.get(k, "<absent>") for k in SETTING_KEYS}
-    return _flat(picked)
+def settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The setting keys of one run's config as ``config.json`` holds it, flattened (``"<absent>"`` where a
+    key was not recorded); a task key is named with its task, e.g. ``frames (reach)``."""
+    as_written = json.loads(json.dumps(dict(config), default=_json_default))
+    top = ("task", *SETTING_KEYS, *(k for k in TASK_KEYS if "." not in k))  # nested ones come with agent
+    flat = _flat({k: as_written.get(k, "<absent>") for k in top})
+    task = flat.pop("task")
+    return {(f"{k} ({task})" if k in TASK_KEYS else k): v for k, v in flat.items()}
 
 
 def mixed_settings(suite_dir: str | Path) -> dict[str, dict[str, list[str]]]:
@@ -73,3 +81,31 @@ def check_one_setting(suite_dir: str | Path) -> None:
         f"the runs under {suite_dir} were made under different settings, so one aggregate would mix them "
         f"silently: {'; '.join(parts)}. Keep one setting per results folder: move the odd runs to another "
         f"--results folder, or rerun them with the others' setting (e.g. --precision, --profile)")
+
+
+def check_joins(suite_dir: str | Path, configs: Iterable[Mapping[str, Any]]) -> None:
+    """Before a launch adds runs to ``suite_dir``: raise ``MixedSettingsError`` when the planned runs'
+    settings differ from those of the runs already there, so that e.g. an fp32 launch on a CPU without
+    native bf16 is refused up front beside bf16 runs, not discovered when the figures are drawn."""
+    planned: dict[str, set[str]] = {}
+    for config in configs:
+        for key, value in settings(config).items():
+            planned.setdefault(key, set()).add(repr(value))
+    there: dict[str, dict[str, list[str]]] = {}
+    for run in find_runs(suite_dir):
+        path = run.path / "config.json"
+        if path.is_file():
+            for key, value in settings(json.loads(path.read_text())).items():
+                there.setdefault(key, {}).setdefault(repr(value), []).append(f"{run.method}/{run.task}/seed_{run.seed}")
+    parts = []
+    for key, values in planned.items():
+        odd = {v: runs for v, runs in there.get(key, {}).items() if v not in values}
+        for value, runs in odd.items():
+            shown = ", ".join(runs[:SHOWN_RUNS]) + (", ..." if len(runs) > SHOWN_RUNS else "")
+            parts.append(f"{key}: {' or '.join(sorted(values))} now, {value} in {len(runs)} run"
+                         f"{'s' if len(runs) > 1 else ''} there ({shown})")
+    if parts:
+        raise MixedSettingsError(
+            f"{suite_dir} holds runs of another setting than this launch ({'; '.join(parts)}), and one "
+            f"aggregate must not mix them: launch with the folder's setting (e.g. --precision, --profile) or "
+            f"into another --results folder")

@@ -258,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for r in runs:  # before any pretraining: a run directory of another config is refused up front
             check_config(r.config, r.run_dir)
+        from analysis.consistency import check_joins
+
+        check_joins(Path(a.results) / a.suite, [r.config for r in runs])  # nor runs of another setting beside
         if a.device != "auto":
             from tasks.runtime import resolve_device
 

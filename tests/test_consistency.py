@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.consistency import MixedSettingsError, check_one_setting, mixed_settings
+from analysis.consistency import MixedSettingsError, check_joins, check_one_setting, mixed_settings
 from analysis.figures import main as figures_main
 from analysis.figures import make_figures
 from tests.test_scores import write_run
@@ -62,3 +62,38 @@ def test_another_profile_or_agent_setting_is_refused(suite_dir, setting, key):
     assert set(mixed_settings(suite_dir)) == {key}
     with pytest.raises(MixedSettingsError, match=key):
         check_one_setting(suite_dir)
+
+
+def test_a_launch_of_another_precision_beside_a_folders_runs_is_refused_up_front(tmp_path, capsys):
+    """The case of a CPU without native bf16: --precision auto there plans fp32 runs, and the folder holds
+    bf16 ones (e.g. a copy of the reference experiment). suites.run refuses before preparing anything."""
+    from suites import run as suite_run
+    from suites.plan import expand
+
+    results = tmp_path / "results"
+    planned = expand("smoke", "smoke", seeds=[0], results=results, precision="fp32")
+    there = planned[0]
+    bf16 = {**there.config, "seed": 7, "precision": "bf16", "agent": {**there.config["agent"], "precision": "bf16"}}
+    run_dir = results / "smoke" / there.config["method"] / there.config["task"] / "seed_7"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(bf16, default=str))
+    with pytest.raises(SystemExit) as exc:
+        suite_run.main(["--suite", "smoke", "--seeds", "0", "--precision", "fp32", "--results", str(results)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "holds runs of another setting than this launch" in err and "precision: 'fp32' now, 'bf16' in 1 run" in err
+    assert not (results / "smoke" / there.config["method"] / there.config["task"] / "seed_0").exists()
+    check_joins(results / "smoke", [bf16])  # the folder's own setting joins it (another seed)
+    same = {**there.config, "seed": 7}
+    run_dir.joinpath("config.json").write_text(json.dumps(same, default=str))
+    check_joins(results / "smoke", [r.config for r in planned])
+
+
+def test_tasks_may_differ_in_budget_and_horizon_but_seeds_of_one_task_may_not(suite_dir):
+    """adroit3's pen runs 50 agent steps per episode, door 100; each task's std schedule follows its budget."""
+    pen = {"horizon": 50, "frames": 3000, "agent": {**AGENT, "std_duration": 1500.0}}
+    for seed in (0, 1):
+        _run(suite_dir, "sparse", "pen", seed, **pen)
+    assert mixed_settings(suite_dir) == {}
+    _run(suite_dir, "rnd", "pen", 0, **{**pen, "frames": 6000, "agent": {**AGENT, "std_duration": 3000.0}})
+    assert set(mixed_settings(suite_dir)) == {"frames (pen)", "agent.std_duration (pen)"}

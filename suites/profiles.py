@@ -49,7 +49,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
                      checkpoint_every_frames=100_000, scale_std_schedule=False),
     # quick: DrQ-v2 at batch 64 instead of 256 (one update costs ~0.5 s at 256 on a 2-core CPU); 3 seeds,
     # MetaWorld 60k frames: the budget where the dense oracle reaches 0.8 on both quick tasks (pilots in
-    # docs/reference-experiment.md; the task specs hold the frames)
+    # docs/reference-experiment.md; the task specs hold the frames). Adroit 50k is too short: the dense
+    # oracle never succeeded on door or pen there (session 11 pilots); no budget that works is measured yet
     "quick": Profile("quick", seeds=3, model_preset="small", eval_every_frames=5_000, eval_episodes=5,
                      checkpoint_every_frames=10_000, few_tasks=True, pretrain_steps=1_000,
                      agent=MappingProxyType(dict(batch_size=64))),

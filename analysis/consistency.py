@@ -50,18 +50,22 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     return {(f"{k} ({task})" if k in TASK_KEYS else k): v for k, v in flat.items()}
 
 
-def mixed_settings(suite_dir: str | Path) -> dict[str, dict[str, list[str]]]:
-    """``{key: {value: [method/task/seed_k, ...]}}`` for every setting key on which the runs with a
-    ``config.json`` under ``suite_dir`` disagree; empty when they all share one setting."""
+def folder_settings(suite_dir: str | Path) -> dict[str, dict[str, list[str]]]:
+    """``{key: {repr(value): [method/task/seed_k, ...]}}`` over the runs with a ``config.json`` under
+    ``suite_dir``."""
     seen: dict[str, dict[str, list[str]]] = {}
     for run in find_runs(suite_dir):
         path = run.path / "config.json"
-        if not path.is_file():
-            continue
-        name = f"{run.method}/{run.task}/seed_{run.seed}"
-        for key, value in settings(json.loads(path.read_text())).items():
-            seen.setdefault(key, {}).setdefault(repr(value), []).append(name)
-    return {k: v for k, v in seen.items() if len(v) > 1}
+        if path.is_file():
+            for key, value in settings(json.loads(path.read_text())).items():
+                seen.setdefault(key, {}).setdefault(repr(value), []).append(f"{run.method}/{run.task}/seed_{run.seed}")
+    return seen
+
+
+def mixed_settings(suite_dir: str | Path) -> dict[str, dict[str, list[str]]]:
+    """``folder_settings`` reduced to the keys on which the runs disagree; empty when they all share one
+    setting."""
+    return {k: v for k, v in folder_settings(suite_dir).items() if len(v) > 1}
 
 
 def check_one_setting(suite_dir: str | Path) -> None:
@@ -91,12 +95,7 @@ def check_joins(suite_dir: str | Path, configs: Iterable[Mapping[str, Any]]) -> 
     for config in configs:
         for key, value in settings(config).items():
             planned.setdefault(key, set()).add(repr(value))
-    there: dict[str, dict[str, list[str]]] = {}
-    for run in find_runs(suite_dir):
-        path = run.path / "config.json"
-        if path.is_file():
-            for key, value in settings(json.loads(path.read_text())).items():
-                there.setdefault(key, {}).setdefault(repr(value), []).append(f"{run.method}/{run.task}/seed_{run.seed}")
+    there = folder_settings(suite_dir)
     parts = []
     for key, values in planned.items():
         odd = {v: runs for v, runs in there.get(key, {}).items() if v not in values}

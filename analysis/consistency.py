@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from analysis.scores import find_runs
-from tasks.io import _json_default
+from tasks.io import as_written, flat_keys
 
 # config keys that every run of one aggregate must share (nested ones dotted, e.g. agent.batch_size) ...
 SETTING_KEYS = ("profile", "precision", "agent", "image_size", "model_preset")
@@ -30,22 +30,12 @@ class MixedSettingsError(ValueError):
     """Runs of one suite folder were made under different settings (precision, profile, agent...)."""
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """The setting keys of one run's config as ``config.json`` holds it, flattened (``"<absent>"`` where a
     key was not recorded); a task key is named with its task, e.g. ``frames (reach)``."""
-    as_written = json.loads(json.dumps(dict(config), default=_json_default))
+    written = as_written(dict(config))
     top = ("task", *SETTING_KEYS, *(k for k in TASK_KEYS if "." not in k))  # nested ones come with agent
-    flat = _flat({k: as_written.get(k, "<absent>") for k in top})
+    flat = flat_keys({k: written.get(k, "<absent>") for k in top})
     task = flat.pop("task")
     return {(f"{k} ({task})" if k in TASK_KEYS else k): v for k, v in flat.items()}
 

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from tasks.io import _json_default, atomic_torch_save, atomic_write_json, atomic_write_text
+from tasks.io import as_written, atomic_torch_save, atomic_write_json, atomic_write_text, flat_keys
 
 EVAL_COLUMNS = ["frame", "step", "episode", "success_rate", "episode_return", "time"]
 TRAIN_COLUMNS = ["frame", "step", "episode", "episode_return", "learned_return", "success", "fps",
@@ -390,15 +390,6 @@ def validate_config(config: dict[str, Any]) -> None:
         raise ValueError(f"config 'seed' must be a whole number >= 0, got {seed!r}")
 
 
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(d, dict):
-        return {prefix: d}
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
-    return out
-
-
 def check_config(config: dict[str, Any], run_dir: str | os.PathLike,
                  log: Callable[[str], None] | None = None) -> None:
     """Compare ``config`` with the one ``run_dir`` was started with, finished or not.
@@ -413,8 +404,8 @@ def check_config(config: dict[str, Any], run_dir: str | os.PathLike,
     path = Path(run_dir) / "config.json"
     if not path.exists():
         return
-    old = {**CONFIG_DEFAULTS, **_flat(json.loads(path.read_text()))}
-    new = _flat(json.loads(json.dumps(config, default=_json_default)))  # as config.json would hold it
+    old = {**CONFIG_DEFAULTS, **flat_keys(json.loads(path.read_text()))}
+    new = flat_keys(as_written(config))  # as config.json would hold it
     differ = sorted(k for k in old.keys() | new.keys()
                     if k.split(".")[0] not in LAUNCH_KEYS and old.get(k, "<absent>") != new.get(k, "<absent>"))
     if differ:

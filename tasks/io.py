@@ -136,3 +136,20 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def as_written(config: Any) -> Any:
+    """A run config as ``config.json`` holds it (Paths as strings, NumPy scalars as numbers, mappings as
+    dicts), so a planned config compares with a recorded one."""
+    return json.loads(json.dumps(config, default=_json_default))
+
+
+def flat_keys(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level with dotted keys (``agent.batch_size``): how run configs are compared
+    (``suites.train.check_config``, ``analysis.consistency``); an empty dict stays a value."""
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+    return out

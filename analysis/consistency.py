@@ -58,6 +58,12 @@ def mixed_settings(suite_dir: str | Path) -> dict[str, dict[str, list[str]]]:
     return {k: v for k, v in folder_settings(suite_dir).items() if len(v) > 1}
 
 
+def _count_and_names(runs: list[str]) -> tuple[str, str]:
+    """(``"4 runs"``, ``"a, b, c, ..."``): how both errors name the runs holding one value."""
+    shown = ", ".join(runs[:SHOWN_RUNS]) + (", ..." if len(runs) > SHOWN_RUNS else "")
+    return f"{len(runs)} run{'s' if len(runs) > 1 else ''}", shown
+
+
 def check_one_setting(suite_dir: str | Path) -> None:
     """Raise ``MixedSettingsError`` naming the keys, their values and the runs holding each, when the
     runs under ``suite_dir`` were made under more than one setting."""
@@ -68,8 +74,8 @@ def check_one_setting(suite_dir: str | Path) -> None:
     for key, values in mixed.items():
         groups = []
         for value, runs in sorted(values.items(), key=lambda kv: -len(kv[1])):
-            shown = ", ".join(runs[:SHOWN_RUNS]) + (", ..." if len(runs) > SHOWN_RUNS else "")
-            groups.append(f"{value} ({len(runs)} run{'s' if len(runs) > 1 else ''}: {shown})")
+            count, shown = _count_and_names(runs)
+            groups.append(f"{value} ({count}: {shown})")
         parts.append(f"{key}: " + " vs ".join(groups))
     raise MixedSettingsError(
         f"the runs under {suite_dir} were made under different settings, so one aggregate would mix them "
@@ -90,9 +96,8 @@ def check_joins(suite_dir: str | Path, configs: Iterable[Mapping[str, Any]]) -> 
     for key, values in planned.items():
         odd = {v: runs for v, runs in there.get(key, {}).items() if v not in values}
         for value, runs in odd.items():
-            shown = ", ".join(runs[:SHOWN_RUNS]) + (", ..." if len(runs) > SHOWN_RUNS else "")
-            parts.append(f"{key}: {' or '.join(sorted(values))} now, {value} in {len(runs)} run"
-                         f"{'s' if len(runs) > 1 else ''} there ({shown})")
+            count, shown = _count_and_names(runs)
+            parts.append(f"{key}: {' or '.join(sorted(values))} now, {value} in {count} there ({shown})")
     if parts:
         raise MixedSettingsError(
             f"{suite_dir} holds runs of another setting than this launch ({'; '.join(parts)}), and one "

@@ -40,22 +40,33 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     return {(f"{k} ({task})" if k in TASK_KEYS else k): v for k, v in flat.items()}
 
 
-def folder_settings(suite_dir: str | Path) -> dict[str, dict[str, list[str]]]:
-    """``{key: {repr(value): [method/task/seed_k, ...]}}`` over the runs with a ``config.json`` under
-    ``suite_dir``."""
+def folder_configs(suite_dir: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """``(method/task/seed_k, config)`` of every run with a ``config.json`` under ``suite_dir``."""
+    return [(f"{run.method}/{run.task}/seed_{run.seed}", json.loads((run.path / "config.json").read_text()))
+            for run in find_runs(suite_dir) if (run.path / "config.json").is_file()]
+
+
+def gather_settings(named_configs: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, dict[str, list[str]]]:
+    """``{key: {repr(value): [name, ...]}}`` over ``(name, config)`` pairs."""
     seen: dict[str, dict[str, list[str]]] = {}
-    for run in find_runs(suite_dir):
-        path = run.path / "config.json"
-        if path.is_file():
-            for key, value in settings(json.loads(path.read_text())).items():
-                seen.setdefault(key, {}).setdefault(repr(value), []).append(f"{run.method}/{run.task}/seed_{run.seed}")
+    for name, config in named_configs:
+        for key, value in settings(config).items():
+            seen.setdefault(key, {}).setdefault(repr(value), []).append(name)
     return seen
 
 
-def mixed_settings(suite_dir: str | Path) -> dict[str, dict[str, list[str]]]:
-    """``folder_settings`` reduced to the keys on which the runs disagree; empty when they all share one
-    setting."""
-    return {k: v for k, v in folder_settings(suite_dir).items() if len(v) > 1}
+def folder_settings(suite_dir: str | Path) -> dict[str, dict[str, list[str]]]:
+    """``{key: {repr(value): [method/task/seed_k, ...]}}`` over the runs with a ``config.json`` under
+    ``suite_dir``."""
+    return gather_settings(folder_configs(suite_dir))
+
+
+def mixed_settings(suite_dir: str | Path, extra: Iterable[tuple[str, Mapping[str, Any]]] = ()
+                   ) -> dict[str, dict[str, list[str]]]:
+    """``folder_settings`` (plus the ``(name, config)`` runs of ``extra``, as if they were in the folder)
+    reduced to the keys on which the runs disagree; empty when they all share one setting."""
+    seen = gather_settings([*folder_configs(suite_dir), *extra])
+    return {k: v for k, v in seen.items() if len(v) > 1}
 
 
 def _count_and_names(runs: list[str]) -> tuple[str, str]:
@@ -64,10 +75,12 @@ def _count_and_names(runs: list[str]) -> tuple[str, str]:
     return f"{len(runs)} run{'s' if len(runs) > 1 else ''}", shown
 
 
-def check_one_setting(suite_dir: str | Path) -> None:
+def check_one_setting(suite_dir: str | Path, extra: Iterable[tuple[str, Mapping[str, Any]]] = ()) -> None:
     """Raise ``MixedSettingsError`` naming the keys, their values and the runs holding each, when the
-    runs under ``suite_dir`` were made under more than one setting."""
-    mixed = mixed_settings(suite_dir)
+    runs under ``suite_dir`` (with the ``(name, config)`` runs of ``extra``, e.g. runs about to be copied
+    there by ``analysis.ship``) were made under more than one setting."""
+    extra = list(extra)
+    mixed = mixed_settings(suite_dir, extra)
     if not mixed:
         return
     parts = []
@@ -77,8 +90,9 @@ def check_one_setting(suite_dir: str | Path) -> None:
             count, shown = _count_and_names(runs)
             groups.append(f"{value} ({count}: {shown})")
         parts.append(f"{key}: " + " vs ".join(groups))
+    where = f"{suite_dir} and the runs to add there" if extra else str(suite_dir)
     raise MixedSettingsError(
-        f"the runs under {suite_dir} were made under different settings, so one aggregate would mix them "
+        f"the runs under {where} were made under different settings, so one aggregate would mix them "
         f"silently: {'; '.join(parts)}. Keep one setting per results folder: move the odd runs to another "
         f"--results folder, or rerun them with the others' setting (e.g. --precision, --profile)")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from analysis import figures
+from analysis.ship import SHIPPED_FILES as RUN_FILES
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
-RUN_FILES = ("config.json", "eval.csv", "train.csv", "done.json")
 #: nothing a run directory may ship besides its CSVs and config: checkpoints and models stay out of git
 HEAVY_SUFFIXES = (".pt", ".pth", ".ckpt", ".npz", ".npy", ".pkl")
 

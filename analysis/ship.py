@@ -1,0 +1,171 @@
+"""Add finished runs to a reference folder: each run's config and CSVs, never checkpoints or replay.
+
+    python -m analysis.ship results/pilots60k results/reference/metaworld7-quick [--suite metaworld7]
+        [--dry-run] [--no-figures]
+
+``results/reference/`` ships, per run, the four files of ``SHIPPED_FILES`` and nothing heavier, and each
+suite's ``scores.csv``, figures and report regenerated from them (docs/reference-experiment.md). The runs
+come from many launches, sessions and machines, and copying them by hand is where mistakes come in: an
+unfinished run, a checkpoint, a run of another setting beside the others (fp32 beside bf16), or a re-run
+that silently replaces the run whose numbers the README quotes. This copies with those checks:
+
+- only finished runs (``done.json``) are shipped; unfinished ones are listed and left out;
+- a run already in the reference folder with the same four files is left alone; one whose files differ is a
+  conflict: nothing is copied, and the run and its differing files are named (to replace a shipped run,
+  remove its directory first, on purpose);
+- the runs to add must share the reference suite folder's setting (``analysis.consistency``: precision,
+  profile, agent, ...; per task the budget), or nothing is copied;
+- every file is written atomically and ``done.json`` last, so an interrupted ship leaves at most a run
+  without ``done.json``, which counts as not shipped and the next ship completes;
+- then ``analysis.figures`` regenerates the suite's ``scores.csv``, figures and report from the reference
+  folder alone (``--no-figures`` for folders that ship no figures, such as the pilots).
+
+Exit status 0 when it shipped or found nothing new to ship, 1 on a conflict, a mixed setting or bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from analysis.consistency import check_one_setting
+from analysis.figures import DEFAULT_REPS, make_figures
+from analysis.same_runs import run_dirs
+from tasks.io import atomic_write_bytes
+
+#: what a shipped run holds; done.json last: a run is shipped once its done.json is there
+SHIPPED_FILES = ("config.json", "eval.csv", "train.csv", "done.json")
+DONE = SHIPPED_FILES[-1]
+SHOWN = 6  # runs named per line of the summary
+
+
+class ShipError(ValueError):
+    """Nothing was copied: a conflict with a shipped run, a missing file, or bad input."""
+
+
+@dataclass
+class Plan:
+    """What ``python -m analysis.ship`` would do, run by run (keys ``<suite>/<method>/<task>/seed_<s>``)."""
+
+    add: dict[str, Path] = field(default_factory=dict)  # key -> the finished source run directory
+    same: list[str] = field(default_factory=list)  # shipped already, the same four files
+    unfinished: list[str] = field(default_factory=list)  # no done.json in the source: left out
+    conflicts: dict[str, list[str]] = field(default_factory=dict)  # key -> files that differ from the shipped
+
+    @property
+    def suites(self) -> list[str]:
+        return sorted({key.split("/", 1)[0] for key in self.add})
+
+
+def _names(keys: Sequence[str]) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:SHOWN]) + (f", ... ({len(keys)} in all)" if len(keys) > SHOWN else "")
+
+
+def plan(source: str | Path, reference: str | Path, suites: Sequence[str] | None = None) -> Plan:
+    """Compare every run under ``source`` (``<suite>/<method>/<task>/seed_<s>`` with a config.json) with
+    ``reference``; ``suites`` restricts it to those suite folders. Reads only."""
+    source, reference = Path(source), Path(reference)
+    if not source.is_dir():
+        raise ShipError(f"no results folder {source}")
+    runs = run_dirs(source)
+    found = sorted({key.split("/", 1)[0] for key in runs})
+    unknown = sorted(set(suites or ()) - set(found))
+    if unknown:
+        raise ShipError(f"no runs of suite {', '.join(map(repr, unknown))} under {source}; suites there: "
+                        f"{', '.join(found) or 'none'}")
+    out = Plan()
+    for key, run in sorted(runs.items()):
+        if suites and key.split("/", 1)[0] not in suites:
+            continue
+        if not (run / DONE).is_file():
+            out.unfinished.append(key)
+            continue
+        missing = [name for name in SHIPPED_FILES if not (run / name).is_file()]
+        if missing:
+            raise ShipError(f"{run} is finished but lacks {', '.join(missing)}: not a run directory of "
+                            f"suites.train, nothing shipped")
+        shipped = reference / key
+        if not (shipped / DONE).is_file():  # not there, or an interrupted ship: (re)copy
+            out.add[key] = run
+            continue
+        differ = [name for name in SHIPPED_FILES
+                  if not (shipped / name).is_file() or (shipped / name).read_bytes() != (run / name).read_bytes()]
+        if differ:
+            out.conflicts[key] = differ
+        else:
+            out.same.append(key)
+    return out
+
+
+def check(p: Plan, reference: str | Path) -> None:
+    """Raise ``ShipError`` on a conflict, ``MixedSettingsError`` when the runs to add and the reference
+    suite folder's runs were made under different settings."""
+    if p.conflicts:
+        lines = "; ".join(f"{key} ({', '.join(files)})" for key, files in sorted(p.conflicts.items()))
+        raise ShipError(f"{len(p.conflicts)} run(s) are shipped already with other files: {lines}. Nothing "
+                        f"shipped; to replace a shipped run, remove its directory under {reference} first")
+    for suite in p.suites:
+        extra = [(f"{key.split('/', 1)[1]} (to add)", json.loads((run / "config.json").read_text()))
+                 for key, run in p.add.items() if key.split("/", 1)[0] == suite]
+        check_one_setting(Path(reference) / suite, extra)
+
+
+def copy_runs(p: Plan, reference: str | Path) -> list[Path]:
+    """Copy the four files of every run to add, each atomically, done.json last; return the run dirs."""
+    written = []
+    for key, run in sorted(p.add.items()):
+        target = Path(reference) / key
+        for name in SHIPPED_FILES:
+            atomic_write_bytes(target / name, (run / name).read_bytes())
+        written.append(target)
+    return written
+
+
+def ship(source: str | Path, reference: str | Path, suites: Sequence[str] | None = None, figures: bool = True,
+         reps: int = DEFAULT_REPS, dry_run: bool = False, log=print) -> Plan:
+    """Plan, check, copy, then regenerate the figures of every suite that got runs; return the plan."""
+    p = plan(source, reference, suites)
+    check(p, reference)
+    log(summary(p))
+    if dry_run or not p.add:
+        return p
+    copy_runs(p, reference)
+    for suite in p.suites:
+        if figures:
+            written = make_figures(suite, reference, reps=reps)
+            log(f"{suite}: figures and report regenerated under {written[-1].parent}")
+    return p
+
+
+def summary(p: Plan) -> str:
+    parts = [f"{len(p.add)} run(s) to add" + (f": {_names(list(p.add))}" if p.add else "")]
+    if p.same:
+        parts.append(f"{len(p.same)} shipped already")
+    if p.unfinished:
+        parts.append(f"{len(p.unfinished)} not finished, left out: {_names(p.unfinished)}")
+    return "; ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.ship", description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", help="results folder holding <suite>/<method>/<task>/seed_<s> runs")
+    parser.add_argument("reference", help="folder to add them to, e.g. results/reference/metaworld7-quick")
+    parser.add_argument("--suite", nargs="+", default=None, help="only these suite folders of the source")
+    parser.add_argument("--dry-run", action="store_true", help="say what would be shipped, copy nothing")
+    parser.add_argument("--no-figures", action="store_true",
+                        help="do not regenerate scores.csv, figures and report (folders that ship none)")
+    args = parser.parse_args(argv)
+    try:
+        ship(args.source, args.reference, args.suite, figures=not args.no_figures, dry_run=args.dry_run)
+    except ValueError as exc:  # ShipError, MixedSettingsError, analysis.figures' errors
+        print(f"analysis.ship: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -133,6 +133,33 @@ def _lock_holder(run: RunSpec) -> str:
     return f" ({holder})" if holder else ""
 
 
+def _not_finished_in(other: Path, suite: str, runs: Sequence[RunSpec]) -> list[RunSpec]:
+    """``runs`` less those finished under the results folder ``other`` (``--skip-finished-in``). A run
+    there must have this launch's config (as a relaunch in place must) and the folder this launch's
+    setting, since what runs here is meant to join it (``analysis.ship``); otherwise ``ValueError``."""
+    from analysis.consistency import check_joins
+    from suites.train import check_config
+
+    if not other.is_dir():
+        raise ValueError(f"--skip-finished-in: no results folder {other}")
+    check_joins(other / suite, [r.config for r in runs])
+    left, finished = [], []
+    for r in runs:
+        there = other / suite / r.key
+        if not (there / "done.json").is_file():
+            left.append(r)
+            continue
+        try:
+            check_config(r.config, there)
+        except ValueError as e:
+            raise ValueError(f"--skip-finished-in: {other} holds {r.key} finished under another config, so "
+                             f"it cannot stand for this launch's run: {e}") from None
+        finished.append(r.key)
+    if finished:
+        print(f"{len(finished)} run(s) finished under {other} are left out: {', '.join(finished)}", flush=True)
+    return left
+
+
 def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir: Path) -> int:
     """Prepare, run, score, draw: the part of ``main`` a Ctrl-C may interrupt (then ``main`` says how to
     resume in one line)."""
@@ -213,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "and recorded in every run's config")
     p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
     p.add_argument("--no-figures", action="store_true", help="skip the figures at the end")
+    p.add_argument("--skip-finished-in", metavar="DIR",
+                   help="leave out the runs finished under this other results folder with the same config, "
+                        "e.g. results/reference/metaworld7-quick: run only what a reference experiment lacks "
+                        "(then python -m analysis.ship adds them to it)")
     from suites.launch import LAUNCHERS
 
     c = p.add_argument_group("launching", "where runs execute; the --slurm-* options are for the submitit "
@@ -261,12 +292,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from analysis.consistency import check_joins
 
         check_joins(Path(a.results) / a.suite, [r.config for r in runs])  # nor runs of another setting beside
+        if a.skip_finished_in:
+            runs = _not_finished_in(Path(a.skip_finished_in), a.suite, runs)
         if a.device != "auto":
             from tasks.runtime import resolve_device
 
             resolve_device(a.device)
     except (ValueError, RuntimeError) as e:
         p.error(str(e))
+    if not runs and a.skip_finished_in:
+        print(f"nothing to run: every selected run is finished under {a.skip_finished_in}")
+        return 0
     if not runs:
         p.error("nothing to run: the selection is empty")
 

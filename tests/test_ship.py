@@ -110,3 +110,32 @@ def test_bad_input_names_what_is_there(tmp_path, capsys):
         ship(src, tmp_path / "ref", log=lambda m: None)
     dry = ship(_source(tmp_path / "dry", RUNS[:2]), tmp_path / "ref", dry_run=True, log=lambda m: None)
     assert len(dry.add) == 2 and not (tmp_path / "ref").exists()
+
+
+@pytest.mark.slow
+def test_run_what_a_reference_folder_lacks_then_ship_it(tmp_path, capsys):
+    """The reference experiment's loop across machines: ``suites.run --skip-finished-in`` runs only the
+    runs the reference folder lacks (real short smoke runs), ``analysis.ship`` adds them; a launch of
+    another setting is refused up front, and one with nothing left to run says so and succeeds."""
+    from suites import run as suite_run
+
+    ref, work = tmp_path / "reference", tmp_path / "work"
+    common = ["--suite", "smoke", "--methods", "sparse", "--frames", "200", "--precision", "fp32", "--no-figures"]
+    assert suite_run.main([*common, "--seeds", "0", "--results", str(ref)]) == 0
+    capsys.readouterr()
+    assert suite_run.main([*common, "--seeds", "0", "1", "--results", str(work), "--skip-finished-in", str(ref)]) == 0
+    out = capsys.readouterr().out
+    assert f"1 run(s) finished under {ref} are left out: sparse/reach/seed_0" in out and "1 runs" in out
+    assert not (work / "smoke" / "sparse" / "reach" / "seed_0").exists()
+    assert (work / "smoke" / "sparse" / "reach" / "seed_1" / "done.json").is_file()
+
+    shipped = ship(work, ref, figures=False, log=lambda m: None)
+    assert sorted(shipped.add) == ["smoke/sparse/reach/seed_1"]
+    assert suite_run.main([*common, "--seeds", "0", "1", "--results", str(work), "--skip-finished-in", str(ref)]) == 0
+    assert "nothing to run: every selected run is finished under" in capsys.readouterr().out
+
+    bf16 = [a if a != "fp32" else "bf16" for a in common]
+    with pytest.raises(SystemExit) as exc:  # another setting than the reference's: refused, nothing made
+        suite_run.main([*bf16, "--seeds", "2", "--results", str(tmp_path / "other"), "--skip-finished-in", str(ref)])
+    assert exc.value.code == 2 and "precision: 'bf16' now, 'fp32' in 2 runs" in capsys.readouterr().err
+    assert not (tmp_path / "other" / "smoke").exists()

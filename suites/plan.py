@@ -97,3 +97,22 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
                 }
                 out.append(RunSpec(config, run_dir(Path(results), suite.name, m.label, t, int(s)), request))
     return out
+
+
+def budget_warnings(runs: Sequence[RunSpec]) -> list[str]:
+    """One line per task whose runs have no more frames than a pilot in which the ``dense`` oracle never
+    reached an evaluation success (``TaskSpec.oracle_fails_within``): such runs would likely score every
+    method 0, hours spent on figures of noise. ``suites.run`` prints these before launching."""
+    budgets: dict[str, int] = {}
+    for r in runs:
+        task = r.config["task"]
+        budgets[task] = max(budgets.get(task, 0), int(r.config["frames"]))
+    out = []
+    for task, frames in sorted(budgets.items()):
+        pilot = task_registry.spec(task).oracle_fails_within
+        if frames <= pilot:
+            out.append(f"{task}: the dense oracle reached no evaluation success in a {pilot:,}-frame pilot "
+                       f"and these runs have {frames:,} frames, so every method will likely score 0 there "
+                       f"(pilots: docs/reference-experiment.md; --frames sets a longer budget)")
+    return out
+

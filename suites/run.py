@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from suites import definitions, profiles
-from suites.plan import RunSpec, expand
+from suites.plan import RunSpec, budget_warnings, expand
 from tasks.runtime import DEFAULT_PRECISION, PRECISIONS
 
 
@@ -306,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not runs:
         p.error("nothing to run: the selection is empty")
 
+    for line in budget_warnings(runs):
+        print(f"warning: {line}", file=sys.stderr, flush=True)
     suite_dir = Path(a.results) / a.suite
     try:
         launcher = _launcher(a, suite_dir)

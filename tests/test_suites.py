@@ -195,3 +195,21 @@ def test_list_prints_the_suites(capsys):
     assert suite_run.main(["--list"]) == 0
     out = capsys.readouterr().out
     assert "metaworld7" in out and "adroit3" in out and "smoke" in out
+
+
+def test_budget_warnings_name_the_tasks_a_pilot_found_the_oracle_fails_on(tmp_path):
+    """adroit3's quick budget is no longer than the pilot in which the dense oracle never reached an
+    evaluation success on door: the launch says so; a longer --frames, or MetaWorld's piloted budget, does not."""
+    from suites.plan import budget_warnings
+    from tasks.registry import spec
+
+    quick = expand("adroit3", "quick", methods=["sparse"], results=tmp_path, precision="fp32")
+    lines = budget_warnings(quick)
+    failing = sorted({r.config["task"] for r in quick if r.config["frames"] <= spec(r.config["task"]).oracle_fails_within})
+    assert failing and [line.split(":")[0] for line in lines] == failing
+    assert f"{spec('door').oracle_fails_within:,}-frame pilot" in lines[0] and "--frames" in lines[0]
+    longer = expand("adroit3", "quick", methods=["sparse"], results=tmp_path, precision="fp32",
+                    frames=spec("door").oracle_fails_within + 2)
+    assert budget_warnings(longer) == []
+    assert budget_warnings(expand("metaworld7", "quick", results=tmp_path, precision="fp32")) == []
+

@@ -57,7 +57,12 @@ class Plan:
 
     @property
     def suites(self) -> list[str]:
-        return sorted({key.split("/", 1)[0] for key in self.add})
+        return sorted({_suite(key) for key in self.add})
+
+
+def _suite(key: str) -> str:
+    """The suite folder of a run key ``<suite>/<method>/<task>/seed_<s>``."""
+    return key.split("/", 1)[0]
 
 
 def _names(keys: Sequence[str]) -> str:
@@ -72,14 +77,14 @@ def plan(source: str | Path, reference: str | Path, suites: Sequence[str] | None
     if not source.is_dir():
         raise ShipError(f"no results folder {source}")
     runs = run_dirs(source)
-    found = sorted({key.split("/", 1)[0] for key in runs})
+    found = sorted({_suite(key) for key in runs})
     unknown = sorted(set(suites or ()) - set(found))
     if unknown:
         raise ShipError(f"no runs of suite {', '.join(map(repr, unknown))} under {source}; suites there: "
                         f"{', '.join(found) or 'none'}")
     out = Plan()
     for key, run in sorted(runs.items()):
-        if suites and key.split("/", 1)[0] not in suites:
+        if suites and _suite(key) not in suites:
             continue
         if not (run / DONE).is_file():
             out.unfinished.append(key)
@@ -110,7 +115,7 @@ def check(p: Plan, reference: str | Path) -> None:
                         f"shipped; to replace a shipped run, remove its directory under {reference} first")
     for suite in p.suites:
         extra = [(f"{key.split('/', 1)[1]} (to add)", json.loads((run / "config.json").read_text()))
-                 for key, run in p.add.items() if key.split("/", 1)[0] == suite]
+                 for key, run in p.add.items() if _suite(key) == suite]
         check_one_setting(Path(reference) / suite, extra)
 
 
@@ -134,10 +139,9 @@ def ship(source: str | Path, reference: str | Path, suites: Sequence[str] | None
     if dry_run or not p.add:
         return p
     copy_runs(p, reference)
-    for suite in p.suites:
-        if figures:
-            written = make_figures(suite, reference, reps=reps)
-            log(f"{suite}: figures and report regenerated under {written[-1].parent}")
+    for suite in p.suites if figures else ():
+        written = make_figures(suite, reference, reps=reps)
+        log(f"{suite}: figures and report regenerated under {written[-1].parent}")
     return p
 
 

@@ -22,7 +22,8 @@ def _check_suite(results, suite, methods, task, frames):
 @pytest.mark.slow
 def test_zero_shot_suite_smoke(tmp_path):
     results = tmp_path / "results"
-    methods = ["sparse", "diffusion_reward", "viper_std"]
+    # the two video models (one run each, side by side); sparse runs end to end in tests/test_suites.py
+    methods = ["diffusion_reward", "viper_std"]
     assert suite_run.main(["--suite", "metaworld_unseen", "--profile", "smoke", "--methods", *methods,
                            "--frames", "800", "--results", str(results), "--no-figures", "--jobs", "2"]) == 0
     suite_dir = _check_suite(results, "metaworld_unseen", methods, "coffee-button", 800)

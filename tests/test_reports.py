@@ -69,6 +69,15 @@ def test_overlapping_cis_share_a_rank_separated_ones_do_not():
     assert separated_pairs(est) == [("a", "c"), ("b", "c")]  # a and b overlap: not a claim
 
 
+def test_tied_methods_are_listed_by_iqm_not_display_order():
+    """One rank, two methods: the one with the higher IQM comes first whatever the display order (the shipped
+    metaworld7 table once listed amp, IQM 0.067, above viper_std, 0.483, both "1=")."""
+    est = pd.DataFrame({"method": ["amp", "viper_std", "sparse"], "metric": "IQM", "value": [0.067, 0.483, 0.0],
+                        "lower": [0.0, 0.467, 0.0], "upper": [0.567, 0.5, 0.1]})
+    ranks = tie_aware_ranks(est)
+    assert ranks[["method", "rank"]].values.tolist() == [["viper_std", 1], ["amp", 1], ["sparse", 2]]
+
+
 def test_report_lists_separated_pairs_or_says_none(tie, tmp_path_factory):
     section = _aggregates_section(tie["report"])
     assert "Separated pairs (IQM 95% CIs disjoint): none: every two methods' IQM 95% CIs overlap" in section

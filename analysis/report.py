@@ -139,8 +139,7 @@ def tie_aware_ranks(estimates: pd.DataFrame) -> pd.DataFrame:
     rank = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
     out = iqm.assign(rank=rank)
     out["tied"] = out["rank"].map(out["rank"].value_counts()) > 1
-    out = out.assign(_neg=-out["value"]).sort_values(["rank", "_neg"], kind="stable").drop(columns="_neg")
-    return out.reset_index(drop=True)
+    return out.sort_values(["rank", "value"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
 def separated_pairs(estimates: pd.DataFrame) -> list[tuple[str, str]]:

@@ -13,6 +13,8 @@ that silently replaces the run whose numbers the README quotes. This copies with
 - a run already in the reference folder with the same four files is left alone; one whose files differ is a
   conflict: nothing is copied, and the run and its differing files are named (to replace a shipped run,
   remove its directory first, on purpose);
+- a suite folder the reference folder lacks is added only when ``--suite`` names it (or the folder is
+  empty), so a work folder holding two suites does not spill one into the other's reference;
 - the runs to add must share the reference suite folder's setting (``analysis.consistency``: precision,
   profile, agent, ...; per task the budget), or nothing is copied;
 - every file is written atomically and ``done.json`` last, so an interrupted ship leaves at most a run
@@ -106,9 +108,26 @@ def plan(source: str | Path, reference: str | Path, suites: Sequence[str] | None
     return out
 
 
-def check(p: Plan, reference: str | Path) -> None:
-    """Raise ``ShipError`` on a conflict, ``MixedSettingsError`` when the runs to add and the reference
-    suite folder's runs were made under different settings."""
+def _reference_suites(reference: Path) -> list[str]:
+    """The suite folders that already hold shipped runs in ``reference``."""
+    return sorted({_suite(key) for key in run_dirs(reference)}) if reference.is_dir() else []
+
+
+def check(p: Plan, reference: str | Path, suites: Sequence[str] | None = None) -> None:
+    """Raise ``ShipError`` on a conflict or on a suite the reference folder does not hold yet (unless
+    ``suites`` names it), ``MixedSettingsError`` when the runs to add and the reference suite folder's runs
+    were made under different settings.
+
+    Why the suite check: one work folder often holds the runs of several suites (metaworld7 and
+    metaworld_unseen launched into the same ``--results``), and the settings check cannot tell them apart
+    (same profile, same agent), so shipping it whole into ``metaworld_unseen-quick`` would put metaworld7
+    runs there. A new suite folder is added only when asked for by name, or into an empty folder."""
+    held = _reference_suites(Path(reference))
+    new = sorted(set(p.suites) - set(held) - set(suites or ()))
+    if held and new:
+        raise ShipError(f"{reference} holds suite(s) {', '.join(held)}, not {', '.join(new)} (runs to add: "
+                        f"{_names([k for k in p.add if _suite(k) in new])}). Nothing shipped; to ship only "
+                        f"some suites give --suite {' '.join(held)}, to add a new suite folder name it in --suite")
     if p.conflicts:
         lines = "; ".join(f"{key} ({', '.join(files)})" for key, files in sorted(p.conflicts.items()))
         raise ShipError(f"{len(p.conflicts)} run(s) are shipped already with other files: {lines}. Nothing "
@@ -134,7 +153,7 @@ def ship(source: str | Path, reference: str | Path, suites: Sequence[str] | None
          reps: int = DEFAULT_REPS, dry_run: bool = False, log=print) -> Plan:
     """Plan, check, copy, then regenerate the figures of every suite that got runs; return the plan."""
     p = plan(source, reference, suites)
-    check(p, reference)
+    check(p, reference, suites)
     log(summary(p))
     if dry_run or not p.add:
         return p

@@ -112,6 +112,29 @@ def test_bad_input_names_what_is_there(tmp_path, capsys):
     assert len(dry.add) == 2 and not (tmp_path / "ref").exists()
 
 
+def test_a_suite_the_reference_folder_lacks_is_added_only_when_named(tmp_path, capsys):
+    """A work folder with the runs of two suites (both launched into one --results) shipped whole into a
+    reference folder of one suite: refused, nothing copied; with --suite it ships that suite only, and a
+    new suite folder goes in when --suite names it."""
+    src = _source(tmp_path, RUNS[:1])
+    ref = tmp_path / "reference"
+    ship(src, ref, figures=False, log=lambda m: None)
+    unseen = "sparse/window-open/seed_0"
+    shutil.copytree(SHIPPED.parent.parent / "metaworld_unseen-quick" / "metaworld_unseen" / unseen,
+                    src / "metaworld_unseen" / unseen)
+    shutil.copytree(SHIPPED / RUNS[1], src / SUITE / RUNS[1])
+    before = _files(ref)
+    with pytest.raises(ShipError, match=r"holds suite\(s\) metaworld7, not metaworld_unseen .*"
+                                        r"metaworld_unseen/sparse/window-open/seed_0.*--suite metaworld7"):
+        ship(src, ref, figures=False, log=lambda m: None)
+    assert _files(ref) == before  # not even the metaworld7 run
+    assert main([str(src), str(ref), "--no-figures"]) == 1 and "Nothing shipped" in capsys.readouterr().err
+    assert sorted(ship(src, ref, suites=[SUITE], figures=False, log=lambda m: None).add) == [f"{SUITE}/{RUNS[1]}"]
+    added = ship(src, ref, suites=[SUITE, "metaworld_unseen"], figures=False, log=lambda m: None)
+    assert sorted(added.add) == [f"metaworld_unseen/{unseen}"]
+    assert _files(ref / "metaworld_unseen" / unseen) == set(SHIPPED_FILES)
+
+
 @pytest.mark.slow
 def test_run_what_a_reference_folder_lacks_then_ship_it(tmp_path, capsys):
     """The reference experiment's loop across machines: ``suites.run --skip-finished-in`` runs only the

@@ -8,10 +8,9 @@ Each comparison times both sides in the same process, back to back in pairs whos
 takes the median of the pairs' ratios: on a shared machine (or beside another pytest-xdist worker) the load
 changes from second to second, but rarely within one pair, and the median ignores the pairs it did hit.
 (Comparing each side's best round instead failed CI once: a 0.894 ratio from one lucky "plain" round.)
-The pairs are timed in CPU seconds of this process (``time.process_time``), not wall seconds: a fresh-clone
-test run beside two training runs failed the marker check at a wall-clock median of 0.884, while the same
-work against itself gave wall-clock medians of 0.89-1.02 there and CPU-time medians of 0.98-1.02.
-(With EGL on a GPU the rendering's GPU time is not counted; the CPU side still is.) The assertions therefore compare ratios, plus a loose absolute floor that only a broken renderer (a huge
+The pairs are timed in CPU seconds of this process, not wall seconds (why, with the measurements:
+``timing.paired_ratio``); with EGL on a GPU the rendering's GPU time is not counted, the CPU side still is.
+The assertions therefore compare ratios, plus a loose absolute floor that only a broken renderer (a huge
 frame, shadows or multi-sampling back on) would miss.
 """
 import time
@@ -54,8 +53,7 @@ def _best_rates(drivers: dict, rounds: int = ROUNDS) -> dict:
 def _paired_ratio(new, old, pairs: int = PAIRS) -> dict:
     """``new``'s steps per CPU second over ``old``'s (0.9: ``new`` costs 1/0.9 of ``old``'s CPU time),
     the median of alternating back-to-back pairs (``timing.paired_ratio``), and each side's best steps
-    per CPU second. CPU time, not wall time: stepping and rendering here are CPU work in this process,
-    and wall time on a loaded machine swings too much per pair for a 10% bound (timing.py)."""
+    per CPU second (``clock=time.process_time``: see ``timing.paired_ratio``)."""
     time_ratio, ratios, best = paired_ratio(new, old, pairs, clock=time.process_time)
     return {"ratio": 1.0 / time_ratio, "ratios": [round(1.0 / r, 3) for r in ratios],
             "new_best_steps_per_cpu_s": STEPS / best["new"], "old_best_steps_per_cpu_s": STEPS / best["old"]}

@@ -59,12 +59,17 @@ class Plan:
 
     @property
     def suites(self) -> list[str]:
-        return sorted({_suite(key) for key in self.add})
+        return _suites(self.add)
 
 
 def _suite(key: str) -> str:
     """The suite folder of a run key ``<suite>/<method>/<task>/seed_<s>``."""
     return key.split("/", 1)[0]
+
+
+def _suites(keys) -> list[str]:
+    """The suite folders of some run keys, sorted, each once."""
+    return sorted({_suite(key) for key in keys})
 
 
 def _names(keys: Sequence[str]) -> str:
@@ -79,7 +84,7 @@ def plan(source: str | Path, reference: str | Path, suites: Sequence[str] | None
     if not source.is_dir():
         raise ShipError(f"no results folder {source}")
     runs = run_dirs(source)
-    found = sorted({_suite(key) for key in runs})
+    found = _suites(runs)
     unknown = sorted(set(suites or ()) - set(found))
     if unknown:
         raise ShipError(f"no runs of suite {', '.join(map(repr, unknown))} under {source}; suites there: "
@@ -110,7 +115,7 @@ def plan(source: str | Path, reference: str | Path, suites: Sequence[str] | None
 
 def _reference_suites(reference: Path) -> list[str]:
     """The suite folders that already hold shipped runs in ``reference``."""
-    return sorted({_suite(key) for key in run_dirs(reference)}) if reference.is_dir() else []
+    return _suites(run_dirs(reference)) if reference.is_dir() else []
 
 
 def check(p: Plan, reference: str | Path, suites: Sequence[str] | None = None) -> None:

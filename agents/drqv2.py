@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from contextlib import nullcontext
+from typing import Any, ContextManager, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from . import distributions as D
 from .augment import random_shift
 from .config import DrQV2Config
 from .networks import Actor, Critic, Encoder, init_module
-from tasks.runtime import autocast
+from tasks.runtime import autocast, torch_threads
 
 BATCH_KEYS = ("obs", "action", "reward", "discount", "next_obs")
 
@@ -112,8 +112,7 @@ class DrQV2Agent:
                 action = action[0]
             return action.to("cpu", torch.float32).numpy()
 
-    @contextmanager
-    def _one_thread(self) -> Iterator[None]:
+    def _one_thread(self) -> ContextManager:
         """Run one-frame acting on one CPU thread.
 
         A batch-1 pass is too small to split: with torch's default 2 threads every op pays a thread
@@ -121,15 +120,9 @@ class DrQV2Agent:
         from other jobs): act 2.3 ms fp32 / 1.2 ms bf16 on one thread vs 3.3 / 53 ms on two. The thread
         count is restored on exit, so the update keeps all threads.
         """
-        n = torch.get_num_threads()
-        if self.device.type != "cpu" or n == 1:
-            yield
-            return
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(n)
+        if self.device.type != "cpu" or torch.get_num_threads() == 1:
+            return nullcontext()
+        return torch_threads(1)
 
     # ----------------------------------------------------------------- learning
     def update(self, batch: Mapping[str, torch.Tensor], step: int) -> dict[str, float]:

@@ -9,10 +9,10 @@ import platform
 import random
 import sys
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from importlib import metadata
-from typing import Any, ContextManager
+from typing import Any, ContextManager, Iterator
 
 import numpy as np
 
@@ -141,6 +141,23 @@ def autocast(precision: str, device: "torch.device | str") -> ContextManager:  #
         raise ValueError(f"autocast takes a resolved precision, 'bf16' or 'fp32'; got {precision!r}"
                          + (" (call resolve_precision first)" if precision == "auto" else ""))
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` torch intra-op threads and restore the previous count on exit (also on error).
+
+    The thread count is process-wide state: acting, timing and test fixtures that need a different count
+    for a while must give the old one back, or whatever runs next is silently slower or faster.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def seed_everything(seed: int) -> None:

@@ -11,6 +11,7 @@ from agents import DrQV2Agent, DrQV2Config
 from agents.augment import grid_sample_shift, random_shift
 from agents.networks import Encoder
 from agents.reference import ReferenceDrQV2
+from tasks.runtime import torch_threads
 
 OBS = (3, 64, 64)
 SMALL = DrQV2Config(hidden_dim=64, batch_size=16)
@@ -19,10 +20,8 @@ SMALL = DrQV2Config(hidden_dim=64, batch_size=16)
 @pytest.fixture(autouse=True)
 def one_thread():
     """Small tensors on a shared 2-core machine run faster (and steadier) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def make_batch(b: int, action_dim: int = 4, seed: int = 0, obs_shape=OBS) -> dict[str, torch.Tensor]:

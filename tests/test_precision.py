@@ -324,3 +324,14 @@ def test_in_place_scoring_arithmetic_gives_the_training_forms_numbers_bit_for_bi
     noise = vqd._gumbel_argmax(log_x0, torch.Generator().manual_seed(1))
     uniform = torch.rand(log_x0.shape, generator=torch.Generator().manual_seed(1))
     assert torch.equal(noise, (log_x0 + -torch.log(-torch.log(uniform + 1e-30) + 1e-30)).argmax(-1))
+
+
+def test_torch_threads_sets_the_count_and_restores_it_also_on_error():
+    from tasks.runtime import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="inside"):
+        with torch_threads(before + 1):
+            assert torch.get_num_threads() == before + 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before

@@ -2,12 +2,11 @@
 import os
 
 import pytest
-import torch
+
+from tasks.runtime import torch_threads
 
 
 @pytest.fixture(autouse=True)
 def _all_cores():
-    before = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(os.cpu_count() or 1):
+        yield

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ import torch
 
 from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
 from agents.reference import ReferenceDrQV2
-from tasks.runtime import DEFAULT_PRECISION, native_bf16, resolve_precision
+from tasks.runtime import DEFAULT_PRECISION, native_bf16, resolve_precision, torch_threads
 
 OBS = (3, 64, 64)
 ACTION_DIM = 4
@@ -82,10 +83,8 @@ def test_update_speedup_bf16_vs_reference(benchmark, batch):
     the suite's operating point, not contention. (Disabled, pytest-benchmark calls the function once
     whatever `rounds` says, so the rounds are run here.)"""
     plain = benchmark.disabled
-    threads = torch.get_num_threads()
-    if plain:
-        torch.set_num_threads(1)
-    try:
+    threads = 1 if plain else torch.get_num_threads()
+    with torch_threads(1) if plain else nullcontext():
         fast = make_agent("bf16")
         ref = ReferenceDrQV2(make_agent("fp32"))
         fast.update(batch, STEP)  # warm-up, on the thread count that is timed
@@ -103,14 +102,12 @@ def test_update_speedup_bf16_vs_reference(benchmark, batch):
                 one_round()
         else:
             benchmark.pedantic(one_round, rounds=9, iterations=1)
-    finally:
-        torch.set_num_threads(threads)
     ratios = [r / f for r, f in zip(times["reference"], times["bf16"])]
     speedup = statistics.median(ratios)
     benchmark.extra_info.update(speedup_median=round(speedup, 3), speedup_min=round(min(ratios), 3),
                                 bf16_median_ms=round(1e3 * statistics.median(times["bf16"]), 1),
                                 reference_median_ms=round(1e3 * statistics.median(times["reference"]), 1))
-    print(f"\nbf16 vs reference-style update ({'1 thread' if plain else f'{threads} threads'}): median speed-up "
+    print(f"\nbf16 vs reference-style update ({threads} thread{'s' if threads > 1 else ''}): median speed-up "
           f"{speedup:.2f}x ({benchmark.extra_info['bf16_median_ms']} vs {benchmark.extra_info['reference_median_ms']} ms)")
     if plain:  # a few rounds on a shared machine: best against best, and only "faster"
         assert min(times["reference"]) > min(times["bf16"]), times

@@ -17,6 +17,7 @@ import torch
 
 from rewards.models.precision import autocast
 from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
+from tasks.runtime import torch_threads
 
 K = 1024
 EPISODE_WINDOWS = 100
@@ -135,8 +136,6 @@ def test_bench_label_episode_paper_interleaved(benchmark):
     wall: dict[str, list[float]] = {w: [] for w in ways}
     cpu: dict[str, list[float]] = {w: [] for w in ways}
     loads, outs = [], {}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
 
     def one_round():
         for way, label in ways.items():
@@ -146,10 +145,8 @@ def test_bench_label_episode_paper_interleaved(benchmark):
             cpu[way].append(time.process_time() - c)
             loads.append(os.getloadavg()[0])
 
-    try:
+    with torch_threads(1):
         benchmark.pedantic(one_round, rounds=1 if benchmark.disabled else 3, iterations=1)
-    finally:
-        torch.set_num_threads(threads)
     assert all(o.shape == (n - 1,) and torch.isfinite(o).all() for o in outs.values())
     assert not torch.equal(outs["bf16"], outs["fp32"])  # the bf16 path did run in bf16
     med = {f"{kind}_{w}": round(statistics.median(v[w]), 2) for kind, v in (("wall", wall), ("cpu", cpu)) for w in ways}

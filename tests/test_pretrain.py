@@ -102,9 +102,11 @@ def test_reward_stats_are_cached_and_recomputed_when_the_model_changes(trained_r
     monkeypatch.setattr(rs, "domain_tasks", lambda domain: [TASK])
     assert task_stats(ref, "ll") == ll
     monkeypatch.undo()
-    # a changed model (one more training step rewrites model.pt) invalidates the cache
-    assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "7", "--data-root", trained_root,
-                 "--no-quality"]) == 0
+    # a changed model invalidates the cache (model.pt holds the best-by-validation weights, so another
+    # training step need not change it: the weights are changed directly)
+    ck = store.read_checkpoint(d / "model.pt")
+    weights = {k: (v + 0.05 if v.is_floating_point() else v) for k, v in ck["state_dict"].items()}
+    store.save_checkpoint(d / "model.pt", ck["name"], ck["config"], ck["meta"], weights)
     ll2 = task_stats(ref, "ll", **kw)
     assert ll2[TASK]["mean"] != ll[TASK]["mean"]
 
@@ -154,3 +156,52 @@ def test_cli_task_set_trains_on_its_tasks_and_refuses_unknown_sets(tiny_dataset,
     with pytest.raises(SystemExit):
         main([*args, "--task-set", "nope"])
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_saved_video_model_is_the_best_by_validation_ema(tiny_dataset, tmp_path):
+    """model.pt holds the EMA weights of the evaluation with the lowest validation loss, and says so."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(f"{tiny_dataset}/datasets", root / "datasets")
+    assert main([*FAST, "--model", "codec", "--steps", "2", "--data-root", str(root), "--no-quality"]) == 0
+    assert main([*FAST, "--model", "vqdiffusion", "--context", "1", "--steps", "8", "--eval-every", "2",
+                 "--data-root", str(root), "--no-quality"]) == 0
+    d = ModelRef("metaworld", "vqdiffusion", "small", 1, root).dir
+    hist = json.loads((d / "history.json").read_text())
+    best = min(hist, key=lambda h: h["val_loss"])
+    saved = store.read_checkpoint(d / "model.pt")
+    state = store.read_checkpoint(d / "train_state.pt")
+    assert saved["meta"]["best_step"] == best["step"] and saved["meta"]["val_loss"] == best["val_loss"]
+    assert saved["meta"]["weights"] == "EMA 0.99" and state["best"]["step"] == best["step"]
+    ema = state["trainer"]["ema"]
+    assert int(ema["n_averaged"]) == 8 // 25  # ema_every 25: no update within 8 steps
+    raw = state["trainer"]["model"]
+    # with no EMA update yet the EMA weights are the initial ones, so they differ from the trained raw weights
+    assert any(not torch.equal(saved["state_dict"][k], raw[k]) for k in raw if raw[k].is_floating_point())
+
+
+def test_ema_follows_the_weights_early_and_reaches_the_release_decay():
+    from rewards.models.pretrain import ema_average
+
+    avg = ema_average(0.99)
+    one, zero = torch.ones(1), torch.zeros(1)
+    assert avg(zero, one, torch.tensor(0)).item() == pytest.approx(0.9)    # d = 1/10 after no update
+    assert avg(zero, one, torch.tensor(2000)).item() == pytest.approx(0.01)  # d = 0.99 later
+
+
+def test_a_state_saved_before_selection_by_validation_is_refused(trained_root, tmp_path, capsys):
+    import shutil
+
+    ref = ModelRef("metaworld", "videogpt", "small", 1, trained_root)
+    other = tmp_path / "old"
+    shutil.copytree(ref.codec.dir, ModelRef("metaworld", "codec", data_root=other).dir)
+    shutil.copytree(ref.dir, ModelRef("metaworld", "videogpt", "small", 1, other).dir)
+    shutil.copytree(f"{trained_root}/datasets", other / "datasets")
+    path = ModelRef("metaworld", "videogpt", "small", 1, other).dir / "train_state.pt"
+    st = store.read_checkpoint(path)
+    del st["trainer"]["ema"]
+    torch.save(st, path)
+    assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "9", "--data-root", str(other),
+                 "--no-quality"]) == 2
+    assert "without EMA weights" in capsys.readouterr().err

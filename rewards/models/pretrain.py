@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from rewards.models import PRESETS, store
 from rewards.models.video_model import build_model, ll_windows, preset_config
@@ -137,9 +138,26 @@ def _loss_and_logs(out) -> tuple[torch.Tensor, dict]:
     return out, {}
 
 
+def ema_average(decay: float):
+    """The EMA rule for ``torch.optim.swa_utils.AveragedModel``: ``avg <- d avg + (1 - d) current``.
+
+    ``d = min(decay, (1 + n) / (10 + n))`` after ``n`` updates: the release's 0.99 every 25 steps is a
+    ~2,500-step window, fine at its ~100k steps but at a CPU budget of 1-3k steps it would keep most of
+    the random initial weights; the warm-up (as timm's and TF's EMAs) lets the average follow the early
+    weights and reach the release's decay after ~900 updates.
+    """
+    def average(avg: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        return d * avg + (1.0 - d) * current
+
+    return average
+
+
 class VideoModelTrainer:
     """One AdamW step on a video model's ``loss(context, target)``, with the config's ``optim`` block:
-    linear warm-up from ``warmup_start_lr`` and the gradient norm clipped to ``grad_clip``."""
+    linear warm-up from ``warmup_start_lr``, the gradient norm clipped to ``grad_clip``, and an EMA of the
+    weights (``ema_decay`` every ``ema_every`` steps) that validation and the saved model use, as the
+    Diffusion Reward release scores with its EMA weights."""
 
     def __init__(self, name: str, config, device: torch.device, precision: str = "fp32"):
         self.config, self.precision, self.device = config, check_precision(precision), device
@@ -148,6 +166,15 @@ class VideoModelTrainer:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas),
                                      weight_decay=o.weight_decay)
         self.sched = warmup_schedule(self.opt, o)
+        decay = getattr(o, "ema_decay", None)
+        self.ema = (AveragedModel(self.model, avg_fn=ema_average(float(decay)), use_buffers=True)
+                    if decay else None)
+        self.ema_every = int(getattr(o, "ema_every", 1) or 1)
+
+    @property
+    def scored(self) -> torch.nn.Module:
+        """The weights that are validated and saved: the EMA's when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     def step(self, batch, step: int) -> dict[str, float]:
         ctx, tgt = batch
@@ -160,29 +187,40 @@ class VideoModelTrainer:
         clip_gradients(self.model.parameters(), self.optim)
         self.opt.step()
         self.sched.step()
+        if self.ema is not None and (step + 1) % self.ema_every == 0:
+            self.ema.update_parameters(self.model)
         return {**logs, "loss": loss.item(), "lr": self.sched.get_last_lr()[0]}
 
     @torch.no_grad()
     def validate(self, data) -> float:
         ctx, tgt = data
-        self.model.eval()
+        net = self.scored
+        net.eval()
         # a stochastic loss (VQ-Diffusion draws t) is evaluated under a fixed seed, without moving the
         # training RNG (so resumed and uninterrupted runs stay identical)
         cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(0)
             with autocast(self.precision, self.device):
-                losses = [_loss_and_logs(self.model.loss(ctx[i:i + 64], tgt[i:i + 64]))[0].item()
-                      for i in range(0, len(ctx), 64)]
+                losses = [_loss_and_logs(net.loss(ctx[i:i + 64], tgt[i:i + 64]))[0].item()
+                          for i in range(0, len(ctx), 64)]
         return float(np.mean(losses))
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict()}
+        sd = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict()}
+        if self.ema is not None:
+            sd["ema"] = self.ema.state_dict()
+        return sd
 
     def load_state_dict(self, sd: dict) -> None:
+        if (self.ema is not None) != ("ema" in sd):
+            raise ValueError("the training state was written " + ("without" if self.ema is not None else "with")
+                             + " EMA weights, which this config " + ("keeps" if self.ema is not None else "does not"))
         self.model.load_state_dict(sd["model"])
         self.opt.load_state_dict(sd["opt"])
         self.sched.load_state_dict(sd["sched"])
+        if self.ema is not None:
+            self.ema.load_state_dict(sd["ema"])
 
 
 # ---------------------------------------------------------------- data
@@ -293,6 +331,10 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
     gen = torch.Generator().manual_seed(seed)
     state_path, model_path = out / "train_state.pt", out / "model.pt"
     step, history = 0, []
+    # A video model is saved as its best-by-validation weights (the EMA's where the config keeps one), as
+    # the Diffusion Reward release scores with; the codec is saved as trained.
+    selects_best = isinstance(trainer, VideoModelTrainer)
+    best: dict[str, Any] = {"step": None, "val_loss": None, "weights": None}
     if state_path.exists():
         st = store.read_checkpoint(state_path)
         # compared as configs, not dicts: a field added since (with its default) is the same config
@@ -305,16 +347,32 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
                              f"one precision, so continue it with --precision {trained_in}, or delete {out} "
                              f"to retrain it in {precision}")
         meta["precision"] = trained_in  # a finished model is used as it is
-        trainer.load_state_dict(st["trainer"])
+        try:
+            trainer.load_state_dict(st["trainer"])
+        except ValueError as e:
+            raise ValueError(f"{state_path} cannot be continued: {e}; delete {out} to retrain it") from None
+        if selects_best and "best" not in st:
+            raise ValueError(f"{state_path} was saved before models were selected by validation loss; "
+                             f"delete {out} to retrain it")
+        best = st.get("best", best)
         _set_rng_state(st["rng"], gen)
         step, history = st["step"], st["history"]
         log(f"resuming {model} from step {step} ({state_path})")
 
     def checkpoint():
         meta_now = {**meta, "steps": step, "val_loss": history[-1]["val_loss"] if history else None}
-        atomic_torch_save(state_path, {"config": config_dict, "meta": meta_now, "step": step, "history": history,
-                                       "trainer": trainer.state_dict(), "rng": _rng_state(gen)})
-        store.save_checkpoint(model_path, model, config_dict, meta_now, trainer.model)
+        state = {"config": config_dict, "meta": meta_now, "step": step, "history": history,
+                 "trainer": trainer.state_dict(), "rng": _rng_state(gen)}
+        if selects_best:
+            state["best"] = best
+            ema = getattr(config.optim, "ema_decay", None)
+            meta_now = {**meta_now, "val_loss": best["val_loss"], "best_step": best["step"],
+                        "selection": "best validation loss", "weights": f"EMA {ema}" if ema else "raw"}
+        atomic_torch_save(state_path, state)
+        if selects_best and best["weights"] is not None:
+            store.save_checkpoint(model_path, model, config_dict, meta_now, best["weights"])
+        elif not selects_best:
+            store.save_checkpoint(model_path, model, config_dict, meta_now, trainer.model)
         atomic_write_json(out / "history.json", history)
 
     if step >= steps:
@@ -345,6 +403,9 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
                 history.append({"step": step, "train_loss": logs["loss"], "val_loss": v,
                                 "seconds": round(time.time() - start, 2)})
                 bar.write(f"step {step}: train loss {logs['loss']:.4f}, validation loss {v:.4f}")
+                if selects_best and (best["val_loss"] is None or v < best["val_loss"]):
+                    best = {"step": step, "val_loss": v,
+                            "weights": {k: t.detach().clone().cpu() for k, t in trainer.scored.state_dict().items()}}
             if step % ckpt_every == 0 or step == steps:
                 checkpoint()
     log(f"{model} trained to step {step} in {time.time() - start:.0f}s -> {model_path}")

@@ -172,9 +172,11 @@ class ModelRef:
         return codec.load(device), net
 
 
-def save_checkpoint(path: Path, name: str, config: dict, meta: dict, module: torch.nn.Module) -> Path:
-    """Write ``model.pt`` atomically (weights moved to CPU so it loads anywhere)."""
-    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+def save_checkpoint(path: Path, name: str, config: dict, meta: dict,
+                    weights: torch.nn.Module | dict[str, torch.Tensor]) -> Path:
+    """Write ``model.pt`` atomically from a module or a state dict (weights moved to CPU so it loads anywhere)."""
+    sd = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
+    state = {k: v.detach().cpu() for k, v in sd.items()}
     return atomic_torch_save(path, {"format": FORMAT, "name": name, "config": config, "meta": meta,
                                     "state_dict": state})
 

@@ -48,6 +48,8 @@ class VideoGPTOptim(ModelConfig):
     warmup_steps: int = 100
     warmup_start_lr: float = 0.0
     grad_clip: float | None = 1.0
+    ema_decay: float | None = 0.99  # the same EMA as VQ-Diffusion's, so the two models are scored alike
+    ema_every: int = 25
 
 
 @dataclass

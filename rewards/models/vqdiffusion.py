@@ -84,6 +84,8 @@ class VQDiffusionOptim(ModelConfig):
     warmup_steps: int = 5000
     warmup_start_lr: float = 3.0e-6
     grad_clip: float | None = 0.5  # gradient-norm clip of the release (applied at every step here)
+    ema_decay: float | None = 0.99  # EMA of the weights, as the release; None: score the raw weights
+    ema_every: int = 25             # EMA update every this many steps, as the release
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: stage of each package; a package may import packages of its own stage or lower
-LEVELS = {"tasks": 0, "agents": 0, "rewards": 1, "analysis": 2, "suites": 3}
+LEVELS = {"tasks": 0, "agents": 0, "rewards": 1, "analysis": 2, "suites": 3, "experiments": 3}
 
 
 def module_name(path: Path) -> str:

@@ -239,6 +239,64 @@ def relocate_success(env) -> bool:
     return bool(np.linalg.norm(obj - target) < 0.1)
 
 
+def door_v0_reward(env) -> float:
+    """mj_envs v0 door's shaped reward: get the palm to the handle, open the hinge towards 1.57 rad, a
+    small velocity cost, and bonuses past 0.2, 1.0 and 1.35 rad.
+
+    gymnasium-robotics 1.4.2's ``AdroitHandDoor-v1`` computes the same terms but adds ``+0.1 * distance``
+    for the first, which pays the hand to move away from the handle (its import warning and PR #220; the
+    fix is only in its unreleased v2 envs). The release, like mj_envs, subtracts it.
+    """
+    d = env.data
+    hinge = float(d.qpos[env.door_hinge_addrs])
+    palm, handle = d.site_xpos[env.grasp_site_id].ravel(), d.site_xpos[env.handle_site_id].ravel()
+    reward = -0.1 * float(np.linalg.norm(palm - handle))
+    reward += -0.1 * (hinge - 1.57) ** 2
+    reward += -1e-5 * float(np.sum(d.qvel ** 2))
+    reward += 2.0 * (hinge > 0.2) + 8.0 * (hinge > 1.0) + 10.0 * (hinge > 1.35)
+    return reward
+
+
+def hammer_v0_reward(env) -> float:
+    """mj_envs v0 hammer's shaped reward: palm to the hammer (``-0.1 * distance``; gymnasium-robotics
+    1.4.2 has ``+0.1``, as for door), hammer head to the nail, nail to its goal, a velocity penalty, and
+    bonuses for lifting the hammer and for the nail within 2 cm and 1 cm."""
+    d = env.data
+    hammer, palm = d.xpos[env.obj_body_id].ravel(), d.site_xpos[env.S_grasp_site_id].ravel()
+    head, nail = d.site_xpos[env.tool_site_id].ravel(), d.site_xpos[env.target_obj_site_id].ravel()
+    goal = d.site_xpos[env.goal_site_id].ravel()
+    nail_to_goal = float(np.linalg.norm(nail - goal))
+    reward = -0.1 * float(np.linalg.norm(palm - hammer))
+    reward -= float(np.linalg.norm(head - nail))
+    reward -= 10.0 * nail_to_goal
+    reward -= 1e-2 * float(np.linalg.norm(d.qvel.ravel()))
+    reward += 2.0 * (hammer[2] > 0.04 and head[2] > 0.04)
+    reward += 25.0 * (nail_to_goal < 0.020) + 75.0 * (nail_to_goal < 0.010)
+    return reward
+
+
+def relocate_v0_reward(env) -> float:
+    """mj_envs v0 relocate's shaped reward: palm to the ball (``-0.1 * distance``; gymnasium-robotics 1.4.2
+    has ``+0.1``), then, once the ball is off the table, a lift bonus and hand and ball to the target, and
+    bonuses for the ball within 10 cm and 5 cm of it."""
+    d = env.data
+    ball, palm = d.xpos[env.obj_body_id].ravel(), d.site_xpos[env.S_grasp_site_id].ravel()
+    target = d.site_xpos[env.target_obj_site_id].ravel()
+    to_target = float(np.linalg.norm(ball - target))
+    reward = -0.1 * float(np.linalg.norm(palm - ball))
+    if ball[2] > 0.04:
+        reward += 1.0 - 0.5 * float(np.linalg.norm(palm - target)) - 0.5 * to_target
+    reward += 10.0 * (to_target < 0.1) + 20.0 * (to_target < 0.05)
+    return reward
+
+
+# The release's (mj_envs v0) shaped rewards where gymnasium-robotics 1.4.2's v1 envs differ from them
+# (the sign of the hand-to-object term); pen's is the same in both and comes from the env.
+ADROIT_DENSE: dict[str, Callable[[object], float]] = {
+    "door": door_v0_reward, "hammer": hammer_v0_reward, "relocate": relocate_v0_reward,
+}
+
+
 # The release's (mj_envs v0) success flags, per Adroit task; gymnasium-robotics' own flags differ.
 ADROIT_SUCCESS: dict[str, Callable[[object], bool]] = {
     "door": door_success, "hammer": hammer_success, "pen": pen_success, "relocate": relocate_success,
@@ -246,8 +304,8 @@ ADROIT_SUCCESS: dict[str, Callable[[object], bool]] = {
 
 
 class AdroitSimulator(Simulator):
-    """An Adroit hand task of gymnasium-robotics 1.4.2, dense variant: its reward is the oracle's shaped
-    reward; the success flag is the release's (``ADROIT_SUCCESS``), not gymnasium-robotics'."""
+    """An Adroit hand task of gymnasium-robotics 1.4.2 with the release's success flag (``ADROIT_SUCCESS``)
+    and shaped reward (``ADROIT_DENSE``, else the env's own dense reward), not gymnasium-robotics'."""
 
     def _make_env(self):
         import gymnasium as gym
@@ -258,6 +316,7 @@ class AdroitSimulator(Simulator):
             raise ValueError(f"no success flag for Adroit task {self.spec.name!r}; known: "
                              f"{', '.join(sorted(ADROIT_SUCCESS))}")
         self._success = ADROIT_SUCCESS[self.spec.name]
+        self._dense = ADROIT_DENSE.get(self.spec.name)
         # max_episode_steps is irrelevant: we step the unwrapped env and count the horizon ourselves.
         return gym.make(self.spec.env_id, max_episode_steps=10_000, reward_type="dense").unwrapped
 
@@ -270,6 +329,8 @@ class AdroitSimulator(Simulator):
 
     def step(self, action: np.ndarray) -> SimStep:
         state, reward, _, _, _ = self.env.step(action)
+        if self._dense is not None:
+            reward = self._dense(self.env)
         return SimStep(state, self.success(), self._dropped(), float(reward))
 
     def _dropped(self) -> bool:

@@ -1,0 +1,58 @@
+"""Adroit's oracle reward is the release's (mj_envs v0): the hand is paid to approach the object.
+
+gymnasium-robotics 1.4.2's v1 door, hammer and relocate envs add ``+0.1 * ||palm - object||``; the
+release subtracts it. Each check steps a real env with random actions and compares, on the state the
+env reached, our reward with the package's own v1 reward, whose only difference is that sign.
+"""
+import numpy as np
+import pytest
+
+from tasks.registry import spec
+from tasks.simulators import ADROIT_DENSE, make_simulator
+
+# task -> (palm site attribute, object position) read from a gymnasium-robotics env
+HAND_TO_OBJECT = {
+    "door": lambda e: (e.data.site_xpos[e.grasp_site_id], e.data.site_xpos[e.handle_site_id]),
+    "hammer": lambda e: (e.data.site_xpos[e.S_grasp_site_id], e.data.xpos[e.obj_body_id]),
+    "relocate": lambda e: (e.data.site_xpos[e.S_grasp_site_id], e.data.xpos[e.obj_body_id]),
+}
+
+
+@pytest.mark.parametrize("task", sorted(HAND_TO_OBJECT))
+def test_shaped_reward_is_the_packages_with_the_hand_term_negated(task):
+    sim = make_simulator(spec(task), 64)
+    sim.reset(0)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        _, v1_reward, _, _, _ = sim.env.step(rng.uniform(-1, 1, sim.env.action_space.shape))
+        palm, obj = HAND_TO_OBJECT[task](sim.env)
+        distance = float(np.linalg.norm(palm - obj))
+        assert distance > 0.01
+        assert ADROIT_DENSE[task](sim.env) == pytest.approx(v1_reward - 0.2 * distance, abs=1e-9)
+    sim.close()
+
+
+def test_door_reward_by_hand_at_reset_and_the_simulator_reports_it():
+    """At reset the door is shut and still: the reward is -0.1 * palm-handle distance - 0.1 * 1.57^2."""
+    sim = make_simulator(spec("door"), 64)
+    sim.reset(0)
+    e = sim.env
+    palm, handle = e.data.site_xpos[e.grasp_site_id], e.data.site_xpos[e.handle_site_id]
+    hinge = float(e.data.qpos[e.door_hinge_addrs])
+    by_hand = -0.1 * np.linalg.norm(palm - handle) - 0.1 * (hinge - 1.57) ** 2 - 1e-5 * np.sum(e.data.qvel ** 2)
+    assert hinge < 0.2 and ADROIT_DENSE["door"](e) == pytest.approx(by_hand)
+    step = sim.step(np.zeros(e.action_space.shape))
+    assert step.dense_reward == pytest.approx(ADROIT_DENSE["door"](e))
+    sim.close()
+
+
+def test_pen_keeps_the_envs_own_reward():
+    """Pen's shaped reward has no such term: the simulator reports the env's reward unchanged."""
+    assert "pen" not in ADROIT_DENSE
+    ours, raw = make_simulator(spec("pen"), 64), make_simulator(spec("pen"), 64)
+    ours.reset(0)
+    raw.reset(0)
+    action = np.full(raw.env.action_space.shape, 0.3)
+    assert ours.step(action).dense_reward == raw.env.step(action)[1]
+    ours.close()
+    raw.close()

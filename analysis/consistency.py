@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from analysis.scores import find_runs
+from tasks.registry import dense_reward_rule
 from tasks.io import as_written, flat_keys
 
 # config keys that every run of one aggregate must share (nested ones dotted, e.g. agent.batch_size) ...
 SETTING_KEYS = ("profile", "precision", "agent", "image_size", "model_preset")
 # ... and those that every run of one task must share: tasks may differ there (pen's horizon is 50 steps,
 # door's 100; the std schedule follows each task's budget), seeds of one task may not
-TASK_KEYS = ("frames", "action_repeat", "horizon", "agent.std_duration")
+TASK_KEYS = ("frames", "action_repeat", "horizon", "dense_reward", "agent.std_duration")
 SHOWN_RUNS = 3  # runs named per value in the error
 
 
@@ -34,6 +35,8 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """The setting keys of one run's config as ``config.json`` holds it, flattened (``"<absent>"`` where a
     key was not recorded); a task key is named with its task, e.g. ``frames (reach)``."""
     written = as_written(dict(config))
+    if "task" in written:  # configs from before the key name the rule they ran under by their task
+        written["dense_reward"] = dense_reward_rule(written)
     top = ("task", *SETTING_KEYS, *(k for k in TASK_KEYS if "." not in k))  # nested ones come with agent
     flat = flat_keys({k: written.get(k, "<absent>") for k in top})
     task = flat.pop("task")

@@ -85,6 +85,7 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
                     "provider_overrides": overrides, "task": t, "domain": spec.domain, "seed": int(s),
                     "profile": profile.name, "frames": budget,
                     "action_repeat": spec.action_repeat, "horizon": spec.horizon, "camera": spec.camera,
+                    "dense_reward": spec.dense_reward,
                     "image_size": image_size, "eval_every_frames": profile.eval_every_frames,
                     "eval_episodes": profile.eval_episodes,
                     "checkpoint_every_frames": profile.checkpoint_every_frames,

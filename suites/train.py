@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from tasks import registry as task_registry
 from tasks.io import as_written, atomic_torch_save, atomic_write_json, atomic_write_text, flat_keys
 
 EVAL_COLUMNS = ["frame", "step", "episode", "success_rate", "episode_return", "time"]
@@ -404,7 +405,10 @@ def check_config(config: dict[str, Any], run_dir: str | os.PathLike,
     path = Path(run_dir) / "config.json"
     if not path.exists():
         return
-    old = {**CONFIG_DEFAULTS, **flat_keys(json.loads(path.read_text()))}
+    recorded = json.loads(path.read_text())
+    old = {**CONFIG_DEFAULTS, **flat_keys(recorded)}
+    if "task" in recorded:
+        old["dense_reward"] = task_registry.dense_reward_rule(recorded)
     new = flat_keys(as_written(config))  # as config.json would hold it
     differ = sorted(k for k in old.keys() | new.keys()
                     if k.split(".")[0] not in LAUNCH_KEYS and old.get(k, "<absent>") != new.get(k, "<absent>"))

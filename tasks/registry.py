@@ -56,6 +56,11 @@ class TaskSpec:
     # (0: no such pilot). A run of the task with a budget up to it will likely show every method at 0, and
     # suites.run says so at launch (docs/reference-experiment.md has the pilots)
     oracle_fails_within: int = 0
+    # the rule of the shaped reward the `dense` oracle learns from: "env", the simulator's own reward;
+    # "mj_envs_v0", the release's Adroit reward computed from the simulator state
+    # (tasks.simulators.ADROIT_DENSE), where gymnasium-robotics 1.4.2's v1 envs have the hand term's sign
+    # wrong. Recorded in every run's config, so runs of two rules are never mixed.
+    dense_reward: str = "env"
 
     def budget(self, profile: str) -> int:
         if profile not in self.frames:
@@ -106,12 +111,13 @@ for _name in ("pick-place", "pick-out-of-hole", "bin-picking", "shelf-place", "d
 
 
 def _adroit(name: str, env_id: str, camera: str, horizon: int, optional: bool = False,
-            camera_pose: CameraPose | None = None, oracle_fails_within: int = 0, **free) -> None:
+            camera_pose: CameraPose | None = None, oracle_fails_within: int = 0, dense_reward: str = "env",
+            **free) -> None:
     _add(TaskSpec(
         name=name, domain="adroit", env_id=env_id, split="adroit", camera=camera, action_repeat=2,
         horizon=horizon, frames=MappingProxyType({"paper": 3_000_000, "quick": 50_000, "smoke": 2_000}),
         free_camera=MappingProxyType(free), optional=optional, camera_pose=camera_pose,
-        oracle_fails_within=oracle_fails_within,
+        oracle_fails_within=oracle_fails_within, dense_reward=dense_reward,
     ))
 
 
@@ -119,16 +125,30 @@ def _adroit(name: str, env_id: str, camera: str, horizon: int, optional: bool = 
 # hammer have no `top` camera in gymnasium-robotics' XML: the world-fixed `fixed` camera is moved there.
 # oracle_fails_within: the dense-oracle pilots of sessions 11-12 (fp32, seed 0): door and pen never reached an
 # evaluation success in a 100k-frame run (nor in 50k ones); hammer in a 50k one
-_adroit("door", "AdroitHandDoor-v1", "top", 100, oracle_fails_within=100_000,
+_adroit("door", "AdroitHandDoor-v1", "top", 100, oracle_fails_within=100_000, dense_reward="mj_envs_v0",
         camera_pose=CameraPose("fixed", (0.0, 0.0, 1.5), euler_xyz_quat(0.0, 0.0, 3.14)))
-_adroit("hammer", "AdroitHandHammer-v1", "top", 100, oracle_fails_within=50_000,
+_adroit("hammer", "AdroitHandHammer-v1", "top", 100, oracle_fails_within=50_000, dense_reward="mj_envs_v0",
         camera_pose=CameraPose("fixed", (0.0, 0.0, 1.1), euler_xyz_quat(0.0, 0.0, 3.14)))
 _adroit("pen", "AdroitHandPen-v1", "vil_camera", 50, oracle_fails_within=100_000,
         camera_pose=CameraPose("vil_camera", (0.0, -0.8, 0.8), (0.92388, 0.382683, 0.0, 0.0)))
-_adroit("relocate", "AdroitHandRelocate-v1", "fixed", 100, optional=True)
+_adroit("relocate", "AdroitHandRelocate-v1", "fixed", 100, optional=True, dense_reward="mj_envs_v0")
 
 TASKS: Mapping[str, TaskSpec] = MappingProxyType(_TASKS)
 DOMAINS = ("metaworld", "adroit")
+
+
+#: the rule an Adroit run recorded before runs named their dense-reward rule: gymnasium-robotics 1.4.2's v1
+#: reward, whose hand-to-object term has the wrong sign for door, hammer and relocate
+UNRECORDED_DENSE_REWARD = "gymnasium_robotics_v1"
+
+
+def dense_reward_rule(config: Mapping) -> str:
+    """The dense-reward rule a run ran under, from its config: the recorded ``dense_reward``, or for a config
+    written before the key existed, the rule in force then (``"env"`` where the task's rule has not changed
+    since, ``UNRECORDED_DENSE_REWARD`` where it has), so an old run never passes for one of today's rule."""
+    if "dense_reward" in config:
+        return str(config["dense_reward"])
+    return "env" if spec(str(config["task"])).dense_reward == "env" else UNRECORDED_DENSE_REWARD
 
 
 def spec(name: str) -> TaskSpec:

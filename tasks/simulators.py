@@ -316,7 +316,13 @@ class AdroitSimulator(Simulator):
             raise ValueError(f"no success flag for Adroit task {self.spec.name!r}; known: "
                              f"{', '.join(sorted(ADROIT_SUCCESS))}")
         self._success = ADROIT_SUCCESS[self.spec.name]
-        self._dense = ADROIT_DENSE.get(self.spec.name)
+        if self.spec.dense_reward == "mj_envs_v0":
+            if self.spec.name not in ADROIT_DENSE:
+                raise ValueError(f"no mj_envs v0 shaped reward for Adroit task {self.spec.name!r}; known: "
+                                 f"{', '.join(sorted(ADROIT_DENSE))}")
+            self._dense = ADROIT_DENSE[self.spec.name]
+        else:
+            self._dense = None  # the env's own shaped reward
         # max_episode_steps is irrelevant: we step the unwrapped env and count the horizon ourselves.
         return gym.make(self.spec.env_id, max_episode_steps=10_000, reward_type="dense").unwrapped
 

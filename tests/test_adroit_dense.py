@@ -56,3 +56,38 @@ def test_pen_keeps_the_envs_own_reward():
     assert ours.step(action).dense_reward == raw.env.step(action)[1]
     ours.close()
     raw.close()
+
+
+def test_the_task_registry_names_the_rule_each_simulator_applies():
+    from tasks.registry import names
+
+    for task in names("adroit", include_optional=True):
+        rule = spec(task).dense_reward
+        assert rule in ("env", "mj_envs_v0")
+        assert (rule == "mj_envs_v0") == (task in ADROIT_DENSE), task
+
+
+def test_a_run_recorded_before_the_rule_is_told_apart_from_todays_on_adroit_only():
+    from analysis.consistency import settings
+    from tasks.registry import UNRECORDED_DENSE_REWARD, dense_reward_rule
+
+    assert dense_reward_rule({"task": "door"}) == UNRECORDED_DENSE_REWARD
+    assert dense_reward_rule({"task": "pen"}) == "env" and dense_reward_rule({"task": "reach"}) == "env"
+    assert dense_reward_rule({"task": "door", "dense_reward": "mj_envs_v0"}) == "mj_envs_v0"
+    old, new = {"task": "door", "frames": 100}, {"task": "door", "frames": 100, "dense_reward": "mj_envs_v0"}
+    assert settings(old)["dense_reward (door)"] != settings(new)["dense_reward (door)"]
+    assert settings({"task": "reach"})["dense_reward (reach)"] == settings({"task": "reach", "dense_reward": "env"})[
+        "dense_reward (reach)"]
+
+
+def test_an_old_adroit_run_directory_refuses_a_relaunch_under_the_release_reward(tmp_path):
+    import json
+
+    from suites.train import ConfigMismatch, check_config
+
+    fp32 = {"precision": "fp32", "precision_requested": "fp32", "agent": {"precision": "fp32"}}
+    (tmp_path / "config.json").write_text(json.dumps({"task": "door", "frames": 100, "seed": 0}))
+    with pytest.raises(ConfigMismatch, match="dense_reward: 'gymnasium_robotics_v1' there, 'mj_envs_v0' now"):
+        check_config({"task": "door", "frames": 100, "seed": 0, "dense_reward": "mj_envs_v0", **fp32}, tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"task": "reach", "frames": 100, "seed": 0}))
+    check_config({"task": "reach", "frames": 100, "seed": 0, "dense_reward": "env", **fp32}, tmp_path)  # same rule

@@ -41,7 +41,10 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
     """The runs of ``suite_name`` under ``profile_name``; ``precision`` (``auto|bf16|fp32``, default
     ``tasks.runtime.DEFAULT_PRECISION``) is resolved here for ``device`` (``auto`` -> bf16 where it is native),
     so every config records what it runs with (``precision``) and what was asked (``precision_requested``),
-    and the agent, the provider and the preparation (pretraining, statistics) all use the same one."""
+    and the agent, the provider and the preparation (pretraining, statistics) all use the same one.
+
+    Each of ``methods`` is a label of the suite or any registered reward provider, with optional
+    parameters (``NAME:key=value,...``, see ``Suite.method``)."""
     from agents import DrQV2Config
     from tasks.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
 
@@ -50,7 +53,7 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
 
     suite = definitions.get(suite_name)
     profile = profiles.get(profile_name or suite.default_profile)
-    chosen_methods = [suite.method(m) for m in methods] if methods else list(suite.methods)
+    chosen_methods = list(suite.select(methods)) if methods else list(suite.methods)
     if tasks:
         for t in tasks:
             task_registry.spec(t)  # unknown names list the valid ones

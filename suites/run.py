@@ -1,5 +1,8 @@
 """Run a suite: ``python -m suites.run --suite metaworld7 [--profile quick] [--jobs 2]``.
 
+``--methods`` picks among the suite's methods and may add any registered reward provider, built-in or
+third-party, optionally with parameters: ``--methods sparse my_reward diffusion_reward:steps=5``.
+
 Expands the suite (methods x tasks x seeds), makes whatever upstream artefacts its providers need
 (datasets, pretrained models: each provider class says so through its ``prepare`` hook), runs every run
 that is not already complete, then rebuilds ``results/<suite>/scores.csv`` and the figures and prints
@@ -14,7 +17,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import rewards
 from suites import definitions, profiles
+from suites.definitions import METHOD_SYNTAX
 from suites.plan import RunSpec, budget_warnings, expand
 from tasks.runtime import DEFAULT_PRECISION, PRECISIONS
 
@@ -26,8 +31,6 @@ def prepare(runs: Sequence[RunSpec], log=print) -> None:
     ``suites.plan``) holds exactly what changes the artefacts, so methods that differ only in other
     overrides are prepared once, and each group gets the union of its runs' tasks.
     """
-    import rewards
-
     groups: dict[tuple[str, rewards.PrepareRequest], set[str]] = {}
     for r in runs:
         if r.prepare is None:
@@ -223,7 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the suites and exit")
     p.add_argument("--profile", help=f"one of {', '.join(profiles.PROFILES)} (default: the suite's, usually quick)")
     p.add_argument("--methods", nargs="+", metavar="METHOD",
-                   help="only these of the suite's methods (default: all; see --list)")
+                   help=f"these methods (default: the suite's): each a label of the suite or any registered "
+                        f"reward provider (see --list), as {METHOD_SYNTAX}, e.g. diffusion_reward:steps=5 "
+                        f"(label diffusion_reward-steps=5; values parse as int, float, true/false or text)")
     p.add_argument("--tasks", nargs="+", metavar="TASK",
                    help="only these of the suite's tasks (default: the profile's; see --list)")
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
@@ -268,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{s.name} ({s.domain}, default profile {s.default_profile}): {s.description}\n"
                   f"    methods: {' '.join(m.label for m in s.methods)}\n"
                   f"    tasks:   {' '.join(s.tasks)}" + (f" (quick: {' '.join(s.quick_tasks)})" if s.quick_tasks else ""))
+        print(f"reward providers (any suite takes them in --methods, as {METHOD_SYNTAX}):\n"
+              f"    {' '.join(rewards.available())}")
         return 0
     if not a.suite:
         p.error("--suite is required (or --list)")

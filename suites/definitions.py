@@ -2,7 +2,7 @@
 
 A method of a suite is a label (the results folder name) bound to a reward provider and its overrides,
 so an ablation such as ``steps_5`` is ``diffusion_reward`` with ``steps=5`` and needs no code. Adding a
-suite is adding an entry to ``SUITES``.
+suite is adding an entry to ``SUITES``, or writing a TOML file (``suites.suite_file``).
 
 A launch is not limited to a suite's own methods: ``Suite.method`` also takes any registered reward
 provider (built-in or from a package's entry point) by name, and either one with parameters,

@@ -1,7 +1,8 @@
 """Run a suite: ``python -m suites.run --suite metaworld7 [--profile quick] [--jobs 2]``.
 
-``--methods`` picks among the suite's methods and may add any registered reward provider, built-in or
-third-party, optionally with parameters: ``--methods sparse my_reward diffusion_reward:steps=5``.
+The suite is a built-in one (``--suite``, see ``--list``) or a TOML file (``--suite-file``,
+``suites.suite_file``); ``--methods`` picks among its methods and may add any registered reward provider,
+built-in or third-party, optionally with parameters: ``--methods sparse my_reward diffusion_reward:steps=5``.
 
 Expands the suite (methods x tasks x seeds), makes whatever upstream artefacts its providers need
 (datasets, pretrained models: each provider class says so through its ``prepare`` hook), runs every run
@@ -21,6 +22,7 @@ import rewards
 from suites import definitions, profiles
 from suites.definitions import METHOD_SYNTAX
 from suites.plan import RunSpec, budget_warnings, expand
+from suites.suite_file import load as load_suite_file
 from tasks.runtime import DEFAULT_PRECISION, PRECISIONS
 
 
@@ -223,6 +225,8 @@ def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m suites.run", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--suite", help="suite name (see --list)")
+    p.add_argument("--suite-file", metavar="TOML",
+                   help="a suite defined in a TOML file instead, e.g. suites/examples/my_suite.toml")
     p.add_argument("--list", action="store_true", help="list the suites and exit")
     p.add_argument("--profile", help=f"one of {', '.join(profiles.PROFILES)} (default: the suite's, usually quick)")
     p.add_argument("--methods", nargs="+", metavar="METHOD",
@@ -276,8 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reward providers (any suite takes them in --methods, as {METHOD_SYNTAX}):\n"
               f"    {' '.join(rewards.available())}")
         return 0
-    if not a.suite:
-        p.error("--suite is required (or --list)")
+    if bool(a.suite) == bool(a.suite_file):
+        p.error("give one of --suite (see --list) and --suite-file" if not a.suite else
+                "give --suite or --suite-file, not both")
     if a.threads is not None and a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
     if a.frames is not None and a.frames < 1:
@@ -289,7 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         check_dir(a.results, "--results")
         check_dir(data_root(a.data_root), "--data-root" if a.data_root else "the data root", writable=False)
-        runs = expand(a.suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
+        suite = a.suite
+        if a.suite_file:
+            suite = load_suite_file(a.suite_file)
+            a.suite = suite.name  # its results folder, as a built-in suite's name is
+        runs = expand(suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
                       device=a.device, wandb=a.wandb, data_root=a.data_root, frames=a.frames,
                       torch_threads=a.threads, precision=a.precision)
         from suites.train import check_config

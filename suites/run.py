@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--suite", help="suite name (see --list)")
     p.add_argument("--suite-file", metavar="TOML",
                    help="a suite defined in a TOML file instead, e.g. suites/examples/my_suite.toml")
-    p.add_argument("--list", action="store_true", help="list the suites and exit")
+    p.add_argument("--list", action="store_true", help="list the suites and the reward providers and exit")
     p.add_argument("--profile", help=f"one of {', '.join(profiles.PROFILES)} (default: the suite's, usually quick)")
     p.add_argument("--methods", nargs="+", metavar="METHOD",
                    help=f"these methods (default: the suite's): each a label of the suite or any registered "

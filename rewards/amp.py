@@ -37,7 +37,6 @@ import torch
 from torch import nn
 
 from rewards.base import RewardProvider, seeded_init, validate_episode, validate_frames, validate_obs_batch
-from rewards.registry import register
 
 
 def _scale(obs_uint8: torch.Tensor) -> torch.Tensor:
@@ -117,7 +116,6 @@ def amp_reward(d: torch.Tensor) -> torch.Tensor:
     return torch.clamp(1 - 0.25 * (d - 1).pow(2), min=0)
 
 
-@register("amp")
 class AMPReward(RewardProvider):
     """Env reward in replay; discriminator bonus on ``batch[reward_on]`` at update time; D trained online.
 

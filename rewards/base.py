@@ -147,7 +147,8 @@ class RewardProvider(abc.ABC):
     state. Only ``label_episode`` must be written.
     """
 
-    #: registry name, set by ``@rewards.register`` (or the entry-point name when loaded that way)
+    #: registry name: the name the registry loaded the class under (``rewards.registry``), and the one
+    #: ``make()`` built it as
     name: str = ""
     #: alpha: the training loop adds ``bonus_scale * bonus(batch)`` to the n-step reward
     bonus_scale: float = 0.0

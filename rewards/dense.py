@@ -18,7 +18,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from rewards.base import RewardProvider, validate_episode
-from rewards.registry import register
 
 #: info key of the pixel env's shaped reward (summed over the action-repeat sub-steps)
 DENSE_INFO_KEY = "dense_reward"
@@ -42,7 +41,6 @@ def env_reward_series(kind: str, sparse: Sequence[float], dense: Sequence[Any], 
     raise ValueError(f"env_reward: expected 'sparse' or 'dense', got {kind!r}")
 
 
-@register("dense")
 class DenseReward(RewardProvider):
     """The env's shaped reward, passed through: ``label_episode`` returns the rewards it is given.
 

@@ -35,7 +35,6 @@ import numpy as np
 import torch
 
 from rewards.base import RewardProvider, seeded_init, validate_episode, validate_obs_batch
-from rewards.registry import register
 
 VIDEO_MODEL = "vqdiffusion"
 #: ``pretrained_on`` names a task set of ``tasks.registry.TASK_SETS`` (the model's ``ModelRef.task_set``)
@@ -325,18 +324,15 @@ class GenRewardBase(RewardProvider):
             self._fb_for(int(state["action_dim"])).load_state_dict(state["fb"])
 
 
-@register("genreward")
 class GenReward(GenRewardBase):
     """Both levels: standardised goal-video cosine in replay + FB goal-reaching bonus at update time."""
 
 
-@register("genreward_video")
 class GenRewardVideo(GenRewardBase):
     """Video level only (ablation): no FB, no bonus."""
     use_frame = False
 
 
-@register("genreward_frame")
 class GenRewardFrame(GenRewardBase):
     """Frame level only (ablation): env reward in replay, FB bonus toward the key goal frame."""
     use_video = False

@@ -1,13 +1,14 @@
-"""Find reward providers by name: built-ins, decorated classes, and third-party entry points.
+"""Find reward providers by name: built-ins, classes registered in-process, and third-party entry points.
 
 Three sources, looked at in this order:
 
-1. ``BUILTINS``: name -> ``"module:Class"`` for the suite's own providers. The module is imported only
-   when ``make()`` (or ``get()``) asks for that name, so ``import rewards`` does not pull in torch
-   models. A new built-in provider adds one line here and decorates its class with
-   ``@rewards.register("name")``.
-2. Classes registered with ``@rewards.register("name")`` in already-imported modules (handy in
-   notebooks and tests).
+1. ``BUILTINS``: name -> ``"module:Class"``, the one place a built-in provider is registered (its class
+   carries no decorator). A table of strings, not decorators, because decorators only run once their
+   module is imported: listing the names (``available()``, ``--list``, every "valid: ..." error) would
+   then import every provider module and torch with them, seconds for a list of words. The module is
+   imported only when ``get()`` or ``make()`` asks for that name, so ``import rewards`` stays torch-free.
+2. Classes registered with ``@rewards.register("name")`` while the process runs (notebooks, tests); a
+   built-in name cannot be taken this way.
 3. Entry points of the group ``video_reward_bench.rewards`` of any installed distribution, read lazily
    (and cached; ``clear_cache()`` re-reads them), so a third-party package adds a provider without
    editing the suite::
@@ -15,7 +16,9 @@ Three sources, looked at in this order:
        [project.entry-points."video_reward_bench.rewards"]
        my_reward = "my_package.module:MyReward"
 
-A built-in name wins over an entry point of the same name (with a warning).
+A built-in name wins over an entry point of the same name (with a warning). A class loaded under a name
+gets that name as its ``name`` attribute unless it sets one itself, so its own messages can say which
+provider speaks before ``make()`` has finished building it.
 """
 from __future__ import annotations
 
@@ -24,15 +27,16 @@ import importlib
 import inspect
 import warnings
 from importlib import metadata
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 from rewards.base import RewardProvider
 
 ENTRY_POINT_GROUP = "video_reward_bench.rewards"
 
-#: built-in providers, imported on demand. The video-model providers (diffusion_reward, viper,
-#: viper_std, diffusion_ll, viper_ce, diffusion_reward_nonoise) are added here by their module.
-BUILTINS: dict[str, str] = {
+#: the built-in providers, imported on demand: a new one is a line here (and a test in
+#: tests/test_rewards_registry.py checks each line loads a provider class of its module)
+BUILTINS: Mapping[str, str] = MappingProxyType({
     "sparse": "rewards.sparse:SparseReward",
     "dense": "rewards.dense:DenseReward",
     "rnd": "rewards.rnd:RNDReward",
@@ -46,7 +50,10 @@ BUILTINS: dict[str, str] = {
     "genreward": "rewards.genreward:GenReward",
     "genreward_video": "rewards.genreward:GenRewardVideo",
     "genreward_frame": "rewards.genreward:GenRewardFrame",
-}
+})
+
+#: keywords the runner gives every provider (``suites.train``): not a method's overrides
+COMMON_KEYWORDS = ("task", "domain", "device", "data_root", "seed", "precision")
 
 _registered: dict[str, type[RewardProvider]] = {}
 
@@ -62,9 +69,12 @@ class UnknownRewardError(ValueError, KeyError):
 
 
 def register(name: str) -> Callable[[type[RewardProvider]], type[RewardProvider]]:
-    """Class decorator: make ``cls`` available as ``rewards.make(name, ...)``."""
+    """Class decorator: make ``cls`` available as ``rewards.make(name, ...)`` in this process (notebooks,
+    tests). Built-ins are listed in ``BUILTINS`` instead, a package's providers in its entry points."""
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"reward names are identifiers like 'rnd' or 'diffusion_reward', got {name!r}")
+    if name in BUILTINS:
+        raise ValueError(f"reward {name!r} is a built-in provider ({BUILTINS[name]}); register another name")
 
     def deco(cls: type[RewardProvider]) -> type[RewardProvider]:
         if not (isinstance(cls, type) and issubclass(cls, RewardProvider)):
@@ -80,7 +90,7 @@ def register(name: str) -> Callable[[type[RewardProvider]], type[RewardProvider]
 
 
 def unregister(name: str) -> None:
-    """Forget a decorated class (tests and notebooks); built-ins stay findable through ``BUILTINS``."""
+    """Forget a decorated class (tests and notebooks)."""
     _registered.pop(name, None)
 
 
@@ -112,6 +122,7 @@ def get(name: str) -> type[RewardProvider]:
     elif name in _entry_points():
         cls = _entry_points()[name].load()
         _check_class(cls, name, f"entry point {_entry_points()[name].value}")
+        _name_class(cls, name)
     else:
         raise UnknownRewardError(f"unknown reward {name!r}; valid: {', '.join(available())}")
     return cls
@@ -125,6 +136,11 @@ def parameters(cls: type) -> list[str]:
             if sig.parameters[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
 
 
+def takes_any_keyword(cls: type) -> bool:
+    """Whether the class's ``__init__`` has ``**kwargs`` (then any keyword passes to it unchecked)."""
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())
+
+
 def make(name: str, **kwargs: Any) -> RewardProvider:
     """Build provider ``name``: ``make("rnd", task="door-close", domain="metaworld", device="cuda")``.
 
@@ -135,8 +151,7 @@ def make(name: str, **kwargs: Any) -> RewardProvider:
     cls = get(name)
     sig = inspect.signature(cls.__init__)
     takes = parameters(cls)
-    if "precision" in kwargs and "precision" not in takes and not any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+    if "precision" in kwargs and "precision" not in takes and not takes_any_keyword(cls):
         # common keyword: a provider without networks worth autocasting (sparse, RND, AMP...) runs fp32 and does
         # not take it; the name is still checked, and the provider's ``precision`` stays "fp32"
         from tasks.runtime import PRECISIONS
@@ -144,7 +159,7 @@ def make(name: str, **kwargs: Any) -> RewardProvider:
         if kwargs["precision"] not in PRECISIONS:
             raise ValueError(f"unknown precision {kwargs['precision']!r}; valid: {', '.join(PRECISIONS)}")
         kwargs = {k: v for k, v in kwargs.items() if k != "precision"}
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+    if not takes_any_keyword(cls):
         unknown = sorted(set(kwargs) - set(takes))
         if unknown:
             raise ValueError(f"reward {name!r} got unknown parameter(s) {', '.join(unknown)}; "
@@ -162,7 +177,13 @@ def _load(spec: str, name: str) -> type[RewardProvider]:
     module, _, attr = spec.partition(":")
     cls = getattr(importlib.import_module(module), attr)
     _check_class(cls, name, spec)
+    _name_class(cls, name)
     return cls
+
+
+def _name_class(cls: type[RewardProvider], name: str) -> None:
+    if not vars(cls).get("name"):
+        cls.name = name
 
 
 def _check_class(cls: Any, name: str, where: str) -> None:

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewards.base import RewardProvider, batch_next_obs, seeded_init, validate_episode
-from rewards.registry import register
 
 #: predictor updates every this many agent steps (the release's scripts)
 UPDATE_INTERVAL = {"metaworld": 1, "adroit": 100}
@@ -68,7 +67,6 @@ class RNDNetworks(nn.Module):
         return self.predictor(x), self.target(x)
 
 
-@register("rnd")
 class RNDReward(RewardProvider):
     """Env reward in replay; RND bonus on ``next_obs`` at update time; predictor trained online."""
 

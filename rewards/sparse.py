@@ -4,10 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from rewards.base import RewardProvider, validate_episode
-from rewards.registry import register
 
 
-@register("sparse")
 class SparseReward(RewardProvider):
     """Env reward only: ``label_episode`` returns the env rewards as float32, no bonus, no learning."""
 

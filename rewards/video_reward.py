@@ -34,7 +34,6 @@ import torch
 
 from rewards.base import RewardProvider, validate_episode
 from rewards.prepare import PrepareRequest
-from rewards.registry import register
 
 #: (model, steps) whose preparation this process has already announced (``VideoReward.prepare``)
 _ANNOUNCED: set = set()
@@ -206,32 +205,26 @@ class VideoModelReward(RewardProvider):
         self.episodes = int(state["episodes"])
 
 
-@register("diffusion_reward")
 class DiffusionReward(VideoModelReward):
     model_name, score_kind, default_alpha = "vqdiffusion", "ce", 0.95
     task_alpha = {"pen": 0.0}
 
 
-@register("diffusion_reward_nonoise")
 class DiffusionRewardNoNoise(DiffusionReward):
     default_noise = False
 
 
-@register("diffusion_ll")
 class DiffusionLL(VideoModelReward):
     model_name, score_kind, default_alpha = "vqdiffusion", "ll", 0.95
 
 
-@register("viper")
 class Viper(VideoModelReward):
     model_name, score_kind, default_alpha, standardise = "videogpt", "ll", 0.5, False
 
 
-@register("viper_std")
 class ViperStd(VideoModelReward):
     model_name, score_kind, default_alpha = "videogpt", "ll", 0.5
 
 
-@register("viper_ce")
 class ViperCE(VideoModelReward):
     model_name, score_kind, default_alpha = "videogpt", "ce", 0.5

@@ -2,15 +2,30 @@
 
 A method of a suite is a label (the results folder name) bound to a reward provider and its overrides,
 so an ablation such as ``steps_5`` is ``diffusion_reward`` with ``steps=5`` and needs no code. Adding a
-suite is adding an entry to ``SUITES``.
+suite is adding an entry to ``SUITES``, or writing a TOML file (``suites.suite_file``).
+
+A launch is not limited to a suite's own methods: ``Suite.method`` also takes any registered reward
+provider (built-in or from a package's entry point) by name, and either one with parameters,
+``NAME:key=value[,key=value...]``, so a new provider or a new setting is benchmarked without editing a
+suite. Such a method's label is ``NAME-key=value[-key=value...]`` (keys sorted): readable, one label per
+setting, and a valid folder name on every common file system (no ``:`` or ``/``).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
+import rewards
 import tasks as task_registry
+from rewards.registry import COMMON_KEYWORDS, parameters, takes_any_keyword
+
+#: what a method label may hold: it is the name of the method's results folder
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+#: what a parameter value may hold to be written into a label
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9._+-]+")
+METHOD_SYNTAX = "NAME or NAME:key=value[,key=value...]"
 
 
 @dataclass(frozen=True)
@@ -18,6 +33,73 @@ class Method:
     label: str
     provider: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_value(text: str) -> bool | int | float | str:
+    """A parameter value from the command line: ``true``/``false`` (any case), else an int, else a float,
+    else the text itself (``5`` -> 5, ``0.5`` -> 0.5, ``seen`` -> "seen")."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"NAME"`` -> (NAME, {}); ``"NAME:key=value,key=value"`` -> (NAME, {key: parsed value}).
+    A ValueError names what is wrong and shows the syntax."""
+    name, colon, rest = spec.partition(":")
+    if not LABEL.fullmatch(name):
+        raise ValueError(f"method {spec!r}: expected {METHOD_SYNTAX}, with NAME a method label or a reward "
+                         f"provider (letters, digits, . _ + = -)")
+    params: dict[str, Any] = {}
+    if not colon:
+        return name, params
+    for item in rest.split(","):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key.isidentifier() or not value.strip():
+            raise ValueError(f"method {spec!r}: parameter {item!r} is not key=value; expected {METHOD_SYNTAX}")
+        if key in params:
+            raise ValueError(f"method {spec!r}: parameter {key!r} is given twice")
+        params[key] = parse_value(value.strip())
+    return name, params
+
+
+def method_label(name: str, params: Mapping[str, Any]) -> str:
+    """The label of method ``name`` with ``params``: ``diffusion_reward-steps=5``, keys sorted, so one
+    setting has one label (and one results folder) however its parameters were ordered."""
+    parts = [name]
+    for key in sorted(params):
+        value = params[key]
+        text = ("true" if value else "false") if isinstance(value, bool) else (
+            repr(value) if isinstance(value, float) else str(value))
+        if not isinstance(value, (bool, int, float, str)) or not _LABEL_VALUE.fullmatch(text):
+            raise ValueError(f"{key}={value!r} cannot be part of a method label (a folder name: a number, true, "
+                             f"false or text of letters, digits and . _ + -); give the method a label in a "
+                             f"suite file")
+        parts.append(f"{key}={text}")
+    return "-".join(parts)
+
+
+def check_overrides(provider: str, overrides: Mapping[str, Any], where: str) -> None:
+    """Refuse, before anything runs, overrides that ``rewards.make`` would refuse only once a run starts
+    (after the preparation, possibly hours of pretraining): a key the provider does not take, or one
+    the runner sets for every run. Imports the provider's module."""
+    cls = rewards.get(provider)  # unknown names list the valid ones
+    common = sorted(set(overrides) & set(COMMON_KEYWORDS))
+    if common:
+        raise ValueError(f"{where}: {', '.join(common)} is set by the runner for every run, not by a method")
+    if takes_any_keyword(cls):
+        return
+    takes = [p for p in parameters(cls) if p not in COMMON_KEYWORDS]
+    unknown = sorted(set(overrides) - set(takes))
+    if unknown:
+        raise ValueError(f"{where}: reward {provider!r} has no parameter {', '.join(unknown)}; it takes: "
+                         f"{', '.join(takes) or 'none'}")
 
 
 def _methods(*names: str) -> tuple[Method, ...]:
@@ -36,12 +118,40 @@ class Suite:
     default_profile: str = "quick"
     zero_shot: bool = False  # video models must not have seen the suite's tasks
 
-    def method(self, label: str) -> Method:
-        for m in self.methods:
-            if m.label == label:
-                return m
-        raise ValueError(f"suite {self.name!r} has no method {label!r}; valid methods: "
-                         f"{', '.join(m.label for m in self.methods)}")
+    def method(self, spec: str) -> Method:
+        """The method ``spec`` names: a label of this suite, else a registered reward provider, either one
+        optionally followed by parameters (``NAME:key=value[,key=value...]``) that override its own. The
+        suite's label wins over a provider of the same name, so ``diffusion_reward:steps=5`` on a suite whose
+        ``diffusion_reward`` method sets ``task_set`` keeps that setting and adds ``steps=5``."""
+        name, params = parse_method(spec)
+        base = next((m for m in self.methods if m.label == name), None)
+        if base is None:
+            if name not in rewards.available():
+                raise ValueError(f"suite {self.name!r} has no method {name!r} and no reward provider has that "
+                                 f"name; the suite's methods: {', '.join(m.label for m in self.methods)}; "
+                                 f"registered providers: {', '.join(rewards.available())} "
+                                 f"(either runs as {METHOD_SYNTAX})")
+            base = Method(name, name)
+        if not params:
+            return base
+        check_overrides(base.provider, params, f"method {spec!r}")
+        try:
+            label = method_label(base.label, params)
+        except ValueError as e:
+            raise ValueError(f"method {spec!r}: {e}") from None
+        return Method(label, base.provider, MappingProxyType({**base.overrides, **params}))
+
+    def select(self, specs: Iterable[str]) -> tuple[Method, ...]:
+        """``method(spec)`` of each; two specs that resolve to one label are refused, since their runs
+        would share (and fight over) one results folder."""
+        chosen: dict[str, tuple[str, Method]] = {}
+        for spec in specs:
+            m = self.method(spec)
+            if m.label in chosen:
+                raise ValueError(f"methods {chosen[m.label][0]!r} and {spec!r} are the same method "
+                                 f"{m.label!r}; give it once")
+            chosen[m.label] = (spec, m)
+        return tuple(m for _, m in chosen.values())
 
 
 BASELINES = _methods("sparse", "rnd", "amp")

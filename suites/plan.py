@@ -33,7 +33,7 @@ def run_dir(results: Path, suite: str, method: str, task: str, seed: int) -> Pat
     return Path(results) / suite / method / task / f"seed_{seed}"
 
 
-def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequence[str] | None = None,
+def expand(suite_name: str | definitions.Suite, profile_name: str | None = None, *, methods: Sequence[str] | None = None,
            tasks: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
            results: str | Path = "results", device: str = "auto", wandb: str = "off",
            data_root: str | None = None, frames: int | None = None, torch_threads: int | None = None,
@@ -41,16 +41,20 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
     """The runs of ``suite_name`` under ``profile_name``; ``precision`` (``auto|bf16|fp32``, default
     ``tasks.runtime.DEFAULT_PRECISION``) is resolved here for ``device`` (``auto`` -> bf16 where it is native),
     so every config records what it runs with (``precision``) and what was asked (``precision_requested``),
-    and the agent, the provider and the preparation (pretraining, statistics) all use the same one."""
+    and the agent, the provider and the preparation (pretraining, statistics) all use the same one.
+
+    ``suite_name`` is a suite of ``suites.definitions.SUITES`` or a ``Suite`` (e.g. read from a TOML file by
+    ``suites.suite_file``); each of ``methods`` is a label of the suite or any registered reward provider,
+    with optional parameters (``NAME:key=value,...``, see ``Suite.method``)."""
     from agents import DrQV2Config
     from tasks.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
 
     requested = DEFAULT_PRECISION if precision is None else precision
     resolved = resolve_precision(requested, resolve_device(device))  # unknown names list the valid ones
 
-    suite = definitions.get(suite_name)
+    suite = suite_name if isinstance(suite_name, definitions.Suite) else definitions.get(suite_name)
     profile = profiles.get(profile_name or suite.default_profile)
-    chosen_methods = [suite.method(m) for m in methods] if methods else list(suite.methods)
+    chosen_methods = list(suite.select(methods)) if methods else list(suite.methods)
     if tasks:
         for t in tasks:
             task_registry.spec(t)  # unknown names list the valid ones

@@ -1,5 +1,9 @@
 """Run a suite: ``python -m suites.run --suite metaworld7 [--profile quick] [--jobs 2]``.
 
+The suite is a built-in one (``--suite``, see ``--list``) or a TOML file (``--suite-file``,
+``suites.suite_file``); ``--methods`` picks among its methods and may add any registered reward provider,
+built-in or third-party, optionally with parameters: ``--methods sparse my_reward diffusion_reward:steps=5``.
+
 Expands the suite (methods x tasks x seeds), makes whatever upstream artefacts its providers need
 (datasets, pretrained models: each provider class says so through its ``prepare`` hook), runs every run
 that is not already complete, then rebuilds ``results/<suite>/scores.csv`` and the figures and prints
@@ -14,8 +18,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import rewards
 from suites import definitions, profiles
+from suites.definitions import METHOD_SYNTAX
 from suites.plan import RunSpec, budget_warnings, expand
+from suites.suite_file import load as load_suite_file
 from tasks.runtime import DEFAULT_PRECISION, PRECISIONS
 
 
@@ -26,8 +33,6 @@ def prepare(runs: Sequence[RunSpec], log=print) -> None:
     ``suites.plan``) holds exactly what changes the artefacts, so methods that differ only in other
     overrides are prepared once, and each group gets the union of its runs' tasks.
     """
-    import rewards
-
     groups: dict[tuple[str, rewards.PrepareRequest], set[str]] = {}
     for r in runs:
         if r.prepare is None:
@@ -220,10 +225,14 @@ def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m suites.run", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--suite", help="suite name (see --list)")
-    p.add_argument("--list", action="store_true", help="list the suites and exit")
+    p.add_argument("--suite-file", metavar="TOML",
+                   help="a suite defined in a TOML file instead, e.g. suites/examples/my_suite.toml")
+    p.add_argument("--list", action="store_true", help="list the suites and the reward providers and exit")
     p.add_argument("--profile", help=f"one of {', '.join(profiles.PROFILES)} (default: the suite's, usually quick)")
     p.add_argument("--methods", nargs="+", metavar="METHOD",
-                   help="only these of the suite's methods (default: all; see --list)")
+                   help=f"these methods (default: the suite's): each a label of the suite or any registered "
+                        f"reward provider (see --list), as {METHOD_SYNTAX}, e.g. diffusion_reward:steps=5 "
+                        f"(label diffusion_reward-steps=5; values parse as int, float, true/false or text)")
     p.add_argument("--tasks", nargs="+", metavar="TASK",
                    help="only these of the suite's tasks (default: the profile's; see --list)")
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
@@ -268,9 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{s.name} ({s.domain}, default profile {s.default_profile}): {s.description}\n"
                   f"    methods: {' '.join(m.label for m in s.methods)}\n"
                   f"    tasks:   {' '.join(s.tasks)}" + (f" (quick: {' '.join(s.quick_tasks)})" if s.quick_tasks else ""))
+        print(f"reward providers (any suite takes them in --methods, as {METHOD_SYNTAX}):\n"
+              f"    {' '.join(rewards.available())}")
         return 0
-    if not a.suite:
-        p.error("--suite is required (or --list)")
+    if bool(a.suite) == bool(a.suite_file):
+        p.error("give one of --suite (see --list) and --suite-file" if not a.suite else
+                "give --suite or --suite-file, not both")
     if a.threads is not None and a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
     if a.frames is not None and a.frames < 1:
@@ -282,7 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         check_dir(a.results, "--results")
         check_dir(data_root(a.data_root), "--data-root" if a.data_root else "the data root", writable=False)
-        runs = expand(a.suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
+        suite = a.suite
+        if a.suite_file:
+            suite = load_suite_file(a.suite_file)
+            a.suite = suite.name  # its results folder, as a built-in suite's name is
+        runs = expand(suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
                       device=a.device, wandb=a.wandb, data_root=a.data_root, frames=a.frames,
                       torch_threads=a.threads, precision=a.precision)
         from suites.train import check_config

@@ -31,6 +31,21 @@ def test_builtins_listed_and_made():
     assert rewards.get("sparse").__name__ == "SparseReward"
 
 
+def test_builtins_are_registered_once_in_the_table():
+    """``BUILTINS`` is the one registration of a built-in: each line loads a provider class of its module,
+    named after its line, and no built-in module registers itself a second way on import."""
+    for name, spec in rewards.BUILTINS.items():
+        module, _, attr = spec.partition(":")
+        cls = rewards.get(name)
+        assert (cls.__module__, cls.__name__) == (module, attr) and issubclass(cls, rewards.RewardProvider)
+        assert cls.name == name  # the name its messages use while make() builds it
+    from rewards.registry import _registered
+
+    assert not [n for n, c in _registered.items() if c.__module__.startswith("rewards.")]
+    with pytest.raises(ValueError, match=r"'sparse' is a built-in provider \(rewards.sparse:SparseReward\)"):
+        rewards.register("sparse")
+
+
 def test_import_is_light():
     """``import rewards`` must not import torch or any provider module (they load on make())."""
     code = ("import sys, rewards; bad = [m for m in ('torch', 'rewards.rnd', 'rewards.amp', 'rewards.sparse') "

@@ -179,7 +179,7 @@ def test_a_changed_config_is_refused(tmp_path):
 
 @pytest.mark.parametrize("argv, expected", [
     (["--suite", "nope"], "valid suites: metaworld7"),
-    (["--suite", "smoke", "--methods", "viperr"], "valid methods: sparse, rnd, amp"),
+    (["--suite", "smoke", "--methods", "viperr"], "the suite's methods: sparse, rnd, amp; registered providers: amp, "),
     (["--suite", "smoke", "--tasks", "reachh"], "valid tasks: "),
     (["--suite", "smoke", "--tasks", "door"], "not in suite 'smoke'"),
     (["--suite", "smoke", "--profile", "huge"], "valid profiles: paper, quick, smoke"),

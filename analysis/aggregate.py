@@ -327,6 +327,35 @@ def iqm_curves(curves: Mapping[str, np.ndarray], grid: np.ndarray, reps: int) ->
     return pd.DataFrame(rows, columns=["method", "frame", "value", "lower", "upper"])
 
 
+def hours_over_frames(times: pd.DataFrame, selection: Selection, grid: np.ndarray) -> pd.DataFrame:
+    """``method, frame, value, lower, upper``: training hours at each frame of ``grid``, over a method's
+    selected runs: the median (``value``), the fastest (``lower``) and the slowest run (``upper``).
+
+    The IQM curves of :func:`iqm_curves` are drawn against these hours, so the same numbers read as what a
+    method costs in time; the median, not the mean, so one run slowed by a busy machine does not move the
+    whole curve. A run's time at a frame it did not evaluate at is interpolated between its evaluations.
+    A method with a run that recorded no time is left out (its hours would be a guess).
+    """
+    grid = np.asarray(grid, dtype=float)
+    rows = []
+    for method in selection.methods:
+        runs = selection.runs[selection.runs["method"] == method]
+        per_run = []
+        for r in runs.itertuples(index=False):
+            t = times[(times["method"] == r.method) & (times["task"] == r.task) & (times["seed"] == r.seed)]
+            if t.empty:
+                per_run = []
+                break
+            t = t.sort_values("frame")
+            per_run.append(np.interp(grid, t["frame"].to_numpy(float), t["seconds"].to_numpy(float)) / 3600.0)
+        if not per_run:
+            continue
+        hours = np.stack(per_run)
+        rows += [(method, int(f), float(np.median(hours[:, i])), float(hours[:, i].min()), float(hours[:, i].max()))
+                 for i, f in enumerate(grid)]
+    return pd.DataFrame(rows, columns=["method", "frame", "value", "lower", "upper"])
+
+
 def learning_curves(success: pd.DataFrame, status: pd.DataFrame) -> pd.DataFrame:
     """Per (method, task, status, frame): mean success rate and standard error over seeds.
 

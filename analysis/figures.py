@@ -7,17 +7,23 @@ Reads ``results/<suite>/scores.csv`` (rebuilt from the runs when missing or stal
 and PDF under ``results/<suite>/figures/`` by default:
 
 - ``aggregates_final``, ``aggregates_<F>_frames``: IQM, mean, median, optimality gap of the success
-  rate with 95% stratified-bootstrap CIs (rliable), at the final budget and at ``--frames``;
+  rate with 95% stratified-bootstrap CIs (rliable), at the final budget and at ``--frames`` (no Median
+  panel with 2 tasks or fewer, where it equals the Mean by construction: ``plots.median_repeats_mean``);
 - ``probability_of_improvement``: P(reference > Y) with CIs; ``improvement_over_<baseline>``: P(X >
   baseline) with CIs (sparse by default); ``improvement_matrix``: P(X > Y) for every ordered pair
   (point estimates);
 - ``performance_profile``: fraction of runs above each success-rate threshold, with CIs;
 - ``sample_efficiency_iqm``: IQM over frames with CI bands;
+- ``sample_efficiency_wall_clock``: the same IQM curves against frames and, beside them, against the
+  training hours the runs took (``eval.csv`` time), on the machine the runs recorded: where a video
+  reward's labelling costs its users time, not frames;
 - ``learning_curves``: per task, mean success rate and standard error over seeds (unfinished runs
-  dashed);
+  dotted);
 - ``figure_data.csv`` (every plotted number) and ``report.md``.
 
-The runner calls :func:`make_figures` at the end of a suite. Partial results follow the rules of
+Every figure carries a caption line (``analysis.captions``): its interval, the definition of a run's
+score, the budget and the runs; every success-rate and probability axis is 0-1. The runner calls
+:func:`make_figures` at the end of a suite. Partial results follow the rules of
 ``analysis.aggregate``; every exclusion is listed in the report.
 """
 from __future__ import annotations
@@ -31,11 +37,11 @@ import numpy as np
 import pandas as pd
 
 from analysis import aggregate as agg
-from analysis import plots
+from analysis import captions, plots
 from analysis.consistency import check_one_setting
 from analysis.palette import method_colors, method_order
 from analysis.report import AggregateTable, ReportInputs, render, suite_context
-from analysis.scores import load_scores, run_status
+from analysis.scores import load_scores, run_status, run_times
 from tasks.io import atomic_write_text
 
 DEFAULT_REFERENCE = "diffusion_reward"
@@ -124,6 +130,7 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
     colors = method_colors(all_methods)
     context = suite_context(suite, suite_dir, status)  # every title states suite, profile, frames, seeds
     methods = selection.methods
+    facts = captions.suite_facts(suite_dir, context.frames, context.seeds, selection, reps)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     written: list[Path] = []
@@ -139,7 +146,8 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
             final = matrices if at is None else final
             est = agg.interval_estimates(matrices, reps)
             data.append(_rows(est, stem, frame=at))
-            written += plots.save(plots.aggregates(est, methods, colors, context.title(f"success rate at {label}")),
+            written += plots.save(plots.aggregates(est, methods, colors, context.title(f"success rate at {label}"),
+                                                   captions.aggregates(facts), num_tasks=len(selection.tasks)),
                                   out_dir, stem)
             report.tables.append(AggregateTable(label, est, {m: x.shape[0] for m, x in matrices.items()}))
 
@@ -148,12 +156,14 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
         if not poi.empty:
             data.append(_rows(poi.rename(columns={"x": "method", "y": "other"}), "probability_of_improvement",
                               metric="P(X > Y)"))
-            written += plots.save(plots.improvement(poi, colors, context.title("probability of improvement")),
+            written += plots.save(plots.improvement(poi, colors, context.title("probability of improvement"),
+                                                    caption=captions.improvement(facts)),
                                   out_dir, "probability_of_improvement")
             table = agg.improvement_matrix(final)
             long = table.stack().rename_axis(["method", "other"]).reset_index(name="value")
             data.append(_rows(long, "improvement_matrix", metric="P(X > Y)"))
-            written += plots.save(plots.improvement_heatmap(table, context.title("P(X > Y), final budget")),
+            written += plots.save(plots.improvement_heatmap(table, context.title("P(X > Y), final budget"),
+                                                            captions.improvement_matrix(facts)),
                                   out_dir, "improvement_matrix")
         if baseline is not None:
             over = agg.improvement_over(final, baseline, reps)
@@ -162,7 +172,8 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
                 stem = f"improvement_over_{baseline}"
                 data.append(_rows(over.rename(columns={"x": "method", "y": "other"}), stem, metric="P(X > Y)"))
                 written += plots.save(plots.improvement(over, colors, context.title(
-                    f"probability of improvement over {baseline}"), color_by="x"), out_dir, stem)
+                    f"probability of improvement over {baseline}"), color_by="x",
+                    caption=captions.improvement(facts)), out_dir, stem)
 
         profile, cis = agg.performance_profiles(final, TAUS, reps)
         for m in methods:
@@ -170,21 +181,30 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
                                             "lower": cis[m][0], "upper": cis[m][1]}),
                               "performance_profile", metric="fraction of runs > tau"))
         written += plots.save(plots.profiles(profile, cis, TAUS, methods, colors,
-                                             context.title("performance profile (final budget)")),
+                                             context.title("performance profile (final budget)"),
+                                             captions.profile(facts)),
                               out_dir, "performance_profile")
 
         grid = agg.frame_grid(success, selection)
         curves = agg.iqm_curves(agg.scores_over_frames(success, selection, grid), grid, reps)
         data.append(_rows(curves, "sample_efficiency_iqm", metric="IQM"))
-        written += plots.save(plots.sample_efficiency(curves, methods, colors, context.title("IQM success rate")),
+        written += plots.save(plots.sample_efficiency(curves, methods, colors, context.title("IQM success rate"),
+                                                      captions.sample_efficiency(facts)),
                               out_dir, "sample_efficiency_iqm")
+        hours = agg.hours_over_frames(run_times(suite_dir), selection, grid)
+        data.append(_rows(hours, "sample_efficiency_wall_clock",
+                          metric="training hours (median; fastest, slowest run)"))
+        written += plots.save(plots.sample_efficiency_wall_clock(
+            curves, hours, methods, colors, context.title("IQM success rate against frames and training hours"),
+            captions.wall_clock(facts), facts.machine_short), out_dir, "sample_efficiency_wall_clock")
 
     rows = agg.learning_curve_rows(success, status)
     tasks = sorted(rows["task"].unique())
     lc = agg.learning_curves(success, status).rename(columns={"mean": "value"})
     data.append(_rows(lc, "learning_curves", metric=agg.SUCCESS_METRIC))
     written += plots.save(plots.learning_curves(rows, tasks, method_order(rows["method"]), colors,
-                                                context.title("success rate per task")),
+                                                context.title("success rate per task"),
+                                                caption=captions.learning_curves(facts)),
                           out_dir, "learning_curves")
 
     columns = ["figure", "metric", "method", "other", "task", "status", "frame", "tau", "value", "lower",

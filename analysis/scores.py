@@ -145,6 +145,28 @@ def load_scores(suite_dir: str | os.PathLike, rebuild: bool = False) -> pd.DataF
     return _typed(scores[SCORE_COLUMNS])
 
 
+def run_times(suite_dir: str | os.PathLike) -> pd.DataFrame:
+    """``method, task, seed, frame, seconds``: each run's training time at each of its evaluations.
+
+    ``eval.csv``'s ``time`` column is the run's training seconds when it evaluated (summed over resumes by
+    the runner), so a sample-efficiency curve can be drawn against what a method costs in hours, not only in
+    frames. It is a coordinate, not a metric, so ``build_scores`` leaves it out; runs whose ``eval.csv`` has
+    no ``time`` column give no rows.
+    """
+    parts = []
+    for run in find_runs(suite_dir):
+        evals = read_run_csv(run.path / "eval.csv")
+        if evals.empty or "time" not in evals.columns:
+            continue
+        seconds = pd.to_numeric(evals["time"], errors="coerce")
+        parts.append(pd.DataFrame({"method": run.method, "task": run.task, "seed": run.seed,
+                                   "frame": evals["frame"].to_numpy(), "seconds": seconds.to_numpy()}))
+    columns = ["method", "task", "seed", "frame", "seconds"]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return out.dropna(subset=["seconds"]).astype({"method": str, "task": str, "seed": "int64", "frame": "int64",
+                                                  "seconds": "float64"}).reset_index(drop=True)
+
+
 def _json_number(path: Path, key: str) -> float:
     """``key`` of the JSON object in ``path`` as a float; NaN when the file, the key or a number is missing
     (a run still going has no done.json; an older runner's done.json has no ``seconds``)."""

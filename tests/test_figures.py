@@ -10,13 +10,18 @@ import re
 import subprocess
 import sys
 
+import json
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from rliable import library as rly
 from rliable import metrics
 
 from analysis import aggregate as agg
+from analysis import captions, plots
 from analysis.figures import main, make_figures
 from analysis.palette import method_color, method_colors, method_order
 from tests.test_scores import write_run
@@ -25,7 +30,8 @@ TASKS = ["door-close", "reach", "window-open"]
 LEVEL = {"sparse": 0.1, "viper": 0.45, "diffusion_reward": 0.9}
 N_EVALS, EVERY, REPS, FRAMES = 6, 1000, 60, 3000
 STEMS = ["aggregates_final", f"aggregates_{FRAMES}_frames", "probability_of_improvement",
-         "improvement_over_sparse", "improvement_matrix", "performance_profile", "sample_efficiency_iqm", "learning_curves"]
+         "improvement_over_sparse", "improvement_matrix", "performance_profile", "sample_efficiency_iqm",
+         "sample_efficiency_wall_clock", "learning_curves"]
 
 
 def curve(level: float, task_i: int, seed: int) -> list[float]:
@@ -205,3 +211,167 @@ def test_palette_is_keyed_by_name_only():
                                                     "diffusion_reward_nonoise", "genreward"])]
     assert len(set(known)) == len(known)
     assert method_order(["sparse", "dense"]) == ["dense", "sparse"]  # the oracle first, drawn apart
+
+
+
+# --- what a figure tells a reader by itself: caption, 0-1 axes, visible intervals, compute axis ---------------
+
+def _png_caption(path) -> str:
+    return Image.open(path).text.get("Description", "")
+
+
+def test_every_figure_carries_a_caption_with_its_interval_score_budget_and_runs(suite):
+    for stem in STEMS:
+        caption = _png_caption(suite["out"] / f"{stem}.png")
+        assert "5,000 frames per run" in caption, (stem, caption)
+        if stem == "learning_curves":
+            assert "standard error" in caption and "not a CI" in caption and "3 seeds per task" in caption
+            assert "95% stratified-bootstrap" in caption  # names what the other figures use instead
+        else:
+            assert f"95% stratified-bootstrap CIs (rliable; {REPS:,} resamples" in caption or \
+                stem == "improvement_matrix" and "no CIs" in caption, (stem, caption)
+            assert "mean of its last 3 evaluations" in caption, (stem, caption)
+            # sparse keeps 2 seeds per task (its third is unfinished on reach), the others 3
+            assert "3 tasks; runs per method: sparse 6, viper 9, diffusion_reward 9" in caption, (stem, caption)
+        pdf = (suite["out"] / f"{stem}.pdf").read_bytes()
+        assert b"/Subject" in pdf, stem  # the PDF carries it too
+
+
+def _estimates(values: dict[str, tuple[float, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame([(m, n, *values[m]) for m in values for n in agg.AGGREGATE_METRICS],
+                        columns=["method", "metric", "value", "lower", "upper"])
+
+
+COLORS = {"sparse": (0.0, 0.0, 1.0), "rnd": (1.0, 0.0, 0.0), "viper": (0.0, 0.6, 0.0)}
+
+
+def test_aggregate_panels_share_one_0_1_axis_and_drop_the_median_only_when_it_is_the_mean():
+    est = _estimates({"sparse": (0.0, 0.0, 0.0), "rnd": (0.02, 0.0, 0.03), "viper": (0.2, 0.1, 0.3)})
+    for tasks, panels in [(2, ["IQM", "Mean", "Optimality Gap"]), (1, ["IQM", "Mean", "Optimality Gap"]),
+                          (3, ["IQM", "Mean", "Median", "Optimality Gap"])]:
+        fig = plots.aggregates(est, list(COLORS), COLORS, "t", caption="c", num_tasks=tasks)
+        try:
+            assert [ax.get_title() for ax in fig.axes] == panels
+            assert all(ax.get_xlim() == (0.0, 1.0) for ax in fig.axes)
+            assert all(list(ax.get_xticks()) == plots.UNIT_TICKS for ax in fig.axes)
+            assert ("No Median panel: with" in plots.figure_caption(fig)) == (tasks <= 2)
+        finally:
+            plt.close(fig)
+    # the rule is rliable's arithmetic: with two tasks the median of the task means is their mean
+    x = np.random.default_rng(0).random((5, 2))
+    assert metrics.aggregate_median(x) == pytest.approx(metrics.aggregate_mean(x))
+    assert metrics.aggregate_median(np.random.default_rng(0).random((5, 3))) != pytest.approx(
+        metrics.aggregate_mean(np.random.default_rng(0).random((5, 3))))
+
+
+def _colour_pixels(fig, rgb) -> int:
+    """Pixels within a small distance of ``rgb`` in the figure as drawn."""
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float) / 255
+    return int((np.abs(img - np.asarray(rgb)).max(axis=-1) < 0.08).sum())
+
+
+def test_a_zero_width_ci_is_drawn_as_a_visible_tick_and_a_missing_one_as_a_circle():
+    poi = pd.DataFrame({"x": ["rnd", "viper"], "y": "sparse", "value": [0.75, 0.4],
+                        "lower": [0.75, float("nan")], "upper": [0.75, float("nan")]})
+    fig = plots.improvement(poi, COLORS, "t", color_by="x", caption="c")
+    try:
+        ax = fig.axes[0]
+        narrow = [ln for ln in ax.get_lines() if ln.get_gid() == plots.NARROW_CI_GID]
+        assert len(narrow) == 1 and narrow[0].get_visible() and narrow[0].get_linewidth() >= 4
+        assert list(narrow[0].get_xdata()) == [0.75, 0.75]
+        missing = [ln for ln in ax.get_lines() if ln.get_gid() == plots.NO_CI_GID]
+        assert len(missing) == 1 and list(missing[0].get_xdata()) == [0.4]
+        assert plots.NARROW_CI_NOTE in plots.figure_caption(fig) and plots.NO_CI_NOTE in plots.figure_caption(fig)
+        # visible in pixels: rnd's red is on the canvas, and only because of the tick
+        assert _colour_pixels(fig, COLORS["rnd"]) > 50
+        narrow[0].remove()
+        assert _colour_pixels(fig, COLORS["rnd"]) < 5
+    finally:
+        plt.close(fig)
+    est = _estimates({"sparse": (0.0, 0.0, 0.0), "viper": (0.2, 0.1, 0.3)})
+    fig = plots.aggregates(est, ["sparse", "viper"], COLORS, "t", num_tasks=2)
+    try:
+        ticks = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid() == plots.NARROW_CI_GID]
+        assert len(ticks) == 3 and all(ln.get_color() == COLORS["sparse"] for ln in ticks)  # one per panel
+        assert _colour_pixels(fig, COLORS["sparse"]) > 50
+    finally:
+        plt.close(fig)
+
+
+def test_curves_use_0_1_axes_and_every_learning_curve_panel_has_tick_labels():
+    rows = pd.DataFrame([(m, t, s, f, v, "finished") for m, v in (("sparse", 0.0), ("rnd", 0.0), ("viper", 0.02))
+                         for t in ("door-close", "reach") for s in (0, 1) for f in range(0, 6000, 1000)],
+                        columns=["method", "task", "seed", "frame", "value", "status"])
+    fig = plots.learning_curves(rows, ["door-close", "reach"], list(COLORS), COLORS, "t", caption="c")
+    try:
+        fig.canvas.draw()
+        assert len(fig.axes) == 2
+        for ax in fig.axes:
+            assert ax.get_ylim() == (0.0, 1.0)
+            labels = [t.get_text() for t in ax.get_yticklabels() if t.get_visible()]
+            assert labels == ["0", "0.25", "0.5", "0.75", "1"], labels
+            assert ax.get_window_extent().height / fig.dpi > 3.0  # inches: a panel big enough to read
+        # sparse and rnd coincide: named under the panel, markers staggered (never on the same evaluation)
+        notes = [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert notes and all("sparse = rnd (0 throughout)" in n for n in notes)
+        sparse, rnd = fig.axes[0].get_lines()[:2]
+        assert sparse.get_markevery() != rnd.get_markevery()
+    finally:
+        plt.close(fig)
+    curves = pd.DataFrame([(m, f, v, v, v) for m, v in (("sparse", 0.0), ("viper", 0.02)) for f in (0, 1000, 2000)],
+                          columns=["method", "frame", "value", "lower", "upper"])
+    for fig in (plots.sample_efficiency(curves, ["sparse", "viper"], COLORS, "t"),
+                plots.profiles({"sparse": np.zeros(11), "viper": np.linspace(1, 0, 11)},
+                               {"sparse": np.zeros((2, 11)), "viper": np.zeros((2, 11))}, np.linspace(0, 1, 11),
+                               ["sparse", "viper"], COLORS, "t")):
+        try:
+            assert fig.axes[0].get_ylim() == (0.0, 1.0)
+        finally:
+            plt.close(fig)
+
+
+def test_wall_clock_figure_draws_the_iqm_against_recorded_hours(suite):
+    data = suite["data"]
+    hours = data[data["figure"] == "sample_efficiency_wall_clock"]
+    assert set(hours["method"]) == {"sparse", "viper", "diffusion_reward"}
+    # write_run records 1.5 s per evaluation: the i-th evaluation (frame i * EVERY) at 1.5 i seconds
+    for r in hours.itertuples(index=False):
+        assert r.value == pytest.approx(1.5 * r.frame / EVERY / 3600)
+        assert r.lower <= r.value <= r.upper
+    caption = _png_caption(suite["out"] / "sample_efficiency_wall_clock.png")
+    assert "Machine: machine as recorded in config.json" in caption  # the toy runs record no CPU
+    assert "training hours" in Image.open(suite["out"] / "sample_efficiency_wall_clock.png").text["Title"]
+
+
+def test_machine_is_named_from_the_runs_configs(tmp_path):
+    for seed, cpu in ((0, "AMD EPYC"), (1, None)):
+        run = write_run(tmp_path / "s", "sparse", "reach", seed, [0.0, 0.1])
+        cfg = json.loads((run / "config.json").read_text())
+        versions = {"torch": "2.13.0+cpu"} | ({"cpu": cpu} if cpu else {})
+        (run / "config.json").write_text(json.dumps({**cfg, "versions": versions, "torch_threads": 1,
+                                                     "eval_episodes": 5}))
+    assert captions.recorded_machine(tmp_path / "s") == (
+        "AMD EPYC, CPU-only torch 2.13.0+cpu, 1 torch thread per run (config.json; 1 of 2 runs did not record "
+        "their CPU)")
+    assert captions.machine_name(tmp_path / "s") == "AMD EPYC, 1 torch thread per run"
+    assert captions.eval_episodes(tmp_path / "s") == "5 evaluation episodes"
+
+
+def test_wall_clock_caption_states_each_methods_hours_to_the_last_frame():
+    curves = pd.DataFrame([(m, f, 0.0, 0.0, 0.0) for m in ("sparse", "viper") for f in (0, 1000, 2000)],
+                          columns=["method", "frame", "value", "lower", "upper"])
+    hours = pd.DataFrame([("sparse", f, f / 1000, f / 1000, f / 1000) for f in (0, 1000, 2000)]
+                         + [("viper", f, f / 500, f / 800, f / 400) for f in (0, 1000, 2000)],
+                         columns=["method", "frame", "value", "lower", "upper"])
+    fig = plots.sample_efficiency_wall_clock(curves, hours, ["sparse", "viper"], COLORS, "t", "c", "AMD EPYC")
+    try:
+        caption = plots.figure_caption(fig)
+        assert "Median training hours to 2,000 frames: sparse 2.00 (2.00-2.00), viper 4.00 (2.50-5.00)." in caption
+        assert "sparse = viper (0 throughout)" in caption  # equal IQM: named, though their hours differ
+        left, right = fig.axes[:2]
+        assert left.get_ylim() == right.get_ylim() == (0.0, 1.0)
+        assert right.get_lines()[1].get_xdata()[-1] == pytest.approx(4.0)  # viper drawn at its median hours
+        assert "AMD EPYC" in right.get_title()
+    finally:
+        plt.close(fig)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import aggregate as agg
-from analysis import captions, plots
+from analysis import captions, permutation, plots
 from analysis.consistency import check_one_setting
 from analysis.palette import method_colors, method_order
 from analysis.report import AggregateTable, ReportInputs, render, suite_context
@@ -149,7 +149,10 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
             written += plots.save(plots.aggregates(est, methods, colors, context.title(f"success rate at {label}"),
                                                    captions.aggregates(facts), num_tasks=len(selection.tasks)),
                                   out_dir, stem)
-            report.tables.append(AggregateTable(label, est, {m: x.shape[0] for m, x in matrices.items()}))
+            tests = permutation.pairwise_tests(matrices, permutation.TEST_STATISTIC)
+            csv_name = "pairwise_tests.csv" if at is None else f"pairwise_tests_{at}_frames.csv"
+            written.append(atomic_write_text(out_dir / csv_name, tests.to_csv(index=False, float_format="%.6g")))
+            report.tables.append(AggregateTable(label, est, {m: x.shape[0] for m, x in matrices.items()}, tests))
 
         poi = agg.probability_of_improvement(final, reference, reps)
         report.poi = poi

@@ -27,11 +27,13 @@ import pandas as pd
 
 from analysis.aggregate import AGGREGATE_METRICS, LAST_N_EVALS, MIN_RUNS_FOR_CI, Selection
 from analysis.oracles import display_name
+from analysis.permutation import ALPHA, FEW_RUNS
 
 #: where the suite ships what it measured (design.md section 10)
 REFERENCE_RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
 SMOKE_PROFILE = "smoke"
 NO_CI = "CI not available"
+SEPARATION_RULE = f"IQM 95% CIs disjoint and permutation p < {ALPHA}"
 
 
 def _span(values, unit: str, fmt=lambda v: f"{int(v):,}") -> str:
@@ -90,6 +92,7 @@ class AggregateTable:
     label: str                  # "final budget", "500,000 frames"
     estimates: pd.DataFrame     # method, metric, value, lower, upper
     runs_per_task: dict[str, int]
+    tests: pd.DataFrame | None = None  # analysis.permutation.pairwise_tests (None: the CIs alone decide)
 
 
 @dataclass
@@ -125,35 +128,52 @@ def cis_available(table: AggregateTable) -> bool:
     return bool(table.runs_per_task) and len(methods_with_cis(table)) == len(table.runs_per_task)
 
 
-def tie_aware_ranks(estimates: pd.DataFrame) -> pd.DataFrame:
+def p_value(tests: pd.DataFrame | None, a: str, b: str) -> float:
+    """The permutation p-value of the pair (either order); NaN without tests or without that pair."""
+    if tests is None or tests.empty:
+        return float("nan")
+    row = tests[((tests["a"] == a) & (tests["b"] == b)) | ((tests["a"] == b) & (tests["b"] == a))]
+    return float(row["p_value"].iloc[0]) if len(row) else float("nan")
+
+
+def _above(x, y, tests: pd.DataFrame | None) -> bool:
+    """``x`` is told apart above ``y``: IQM CIs disjoint (x's lower end over y's upper end) and, where the
+    permutation tests are given, the exact test agrees (p < ALPHA)."""
+    if not x.lower > y.upper:
+        return False
+    return tests is None or p_value(tests, x.method, y.method) < ALPHA
+
+
+def tie_aware_ranks(estimates: pd.DataFrame, tests: pd.DataFrame | None = None) -> pd.DataFrame:
     """``method, value, lower, upper, rank, tied`` in rank order, within a rank by IQM (best first), then
     display order.
 
-    rank = 1 + the number of methods whose IQM CI lies wholly above this one's (lower > upper);
-    ``tied`` marks ranks shared with another method. The point estimate alone decides no rank, but it orders
-    the methods within one: a table that listed a tied method with IQM 0.07 above one with 0.48 (their
-    display order) would read as a ranking the numbers do not make.
+    rank = 1 + the number of methods told apart above this one (``_above``: IQM CIs disjoint and, with
+    ``tests``, the permutation test agreeing); ``tied`` marks ranks shared with another method. The point
+    estimate alone decides no rank, but it orders the methods within one: a table that listed a tied method
+    with IQM 0.07 above one with 0.48 (their display order) would read as a ranking the numbers do not make.
     """
     iqm = estimates[estimates["metric"] == "IQM"].reset_index(drop=True)
-    lower, upper = iqm["lower"].to_numpy(), iqm["upper"].to_numpy()
-    rank = 1 + (lower[None, :] > upper[:, None]).sum(axis=1)
+    rows = list(iqm.itertuples(index=False))
+    rank = [1 + sum(_above(o, r, tests) for o in rows) for r in rows]
     out = iqm.assign(rank=rank)
     out["tied"] = out["rank"].map(out["rank"].value_counts()) > 1
     return out.sort_values(["rank", "value"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
 
-def separated_pairs(estimates: pd.DataFrame) -> list[tuple[str, str]]:
+def separated_pairs(estimates: pd.DataFrame, tests: pd.DataFrame | None = None) -> list[tuple[str, str]]:
     """``(above, below)`` for every pair of methods whose IQM 95% CIs are disjoint (``above``'s lower end
-    over ``below``'s upper end), best-ranked first. This is the claim a reader may make from the
-    aggregate: "``above`` beats ``below`` at this budget"; any pair not listed is not told apart."""
-    ranks = tie_aware_ranks(estimates)
+    over ``below``'s upper end) and, with ``tests``, whose permutation p-value is below ALPHA; best-ranked
+    first. This is the claim a reader may make from the aggregate: "``above`` beats ``below`` at this
+    budget"; any pair not listed is not told apart."""
+    ranks = tie_aware_ranks(estimates, tests)
     return [(a.method, b.method) for a in ranks.itertuples(index=False) for b in ranks.itertuples(index=False)
-            if a.lower > b.upper]
+            if _above(a, b, tests)]
 
 
 def best_method(table: AggregateTable) -> tuple[str | None, str]:
     """``(method, "")`` when one method's IQM CI clears every other one's, else ``(None, why not)``."""
-    ranks = tie_aware_ranks(table.estimates)
+    ranks = tie_aware_ranks(table.estimates, table.tests)
     if len(ranks) < 2:
         return None, "only one method is aggregated"
     if not cis_available(table):
@@ -164,8 +184,8 @@ def best_method(table: AggregateTable) -> tuple[str | None, str]:
         return None, f"a tie: every method has IQM {ranks['value'].iloc[0]:.3f}"
     top = ranks[ranks["rank"] == 1]
     if len(top) > 1:
-        return None, (f"a tie: the IQM 95% CIs of {', '.join(f'`{m}`' for m in top['method'])} overlap, "
-                      "so none of them is ahead on this evidence")
+        return None, (f"a tie: {', '.join(f'`{m}`' for m in top['method'])} are not told apart "
+                      f"({SEPARATION_RULE}), so none of them is ahead on this evidence")
     return str(top["method"].iloc[0]), ""
 
 
@@ -195,7 +215,7 @@ def _table(table: AggregateTable) -> list[str]:
     lines = ["| rank | method | " + " | ".join(f"{n} [95% CI]" for n in names) + " | runs per task |",
              "|---:|---|" + "---|" * len(names) + "---:|"]
     est = table.estimates.set_index(["method", "metric"])
-    ranked = tie_aware_ranks(table.estimates[table.estimates["method"].isin(with_ci)])
+    ranked = tie_aware_ranks(table.estimates[table.estimates["method"].isin(with_ci)], table.tests)
     unranked = [m for m in ranking(table.estimates)["method"] if m not in with_ci]
     rows = [(r.method, f"{r.rank}{'=' if r.tied else ''}") for r in ranked.itertuples(index=False)]
     for method, rank in rows + [(m, "-") for m in unranked]:
@@ -212,17 +232,47 @@ def _table(table: AggregateTable) -> list[str]:
     if unranked:
         lines += ["", f"CIs not available for {', '.join(f'`{m}`' for m in unranked)} (one seed per task): "
                   "no interval and no rank; the ranks and separated pairs compare the other methods only."]
+    rule = SEPARATION_RULE if table.tests is not None else "IQM 95% CIs disjoint"
     if ranked["tied"].any():
-        lines += ["", "Ranks with `=` are ties: their IQM 95% CIs overlap (or their scores are equal)."]
-    pairs = separated_pairs(table.estimates[table.estimates["method"].isin(with_ci)])
+        lines += ["", f"Ranks with `=` are ties: those methods are not told apart ({rule})."]
+    pairs = separated_pairs(table.estimates[table.estimates["method"].isin(with_ci)], table.tests)
     if pairs:
         told_apart = "; ".join(f"`{a}` above `{b}`" for a, b in pairs) + "."
     elif len(with_ci) < 2:
         told_apart = f"none yet: only `{with_ci[0]}` has CIs, so there is no pair to compare."
     else:
-        told_apart = ("none: every two methods' IQM 95% CIs overlap, so no method is told apart from another "
-                      "at this budget.")
-    lines += ["", f"Separated pairs (IQM 95% CIs disjoint): {told_apart}"]
+        told_apart = "none: no two methods are told apart at this budget."
+    lines += ["", f"Separated pairs ({rule}): {told_apart}"]
+    if table.tests is not None:
+        lines += [""] + _tests_table(table, with_ci)
+    return lines
+
+
+def _tests_table(table: AggregateTable, with_ci: list[str]) -> list[str]:
+    """Every pair with its CIs' overlap, its exact permutation p-value and the runs behind it, and the
+    warning that few runs per task make the bootstrap CI too narrow."""
+    est = table.estimates[table.estimates["metric"] == "IQM"].set_index("method")
+    stat = str(table.tests["statistic"].iloc[0]).replace("iqm", "IQM") if len(table.tests) else "mean"
+    lines = [f"Pairwise tests (two-sided stratified permutation test of the {stat} score difference: method "
+             "labels exchanged within each task; exact where every relabelling can be counted):", "",
+             f"| pair | {stat} difference | IQM 95% CIs | permutation p | runs per task | runs that can move it | "
+             "separated |", "|---|---:|---|---:|---:|---:|---|"]
+    for r in table.tests.itertuples(index=False):
+        if r.a not in with_ci or r.b not in with_ci:
+            continue
+        a, b = est.loc[r.a], est.loc[r.b]
+        disjoint = a["lower"] > b["upper"] or b["lower"] > a["upper"]
+        both = disjoint and r.p_value < ALPHA
+        kind = "" if r.exact else f" (est., {r.permutations:,} relabellings)"
+        lines.append(f"| `{r.a}` vs `{r.b}` | {r.difference:+.3f} | {'disjoint' if disjoint else 'overlap'} | "
+                     f"{r.p_value:.3f}{kind} | {r.runs_per_task_a} vs {r.runs_per_task_b} | {r.driving_runs} | "
+                     f"{'yes' if both else 'no'} |")
+    fewest = min(table.runs_per_task[m] for m in with_ci) if with_ci else 0
+    if fewest < FEW_RUNS:
+        lines += ["", f"With {fewest} run{'s' if fewest != 1 else ''} per task (fewer than {FEW_RUNS}) the "
+                  "stratified bootstrap has few distinct resamples per task (3 runs: 10), so its CIs understate "
+                  "the uncertainty: a CI cannot include a seed that was never observed to fail. A pair is "
+                  "called separated only where the permutation test agrees."]
     return lines
 
 
@@ -233,10 +283,11 @@ def _difference(table: AggregateTable, a: str, b: str) -> str:
     lacking = [m for m in (a, b) if m not in with_ci]
     if lacking:
         return f"not a measured difference ({' and '.join(f'`{m}`' for m in lacking)} without a CI)"
-    pairs = separated_pairs(table.estimates[table.estimates["method"].isin([a, b])])
+    pairs = separated_pairs(table.estimates[table.estimates["method"].isin([a, b])], table.tests)
+    rule = SEPARATION_RULE if table.tests is not None else "IQM 95% CIs disjoint"
     if pairs:
-        return f"a measured difference (`{pairs[0][0]}` above `{pairs[0][1]}`: IQM 95% CIs disjoint)"
-    return "not a measured difference (their IQM 95% CIs overlap)"
+        return f"a measured difference (`{pairs[0][0]}` above `{pairs[0][1]}`: {rule})"
+    return f"not a measured difference (not told apart: {rule} does not hold)"
 
 
 def _verdict(table: AggregateTable, reference: str) -> str:
@@ -251,11 +302,11 @@ def _verdict(table: AggregateTable, reference: str) -> str:
     text = f"No best method: {why}."
     with_ci = methods_with_cis(table)
     if 2 <= len(with_ci) < len(table.runs_per_task):
-        ranks = tie_aware_ranks(table.estimates[table.estimates["method"].isin(with_ci)])
+        ranks = tie_aware_ranks(table.estimates[table.estimates["method"].isin(with_ci)], table.tests)
         top = ranks[ranks["rank"] == 1]
         if len(top) == 1:
-            text += (f" Among the methods with CIs, `{top['method'].iloc[0]}` is above every other "
-                     "(IQM 95% CIs disjoint).")
+            rule = SEPARATION_RULE if table.tests is not None else "IQM 95% CIs disjoint"
+            text += f" Among the methods with CIs, `{top['method'].iloc[0]}` is above every other ({rule})."
     return (text + f" IQM of `{reference}` relative to `{baseline}` (the other method with the highest point "
             f"estimate): {rel_text}, {_difference(table, reference, baseline)}.")
 

@@ -45,7 +45,7 @@ the checkpoint in its model's place, so its statistics never overwrite the model
 ``<model>/step_<N>/model.pt`` snapshot of each provider's model into ``<out>/budgets/<provider>/step_<N>/``,
 skipping snapshots already scored (same checkpoint fingerprint), writes ``<out>/budgets.csv`` and, once a
 budget passes the gate, ``<out>/gate_passed_<model>`` naming the smallest passing budget (the budget study
-then trains no larger budget).
+then trains no larger budget; give ``--out`` the budget study's ``--out``, where it looks for that file).
 
 Writes into ``--out`` (default ``results/reward_quality/<domain>[_<task set>]``, atomically): ``steps.csv.gz``
 (every labelled step), ``episodes.csv`` (per episode: returns whole and over ``[0, K)``, z-scored per task),
@@ -740,7 +740,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model-file", help="score this checkpoint of the providers' video model")
     which.add_argument("--budget-study", help="score every <model>/step_<N>/model.pt snapshot under this folder "
-                                              "(experiments.budget_study's <data-root>/budget_study)")
+                                              "(experiments.budget_study's <data-root>/budget_study); give --out "
+                                              "the budget study's --out, where it looks for gate_passed_<model>")
     p.add_argument("--goal-frames", type=int, help="GenReward: goal-video length (default: the episode's)")
     p.add_argument("--goal-steps", type=int, help="GenReward: denoising steps per goal frame (default 10)")
     p.add_argument("--data-root", help="datasets and models (default: $VRB_DATA_ROOT or ./data)")

@@ -203,6 +203,34 @@ def test_rerun_records_nothing_and_gives_the_same_gate(oracle, tmp_path):
     pd.testing.assert_frame_equal(again.steps, result.steps)
 
 
+def test_cli_writes_the_same_gate_as_the_function(oracle, tmp_path, capsys):
+    root, result = oracle
+    out = tmp_path / "cli"
+    assert erq.main(["--domain", "metaworld", "--providers", "dense", "noise", "--tasks", SEEN, UNSEEN,
+                     "--epsilons", ",".join(f"{e:g}" for e in EPSILONS), "--eps-episodes", str(EPS_EPISODES),
+                     "--expert-episodes", str(EXPERT_EPISODES), "--data-root", str(root), "--out", str(out),
+                     "--device", "cpu"]) == 0
+    assert "| dense |" in capsys.readouterr().out
+    gate = json.loads((out / "gate.json").read_text())["providers"]
+    assert {p: g["pass"] for p, g in gate.items()} == {"dense": True, "noise": False}
+    assert gate["dense"]["seen"]["rho"] == pytest.approx(result.gate["dense"]["seen"]["rho"])
+    assert (out / "reward_quality_metaworld.png").is_file()
+
+
+def test_a_missing_checkpoint_names_the_commands_that_make_it(tmp_path):
+    from rewards.models.store import ModelMissingError, ModelRef
+
+    ref = ModelRef("metaworld", "vqdiffusion", "small", 2, tmp_path)
+    with pytest.raises(ModelMissingError, match="python -m experiments.budget_study"):
+        erq.scoring_root(ref, tmp_path / "budget_study" / ref.name / "step_1000" / "model.pt")
+    with pytest.raises(ModelMissingError, match="no snapshots of vqdiffusion_small_l2 .*python -m "
+                                                "experiments.budget_study --domain metaworld --models vqdiffusion"):
+        erq.score_budgets("metaworld", ["diffusion_reward"], tmp_path / "budget_study", tmp_path / "out",
+                          data_root=tmp_path, tasks=[SEEN], log=quiet)
+    with pytest.raises(ValueError, match="dense: no video model"):
+        erq.score_budgets("metaworld", ["dense"], tmp_path / "budget_study", tmp_path / "out", data_root=tmp_path)
+
+
 def test_episodes_without_the_dense_reward_are_re_recorded(oracle, tmp_path):
     """A file recorded before the dense series was kept is refused by the scoring (naming the command) and
     re-recorded by the collector when asked for it: the same episode, with the series."""

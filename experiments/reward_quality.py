@@ -72,16 +72,25 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
+import rewards
+import tasks as task_registry
 from analysis import reward_quality as rq
 from analysis.plots import save
+from rewards.genreward import GenRewardBase
+from rewards.genreward import load_models as genreward_models
+from rewards.genreward import model_ref as genreward_ref
+from rewards.goal_video import GoalVideoCache
 from rewards.models import PRESETS
 from rewards.models.store import ModelMissingError, ModelRef, fingerprint
+from rewards.registry import parameters
 from tasks import datasets as ds
 from tasks.collect import collect
 from tasks.io import atomic_write_json, atomic_write_text
 from tasks.io import data_root as resolve_root
 from tasks.registry import DEFAULT_TASK_SET, TASK_SETS
+from tasks.registry import task_set as task_set_tasks
 from tasks.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything, versions
 
 #: the video-model rewards (design section 5)
@@ -123,7 +132,6 @@ _SNAPSHOT = re.compile(r"step_(\d+)$")
 @dataclass
 class QualityResult:
     """What :func:`score` made: the tables (also on disk), the gate verdict and the paths written."""
-
     steps: pd.DataFrame
     episodes: pd.DataFrame
     tasks: pd.DataFrame
@@ -149,9 +157,6 @@ def default_out_dir(domain: str, results_dir: str | Path = "results", task_set: 
 def default_tasks(domain: str, task_set: str = DEFAULT_TASK_SET) -> list[str]:
     """The default set ``seen``: the domain's seen tasks and its first ``DEFAULT_UNSEEN`` unseen ones (MetaWorld 7
     + 4; Adroit door, hammer, pen). Another set: its own tasks, the tasks its models know."""
-    import tasks as task_registry
-    from tasks.registry import task_set as task_set_tasks
-
     if task_set != DEFAULT_TASK_SET:
         return task_set_tasks(task_set, domain)
     seen = task_registry.seen_tasks(domain)
@@ -161,9 +166,6 @@ def default_tasks(domain: str, task_set: str = DEFAULT_TASK_SET) -> list[str]:
 
 def split_of(task: str, task_set: str = DEFAULT_TASK_SET) -> str:
     """``"seen"`` for the tasks the video models are trained on, ``"unseen"`` for the others."""
-    import tasks as task_registry
-    from tasks.registry import task_set as task_set_tasks
-
     spec = task_registry.spec(task)
     if task_set == DEFAULT_TASK_SET:
         return _SPLIT_OF_REGISTRY[spec.split]
@@ -171,15 +173,12 @@ def split_of(task: str, task_set: str = DEFAULT_TASK_SET) -> str:
 
 
 def _init_params(cls: type) -> set[str]:
-    from rewards.registry import parameters
-
+    """The named constructor parameters of a provider class (what an override may set)."""
     return set(parameters(cls))
 
 
 def _genreward_level(cls: type) -> str | None:
     """``"both"``, ``"video"`` or ``"frame"`` for a GenReward provider class, None for any other."""
-    from rewards.genreward import GenRewardBase
-
     if not (isinstance(cls, type) and issubclass(cls, GenRewardBase)):
         return None
     return "both" if cls.use_video and cls.use_frame else "video" if cls.use_video else "frame"
@@ -187,8 +186,6 @@ def _genreward_level(cls: type) -> str | None:
 
 def _provider_class(name: str) -> type | None:
     """The registered class of a provider, None for the ``noise`` control."""
-    import rewards
-
     return None if name == NOISE else rewards.get(name)
 
 
@@ -213,10 +210,6 @@ def check_inputs(domain: str, providers: Sequence[str], task_list: Sequence[str]
                  eps_episodes: int, preset: str, task_set: str = DEFAULT_TASK_SET,
                  overrides: Mapping[str, Any] | None = None) -> None:
     """Fail before any recording or training: unknown names list the valid ones."""
-    import rewards
-    import tasks as task_registry
-    from tasks.registry import task_set as task_set_tasks
-
     if domain not in task_registry.DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; valid: {', '.join(task_registry.DOMAINS)}")
     task_set_tasks(task_set, domain)
@@ -280,8 +273,6 @@ def model_ref(name: str, kwargs: Mapping[str, Any], domain: str, root: Any) -> M
     if cls is None or not cls.uses_video_model:
         return None
     if _genreward_level(cls) is not None:
-        from rewards.genreward import model_ref as genreward_ref
-
         return genreward_ref(domain, kwargs["preset"], kwargs.get("context", 2), root, kwargs["pretrained_on"])
     return ModelRef(domain, cls.model_name, kwargs["preset"], kwargs.get("context", 2), root,
                     kwargs.get("task_set", DEFAULT_TASK_SET))
@@ -295,9 +286,8 @@ def check_models(domain: str, providers: Sequence[str], kwargs: Mapping[str, Map
         if ref is None:
             continue
         if _genreward_level(_provider_class(name)) is not None:
-            from rewards.genreward import load_models
 
-            load_models(domain, ref.preset, ref.context, "cpu", root, ref.task_set)  # names both commands
+            genreward_models(domain, ref.preset, ref.context, "cpu", root, ref.task_set)  # names both commands
             continue
         for r in (ref.codec, ref):
             if not r.exists():
@@ -349,8 +339,6 @@ def _share_goal_videos(provider: Any, shared: dict, capacity: int) -> None:
     """Give ``provider`` the goal-video cache of an earlier provider of the same task with the same model and
     rollout settings (``genreward`` after ``genreward_video``): the videos are a pure function of those, so they
     are rolled out once per scoring instead of once per provider."""
-    from rewards.goal_video import GoalVideoCache
-
     cache, ref = getattr(provider, "goals", None), getattr(getattr(provider, "model", None), "ref", None)
     if not isinstance(cache, GoalVideoCache) or ref is None:
         return
@@ -387,9 +375,6 @@ def label_steps(domain: str, providers: Sequence[str], task_list: Sequence[str],
     episodes of each epsilon level, labelled by each provider. Episodes must exist (with their dense reward) and
     providers be prepared; tasks are the outer loop so one task's episodes are in memory at a time. ``record``
     receives per provider and task its ``params`` and, for goal-video providers, the goal videos rolled out."""
-    import rewards
-    from tqdm.auto import tqdm
-
     record = {} if record is None else record
     parts = []
     bar = tqdm(total=len(task_list) * len(providers), desc=f"score {domain}", unit="provider-task",
@@ -501,9 +486,6 @@ def score(domain: str, providers: Sequence[str] | None = None, tasks: Sequence[s
     providers' video model instead (every video provider must use the same model), in :func:`scoring_root`;
     implies ``pretrain=False``. ``precision`` (default ``tasks.runtime.DEFAULT_PRECISION``) is resolved for the
     device and used for pretraining, statistics and scoring."""
-    import rewards
-    from tasks.registry import task_set as task_set_tasks
-
     providers = list(DEFAULT_PROVIDERS if providers is None else providers)
     task_list = list(tasks) if tasks is not None else default_tasks(domain, task_set)
     epsilons = [float(e) for e in epsilons]
@@ -722,7 +704,6 @@ def _epsilons(text: str) -> list[float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import tasks as task_registry
 
     p = argparse.ArgumentParser(prog="python -m experiments.reward_quality", description=__doc__.split("\n\n")[0])
     p.add_argument("--domain", required=True, choices=task_registry.DOMAINS)

@@ -12,6 +12,7 @@ Levels:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import matplotlib.image as mpimg
@@ -21,7 +22,9 @@ import pytest
 
 from analysis import reward_quality as rq
 from experiments import reward_quality as erq
+from rewards.models.store import ModelMissingError, ModelRef
 from tasks import datasets as ds
+from tasks.collect import collect
 
 SEEN, UNSEEN = "reach", "drawer-open"
 EPSILONS = (0.0, 0.5, 1.0)
@@ -218,8 +221,6 @@ def test_cli_writes_the_same_gate_as_the_function(oracle, tmp_path, capsys):
 
 
 def test_a_missing_checkpoint_names_the_commands_that_make_it(tmp_path):
-    from rewards.models.store import ModelMissingError, ModelRef
-
     ref = ModelRef("metaworld", "vqdiffusion", "small", 2, tmp_path)
     with pytest.raises(ModelMissingError, match="python -m experiments.budget_study"):
         erq.scoring_root(ref, tmp_path / "budget_study" / ref.name / "step_1000" / "model.pt")
@@ -234,8 +235,6 @@ def test_a_missing_checkpoint_names_the_commands_that_make_it(tmp_path):
 def test_episodes_without_the_dense_reward_are_re_recorded(oracle, tmp_path):
     """A file recorded before the dense series was kept is refused by the scoring (naming the command) and
     re-recorded by the collector when asked for it: the same episode, with the series."""
-    from tasks.collect import collect
-
     root = tmp_path / "root"
     shutil.copytree(oracle[0] / "datasets" / "metaworld" / SEEN, root / "datasets" / "metaworld" / SEEN)
     path = ds.episode_path(ds.episode_dir("metaworld", SEEN, ds.eps_kind(1.0), root=root), 0)
@@ -277,8 +276,6 @@ def test_budget_study_snapshots_are_scored_once_each(video_root, tmp_path):
     """Two snapshots of the VQ-Diffusion (the same weights at budgets 1 and 2) are scored by diffusion_reward in
     their own scoring roots: the model on disk keeps its statistics file untouched, a second call scores
     nothing, and ``gate_passed_vqdiffusion`` exists exactly when a budget passes."""
-    from rewards.models.store import ModelRef
-
     ref = ModelRef("metaworld", "vqdiffusion", "small", 2, video_root)
     study = tmp_path / "budget_study"
     for budget in (1, 2):
@@ -311,9 +308,7 @@ def test_budget_study_snapshots_are_scored_once_each(video_root, tmp_path):
 def test_evaluate_model_gate_caches_by_checkpoint(video_root, tmp_path):
     """The launcher's gate on the model on disk: computed once, then read from the cache; a rewritten
     checkpoint is scored again."""
-    import os
 
-    from rewards.models.store import ModelRef
 
     kw = dict(tasks=[SEEN], epsilons=(0.0, 1.0), eps_episodes=1, expert_episodes=3, device="cpu", precision="fp32",
               log=quiet)

@@ -1,6 +1,6 @@
 """What a provider is asked to make before runs start: one frozen request, built once by the caller.
 
-``suites.plan`` builds one :class:`PrepareRequest` per method of a suite (and ``analysis.reward_analysis``
+``suites.plan`` builds one :class:`PrepareRequest` per method of a suite (and ``experiments.reward_quality``
 one per analysis), ``suites.run`` groups runs by (provider, request) and calls each provider's
 ``prepare(request, log)`` once per group. The request is also the grouping key, so it holds exactly what
 changes the artefacts to make: the domain and tasks, where data lives, the model size preset and

@@ -51,6 +51,10 @@ class Plan:
     epsilons: Sequence[float] = ()
     eps_episodes: int = 10
     root: Path = field(default_factory=data_root)
+    #: epsilon-greedy files must hold the dense env reward (the reward-quality command scores the oracle on
+    #: them): one recorded before it was kept is re-recorded, the same episode with the series added. Expert
+    #: files are never re-recorded for it (pretraining reads them; nothing needs their dense reward)
+    dense_eps: bool = False
 
 
 def run_episode(env, expert, seed: int, epsilon: float, stop_at_success: bool = False) -> ds.Episode:
@@ -58,7 +62,7 @@ def run_episode(env, expert, seed: int, epsilon: float, stop_at_success: bool = 
     which is all an expert clip keeps (and saves simulating the rest)."""
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
-    frames, actions, rewards, successes = [obs], [], [], []
+    frames, actions, rewards, successes, dense = [obs], [], [], [], []
     done = False
     while not done:
         action = expert.act(env.unwrapped.state)
@@ -69,24 +73,28 @@ def run_episode(env, expert, seed: int, epsilon: float, stop_at_success: bool = 
         actions.append(action)
         rewards.append(reward)
         successes.append(info["is_success"])
+        dense.append(info["dense_reward"])
         done = terminated or truncated or (stop_at_success and bool(info["is_success"]))
     spec = env.unwrapped.task_spec
     meta = {"task": spec.name, "domain": spec.domain, "seed": int(seed), "epsilon": float(epsilon),
             "camera": spec.camera, "action_repeat": spec.action_repeat, "success": bool(any(successes)),
             "goal_seed": int(env.unwrapped.goal_seed)}
     return ds.Episode(np.stack(frames), np.stack(actions), np.asarray(rewards, np.float32),
-                      np.asarray(successes, bool), meta)
+                      np.asarray(successes, bool), meta, np.asarray(dense, np.float32))
 
 
 def _seed_base(task: str, kind: str, split: str) -> int:
     return zlib.crc32(f"{task}/{kind}/{split}".encode()) % 1_000_000 * 1000
 
 
-def _needs_recording(path: Path, log) -> bool:
+def _needs_recording(path: Path, log, dense: bool = False) -> bool:
     if not path.exists():
         return True
     try:
-        ds.read_episode(path)
+        ep = ds.read_episode(path)
+        if dense and ep.dense_rewards is None:
+            log(f"{path} was recorded without the dense env reward; re-recording it")
+            return True
         return False
     except ds.OutdatedEpisodeError as e:
         log(f"{str(e).split('; re-record')[0]}; re-recording it")
@@ -115,7 +123,7 @@ def record_task(plan: Plan, progress=None, log=print) -> int:
     """Record whatever the plan lacks; returns how many files were written."""
     from tasks.experts import make_expert
 
-    todo = [f for f in expected_files(plan) if _needs_recording(f[0], log)]
+    todo = [f for f in expected_files(plan) if _needs_recording(f[0], log, plan.dense_eps and f[1] != ds.EXPERT)]
     if progress is not None:
         progress(len(expected_files(plan)) - len(todo))
     if not todo:
@@ -150,8 +158,10 @@ def _record_worker(plan: Plan) -> tuple[str, int]:
 
 def collect(domain: str, tasks: Sequence[str] | None = None, episodes: int | None = None,
             epsilons: Sequence[float] = (), eps_episodes: int = 10, root: str | Path | None = None,
-            jobs: int = 1, show_progress: bool = True) -> Path:
-    """Make sure the datasets exist; record only what is missing. Returns the domain's dataset dir."""
+            jobs: int = 1, show_progress: bool = True, dense_eps: bool = False) -> Path:
+    """Make sure the datasets exist; record only what is missing. Returns the domain's dataset dir.
+
+    ``dense_eps``: epsilon-greedy files without the dense env reward count as missing (``Plan.dense_eps``)."""
     from tqdm.auto import tqdm
 
     if domain not in task_registry.DOMAINS:
@@ -165,7 +175,7 @@ def collect(domain: str, tasks: Sequence[str] | None = None, episodes: int | Non
     for what, value in (("episodes", n), ("eps_episodes", eps_episodes), ("jobs", jobs)):
         if int(value) < 1:
             raise ValueError(f"{what} must be at least 1, got {value}")
-    plans = [Plan(domain, t, n, tuple(epsilons), eps_episodes, data_root(root)) for t in task_list]
+    plans = [Plan(domain, t, n, tuple(epsilons), eps_episodes, data_root(root), dense_eps) for t in task_list]
     total = sum(len(expected_files(p)) for p in plans)
     with tqdm(total=total, desc=f"collect {domain}", unit="ep", disable=not show_progress) as bar:
         if jobs <= 1:

@@ -8,7 +8,12 @@ Layout under ``<data_root>/datasets/<domain>/``::
     contact_sheet.png                    first / middle / last frame of one episode per task
 
 One file per episode, written atomically: ``frames`` uint8 [T+1, 3, H, W] (reset frame first),
-``actions`` float32 [T, A], ``rewards`` float32 [T], ``successes`` bool [T], ``meta`` a JSON string.
+``actions`` float32 [T, A], ``rewards`` float32 [T], ``successes`` bool [T], ``meta`` a JSON string, and
+``dense_rewards`` float32 [T] (the env's shaped reward, ``info["dense_reward"]``; the oracle ``dense`` reward
+of the reward-quality command). ``dense_rewards`` is optional: files recorded before it was kept lack it and
+load with ``Episode.dense_rewards = None``; nothing else about them differs, so they stay format 2, and a
+reader that needs it asks for it (:func:`require_dense`; ``tasks.collect`` re-records such files when asked
+to, ``Plan.dense_eps``), never mixing a missing series with a recorded one.
 
 Format versions (``meta["format"]``): 2 = expert episodes end at their first success step (inclusive),
 MetaWorld goals from MT1's 50 train tasks, Adroit success flags and cameras as the release. Files without
@@ -52,6 +57,8 @@ class Episode:
     rewards: np.ndarray
     successes: np.ndarray
     meta: dict[str, Any]
+    #: the env's shaped reward of each transition, float32 [T]; None in files recorded before it was kept
+    dense_rewards: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -73,7 +80,8 @@ def clip_at_first_success(ep: Episode) -> Episode:
                          "never succeeds; only successful episodes are expert videos")
     t = int(hits[0]) + 1
     return Episode(ep.frames[:t + 1], ep.actions[:t], ep.rewards[:t], ep.successes[:t],
-                   {**ep.meta, "first_success": t, "clipped": True})
+                   {**ep.meta, "first_success": t, "clipped": True},
+                   None if ep.dense_rewards is None else ep.dense_rewards[:t])
 
 
 def eps_kind(epsilon: float) -> str:
@@ -104,9 +112,10 @@ def episode_path(directory: Path, index: int) -> Path:
 def save_episode(path: Path, ep: Episode) -> Path:
     """Write an episode under the current FORMAT (collect clips expert episodes before saving)."""
     meta = {**ep.meta, "format": FORMAT}
+    extra = {} if ep.dense_rewards is None else {"dense_rewards": np.asarray(ep.dense_rewards, np.float32)}
     return atomic_save_npz(
         path, frames=ep.frames, actions=ep.actions.astype(np.float32), rewards=ep.rewards.astype(np.float32),
-        successes=ep.successes.astype(bool), meta=np.array(json.dumps(meta, sort_keys=True)),
+        successes=ep.successes.astype(bool), meta=np.array(json.dumps(meta, sort_keys=True)), **extra,
     )
 
 
@@ -142,12 +151,14 @@ def read_episode(path: str | Path, root: str | Path | None = None) -> Episode:
             missing = [k for k in KEYS if k not in z.files]
             if missing:
                 raise ValueError(f"missing arrays {missing}")
-            ep = Episode(z["frames"], z["actions"], z["rewards"], z["successes"], json.loads(str(z["meta"])))
+            ep = Episode(z["frames"], z["actions"], z["rewards"], z["successes"], json.loads(str(z["meta"])),
+                         z["dense_rewards"] if "dense_rewards" in z.files else None)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, json.JSONDecodeError, KeyError) as e:
         raise ValueError(f"corrupted episode file {path}: {e}{_rerecord_hint(path, root)}") from e
     t = ep.actions.shape[0]
     if (ep.frames.dtype != np.uint8 or ep.frames.ndim != 4 or ep.frames.shape[0] != t + 1
-            or ep.rewards.shape != (t,) or ep.successes.shape != (t,)):
+            or ep.rewards.shape != (t,) or ep.successes.shape != (t,)
+            or (ep.dense_rewards is not None and ep.dense_rewards.shape != (t,))):
         raise ValueError(f"corrupted episode file {path}: inconsistent shapes "
                          f"frames {ep.frames.shape} {ep.frames.dtype}, actions {ep.actions.shape}, "
                          f"rewards {ep.rewards.shape}")
@@ -158,6 +169,17 @@ def read_episode(path: str | Path, root: str | Path | None = None) -> Episode:
             f"at their first success, MetaWorld goals from MT1); re-record it with: "
             f"{_rerecord_command(path, ep.meta, root)}")
     return ep
+
+
+def require_dense(ep: Episode, where: str = "", root: str | Path | None = None) -> np.ndarray:
+    """The episode's dense (shaped) env reward, float32 [T]; an episode recorded before it was kept raises
+    OutdatedEpisodeError naming the command that re-records it (with the series, same seeds, same episode)."""
+    if ep.dense_rewards is None:
+        raise OutdatedEpisodeError(
+            f"episode {where or ep.meta.get('task', '?')} was recorded without the dense env reward; re-record it "
+            f"with: {_rerecord_command(Path(where or '.'), ep.meta, root)} (tasks.collect re-records it when asked "
+            f"for dense rewards, as python -m experiments.reward_quality does)")
+    return np.asarray(ep.dense_rewards, np.float32)
 
 
 def collect_command(domain: str, tasks: Sequence[str] | None = None, epsilon: float | None = None,

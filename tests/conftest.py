@@ -121,7 +121,7 @@ def genreward_model_root(tmp_path_factory):
 #: worker that happens to get one of its files. Every other file is its own group (``--dist loadfile``'s
 #: behaviour: a module's fixtures are built once).
 FIXTURE_GROUPS = {
-    "test_genreward.py": "genreward_model_root", "test_reward_analysis_genreward.py": "genreward_model_root",
+    "test_genreward.py": "genreward_model_root", "test_reward_quality_genreward.py": "genreward_model_root",
     "test_precision.py": "video_model_root", "test_video_rewards.py": "video_model_root",
     "test_zero_shot_stats.py": "video_model_root",
 }

@@ -1,4 +1,4 @@
-"""analysis.reward_analysis on GenReward's task set (``--task-set genreward``), end to end on real parts.
+"""experiments.reward_quality on GenReward's task set (``--task-set genreward``), end to end on real parts.
 
 The session's GenReward data root (tests/conftest.py ``genreward_model_root``: the five tasks' expert videos
 and a codec and VQ-Diffusion of the ``genreward`` set trained 30 steps) is copied, so this module records its
@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import reward_tables as rt
-from analysis.reward_analysis import GENREWARD_NOTE, analyse, main
+from experiments.reward_quality import GENREWARD_NOTE, main, score
 from tasks.registry import task_set
 
 TASK = "pick-place"  # the genreward task whose scripted expert succeeds fastest (~27 steps)
@@ -44,7 +43,7 @@ def analysed(genreward_model_root, tmp_path_factory):
     fixture's models are trained that far, so ``prepare`` only checks them and computes the statistics), then
     ``genreward`` with ``--no-pretrain`` on the episodes the first run recorded. Labelling a 256-step episode
     costs ~7 s here (the codec's latents of every frame), so each provider labels 3 episodes once."""
-    root = tmp_path_factory.mktemp("reward_analysis_genreward")
+    root = tmp_path_factory.mktemp("reward_quality_genreward")
     for part in ("datasets", "models"):
         shutil.copytree(genreward_model_root / part, root / part)
     assert main(_argv(root, root / "video", "genreward_video", "--pretrain-steps", "30")) == 0
@@ -58,24 +57,26 @@ def test_genreward_analysis_tables_models_and_goal_videos(analysed):
 
     root, out = analysed, analysed / "video"
     episodes = pd.read_csv(out / "episodes.csv")
-    assert list(episodes.columns) == [*rt.EPISODE_COLUMNS, "env_return", "success"]
+    assert {"provider", "task", "split", "epsilon", "episode", "raw_return", "window_return", "std_return",
+            "std_window_return", "K", "first_success"} <= set(episodes.columns)
     assert len(episodes) == len(EPSILONS) * EPS_EPISODES
     assert set(episodes["task"]) == {TASK} and set(episodes["split"]) == {"seen"}  # the set's models saw it
-    assert np.isfinite(episodes[["raw_return", "std_return", "env_return"]].to_numpy()).all()
+    assert np.isfinite(episodes[["raw_return", "std_return", "window_return", "std_window_return"]].to_numpy()).all()
     # the epsilon-greedy episodes run the task's 256-step horizon
     recorded = [ep for e in EPSILONS for ep in ds.load_episodes("metaworld", [TASK], kind=ds.eps_kind(float(e)),
                                                                 root=root)]
     assert len(recorded) == len(EPSILONS) * EPS_EPISODES and {len(ep.rewards) for ep in recorded} == {256}
 
-    rho = pd.read_csv(out / "spearman.csv")
+    rho = pd.read_csv(out / "splits.csv")
     assert list(zip(rho["provider"], rho["split"])) == [("genreward_video", "seen")]
-    assert rho["spearman"].between(-1, 1).all() and rho["pvalue"].notna().all()  # finite: NaN fails between
+    assert rho["rho_whole"].between(-1, 1).all() and rho["p_whole"].notna().all()  # finite: NaN fails between
     assert (rho["n_episodes"] == len(EPSILONS) * EPS_EPISODES).all() and (rho["n_tasks"] == 1).all()
-    by_task = pd.read_csv(out / "spearman_by_task.csv")
+    by_task = pd.read_csv(out / "tasks.csv")
     assert list(by_task[["provider", "split", "task"]].itertuples(index=False, name=None)) == \
         [("genreward_video", "seen", TASK)]
-    md = (out / "spearman.md").read_text()
+    md = (out / "reward_quality.md").read_text()
     assert "genreward task-set models" in md and "| genreward_video |" in md and GENREWARD_NOTE not in md
+    assert "genreward_video" in json.loads((out / "gate.json").read_text())["providers"]
 
     config = json.loads((out / "config.json").read_text())
     five = task_set("genreward", "metaworld")
@@ -89,7 +90,7 @@ def test_genreward_analysis_tables_models_and_goal_videos(analysed):
         ["codec_small_genreward", "vqdiffusion_small_l2_genreward"]  # no seen-task model was made
     # one goal-video rollout per distinct first frame, through the provider's cache
     assert config["goal_videos"] == {"genreward_video": {TASK: len({frame_key(ep.frames[0]) for ep in recorded})}}
-    assert (out / "reward_analysis_metaworld_genreward.png").is_file()
+    assert (out / "reward_quality_metaworld_genreward.png").is_file()
 
 
 def test_genreward_is_its_video_level_and_says_so(analysed):
@@ -99,7 +100,7 @@ def test_genreward_is_its_video_level_and_says_so(analysed):
     both = pd.read_csv(analysed / "both" / "episodes.csv")
     assert set(both["provider"]) == {"genreward"}
     pd.testing.assert_frame_equal(both.drop(columns="provider"), video.drop(columns="provider"))
-    assert GENREWARD_NOTE in (analysed / "both" / "spearman.md").read_text()
+    assert GENREWARD_NOTE in (analysed / "both" / "reward_quality.md").read_text()
     config = json.loads((analysed / "both" / "config.json").read_text())
     assert config["notes"] == {"genreward": GENREWARD_NOTE} and config["pretrain"] is False
     params = config["provider_params"]["genreward"][TASK]
@@ -110,13 +111,13 @@ def test_providers_of_one_task_share_goal_videos(analysed):
     """``genreward`` after ``genreward_video`` (same model and rollout settings) labels with the videos the
     first one rolled out, and gets the rewards its own rollouts would give (a real expert episode)."""
     import rewards
-    from analysis.reward_analysis import _make_kwargs, _share_goal_videos
+    from experiments.reward_quality import _share_goal_videos, make_kwargs
     from tasks import datasets as ds
 
     ep = ds.load_episodes("metaworld", [TASK], split="test", root=analysed)[0]
 
     def make(name):
-        kw = _make_kwargs(rewards.get(name), "small", "genreward", {"goal_frames": 4, "goal_steps": 2})
+        kw = make_kwargs(rewards.get(name), "small", "genreward", {"goal_frames": 4, "goal_steps": 2})
         return rewards.make(name, task=TASK, domain="metaworld", device="cpu", data_root=analysed, seed=0, **kw)
 
     shared: dict = {}
@@ -135,16 +136,16 @@ def test_providers_of_one_task_share_goal_videos(analysed):
 def test_bad_task_sets_providers_and_missing_models_fail_before_any_work(tmp_path, capsys):
     root, out = tmp_path / "data", tmp_path / "out"
     with pytest.raises(ValueError, match=r"unknown task set 'other'; valid: seen, genreward"):
-        analyse("metaworld", ["genreward_video"], task_set="other", data_root=root, out_dir=out)
+        score("metaworld", ["genreward_video"], task_set="other", data_root=root, out_dir=out)
     with pytest.raises(ValueError, match="task set 'genreward' has no adroit tasks"):
-        analyse("adroit", ["viper_std"], task_set="genreward", data_root=root, out_dir=out)
-    with pytest.raises(ValueError, match="genreward_frame: no episode-level score"):
-        analyse("metaworld", ["genreward_frame"], task_set="genreward", data_root=root, out_dir=out)
+        score("adroit", ["viper_std"], task_set="genreward", data_root=root, out_dir=out)
+    with pytest.raises(ValueError, match="genreward_frame: cannot be scored offline"):
+        score("metaworld", ["genreward_frame"], task_set="genreward", data_root=root, out_dir=out)
     with pytest.raises(ValueError, match="override 'goal_frames': none of the providers viper_std takes it"):
-        analyse("metaworld", ["viper_std"], task_set="genreward", overrides={"goal_frames": 4}, data_root=root,
+        score("metaworld", ["viper_std"], task_set="genreward", overrides={"goal_frames": 4}, data_root=root,
                 out_dir=out)
-    with pytest.raises(ValueError, match="pretrained_on are set by the analysis"):
-        analyse("metaworld", ["genreward_video"], task_set="genreward", overrides={"pretrained_on": "seen"},
+    with pytest.raises(ValueError, match="pretrained_on are set by the scoring"):
+        score("metaworld", ["genreward_video"], task_set="genreward", overrides={"pretrained_on": "seen"},
                 data_root=root, out_dir=out)
     with pytest.raises(SystemExit) as e:
         main(["--domain", "metaworld", "--task-set", "other"])

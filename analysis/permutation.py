@@ -92,7 +92,7 @@ def stratified_permutation_test(a: np.ndarray, b: np.ndarray, statistic: str = "
     n_a, n_b, tasks = a.shape[0], b.shape[0], a.shape[1]
     pooled = np.concatenate([a, b], axis=0)  # [n_a + n_b, tasks]
     n = n_a + n_b
-    observed = float(fn(a.ravel()) - fn(b.ravel()))
+    observed = round(float(fn(a.ravel()) - fn(b.ravel())), 12) + 0.0  # no -0.0 or 1e-18 from float sums
 
     per_task = math.comb(n, n_a)
     total = per_task ** tasks

@@ -36,7 +36,7 @@ from analysis.consistency import check_one_setting
 from analysis.palette import method_colors, method_order
 from analysis.report import AggregateTable, ReportInputs, render, suite_context
 from analysis.scores import load_scores, run_status
-from tasks.io import atomic_write_text
+from common.io import atomic_write_text
 
 DEFAULT_REFERENCE = "diffusion_reward"
 DEFAULT_BASELINE = "sparse"  # what every learned reward should improve on

@@ -58,7 +58,7 @@ import pandas as pd
 from analysis import reward_tables as rt
 from rewards.models import PRESETS
 from tasks.registry import DEFAULT_TASK_SET, TASK_SETS
-from tasks.runtime import DEFAULT_PRECISION, PRECISIONS
+from common.runtime import DEFAULT_PRECISION, PRECISIONS
 
 #: the video-model rewards (design section 5), the default providers
 VIDEO_PROVIDERS = ("diffusion_reward", "viper", "viper_std", "diffusion_ll", "viper_ce",
@@ -285,7 +285,7 @@ def label_returns(domain: str, providers: Sequence[str], task_list: Sequence[str
     from tqdm.auto import tqdm
 
     from tasks import datasets as ds
-    from tasks.runtime import seed_everything
+    from common.runtime import seed_everything
 
     classes = {name: rewards.get(name) for name in providers}
     record = {} if record is None else record
@@ -397,16 +397,16 @@ def analyse(domain: str, providers: Sequence[str] | None = None, tasks: Sequence
     one raises ``ModelMissingError`` naming its command before anything is recorded). ``overrides`` are
     constructor parameters for the providers that take them (e.g. GenReward's ``goal_frames`` and
     ``goal_steps``, to keep goal videos short). ``precision`` (``auto|bf16|fp32``, default
-    ``tasks.runtime.DEFAULT_PRECISION``) is resolved for the device and used for pretraining, statistics and
+    ``common.runtime.DEFAULT_PRECISION``) is resolved for the device and used for pretraining, statistics and
     scoring; config.json records it.
     """
     import rewards
     from analysis.plots import save
     from tasks.collect import collect
-    from tasks.io import atomic_write_json, atomic_write_text
-    from tasks.io import data_root as resolve_root
+    from common.io import atomic_write_json, atomic_write_text
+    from common.io import data_root as resolve_root
     from tasks.registry import task_set as task_set_tasks
-    from tasks.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
+    from common.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
 
     providers = list(VIDEO_PROVIDERS if providers is None else providers)
     check_task_set(domain, task_set)  # before the default tasks are looked up
@@ -537,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_count("pretrain_steps", a.pretrain_steps)
         for name, value in overrides.items():
             check_count(name, value)
-        from tasks.runtime import resolve_device
+        from common.runtime import resolve_device
 
         resolve_device(a.device)
     except (ValueError, RuntimeError) as e:

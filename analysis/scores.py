@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.io import atomic_write_text
+from common.io import atomic_write_text
 
 SCORES_FILE = "scores.csv"
 SCORE_COLUMNS = ["method", "task", "seed", "frame", "metric", "value"]
@@ -104,7 +104,7 @@ def build_scores(suite_dir: str | os.PathLike) -> pd.DataFrame:
     """Rebuild ``<suite_dir>/scores.csv`` from every run's ``eval.csv`` and return the table.
 
     Long form, one row per (method, task, seed, frame, metric). Written atomically with
-    ``tasks.io.atomic_write_text``. A suite without runs gives an empty table (and file).
+    ``common.io.atomic_write_text``. A suite without runs gives an empty table (and file).
     """
     suite_dir = Path(suite_dir)
     if not suite_dir.is_dir():

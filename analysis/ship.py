@@ -36,7 +36,7 @@ from typing import Sequence
 from analysis.consistency import check_one_setting
 from analysis.figures import DEFAULT_REPS, make_figures
 from analysis.same_runs import run_dirs
-from tasks.io import atomic_write_bytes
+from common.io import atomic_write_bytes
 
 #: what a shipped run holds; done.json last: a run is shipped once its done.json is there
 SHIPPED_FILES = ("config.json", "eval.csv", "train.csv", "done.json")

@@ -163,7 +163,7 @@ class RewardProvider(abc.ABC):
 
     def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None,
                  seed: int = 0, precision: str = "fp32") -> None:
-        from tasks.runtime import resolve_device
+        from common.runtime import resolve_device
 
         import torch
 
@@ -179,7 +179,7 @@ class RewardProvider(abc.ABC):
         # it existed still load: the run config records the precision, and its check refuses a mix
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"unknown precision {precision!r}; valid: fp32, bf16"
-                             + (" (resolve 'auto' first: tasks.runtime.resolve_precision)" if precision == "auto" else ""))
+                             + (" (resolve 'auto' first: common.runtime.resolve_precision)" if precision == "auto" else ""))
         self.precision = precision
         self.params: dict[str, Any] = {}
 

@@ -120,7 +120,7 @@ def cached_stats(codec: Any, model: Any, domain: str, task: str, preset: str, co
     the fingerprints of the model and the expert videos (recomputed when either changes)."""
     from rewards.models import store
     from tasks.datasets import episode_dir
-    from tasks.io import atomic_write_json
+    from common.io import atomic_write_json
 
     mdir = model_ref(domain, preset, context, data_root, pretrained_on).dir
     files = sorted(episode_dir(domain, task, "expert", "train", data_root).glob("ep_*.npz"))
@@ -222,7 +222,7 @@ class GenRewardBase(RewardProvider):
         video-level statistics of each task (so parallel runs only read them)."""
         from rewards.models.pretrain import pretrain
         from tasks.collect import collect
-        from tasks.runtime import resolve_device
+        from common.runtime import resolve_device
 
         r = request
         pretrained_on, context = r.override("pretrained_on", "genreward"), r.override("context", 2)

@@ -139,7 +139,7 @@ def make(name: str, **kwargs: Any) -> RewardProvider:
             p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
         # common keyword: a provider without networks worth autocasting (sparse, RND, AMP...) runs fp32 and does
         # not take it; the name is still checked, and the provider's ``precision`` stays "fp32"
-        from tasks.runtime import PRECISIONS
+        from common.runtime import PRECISIONS
 
         if kwargs["precision"] not in PRECISIONS:
             raise ValueError(f"unknown precision {kwargs['precision']!r}; valid: {', '.join(PRECISIONS)}")

@@ -131,7 +131,7 @@ class VideoModelReward(RewardProvider):
         from rewards.models.pretrain import pretrain
         from rewards.models.store import ModelRef
         from tasks.collect import collect
-        from tasks.runtime import resolve_device
+        from common.runtime import resolve_device
 
         r = request
         context, steps, noise = r.override("context", 2), r.override("steps", 10), r.override("noise")

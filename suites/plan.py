@@ -39,11 +39,11 @@ def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequenc
            data_root: str | None = None, frames: int | None = None, torch_threads: int | None = None,
            image_size: int = 64, precision: str | None = None) -> list[RunSpec]:
     """The runs of ``suite_name`` under ``profile_name``; ``precision`` (``auto|bf16|fp32``, default
-    ``tasks.runtime.DEFAULT_PRECISION``) is resolved here for ``device`` (``auto`` -> bf16 where it is native),
+    ``common.runtime.DEFAULT_PRECISION``) is resolved here for ``device`` (``auto`` -> bf16 where it is native),
     so every config records what it runs with (``precision``) and what was asked (``precision_requested``),
     and the agent, the provider and the preparation (pretraining, statistics) all use the same one."""
     from agents import DrQV2Config
-    from tasks.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
+    from common.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
 
     requested = DEFAULT_PRECISION if precision is None else precision
     resolved = resolve_precision(requested, resolve_device(device))  # unknown names list the valid ones

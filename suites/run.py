@@ -16,7 +16,7 @@ from typing import Sequence
 
 from suites import definitions, profiles
 from suites.plan import RunSpec, budget_warnings, expand
-from tasks.runtime import DEFAULT_PRECISION, PRECISIONS
+from common.runtime import DEFAULT_PRECISION, PRECISIONS
 
 
 def prepare(runs: Sequence[RunSpec], log=print) -> None:
@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.seeds is not None and min(a.seeds, default=0) < 0:
         p.error(f"--seeds must be whole numbers >= 0, got {' '.join(map(str, a.seeds))}")
     try:
-        from tasks.io import check_dir, data_root
+        from common.io import check_dir, data_root
 
         check_dir(a.results, "--results")
         check_dir(data_root(a.data_root), "--data-root" if a.data_root else "the data root", writable=False)
@@ -295,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.skip_finished_in:
             runs = _not_finished_in(Path(a.skip_finished_in), a.suite, runs)
         if a.device != "auto":
-            from tasks.runtime import resolve_device
+            from common.runtime import resolve_device
 
             resolve_device(a.device)
     except (ValueError, RuntimeError) as e:

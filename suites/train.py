@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from tasks.io import as_written, atomic_torch_save, atomic_write_json, atomic_write_text, flat_keys
+from common.io import as_written, atomic_torch_save, atomic_write_json, atomic_write_text, flat_keys
 
 EVAL_COLUMNS = ["frame", "step", "episode", "success_rate", "episode_return", "time"]
 TRAIN_COLUMNS = ["frame", "step", "episode", "episode_return", "learned_return", "success", "fps",
@@ -143,7 +143,7 @@ class Trainer:
         import rewards
         import tasks
         from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
-        from tasks.runtime import resolve_device, seed_everything
+        from common.runtime import resolve_device, seed_everything
 
         self.cfg, self.run_dir, self.log = config, Path(run_dir), log
         self.seed = int(config["seed"])

@@ -207,7 +207,7 @@ def test_suites_run_lists_the_valid_precisions(capsys):
 
 def test_every_run_config_records_its_precision():
     from suites.plan import expand
-    from tasks.runtime import DEFAULT_PRECISION, resolve_precision
+    from common.runtime import DEFAULT_PRECISION, resolve_precision
 
     default = expand("metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu")
     assert all(r.config["precision_requested"] == DEFAULT_PRECISION for r in default)
@@ -327,7 +327,7 @@ def test_in_place_scoring_arithmetic_gives_the_training_forms_numbers_bit_for_bi
 
 
 def test_torch_threads_sets_the_count_and_restores_it_also_on_error():
-    from tasks.runtime import torch_threads
+    from common.runtime import torch_threads
 
     before = torch.get_num_threads()
     with pytest.raises(RuntimeError, match="inside"):

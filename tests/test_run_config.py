@@ -13,7 +13,7 @@ import pytest
 from suites import run as suite_run
 from suites import train
 from suites.plan import expand
-from tasks.io import atomic_save_npz, atomic_torch_save, atomic_write_json, atomic_write_text, current_umask
+from common.io import atomic_save_npz, atomic_torch_save, atomic_write_json, atomic_write_text, current_umask
 
 
 def _spec(tmp_path, frames=1000, **kw):

@@ -15,7 +15,7 @@ import torch
 from suites import run as suite_run
 from suites import train
 from suites.plan import expand
-from tasks.runtime import cpu_name
+from common.runtime import cpu_name
 
 
 def _eval_rows(run_dir: Path) -> pd.DataFrame:

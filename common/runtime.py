@@ -1,6 +1,8 @@
-"""Process-wide runtime choices: off-screen GL backend, torch device, precision, seeding, version stamps.
+"""Process-wide runtime choices: torch device, precision, threads, seeding, version stamps.
 
-One place for each so that a run's config can record exactly what it ran with.
+One place for each so that a run's config can record exactly what it ran with. Every stage uses these
+(the agent, the reward models, the runner, the analysis), so they live in ``common``, which imports
+nothing of the project. The off-screen GL backend is the tasks' own business (``tasks/__init__.py``).
 """
 from __future__ import annotations
 
@@ -15,19 +17,6 @@ from importlib import metadata
 from typing import Any, ContextManager, Iterator
 
 import numpy as np
-
-
-def default_gl() -> str:
-    """Pick the off-screen GL backend before MuJoCo is imported.
-
-    EGL (Debian: libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0) is the default; set
-    ``MUJOCO_GL=osmesa`` (libosmesa6) where EGL is unavailable. An explicit setting is kept.
-    """
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    # PyOpenGL must agree with MuJoCo on the platform, or context creation fails.
-    if os.environ["MUJOCO_GL"] in ("egl", "osmesa"):
-        os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
-    return os.environ["MUJOCO_GL"]
 
 
 def resolve_device(spec: str = "auto") -> "torch.device":  # noqa: F821

@@ -11,12 +11,11 @@ samples of the same experiment, only not bit-identical (``analysis.same_runs`` c
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from analysis.scores import find_runs
 from common.io import as_written, flat_keys
+from common.runs import CONFIG_FILE, find_runs, read_config_json
 
 # config keys that every run of one aggregate must share (nested ones dotted, e.g. agent.batch_size) ...
 SETTING_KEYS = ("profile", "precision", "agent", "image_size", "model_preset")
@@ -42,8 +41,7 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def folder_configs(suite_dir: str | Path) -> list[tuple[str, dict[str, Any]]]:
     """``(method/task/seed_k, config)`` of every run with a ``config.json`` under ``suite_dir``."""
-    return [(f"{run.method}/{run.task}/seed_{run.seed}", json.loads((run.path / "config.json").read_text()))
-            for run in find_runs(suite_dir) if (run.path / "config.json").is_file()]
+    return [(run.key, read_config_json(run.path)) for run in find_runs(suite_dir) if (run.path / CONFIG_FILE).is_file()]
 
 
 def gather_settings(named_configs: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, dict[str, list[str]]]:

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import rewards
 import tasks as task_registry
+from common.runs import run_dir, run_key
 from suites import definitions, profiles
 
 
@@ -26,11 +27,7 @@ class RunSpec:
     @property
     def key(self) -> str:
         c = self.config
-        return f"{c['method']}/{c['task']}/seed_{c['seed']}"
-
-
-def run_dir(results: Path, suite: str, method: str, task: str, seed: int) -> Path:
-    return Path(results) / suite / method / task / f"seed_{seed}"
+        return run_key(c["method"], c["task"], c["seed"])
 
 
 def expand(suite_name: str, profile_name: str | None = None, *, methods: Sequence[str] | None = None,

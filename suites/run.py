@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from common.io import atomic_write_text
+from common.runs import DONE_FILE, ERROR_LOG, EVAL_FILE, FRAME, LOCK_FILE, SUCCESS_RATE, TRAIN_FILE, last_row
 from suites import definitions, profiles
 from suites.plan import RunSpec, budget_warnings, expand
 from common.runtime import DEFAULT_PRECISION, PRECISIONS
@@ -53,19 +55,13 @@ class Progress:
 
     def _frames_and_success(self, r: RunSpec) -> tuple[int, float | None]:
         frame, success = 0, None
-        for name, col in (("train.csv", None), ("eval.csv", "success_rate")):
-            path = r.run_dir / name
-            if not path.exists():
+        for name in (TRAIN_FILE, EVAL_FILE):
+            row = last_row(r.run_dir / name)
+            if row is None:
                 continue
-            lines = path.read_text().splitlines()
-            if len(lines) < 2:
-                continue
-            header, last = lines[0].split(","), lines[-1].split(",")
-            if len(last) != len(header):
-                continue
-            frame = max(frame, int(float(last[0])))
-            if col is not None:
-                success = float(last[header.index(col)])
+            frame = max(frame, int(float(row[FRAME])))
+            if name == EVAL_FILE:
+                success = float(row[SUCCESS_RATE])
         return min(frame, r.config["frames"]), success
 
     def poll(self) -> None:
@@ -115,10 +111,10 @@ def _failure_line(run: RunSpec, e: BaseException) -> str:
     """One line per failed run; an unexpected error's traceback goes to ``<run_dir>/error.log``."""
     line = f"FAILED {run.key}: {type(e).__name__}: {e}"
     tb = getattr(e, "remote_traceback", None)
-    if tb and not isinstance(e, (ValueError, FileNotFoundError)):
+    if tb and not isinstance(e, (ValueError, FileNotFoundError)) and run.run_dir.is_dir():  # never make a run dir
         try:
-            (run.run_dir / "error.log").write_text(tb)
-            line += f" (traceback: {run.run_dir / 'error.log'})"
+            atomic_write_text(run.run_dir / ERROR_LOG, tb)
+            line += f" (traceback: {run.run_dir / ERROR_LOG})"
         except OSError:
             pass
     return line
@@ -127,7 +123,7 @@ def _failure_line(run: RunSpec, e: BaseException) -> str:
 def _lock_holder(run: RunSpec) -> str:
     """Who holds a run's lock, from what ``suites.train.run_lock`` wrote in it ("host pid N")."""
     try:
-        holder = (run.run_dir / ".lock").read_text().strip()
+        holder = (run.run_dir / LOCK_FILE).read_text().strip()
     except OSError:
         return ""
     return f" ({holder})" if holder else ""
@@ -146,7 +142,7 @@ def _not_finished_in(other: Path, suite: str, runs: Sequence[RunSpec]) -> list[R
     left, finished = [], []
     for r in runs:
         there = other / suite / r.key
-        if not (there / "done.json").is_file():
+        if not (there / DONE_FILE).is_file():
             left.append(r)
             continue
         try:

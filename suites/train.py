@@ -22,6 +22,7 @@ results directory. What it guarantees:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fcntl
 import io
 import json
@@ -37,12 +38,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from common.io import as_written, atomic_torch_save, atomic_write_json, atomic_write_text, flat_keys
+from common.runs import (CHECKPOINT_DIR, CONFIG_FILE, DONE_FILE, EVAL_COLUMNS, EVAL_FILE, LOCK_FILE,
+                         REPLAY_DIR, RESUME_DIRS, SUCCESS_RATE, TRAIN_COLUMNS, TRAIN_FILE, Done, EvalRow, TrainRow,
+                         checkpoint_path, list_checkpoints, run_key)
 
-EVAL_COLUMNS = ["frame", "step", "episode", "success_rate", "episode_return", "time"]
-TRAIN_COLUMNS = ["frame", "step", "episode", "episode_return", "learned_return", "success", "fps",
-                 "critic_loss", "actor_loss", "bonus", "time"]
 KEEP_CHECKPOINTS = 2
-REPLAY_DIR = "replay"  # the run's replay episodes, ep_<index>.npz, written once each (agents.replay)
 # config keys that may differ between launches of one run: where and how it executes, not what it computes.
 # data_root and versions warn when they change (other models, other library behaviour), the rest is silent.
 LAUNCH_KEYS = frozenset({"device", "torch_threads", "wandb", "data_root", "versions"})
@@ -65,7 +65,7 @@ class RunBusy(RuntimeError):
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     run_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(run_dir / ".lock", "a+")
+    fh = open(run_dir / LOCK_FILE, "a+")
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -125,11 +125,6 @@ def _fmt(v: Any) -> Any:
     return v
 
 
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    ckpts = (run_dir / "checkpoints").glob("ckpt_*.pt")
-    return sorted(ckpts, key=lambda p: int(p.stem.split("_")[1]))
-
-
 def derived_seed(*parts: Any) -> int:
     """A 31-bit seed that is a pure function of its parts (episode resets, evaluation episodes)."""
     return zlib.crc32(json.dumps(parts).encode()) & 0x7FFFFFFF
@@ -169,8 +164,8 @@ class Trainer:
         if config.get("zero_shot") and config["task"] in trained_on:
             raise ValueError(f"zero-shot suite {config['suite']!r}: the {config['provider']} video model was "
                              f"pretrained on {config['task']!r} itself (its tasks: {', '.join(trained_on)})")
-        self.eval_log = CsvLog(self.run_dir / "eval.csv", EVAL_COLUMNS)
-        self.train_log = CsvLog(self.run_dir / "train.csv", TRAIN_COLUMNS)
+        self.eval_log = CsvLog(self.run_dir / EVAL_FILE, EVAL_COLUMNS)
+        self.train_log = CsvLog(self.run_dir / TRAIN_FILE, TRAIN_COLUMNS)
         # counters (checkpointed)
         self.step = 0  # agent steps
         self.episode = 0
@@ -184,6 +179,11 @@ class Trainer:
     @property
     def frame(self) -> int:
         return self.step * self.spec.action_repeat
+
+    @property
+    def last_eval_success(self) -> float | None:
+        """The success rate of the newest evaluation (checkpoints hold that row as ``last_eval``)."""
+        return self.last_eval[SUCCESS_RATE] if self.last_eval else None
 
     # -------------------------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
@@ -201,7 +201,7 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path:
-        path = self.run_dir / "checkpoints" / f"ckpt_{self.frame:010d}.pt"
+        path = checkpoint_path(self.run_dir, self.frame)
         atomic_torch_save(path, self.state())
         for old in list_checkpoints(self.run_dir)[:-KEEP_CHECKPOINTS]:
             old.unlink(missing_ok=True)
@@ -264,9 +264,9 @@ class Trainer:
                 done = terminated or truncated
             successes.append(success)
             returns.append(ret)
-        row = {"frame": self.frame, "step": self.step, "episode": self.episode,
-               "success_rate": float(np.mean(successes)), "episode_return": float(np.mean(returns)),
-               "time": round(self.elapsed + time.monotonic() - self._t0, 1)}
+        row = dataclasses.asdict(EvalRow(
+            frame=self.frame, step=self.step, episode=self.episode, success_rate=float(np.mean(successes)),
+            episode_return=float(np.mean(returns)), time=round(self.elapsed + time.monotonic() - self._t0, 1)))
         self.eval_log.append(row)
         if self.wandb is not None:
             self.wandb.log({f"eval/{k}": v for k, v in row.items()}, step=self.frame)
@@ -310,19 +310,20 @@ class Trainer:
             raise RewardNotFiniteError(
                 f"provider {self.cfg['provider']!r} gave {'non-finite' if learned.shape == env_r.shape else 'mis-shaped'}"
                 f" rewards on task {self.cfg['task']!r}, episode {self.episode} (frame {self.frame}); "
-                f"the last good checkpoint is kept in {self.run_dir / 'checkpoints'}")
+                f"the last good checkpoint is kept in {self.run_dir / CHECKPOINT_DIR}")
         discounts = np.ones_like(env_r)
         if terminated:
             discounts[-1] = 0.0
         self.replay.add_episode(frames_arr, np.stack(actions), learned, discounts)
         self.episode += 1
         dt = time.monotonic() - t_start
-        row = {"frame": self.frame, "step": self.step, "episode": self.episode,
-               "episode_return": float(env_r.sum()), "learned_return": float(learned.sum()),
-               "success": int(success), "fps": round(len(actions) * self.spec.action_repeat / max(dt, 1e-9), 1),
-               "critic_loss": metrics.get("critic_loss", ""), "actor_loss": metrics.get("actor_loss", ""),
-               "bonus": float(np.mean(bonuses)) if bonuses else "",
-               "time": round(self.elapsed + time.monotonic() - self._t0, 1)}
+        row = dataclasses.asdict(TrainRow(
+            frame=self.frame, step=self.step, episode=self.episode, episode_return=float(env_r.sum()),
+            learned_return=float(learned.sum()), success=int(success),
+            fps=round(len(actions) * self.spec.action_repeat / max(dt, 1e-9), 1),
+            critic_loss=metrics.get("critic_loss", ""), actor_loss=metrics.get("actor_loss", ""),
+            bonus=float(np.mean(bonuses)) if bonuses else "",
+            time=round(self.elapsed + time.monotonic() - self._t0, 1)))
         self.train_log.append(row)
         if self.wandb is not None:
             self.wandb.log({f"train/{k}": v for k, v in row.items() if v != ""}, step=self.frame)
@@ -346,10 +347,9 @@ class Trainer:
                 self._checkpoint(every_ckpt)
             self.train_episode()
         self._checkpoint(every_ckpt)
-        done = {"frame": self.frame, "episodes": self.episode, "eval_rows": self.eval_log.rows(),
-                "final_success_rate": self.last_eval["success_rate"] if self.last_eval else None,
-                "seconds": round(self.elapsed, 1)}
-        atomic_write_json(self.run_dir / "done.json", done)
+        done = Done(frame=self.frame, episodes=self.episode, eval_rows=self.eval_log.rows(),
+                    final_success_rate=self.last_eval_success, seconds=round(self.elapsed, 1)).as_dict()
+        atomic_write_json(self.run_dir / DONE_FILE, done)
         return done
 
     def _checkpoint(self, every: int) -> None:
@@ -373,7 +373,7 @@ def _wandb_run(config: dict[str, Any], run_dir: Path):
     import wandb
 
     return wandb.init(project="video-reward-bench", mode=mode, dir=str(run_dir), config=config,
-                      name=f"{config['suite']}/{config['method']}/{config['task']}/seed_{config['seed']}",
+                      name=run_key(config["method"], config["task"], config["seed"], config["suite"]),
                       group=config["suite"], reinit=True)
 
 
@@ -401,7 +401,7 @@ def check_config(config: dict[str, Any], run_dir: str | os.PathLike,
     ``agent.batch_size``) with both values: averaging a 1000-frame run with a 3000-frame one, or a smoke
     profile with a quick one, would be silent and wrong.
     """
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
         return
     old = {**CONFIG_DEFAULTS, **flat_keys(json.loads(path.read_text()))}
@@ -411,7 +411,7 @@ def check_config(config: dict[str, Any], run_dir: str | os.PathLike,
     if differ:
         shown = "; ".join(f"{k}: {old.get(k, '<absent>')!r} there, {new.get(k, '<absent>')!r} now" for k in differ)
         raise ConfigMismatch(
-            f"{run_dir} holds a run{' (finished)' if (Path(run_dir) / 'done.json').exists() else ''} of another "
+            f"{run_dir} holds a run{' (finished)' if (Path(run_dir) / DONE_FILE).exists() else ''} of another "
             f"config ({', '.join(differ)} differ: {shown}). A run directory holds one config, so results never "
             f"mix: use another --results directory, or delete {run_dir} to start that run over")
     warn = sorted(k for k in old.keys() | new.keys() if k.split(".")[0] in WARN_KEYS and old.get(k) != new.get(k))
@@ -425,7 +425,7 @@ def drop_resume_state(run_dir: Path) -> None:
     ``done.json`` is written, so a kill in between leaves a finished run with some files to spare."""
     import shutil
 
-    for name in ("checkpoints", REPLAY_DIR):
+    for name in RESUME_DIRS:
         shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
@@ -439,16 +439,16 @@ def run(config: dict[str, Any], run_dir: str | os.PathLike, log: Callable[[str],
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     validate_config(config)
     check_config(config, run_dir, log)
-    if (run_dir / "done.json").exists():
-        return {"skipped": "done", **json.loads((run_dir / "done.json").read_text())}
+    if (run_dir / DONE_FILE).exists():
+        return {"skipped": "done", **json.loads((run_dir / DONE_FILE).read_text())}
     try:
         with run_lock(run_dir):
-            if (run_dir / "done.json").exists():
+            if (run_dir / DONE_FILE).exists():
                 return {"skipped": "done"}
-            if (run_dir / "config.json").exists():
+            if (run_dir / CONFIG_FILE).exists():
                 check_config(config, run_dir)  # again under the lock: another launch may have written it
             else:
-                atomic_write_json(run_dir / "config.json", config)
+                atomic_write_json(run_dir / CONFIG_FILE, config)
             trainer = Trainer(config, run_dir, log)
             try:
                 done = trainer.run()

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-PRECISIONS = ("fp32", "bf16")  # resolved precisions; "auto" is resolved by common.runtime.resolve_precision
+from common.runtime import RESOLVED_PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,9 @@ class DrQV2Config:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
+        if self.precision not in RESOLVED_PRECISIONS:
             hint = " (resolve it first: common.runtime.resolve_precision(name, device))" if self.precision == "auto" else ""
-            raise ValueError(f"DrQV2Config.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}{hint}")
+            raise ValueError(f"DrQV2Config.precision must be one of {', '.join(RESOLVED_PRECISIONS)}, got {self.precision!r}{hint}")
         positive_int = ("num_filters", "feature_dim", "hidden_dim", "batch_size", "nstep",
                         "replay_capacity", "update_every_steps")
         for name in positive_int:

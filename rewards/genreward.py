@@ -225,20 +225,22 @@ class GenRewardBase(RewardProvider):
         from common.runtime import resolve_device
 
         r = request
-        pretrained_on, context = r.override("pretrained_on", "genreward"), r.override("context", 2)
+        pretrained_on, context = cls.setting(r, "pretrained_on"), cls.setting(r, "context")
         train_on = task_set(r.domain, pretrained_on)
         collect(r.domain, sorted(set(train_on) | set(r.tasks)), episodes=r.expert_episodes, root=r.data_root)
         ref = model_ref(r.domain, r.preset, context, r.data_root, pretrained_on)
         device = str(resolve_device(r.device))
         for model in (ref.codec, ref):
             log(f"pretraining {r.domain} {model.name} on the {pretrained_on} tasks if needed")
-            pretrain(model, steps=r.pretrain_steps, device=device, quality=r.reports, log=log)
+            pretrain(model, steps=r.pretrain_steps, device=device, quality=r.reports, log=log,
+                     precision=r.precision)
         if cls.use_video:
             codec, model = ref.load_with_codec(device)
             for task in r.tasks:
-                cached_stats(codec, model, r.domain, task, r.preset, context, goal_frames=r.override("goal_frames"),
-                             steps=r.override("goal_steps", 10), noise=r.override("goal_noise", True), seed=0,
-                             data_root=r.data_root, pretrained_on=pretrained_on)
+                cached_stats(codec, model, r.domain, task, r.preset, context,
+                             goal_frames=cls.setting(r, "goal_frames"), steps=cls.setting(r, "goal_steps"),
+                             noise=cls.setting(r, "goal_noise"), seed=0, data_root=r.data_root,
+                             pretrained_on=pretrained_on)
 
     # -- episode-level reward --------------------------------------------------------------------
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """GenReward on real recorded MetaWorld episodes with a tiny, briefly trained codec and VQ-Diffusion:
 goal-video rollouts (shape, determinism, cache), the provider's two levels, and exact checkpoints."""
 import io
+import shutil
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ import torch
 import rewards
 from rewards.genreward import model_ref
 from rewards.goal_video import GoalVideoCache, generate, rollout_tokens
-from rewards.models.store import ModelMissingError
+from rewards.models.store import ModelMissingError, ModelRef
+from rewards.prepare import PrepareRequest
 from tasks import datasets as ds
 from tasks.registry import task_set
 
@@ -265,3 +267,20 @@ def test_genreward5_smoke_end_to_end(genreward_model_root, tmp_path):
     assert dr.params["trained_on"] == five and dr.params["task_set"] == "genreward"
     assert json.loads((suite_dir / "diffusion_reward" / TASK / "seed_0" / "config.json").read_text())[
         "provider_overrides"]["task_set"] == "genreward"
+
+
+def test_prepare_pretrains_the_shared_genreward_model_in_the_requested_precision(genreward_model_root, tmp_path):
+    """genreward and diffusion_reward (``task_set="genreward"``) share one codec and VQ-Diffusion; whichever
+    prepares it first fixes its precision for both (a finished model is used as it is). So genreward's
+    prepare must pretrain in the request's precision, as diffusion_reward's does; in fp32 regardless, a
+    bf16 launch's diffusion_reward would score with an fp32-trained model, or not, depending on the order."""
+    shutil.copytree(genreward_model_root / "datasets", tmp_path / "datasets")  # the videos, no models
+    shared = model_ref("metaworld", "small", 2, tmp_path, "genreward")
+    assert shared == ModelRef("metaworld", rewards.get("diffusion_reward").model_name, "small", 2, tmp_path,
+                              task_set="genreward")
+    request = PrepareRequest(domain="metaworld", tasks=(TASK,), data_root=str(tmp_path), preset="small",
+                             pretrain_steps=2, expert_episodes=2, reports=False, device="cpu", precision="bf16")
+    rewards.get("genreward_frame").prepare(request, log=lambda m: None)  # the frame level: no statistics to make
+    for ref in (shared.codec, shared):
+        meta = torch.load(ref.checkpoint, map_location="cpu", weights_only=False)["meta"]
+        assert meta["precision"] == "bf16", ref.name

@@ -70,3 +70,23 @@ def test_request_is_a_hashable_value_and_records_as_json():
     b = rewards.PrepareRequest("metaworld", ["door-close", "reach"], overrides=(("context", 2), ("steps", 5)))
     assert a == b and hash(a) == hash(b) and a.tasks == ("door-close", "reach")
     assert a.to_dict()["overrides"] == {"context": 2, "steps": 5} and a.with_tasks(()).tasks == ()
+
+
+@pytest.mark.parametrize("name", sorted(n for n in rewards.available() if rewards.get(n).prepare_overrides))
+def test_prepare_reads_each_setting_from_the_provider_s_own_defaults(name):
+    """``prepare`` takes a setting the method does not override from the constructor's default (one place),
+    so a provider's runs and its preparation cannot disagree about, e.g., a video model's context."""
+    cls = rewards.get(name)
+    bare = rewards.PrepareRequest(domain="metaworld", tasks=("reach",))
+    for setting in cls.prepare_overrides:
+        assert cls.setting(bare, setting) == cls.default(setting)
+        changed = rewards.PrepareRequest.make(cls, overrides={setting: "other"}, domain="metaworld", tasks=("reach",))
+        assert cls.setting(changed, setting) == "other"
+
+
+def test_a_setting_the_request_does_not_keep_is_refused_naming_those_it_does():
+    cls = rewards.get("diffusion_reward")
+    with pytest.raises(ValueError, match="keeps only context, steps"):
+        cls.setting(rewards.PrepareRequest(domain="metaworld", tasks=("reach",)), "alpha")  # a run-time setting
+    with pytest.raises(ValueError, match="no parameter 'bogus'.*its parameters: .*context"):
+        cls.default("bogus")

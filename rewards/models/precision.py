@@ -20,14 +20,14 @@ from typing import ContextManager
 
 import torch
 
-RESOLVED = ("fp32", "bf16")
+from common.runtime import RESOLVED_PRECISIONS
 
 
 def check(precision: str) -> str:
     """``precision`` if it is a resolved one; a ValueError naming the valid ones otherwise."""
-    if precision not in RESOLVED:
+    if precision not in RESOLVED_PRECISIONS:
         hint = " (resolve 'auto' first: common.runtime.resolve_precision)" if precision == "auto" else ""
-        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(RESOLVED)}{hint}")
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(RESOLVED_PRECISIONS)}{hint}")
     return precision
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 #: the layout below a results folder, for messages and help texts
-LAYOUT = "<suite>/<method>/<task>/seed_<n>"
+LAYOUT = "<suite>/<method>/<task>/seed_<s>"
 SEED_PREFIX = "seed_"
 CONFIG_FILE = "config.json"
 DONE_FILE = "done.json"

@@ -25,9 +25,11 @@ import os
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
+
+from common.io import as_written, atomic_write_json
 
 #: the layout below a results folder, for messages and help texts
 LAYOUT = "<suite>/<method>/<task>/seed_<s>"
@@ -128,8 +130,120 @@ def is_done(run_dir: str | os.PathLike) -> bool:
 
 
 def read_config_json(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """A run's ``config.json`` as written, a plain dict (``common.runs.RunConfig.load`` gives it typed)."""
+    """A run's ``config.json`` as written, a plain dict (``RunConfig.load`` gives it typed and upgraded)."""
     return json.loads((Path(run_dir) / CONFIG_FILE).read_text())
+
+
+# ---------------------------------------------------------------------------------------- the run config
+#: keys added to run configs since runs were first recorded, with the value every run recorded before them
+#: ran with (not today's default): no zero-shot suite existed before ``zero_shot``; no video model was
+#: pretrained before ``pretrain_steps``/``expert_episodes`` (None: the defaults); model-quality reports were
+#: always written before ``model_reports``; every run was fp32 before ``precision``. ``precision_requested``
+#: came with ``auto``: a config without it asked for what it ran (``_upgrade``).
+ADDED_KEYS: Mapping[str, Any] = {"zero_shot": False, "pretrain_steps": None, "expert_episodes": None,
+                                 "model_reports": True, "precision": "fp32"}
+ADDED_AGENT_KEYS: Mapping[str, Any] = {"precision": "fp32"}
+
+
+def _upgrade(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A run config of any age with the keys of today's (``ADDED_KEYS``), as plain JSON values."""
+    old = as_written(dict(config))
+    out = {**ADDED_KEYS, **old}
+    out.setdefault("precision_requested", out["precision"])
+    if isinstance(old.get("agent"), dict):
+        out["agent"] = {**ADDED_AGENT_KEYS, **old["agent"]}
+    return out
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs and records (design.md: its full config, versions and seed), built by
+    ``suites.plan`` and written to ``config.json`` before the run starts; ``suites.train`` reads nothing else.
+
+    ``config.json`` holds exactly these keys (``as_dict``); :meth:`from_dict` reads a config of any age
+    (missing keys get the value in force before they existed, ``ADDED_KEYS``) and refuses unknown or
+    missing ones naming the valid keys. ``agent`` is ``agents.DrQV2Config`` as a dict (without its seed).
+    """
+
+    suite: str
+    zero_shot: bool
+    method: str
+    provider: str
+    provider_overrides: Mapping[str, Any]
+    task: str
+    domain: str
+    seed: int
+    profile: str
+    frames: int
+    action_repeat: int
+    horizon: int
+    camera: str
+    image_size: int
+    eval_every_frames: int
+    eval_episodes: int
+    checkpoint_every_frames: int
+    # what the provider's models and data were made with (a record; prepare reads the request)
+    model_preset: str
+    pretrain_steps: int | None
+    expert_episodes: int | None
+    model_reports: bool
+    agent: Mapping[str, Any]
+    precision: str  # resolved: "fp32" | "bf16"
+    precision_requested: str  # as asked: "auto" | "bf16" | "fp32"
+    # where and how it executes (suites.train.LAUNCH_KEYS: may change between launches of one run)
+    device: str
+    wandb: str
+    data_root: str | None
+    torch_threads: int | None
+    versions: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        """Refuse budgets and seeds no run can have (a budget of 0 frames would make a finished, empty run);
+        a data root given as a path is kept as ``config.json`` holds it, a string."""
+        if self.data_root is not None:
+            object.__setattr__(self, "data_root", str(self.data_root))
+        if isinstance(self.frames, bool) or not isinstance(self.frames, int) or self.frames <= 0:
+            raise ValueError(f"config 'frames' must be a positive whole number of frames, got {self.frames!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"config 'seed' must be a whole number >= 0, got {self.seed!r}")
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "RunConfig":
+        """A config as ``config.json`` holds it (of any age: see ``ADDED_KEYS``), typed."""
+        d = _upgrade(config)
+        unknown, missing = sorted(set(d) - set(cls.keys())), sorted(set(cls.keys()) - set(d))
+        if unknown or missing:
+            raise ValueError(f"not a run config: {'unknown keys ' + ', '.join(unknown) if unknown else ''}"
+                             f"{'; ' if unknown and missing else ''}"
+                             f"{'missing keys ' + ', '.join(missing) if missing else ''}; "
+                             f"valid keys: {', '.join(cls.keys())}")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> "RunConfig":
+        """The config ``run_dir`` was started with, upgraded to today's keys."""
+        return cls.from_dict(read_config_json(run_dir))
+
+    @staticmethod
+    def upgraded(config: Mapping[str, Any]) -> dict[str, Any]:
+        """A recorded config as a dict with today's keys (for comparing it key by key with a new one)."""
+        return _upgrade(config)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``config.json`` holds: the fields as plain JSON values (mappings as dicts)."""
+        return as_written({f.name: getattr(self, f.name) for f in fields(self)})
+
+    def write(self, run_dir: str | os.PathLike) -> Path:
+        """Write ``config.json`` (atomically)."""
+        return atomic_write_json(Path(run_dir) / CONFIG_FILE, self.as_dict())
+
+    @property
+    def key(self) -> str:
+        return run_key(self.method, self.task, self.seed)
 
 
 # ----------------------------------------------------------------------------------------- the layout

@@ -34,7 +34,7 @@ def prepare(runs: Sequence[RunSpec], log=print) -> None:
     for r in runs:
         if r.prepare is None:
             continue
-        key = (r.config["provider"], r.prepare.with_tasks(()))
+        key = (r.config.provider, r.prepare.with_tasks(()))
         groups.setdefault(key, set()).update(r.prepare.tasks)
     for (provider, request), task_set in groups.items():
         rewards.get(provider).prepare(request.with_tasks(task_set), log=log)
@@ -47,8 +47,8 @@ class Progress:
         from tqdm.auto import tqdm
 
         self.runs = runs
-        self.total = sum(r.config["frames"] for r in runs)
-        self.bar = tqdm(total=self.total, unit="frame", desc=f"suite {runs[0].config['suite']}" if runs else "suite",
+        self.total = sum(r.config.frames for r in runs)
+        self.bar = tqdm(total=self.total, unit="frame", desc=f"suite {runs[0].config.suite}" if runs else "suite",
                         dynamic_ncols=True)
         self.done = 0
         self._postfix = ""
@@ -62,7 +62,7 @@ class Progress:
             frame = max(frame, int(float(row[FRAME])))
             if name == EVAL_FILE:
                 success = float(row[SUCCESS_RATE])
-        return min(frame, r.config["frames"]), success
+        return min(frame, r.config.frames), success
 
     def poll(self) -> None:
         states = [self._frames_and_success(r) for r in self.runs]
@@ -138,7 +138,7 @@ def _not_finished_in(other: Path, suite: str, runs: Sequence[RunSpec]) -> list[R
 
     if not other.is_dir():
         raise ValueError(f"--skip-finished-in: no results folder {other}")
-    check_joins(other / suite, [r.config for r in runs])
+    check_joins(other / suite, [r.config.as_dict() for r in runs])
     left, finished = [], []
     for r in runs:
         there = other / suite / r.key
@@ -287,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_config(r.config, r.run_dir)
         from analysis.consistency import check_joins
 
-        check_joins(Path(a.results) / a.suite, [r.config for r in runs])  # nor runs of another setting beside
+        check_joins(Path(a.results) / a.suite, [r.config.as_dict() for r in runs])  # nor runs of another setting
         if a.skip_finished_in:
             runs = _not_finished_in(Path(a.skip_finished_in), a.suite, runs)
         if a.device != "auto":
@@ -309,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         launcher = _launcher(a, suite_dir)
     except (ValueError, RuntimeError) as e:
         p.error(str(e))
-    print(f"suite {a.suite}: {len(runs)} runs ({runs[0].config['profile']} profile, {a.launcher} launcher) "
+    print(f"suite {a.suite}: {len(runs)} runs ({runs[0].config.profile} profile, {a.launcher} launcher) "
           f"-> {suite_dir}", flush=True)
     import signal
     import threading

@@ -156,14 +156,13 @@ def _genreward_runs(genreward_model_root, results, methods=("genreward",), frame
                   data_root=str(genreward_model_root), torch_threads=1, device="cpu")
     out = []
     for spec in runs:
-        c = spec.config
-        c["eval_episodes"], c["checkpoint_every_frames"], c["eval_every_frames"] = 1, 512, frames
-        if c["provider"] == "genreward":
-            c["provider_overrides"] = {**c["provider_overrides"], "goal_frames": 8, "goal_steps": 2}
-        request = rewards.PrepareRequest.make(rewards.get(c["provider"]), overrides=c["provider_overrides"],
+        c = dataclasses.replace(spec.config, eval_episodes=1, checkpoint_every_frames=512, eval_every_frames=frames)
+        if c.provider == "genreward":
+            c = dataclasses.replace(c, provider_overrides={**c.provider_overrides, "goal_frames": 8, "goal_steps": 2})
+        request = rewards.PrepareRequest.make(rewards.get(c.provider), overrides=c.provider_overrides,
                                               **{f.name: getattr(spec.prepare, f.name)
                                                  for f in dataclasses.fields(spec.prepare) if f.name != "overrides"})
-        out.append(dataclasses.replace(spec, prepare=request))
+        out.append(dataclasses.replace(spec, config=c, prepare=request))
     return out
 
 
@@ -202,7 +201,7 @@ def test_kill_9_and_resume_with_fb_state_gives_the_rows_of_an_uninterrupted_run(
     train.run(whole.config, whole.run_dir)
     [killed] = _genreward_runs(genreward_model_root, tmp_path / "killed", frames=1536)
     code = "import json, sys; from suites import train; train.run(json.loads(sys.argv[1]), sys.argv[2])"
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config), str(killed.run_dir)],
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config.as_dict()), str(killed.run_dir)],
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     ckpts = killed.run_dir / "checkpoints"
     deadline = time.monotonic() + 600

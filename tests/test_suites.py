@@ -40,13 +40,13 @@ def test_local_runs_default_to_one_thread_on_cpu_and_one_job_per_core(tmp_path, 
     [spec] = expand("smoke", methods=["sparse"], results=tmp_path)
     launcher = launch.LocalLauncher()
     for jobs in (1, 2, 4):
-        assert launcher._placed(spec, 0, jobs)["torch_threads"] == 1
+        assert launcher._placed(spec, 0, jobs).torch_threads == 1
     # --threads wins; with GPUs the CPU threads are shared out between the slots
     [explicit] = expand("smoke", methods=["sparse"], results=tmp_path, torch_threads=3)
-    assert launcher._placed(explicit, 0, 1)["torch_threads"] == 3
+    assert launcher._placed(explicit, 0, 1).torch_threads == 3
     monkeypatch.setattr(launch, "gpu_slots", lambda: 2)
     placed = launcher._placed(spec, 1, 2)
-    assert placed["device"] == "cuda:1" and placed["torch_threads"] == 2
+    assert placed.device == "cuda:1" and placed.torch_threads == 2
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-PRECISIONS = ("fp32", "bf16")  # resolved precisions; "auto" is resolved by tasks.runtime.resolve_precision
+from common.runtime import RESOLVED_PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,13 @@ class DrQV2Config:
     # arithmetic of the network passes (design.md section 9): "fp32", or "bf16" autocast for the encoder,
     # actor and critic passes (losses, TD targets, optimiser state, Polyak update stay fp32). Always the
     # resolved value, so each run's config records what it ran with: resolve "auto" with
-    # tasks.runtime.resolve_precision(name, device) before building the config.
+    # common.runtime.resolve_precision(name, device) before building the config.
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            hint = " (resolve it first: tasks.runtime.resolve_precision(name, device))" if self.precision == "auto" else ""
-            raise ValueError(f"DrQV2Config.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}{hint}")
+        if self.precision not in RESOLVED_PRECISIONS:
+            hint = " (resolve it first: common.runtime.resolve_precision(name, device))" if self.precision == "auto" else ""
+            raise ValueError(f"DrQV2Config.precision must be one of {', '.join(RESOLVED_PRECISIONS)}, got {self.precision!r}{hint}")
         positive_int = ("num_filters", "feature_dim", "hidden_dim", "batch_size", "nstep",
                         "replay_capacity", "update_every_steps")
         for name in positive_int:

@@ -34,7 +34,7 @@ from . import distributions as D
 from .augment import random_shift
 from .config import DrQV2Config
 from .networks import Actor, Critic, Encoder, init_module
-from tasks.runtime import autocast, torch_threads
+from common.runtime import autocast, torch_threads
 
 BATCH_KEYS = ("obs", "action", "reward", "discount", "next_obs")
 

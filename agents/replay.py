@@ -34,7 +34,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from tasks.io import atomic_save_npz
+from common.io import atomic_save_npz
 
 EPISODE_FILE = re.compile(r"^ep_(\d{6,})\.npz$")
 STATE_FORMAT = 2  # 1: arrays inside the state; 2: episode files in the store, counts and RNG in the state

@@ -39,8 +39,9 @@ from rliable import metrics
 
 from analysis.oracles import ORACLES, display_name
 from analysis.palette import method_order
+from common.runs import DONE_FILE, SUCCESS_RATE, run_key
 
-SUCCESS_METRIC = "success_rate"
+SUCCESS_METRIC = SUCCESS_RATE  # the eval.csv column that the aggregates are of
 LAST_N_EVALS = 3
 BOOTSTRAP_SEED = 0
 # Name shown in figures and tables -> rliable estimator on a [num_runs, num_tasks] matrix.
@@ -112,10 +113,10 @@ def select_runs(status: pd.DataFrame, success: pd.DataFrame) -> Selection:
                           status[["method", "task", "seed"]].itertuples(index=False)], dtype=bool)
     unfinished = status[~status["done"].to_numpy(bool)]
     for r in unfinished.itertuples(index=False):
-        notes.append(f"{r.method}/{r.task}/seed_{r.seed}: unfinished (last evaluated frame "
+        notes.append(f"{run_key(r.method, r.task, r.seed)}: unfinished (last evaluated frame "
                      f"{_fmt_frame(r.last_frame)} of {_fmt_frame(r.budget)}): left out of aggregates")
     for r in status[status["done"].to_numpy(bool) & ~has_evals].itertuples(index=False):
-        notes.append(f"{r.method}/{r.task}/seed_{r.seed}: done.json but no evaluation: left out")
+        notes.append(f"{run_key(r.method, r.task, r.seed)}: {DONE_FILE} but no evaluation: left out")
     finished = status[status["done"].to_numpy(bool) & has_evals][["method", "task", "seed"]]
     for oracle in method_order(set(status["method"]) & set(ORACLES)):
         notes.append(f"{display_name(oracle)}: a reference, not a method: drawn apart in the learning curves, "
@@ -290,7 +291,7 @@ def scores_over_frames(success: pd.DataFrame, selection: Selection, grid: np.nda
                 frames, score = per_run[(method, task, seed)]
                 idx = np.searchsorted(frames, grid, side="right") - 1
                 if (idx < 0).any():
-                    raise ValueError(f"{method}/{task}/seed_{seed} has no evaluation at or before frame "
+                    raise ValueError(f"{run_key(method, task, seed)} has no evaluation at or before frame "
                                      f"{int(grid[idx < 0][0])}")
                 rows.append(score[idx])
             columns.append(np.stack(rows))

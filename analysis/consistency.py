@@ -11,13 +11,11 @@ samples of the same experiment, only not bit-identical (``analysis.same_runs`` c
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from analysis.scores import find_runs
-from tasks.registry import dense_reward_rule
-from tasks.io import as_written, flat_keys
+from common.io import as_written, flat_keys
+from common.runs import CONFIG_FILE, RunConfig, find_runs, read_config_json
 
 # config keys that every run of one aggregate must share (nested ones dotted, e.g. agent.batch_size) ...
 SETTING_KEYS = ("profile", "precision", "agent", "image_size", "model_preset")
@@ -36,7 +34,7 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     key was not recorded); a task key is named with its task, e.g. ``frames (reach)``."""
     written = as_written(dict(config))
     if "task" in written:  # configs from before the key name the rule they ran under by their task
-        written["dense_reward"] = dense_reward_rule(written)
+        written["dense_reward"] = RunConfig.upgraded(written)["dense_reward"]
     top = ("task", *SETTING_KEYS, *(k for k in TASK_KEYS if "." not in k))  # nested ones come with agent
     flat = flat_keys({k: written.get(k, "<absent>") for k in top})
     task = flat.pop("task")
@@ -45,8 +43,7 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def folder_configs(suite_dir: str | Path) -> list[tuple[str, dict[str, Any]]]:
     """``(method/task/seed_k, config)`` of every run with a ``config.json`` under ``suite_dir``."""
-    return [(f"{run.method}/{run.task}/seed_{run.seed}", json.loads((run.path / "config.json").read_text()))
-            for run in find_runs(suite_dir) if (run.path / "config.json").is_file()]
+    return [(run.key, read_config_json(run.path)) for run in find_runs(suite_dir) if (run.path / CONFIG_FILE).is_file()]
 
 
 def gather_settings(named_configs: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, dict[str, list[str]]]:

@@ -42,7 +42,8 @@ from analysis.consistency import check_one_setting
 from analysis.palette import method_colors, method_order
 from analysis.report import AggregateTable, ReportInputs, render, suite_context
 from analysis.scores import load_scores, run_status, run_times
-from tasks.io import atomic_write_text
+from common.io import atomic_write_text
+from common.runs import EVAL_FILE
 
 DEFAULT_REFERENCE = "diffusion_reward"
 DEFAULT_BASELINE = "sparse"  # what every learned reward should improve on
@@ -119,7 +120,7 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
     success = agg.success_rates(scores)
     if success.empty:
         raise NoResultsError(f"suite {suite!r} has no evaluations yet under {suite_dir} "
-                             f"(no eval.csv with a {agg.SUCCESS_METRIC} column)")
+                             f"(no {EVAL_FILE} with a {agg.SUCCESS_METRIC} column)")
     status = run_status(suite_dir)
     all_methods = method_order(status["method"])
     status = status.assign(_o=status["method"].map(all_methods.index)).sort_values(

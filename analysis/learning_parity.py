@@ -22,24 +22,26 @@ from typing import Sequence
 
 import pandas as pd
 
+from common.runs import EVAL_FILE, FRAME, LAYOUT, LEARNED_RETURN, SUCCESS_RATE, TRAIN_FILE, find_runs, read_run_csv
+
 
 def load(root: str | Path) -> pd.DataFrame:
     """One row per (suite, method, task, seed, eval frame): ``success`` and ``train_return`` (see above)."""
     root = Path(root)
     rows = []
-    for ev_path in sorted(root.glob("*/*/*/seed_*/eval.csv")):
-        run = ev_path.parent
-        suite, method, task, seed = run.parts[-4], run.parts[-3], run.parts[-2], int(run.name.split("_")[1])
-        ev, tr = pd.read_csv(ev_path), pd.read_csv(run / "train.csv")
-        frames = list(ev["frame"])
+    suites = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    for suite, r in ((s.name, r) for s in suites for r in find_runs(s) if (r.path / EVAL_FILE).is_file()):
+        method, task, seed = r.method, r.task, r.seed
+        ev, tr = read_run_csv(r.path / EVAL_FILE), read_run_csv(r.path / TRAIN_FILE)
+        frames = list(ev[FRAME])
         for i, f in enumerate(frames):
             lo = frames[i - 1] if i else -1
-            window = tr[(tr["frame"] > lo) & (tr["frame"] <= f)]
+            window = tr[(tr[FRAME] > lo) & (tr[FRAME] <= f)]
             rows.append(dict(suite=suite, method=method, task=task, seed=seed, frame=int(f),
-                             success=float(ev["success_rate"].iloc[i]),
-                             train_return=float(window["learned_return"].mean()) if len(window) else float("nan")))
+                             success=float(ev[SUCCESS_RATE].iloc[i]),
+                             train_return=float(window[LEARNED_RETURN].mean()) if len(window) else float("nan")))
     if not rows:
-        raise FileNotFoundError(f"no runs under {root} (expected <suite>/<method>/<task>/seed_<s>/eval.csv)")
+        raise FileNotFoundError(f"no runs under {root} (expected {LAYOUT}/{EVAL_FILE})")
     return pd.DataFrame(rows)
 
 

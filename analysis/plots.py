@@ -44,7 +44,7 @@ from rliable import plot_utils  # noqa: E402
 from analysis.aggregate import AGGREGATE_METRICS, PAIR_SEPARATOR  # noqa: E402
 from analysis.oracles import display_name, is_oracle  # noqa: E402
 from analysis.palette import KNOWN_METHODS  # noqa: E402
-from tasks.io import atomic_write  # noqa: E402
+from common.io import atomic_write  # noqa: E402
 
 FORMATS = ("png", "pdf")
 DPI = 150

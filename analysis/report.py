@@ -28,6 +28,7 @@ import pandas as pd
 from analysis.aggregate import AGGREGATE_METRICS, LAST_N_EVALS, MIN_RUNS_FOR_CI, Selection
 from analysis.oracles import display_name
 from analysis.permutation import ALPHA, FEW_RUNS
+from common.runs import CONFIG_FILE, DONE_FILE, find_runs, read_config_json
 
 #: where the suite ships what it measured (design.md section 10)
 REFERENCE_RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
@@ -71,9 +72,11 @@ def suite_context(suite: str, suite_dir: str | Path, status: pd.DataFrame) -> Co
     (method, task).
     """
     profiles = set()
-    for cfg in Path(suite_dir).glob("*/*/seed_*/config.json"):
+    for run in find_runs(suite_dir):
+        if not (run.path / CONFIG_FILE).is_file():
+            continue
         try:
-            profiles.add(str(json.loads(cfg.read_text()).get("profile") or "unknown"))
+            profiles.add(str(read_config_json(run.path).get("profile") or "unknown"))
         except (OSError, json.JSONDecodeError):
             profiles.add("unknown")
     profile = "/".join(sorted(profiles)) or "unknown"
@@ -377,7 +380,7 @@ def render(inp: ReportInputs, out_dir: Path) -> str:
     lines += ["## Runs", ""] + _counts(status) + [""]
     if status["seconds"].notna().any():
         lines += [f"Training time of the finished runs: {_hours(status['seconds'])} hours in all (each run's "
-                  "done.json; runs side by side overlap in wall-clock time).", ""]
+                  f"{DONE_FILE}; runs side by side overlap in wall-clock time).", ""]
     lines += ["## Left out or missing", ""]
     lines += [f"- {n}" for n in sel.notes] or ["- nothing: every run finished and entered the aggregates"]
     lines += ["", "## Figures", ""]

@@ -9,7 +9,7 @@ below each folder; for every run found in both, it compares
 - ``config.json``, key by key (versions, platform and CPU included: a different torch, MuJoCo or CPU is a
   different machine for this purpose; a ``versions`` entry that only one side recorded, such as the CPU
   of a run made before runs recorded it, is noted, not counted as a difference);
-- ``eval.csv`` and ``train.csv``, cell by cell, exactly (no float tolerance hides a drift), except the wall-clock columns (``analysis.scores.WALL_CLOCK_COLUMNS``), which no two runs share.
+- ``eval.csv`` and ``train.csv``, cell by cell, exactly (no float tolerance hides a drift), except the wall-clock columns (``common.runs.WALL_CLOCK_COLUMNS``), which no two runs share.
 
 A run still training on one side is compared on the rows it has written so far ("prefix"), so a long
 reproduction can be checked while it runs. Exit status 0 when at least one run matched and every matched
@@ -18,7 +18,6 @@ run is the same, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from analysis.scores import WALL_CLOCK_COLUMNS, find_runs, read_run_csv
-
-CSV_FILES = ("eval.csv", "train.csv")
+from common.runs import (CSV_FILES, FRAME, LAYOUT, WALL_CLOCK_COLUMNS, find_results, is_done, read_config_json,
+                         read_run_csv)
 
 
 @dataclass
@@ -44,9 +42,7 @@ class Comparison:
 
 def run_dirs(root: Path) -> dict[str, Path]:
     """``<suite>/<method>/<task>/seed_<s>`` -> run directory, for every run with a config below ``root``."""
-    return {f"{suite.name}/{r.method}/{r.task}/seed_{r.seed}": r.path
-            for suite in sorted(p for p in root.iterdir() if p.is_dir())
-            for r in find_runs(suite) if (r.path / "config.json").is_file()}
+    return find_results(root)
 
 
 def _config_differences(a: Path, b: Path) -> tuple[list[str], list[str]]:
@@ -54,7 +50,7 @@ def _config_differences(a: Path, b: Path) -> tuple[list[str], list[str]]:
     side only (a run made before that entry existed, e.g. ``versions.cpu``) is unknown there, not
     different: it is a note. Every other key, ``versions`` entries recorded on both sides included, must
     be equal."""
-    ca, cb = (json.loads((d / "config.json").read_text()) for d in (a, b))
+    ca, cb = (read_config_json(d) for d in (a, b))
     out, notes = [], []
     for k in sorted(set(ca) | set(cb)):
         x, y = ca.get(k, "<absent>"), cb.get(k, "<absent>")
@@ -89,13 +85,13 @@ def _csv_difference(name: str, a: Path, b: Path, finished: tuple[bool, bool]) ->
         for c in cols:
             x, y = da.at[i, c], db.at[i, c]
             if x != y and not (pd.isna(x) and pd.isna(y)):
-                return f"{name} row {i + 1} (frame {da.at[i, 'frame']}): {c} {x} vs {y}", ""
+                return f"{name} row {i + 1} (frame {da.at[i, FRAME]}): {c} {x} vs {y}", ""
     kind = f"{n} rows" if len(da) == len(db) else f"prefix of {n} rows (one side unfinished)"
     return None, f"{name} {kind}"
 
 
 def compare_run(key: str, a: Path, b: Path) -> Comparison:
-    finished = ((a / "done.json").exists(), (b / "done.json").exists())
+    finished = (is_done(a), is_done(b))
     diffs, notes = _config_differences(a, b)
     compared = ["config" + (f" ({'; '.join(notes)})" if notes else "")]
     for name in CSV_FILES:
@@ -122,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     for root in (a.first, a.second):
         if not root.is_dir():
-            print(f"error: {root} is not a directory (a results folder holds <suite>/<method>/<task>/seed_<s>/)",
+            print(f"error: {root} is not a directory (a results folder holds {LAYOUT}/)",
                   file=sys.stderr)
             return 2
     comparisons, only_first, only_second = compare(a.first, a.second)

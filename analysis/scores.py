@@ -6,84 +6,28 @@ time (atomically, so a reader never sees half a file), and ``load_scores`` reuse
 newer than every ``eval.csv``. ``run_status`` says which runs have finished their frame budget, which
 the analysis needs to keep unfinished runs out of aggregates.
 
-Layout (docs/interfaces.md)::
+Layout (docs/interfaces.md; the run folders' names and columns are ``common.runs``)::
 
     <suite_dir>/<method>/<task>/seed_<k>/{config.json, eval.csv, done.json}
     <suite_dir>/scores.csv      long form: method, task, seed, frame, metric, value
 """
 from __future__ import annotations
 
-import io
 import json
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tasks.io import atomic_write_text
+from common.io import atomic_write_text
+from common.runs import (CONFIG_FILE, DONE_FILE, EVAL_FILE, FRAME, NON_METRIC_COLUMNS, TRAIN_FILE, TRAIN_SUCCESS,
+                         RunDir, find_runs, is_done, read_run_csv)
 
 SCORES_FILE = "scores.csv"
 SCORE_COLUMNS = ["method", "task", "seed", "frame", "metric", "value"]
 STATUS_COLUMNS = ["method", "task", "seed", "done", "last_frame", "budget", "train_episodes",
                   "train_successes", "seconds"]
-# Bookkeeping columns of eval.csv that are coordinates, not metrics.
-NON_METRIC_COLUMNS = ("frame", "step", "time")
-# columns of a run's CSVs (suites.train) that measure the machine's speed, not the run: two otherwise
-# identical runs differ only there (analysis.same_runs)
-WALL_CLOCK_COLUMNS = ("fps", "time")
-_SEED_DIR = re.compile(r"^seed_(\d+)$")
-
-
-@dataclass(frozen=True)
-class RunDir:
-    """One run directory, identified by its place in the layout."""
-
-    method: str
-    task: str
-    seed: int
-    path: Path
-
-
-def find_runs(suite_dir: str | os.PathLike) -> list[RunDir]:
-    """Every ``<method>/<task>/seed_<k>/`` directory under ``suite_dir``, in a stable order.
-
-    The path names are the identity of a run (they always exist, even before ``config.json`` is
-    written); directories that do not follow the layout (``figures/``, hidden ones) are ignored.
-    """
-    suite_dir = Path(suite_dir)
-    runs = []
-    for path in suite_dir.glob("*/*/seed_*"):
-        m = _SEED_DIR.match(path.name)
-        method, task = path.parent.parent.name, path.parent.name
-        if not m or not path.is_dir() or method.startswith(".") or task.startswith("."):
-            continue
-        runs.append(RunDir(method, task, int(m.group(1)), path))
-    return sorted(runs, key=lambda r: (r.method, r.task, r.seed))
-
-
-def read_run_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a run's append-only ``eval.csv`` or ``train.csv``, which another process may be writing now.
-
-    A last line without its newline is a row still being written: it is dropped rather than parsed
-    into a wrong (truncated) number. Values are coerced to numbers where the column is numeric;
-    rows without a frame are dropped. Returns an empty frame for a missing or header-only file.
-    """
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        return pd.DataFrame()
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    if not text.strip():
-        return pd.DataFrame()
-    df = pd.read_csv(io.StringIO(text), on_bad_lines="skip")
-    if "frame" not in df.columns:
-        raise ValueError(f"{path}: a run CSV has no 'frame' column (columns: {list(df.columns)})")
-    df["frame"] = pd.to_numeric(df["frame"], errors="coerce")
-    return df.dropna(subset=["frame"]).astype({"frame": "int64"})
 
 
 def _eval_to_long(df: pd.DataFrame, run: RunDir) -> pd.DataFrame:
@@ -92,7 +36,7 @@ def _eval_to_long(df: pd.DataFrame, run: RunDir) -> pd.DataFrame:
                if c not in NON_METRIC_COLUMNS and pd.api.types.is_numeric_dtype(df[c])]
     if df.empty or not metrics:
         return pd.DataFrame(columns=SCORE_COLUMNS)
-    long = df.melt(id_vars=["frame"], value_vars=metrics, var_name="metric", value_name="value")
+    long = df.melt(id_vars=[FRAME], value_vars=metrics, var_name="metric", value_name="value")
     long = long.dropna(subset=["value"])
     long.insert(0, "seed", run.seed)
     long.insert(0, "task", run.task)
@@ -104,12 +48,12 @@ def build_scores(suite_dir: str | os.PathLike) -> pd.DataFrame:
     """Rebuild ``<suite_dir>/scores.csv`` from every run's ``eval.csv`` and return the table.
 
     Long form, one row per (method, task, seed, frame, metric). Written atomically with
-    ``tasks.io.atomic_write_text``. A suite without runs gives an empty table (and file).
+    ``common.io.atomic_write_text``. A suite without runs gives an empty table (and file).
     """
     suite_dir = Path(suite_dir)
     if not suite_dir.is_dir():
         raise FileNotFoundError(f"suite directory {suite_dir} does not exist")
-    parts = [_eval_to_long(read_run_csv(run.path / "eval.csv"), run) for run in find_runs(suite_dir)]
+    parts = [_eval_to_long(read_run_csv(run.path / EVAL_FILE), run) for run in find_runs(suite_dir)]
     parts = [p for p in parts if not p.empty]
     scores = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SCORE_COLUMNS)
     scores = _typed(scores.sort_values(["method", "task", "seed", "metric", "frame"], kind="stable"))
@@ -123,8 +67,8 @@ def _typed(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _newest_eval_mtime(suite_dir: Path) -> int:
-    mtimes = [(run.path / "eval.csv").stat().st_mtime_ns for run in find_runs(suite_dir)
-              if (run.path / "eval.csv").is_file()]
+    mtimes = [(run.path / EVAL_FILE).stat().st_mtime_ns for run in find_runs(suite_dir)
+              if (run.path / EVAL_FILE).is_file()]
     return max(mtimes, default=0)
 
 
@@ -184,10 +128,10 @@ def _training_successes(run: RunDir) -> tuple[int, int]:
     At a small budget evaluation success is often 0 for every learned reward; whether the agent ever
     reached the goal while training is then the first sign of a difference, so the report counts it.
     """
-    train = read_run_csv(run.path / "train.csv")
-    if train.empty or "success" not in train.columns:
+    train = read_run_csv(run.path / TRAIN_FILE)
+    if train.empty or TRAIN_SUCCESS not in train.columns:
         return len(train), 0
-    return len(train), int((pd.to_numeric(train["success"], errors="coerce").fillna(0) > 0).sum())
+    return len(train), int((pd.to_numeric(train[TRAIN_SUCCESS], errors="coerce").fillna(0) > 0).sum())
 
 
 def run_status(suite_dir: str | os.PathLike) -> pd.DataFrame:
@@ -202,11 +146,11 @@ def run_status(suite_dir: str | os.PathLike) -> pd.DataFrame:
     """
     rows = []
     for run in find_runs(suite_dir):
-        evals = read_run_csv(run.path / "eval.csv")
-        last = float(evals["frame"].max()) if not evals.empty else np.nan
-        rows.append((run.method, run.task, run.seed, (run.path / "done.json").is_file(), last,
-                     _json_number(run.path / "config.json", "frames"), *_training_successes(run),
-                     _json_number(run.path / "done.json", "seconds")))
+        evals = read_run_csv(run.path / EVAL_FILE)
+        last = float(evals[FRAME].max()) if not evals.empty else np.nan
+        rows.append((run.method, run.task, run.seed, is_done(run.path), last,
+                     _json_number(run.path / CONFIG_FILE, "frames"), *_training_successes(run),
+                     _json_number(run.path / DONE_FILE, "seconds")))
     status = pd.DataFrame(rows, columns=STATUS_COLUMNS)
     return status.astype({"method": str, "task": str, "seed": "int64", "done": bool,
                           "last_frame": "float64", "budget": "float64", "train_episodes": "int64",

@@ -27,7 +27,6 @@ Exit status 0 when it shipped or found nothing new to ship, 1 on a conflict, a m
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +35,13 @@ from typing import Sequence
 from analysis.consistency import check_one_setting
 from analysis.figures import DEFAULT_REPS, make_figures
 from analysis.same_runs import run_dirs
-from tasks.io import atomic_write_bytes
+from common.io import atomic_write_bytes
+from common.runs import DONE_FILE, LAYOUT, RESULT_FILES, read_config_json
 
 #: what a shipped run holds; done.json last: a run is shipped once its done.json is there
-SHIPPED_FILES = ("config.json", "eval.csv", "train.csv", "done.json")
-DONE = SHIPPED_FILES[-1]
+SHIPPED_FILES = RESULT_FILES
+DONE = DONE_FILE
+assert SHIPPED_FILES[-1] == DONE
 SHOWN = 6  # runs named per line of the summary
 
 
@@ -138,7 +139,7 @@ def check(p: Plan, reference: str | Path, suites: Sequence[str] | None = None) -
         raise ShipError(f"{len(p.conflicts)} run(s) are shipped already with other files: {lines}. Nothing "
                         f"shipped; to replace a shipped run, remove its directory under {reference} first")
     for suite in p.suites:
-        extra = [(f"{key.split('/', 1)[1]} (to add)", json.loads((run / "config.json").read_text()))
+        extra = [(f"{key.split('/', 1)[1]} (to add)", read_config_json(run))
                  for key, run in p.add.items() if _suite(key) == suite]
         check_one_setting(Path(reference) / suite, extra)
 
@@ -180,7 +181,7 @@ def summary(p: Plan) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.ship", description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", help="results folder holding <suite>/<method>/<task>/seed_<s> runs")
+    parser.add_argument("source", help=f"results folder holding {LAYOUT} runs")
     parser.add_argument("reference", help="folder to add them to, e.g. results/reference/metaworld7-quick")
     parser.add_argument("--suite", nargs="+", default=None, help="only these suite folders of the source")
     parser.add_argument("--dry-run", action="store_true", help="say what would be shipped, copy nothing")

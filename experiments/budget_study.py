@@ -34,9 +34,9 @@ from rewards.models.pretrain import pretrain
 from tasks.cli import positive_int, run_reporting_user_errors
 from tasks.collect import collect
 from tasks.datasets import DatasetMissingError
-from tasks.io import atomic_write_json, atomic_write_text
+from common.io import atomic_write_json, atomic_write_text
 from tasks.registry import DOMAINS, seen_tasks
-from tasks.runtime import DEFAULT_PRECISION, PRECISIONS, cpu_name, resolve_device, resolve_precision
+from common.runtime import DEFAULT_PRECISION, PRECISIONS, cpu_name, resolve_device, resolve_precision
 
 COLUMNS = ("model", "preset", "context", "budget", "best_step", "val_loss", "segment_cpu_s", "cpu_hours",
            "segment_wall_s", "precision", "seed", "machine")

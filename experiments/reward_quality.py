@@ -87,11 +87,11 @@ from rewards.models.store import ModelMissingError, ModelRef, fingerprint
 from rewards.registry import parameters
 from tasks import datasets as ds
 from tasks.collect import collect
-from tasks.io import atomic_write_json, atomic_write_text
-from tasks.io import data_root as resolve_root
+from common.io import atomic_write_json, atomic_write_text
+from common.io import data_root as resolve_root
 from tasks.registry import DEFAULT_TASK_SET, TASK_SETS
 from tasks.registry import task_set as task_set_tasks
-from tasks.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything, versions
+from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything, versions
 
 #: the video-model rewards (design section 5)
 VIDEO_PROVIDERS = ("diffusion_reward", "viper", "viper_std", "diffusion_ll", "viper_ce", "diffusion_reward_nonoise")
@@ -484,7 +484,7 @@ def score(domain: str, providers: Sequence[str] | None = None, tasks: Sequence[s
     ``pretrain_steps`` (None: the defaults of ``tasks.collect`` and of the preset) size the upstream steps;
     ``pretrain=False`` uses the models on disk as they are. ``model_file``: score that checkpoint of the
     providers' video model instead (every video provider must use the same model), in :func:`scoring_root`;
-    implies ``pretrain=False``. ``precision`` (default ``tasks.runtime.DEFAULT_PRECISION``) is resolved for the
+    implies ``pretrain=False``. ``precision`` (default ``common.runtime.DEFAULT_PRECISION``) is resolved for the
     device and used for pretraining, statistics and scoring."""
     providers = list(DEFAULT_PROVIDERS if providers is None else providers)
     task_list = list(tasks) if tasks is not None else default_tasks(domain, task_set)

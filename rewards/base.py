@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import inspect
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from rewards.prepare import PrepareRequest
 
+from common.runtime import RESOLVED_PRECISIONS
 from tasks.registry import DOMAINS  # the domains the suite knows (one list, kept by the task registry)
 
 #: Frames are RGB, channels first.
@@ -164,7 +166,7 @@ class RewardProvider(abc.ABC):
 
     def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None,
                  seed: int = 0, precision: str = "fp32") -> None:
-        from tasks.runtime import resolve_device
+        from common.runtime import resolve_device
 
         import torch
 
@@ -178,13 +180,35 @@ class RewardProvider(abc.ABC):
         # the resolved precision its networks run in ("fp32" | "bf16"); a provider that ignores it keeps fp32
         # (rewards.make drops the keyword for it) and it is not part of params, so checkpoints written before
         # it existed still load: the run config records the precision, and its check refuses a mix
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"unknown precision {precision!r}; valid: fp32, bf16"
-                             + (" (resolve 'auto' first: tasks.runtime.resolve_precision)" if precision == "auto" else ""))
+        if precision not in RESOLVED_PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(RESOLVED_PRECISIONS)}"
+                             + (" (resolve 'auto' first: common.runtime.resolve_precision)" if precision == "auto" else ""))
         self.precision = precision
         self.params: dict[str, Any] = {}
 
     # -- upstream artefacts ------------------------------------------------------------------------
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The constructor's default for parameter ``name``: what a method that does not override it gets.
+
+        ``prepare`` reads its settings through :meth:`setting`, so each default is written once, in
+        ``__init__``, and a provider and its preparation cannot disagree about it.
+        """
+        params = inspect.signature(cls.__init__).parameters
+        if name not in params or params[name].default is inspect.Parameter.empty:
+            raise ValueError(f"{cls.__name__} has no parameter {name!r} with a default; its parameters: "
+                             f"{', '.join(p for p, v in params.items() if v.default is not inspect.Parameter.empty)}")
+        return params[name].default
+
+    @classmethod
+    def setting(cls, request: "PrepareRequest", name: str) -> Any:
+        """Parameter ``name`` of the runs behind ``request``: the method's override, else the default. Only
+        ``prepare_overrides`` are kept in a request; any other name would silently read the default."""
+        if name not in cls.prepare_overrides:
+            raise ValueError(f"{cls.__name__}.prepare cannot read {name!r}: a request keeps only "
+                             f"{', '.join(cls.prepare_overrides) or 'no overrides'}")
+        return request.override(name, cls.default(name))
+
     @classmethod
     def prepare(cls, request: "PrepareRequest", log: Any = print) -> None:
         """Make what this provider needs for ``request`` (datasets, pretrained models) if it is missing.

@@ -119,7 +119,7 @@ def cached_stats(codec: Any, model: Any, domain: str, task: str, preset: str, co
     the fingerprints of the model and the expert videos (recomputed when either changes)."""
     from rewards.models import store
     from tasks.datasets import episode_dir
-    from tasks.io import atomic_write_json
+    from common.io import atomic_write_json
 
     mdir = model_ref(domain, preset, context, data_root, pretrained_on).dir
     files = sorted(episode_dir(domain, task, "expert", "train", data_root).glob("ep_*.npz"))
@@ -221,23 +221,25 @@ class GenRewardBase(RewardProvider):
         video-level statistics of each task (so parallel runs only read them)."""
         from rewards.models.pretrain import pretrain
         from tasks.collect import collect
-        from tasks.runtime import resolve_device
+        from common.runtime import resolve_device
 
         r = request
-        pretrained_on, context = r.override("pretrained_on", "genreward"), r.override("context", 2)
+        pretrained_on, context = cls.setting(r, "pretrained_on"), cls.setting(r, "context")
         train_on = task_set(r.domain, pretrained_on)
         collect(r.domain, sorted(set(train_on) | set(r.tasks)), episodes=r.expert_episodes, root=r.data_root)
         ref = model_ref(r.domain, r.preset, context, r.data_root, pretrained_on)
         device = str(resolve_device(r.device))
         for model in (ref.codec, ref):
             log(f"pretraining {r.domain} {model.name} on the {pretrained_on} tasks if needed")
-            pretrain(model, steps=r.pretrain_steps, device=device, quality=r.reports, log=log)
+            pretrain(model, steps=r.pretrain_steps, device=device, quality=r.reports, log=log,
+                     precision=r.precision)
         if cls.use_video:
             codec, model = ref.load_with_codec(device)
             for task in r.tasks:
-                cached_stats(codec, model, r.domain, task, r.preset, context, goal_frames=r.override("goal_frames"),
-                             steps=r.override("goal_steps", 10), noise=r.override("goal_noise", True), seed=0,
-                             data_root=r.data_root, pretrained_on=pretrained_on)
+                cached_stats(codec, model, r.domain, task, r.preset, context,
+                             goal_frames=cls.setting(r, "goal_frames"), steps=cls.setting(r, "goal_steps"),
+                             noise=cls.setting(r, "goal_noise"), seed=0, data_root=r.data_root,
+                             pretrained_on=pretrained_on)
 
     # -- episode-level reward --------------------------------------------------------------------
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:

@@ -16,9 +16,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from common.runtime import RESOLVED_PRECISIONS
 from tasks.registry import DOMAINS
-
-PRECISIONS = ("fp32", "bf16")
 
 
 def _hashable(value: Any, name: str) -> Any:
@@ -61,8 +60,8 @@ class PrepareRequest:
         object.__setattr__(self, "tasks", tuple(sorted(set(self.tasks))))
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+        if self.precision not in RESOLVED_PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; valid: {', '.join(RESOLVED_PRECISIONS)}")
         for name in ("pretrain_steps", "expert_episodes"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):

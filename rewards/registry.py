@@ -154,7 +154,7 @@ def make(name: str, **kwargs: Any) -> RewardProvider:
     if "precision" in kwargs and "precision" not in takes and not takes_any_keyword(cls):
         # common keyword: a provider without networks worth autocasting (sparse, RND, AMP...) runs fp32 and does
         # not take it; the name is still checked, and the provider's ``precision`` stays "fp32"
-        from tasks.runtime import PRECISIONS
+        from common.runtime import PRECISIONS
 
         if kwargs["precision"] not in PRECISIONS:
             raise ValueError(f"unknown precision {kwargs['precision']!r}; valid: {', '.join(PRECISIONS)}")

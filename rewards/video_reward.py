@@ -130,16 +130,16 @@ class VideoModelReward(RewardProvider):
         from rewards.models.pretrain import pretrain
         from rewards.models.store import ModelRef
         from tasks.collect import collect
-        from tasks.runtime import resolve_device
+        from common.runtime import resolve_device
 
         r = request
-        context, steps, noise = r.override("context", 2), r.override("steps", 10), r.override("noise")
-        strict = r.override("zero_shot_stats", "task")
+        context, steps, noise = cls.setting(r, "context"), cls.setting(r, "steps"), cls.setting(r, "noise")
+        strict = cls.setting(r, "zero_shot_stats")
         if strict not in ZERO_SHOT_STATS:
             raise ValueError(f"zero_shot_stats: unknown setting {strict!r}; valid: {', '.join(ZERO_SHOT_STATS)}")
         strict = strict == "seen"
         device = str(resolve_device(r.device))
-        ref = ModelRef(r.domain, cls.model_name, r.preset, context, r.data_root, r.override("task_set", "seen"))
+        ref = ModelRef(r.domain, cls.model_name, r.preset, context, r.data_root, cls.setting(r, "task_set"))
         train_on = ref.tasks
         collect(r.domain, sorted(set(train_on) | (set() if strict else set(r.tasks))), episodes=r.expert_episodes,
                 root=r.data_root)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import pickle
 import signal
@@ -25,6 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
+from common.runs import RunConfig
 from suites.gpus import gpu_slots
 from suites.plan import RunSpec
 
@@ -103,7 +105,7 @@ class _Worker:
     """One run in its own process (its own process group, so a Ctrl-C reaches only the launcher, which
     ends the workers itself), with the files its job and result travel through."""
 
-    def __init__(self, run: RunSpec, config: dict, slot: int, tmp: Path):
+    def __init__(self, run: RunSpec, config: RunConfig, slot: int, tmp: Path):
         self.run, self.slot = run, slot
         self.job_file, self.result_file = tmp / f"job_{id(self)}.pkl", tmp / f"result_{id(self)}.pkl"
         with open(self.job_file, "wb") as f:
@@ -161,19 +163,19 @@ class LocalLauncher:
         never more than there are runs."""
         return max(1, min(gpu_slots() or os.cpu_count() or 1, n_runs))
 
-    def _placed(self, run: RunSpec, slot: int, jobs: int) -> dict:
+    def _placed(self, run: RunSpec, slot: int, jobs: int) -> RunConfig:
         """The run's config as this slot runs it: its GPU, and its torch threads when not set.
 
         On CPU a run gets one thread unless ``--threads`` says otherwise: the thread count changes the
         float reductions (a dense reach run at 6k frames gives other returns with 2 threads than with 1),
         so fixing it makes a run's numbers the same whether it runs alone or beside others, and a
         reference experiment run two at a time is reproduced by the default command."""
-        config = dict(run.config)
-        n_gpu = gpu_slots() if config.get("device", "auto") in ("auto", "cuda") else 0
+        config = run.config
+        n_gpu = gpu_slots() if config.device in ("auto", "cuda") else 0
         if n_gpu:
-            config["device"] = f"cuda:{slot % n_gpu}"
-        if not config.get("torch_threads"):
-            config["torch_threads"] = max(1, (os.cpu_count() or 1) // jobs) if n_gpu else 1
+            config = dataclasses.replace(config, device=f"cuda:{slot % n_gpu}")
+        if not config.torch_threads:
+            config = dataclasses.replace(config, torch_threads=max(1, (os.cpu_count() or 1) // jobs) if n_gpu else 1)
         return config
 
     def launch(self, runs: Sequence[RunSpec]) -> Iterator[tuple[RunSpec, dict | BaseException]]:

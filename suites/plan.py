@@ -1,7 +1,7 @@
 """Expand a suite into resolved run configs (methods x tasks x seeds) for a profile.
 
-A resolved config holds everything a run needs and records (design.md: every run records its full
-config, versions and seed), so ``suites.train.run(config, run_dir)`` needs nothing else. Each run also
+A resolved config (``common.runs.RunConfig``) holds everything a run needs and records (design.md: every
+run records its full config, versions and seed), so ``suites.train.run(config, run_dir)`` needs nothing else. Each run also
 carries the ``rewards.PrepareRequest`` of its method, built here once per method: ``suites.run`` groups
 runs by (provider, request) and prepares each group once before any run starts.
 """
@@ -10,27 +10,23 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import rewards
 import tasks as task_registry
+from common.runs import RunConfig, run_dir
 from suites import definitions, profiles
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    config: dict[str, Any]
+    config: RunConfig
     run_dir: Path
     prepare: rewards.PrepareRequest | None = None  # what its provider must make first (None: nothing asked)
 
     @property
     def key(self) -> str:
-        c = self.config
-        return f"{c['method']}/{c['task']}/seed_{c['seed']}"
-
-
-def run_dir(results: Path, suite: str, method: str, task: str, seed: int) -> Path:
-    return Path(results) / suite / method / task / f"seed_{seed}"
+        return self.config.key
 
 
 def expand(suite_name: str | definitions.Suite, profile_name: str | None = None, *, methods: Sequence[str] | None = None,
@@ -39,7 +35,7 @@ def expand(suite_name: str | definitions.Suite, profile_name: str | None = None,
            data_root: str | None = None, frames: int | None = None, torch_threads: int | None = None,
            image_size: int = 64, precision: str | None = None) -> list[RunSpec]:
     """The runs of ``suite_name`` under ``profile_name``; ``precision`` (``auto|bf16|fp32``, default
-    ``tasks.runtime.DEFAULT_PRECISION``) is resolved here for ``device`` (``auto`` -> bf16 where it is native),
+    ``common.runtime.DEFAULT_PRECISION``) is resolved here for ``device`` (``auto`` -> bf16 where it is native),
     so every config records what it runs with (``precision``) and what was asked (``precision_requested``),
     and the agent, the provider and the preparation (pretraining, statistics) all use the same one.
 
@@ -47,7 +43,7 @@ def expand(suite_name: str | definitions.Suite, profile_name: str | None = None,
     ``suites.suite_file``); each of ``methods`` is a label of the suite or any registered reward provider,
     with optional parameters (``NAME:key=value,...``, see ``Suite.method``)."""
     from agents import DrQV2Config
-    from tasks.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
+    from common.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
 
     requested = DEFAULT_PRECISION if precision is None else precision
     resolved = resolve_precision(requested, resolve_device(device))  # unknown names list the valid ones
@@ -84,22 +80,22 @@ def expand(suite_name: str | definitions.Suite, profile_name: str | None = None,
             agent.pop("seed")
             agent["precision"] = resolved
             for s in chosen_seeds:
-                config = {
-                    "suite": suite.name, "zero_shot": suite.zero_shot, "method": m.label, "provider": m.provider,
-                    "provider_overrides": overrides, "task": t, "domain": spec.domain, "seed": int(s),
-                    "profile": profile.name, "frames": budget,
-                    "action_repeat": spec.action_repeat, "horizon": spec.horizon, "camera": spec.camera,
-                    "dense_reward": spec.dense_reward,
-                    "image_size": image_size, "eval_every_frames": profile.eval_every_frames,
-                    "eval_episodes": profile.eval_episodes,
-                    "checkpoint_every_frames": profile.checkpoint_every_frames,
+                config = RunConfig(
+                    suite=suite.name, zero_shot=suite.zero_shot, method=m.label, provider=m.provider,
+                    provider_overrides=dict(overrides), task=t, domain=spec.domain, seed=int(s),
+                    profile=profile.name, frames=budget,
+                    action_repeat=spec.action_repeat, horizon=spec.horizon, camera=spec.camera,
+                    dense_reward=spec.dense_reward,
+                    image_size=image_size, eval_every_frames=profile.eval_every_frames,
+                    eval_episodes=profile.eval_episodes,
+                    checkpoint_every_frames=profile.checkpoint_every_frames,
                     # what the provider's models and data were made with (a record; prepare reads the request)
-                    "model_preset": request.preset, "pretrain_steps": request.pretrain_steps,
-                    "expert_episodes": request.expert_episodes, "model_reports": request.reports,
-                    "agent": agent, "precision": resolved, "precision_requested": requested,
-                    "device": device, "wandb": wandb,
-                    "data_root": data_root, "torch_threads": torch_threads, "versions": stamp,
-                }
+                    model_preset=request.preset, pretrain_steps=request.pretrain_steps,
+                    expert_episodes=request.expert_episodes, model_reports=request.reports,
+                    agent=dict(agent), precision=resolved, precision_requested=requested,
+                    device=device, wandb=wandb,
+                    data_root=data_root, torch_threads=torch_threads, versions=stamp,
+                )
                 out.append(RunSpec(config, run_dir(Path(results), suite.name, m.label, t, int(s)), request))
     return out
 
@@ -110,8 +106,8 @@ def budget_warnings(runs: Sequence[RunSpec]) -> list[str]:
     method 0, hours spent on figures of noise. ``suites.run`` prints these before launching."""
     budgets: dict[str, int] = {}
     for r in runs:
-        task = r.config["task"]
-        budgets[task] = max(budgets.get(task, 0), int(r.config["frames"]))
+        task = r.config.task
+        budgets[task] = max(budgets.get(task, 0), r.config.frames)
     out = []
     for task, frames in sorted(budgets.items()):
         pilot = task_registry.spec(task).oracle_fails_within

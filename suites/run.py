@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Sequence
 
 import rewards
+from common.io import atomic_write_text
+from common.runs import DONE_FILE, ERROR_LOG, EVAL_FILE, FRAME, LOCK_FILE, SUCCESS_RATE, TRAIN_FILE, last_row
 from suites import definitions, profiles
 from suites.definitions import METHOD_SYNTAX
 from suites.plan import RunSpec, budget_warnings, expand
 from suites.suite_file import load as load_suite_file
-from tasks.runtime import DEFAULT_PRECISION, PRECISIONS
+from common.runtime import DEFAULT_PRECISION, PRECISIONS
 
 
 def prepare(runs: Sequence[RunSpec], log=print) -> None:
@@ -37,7 +39,7 @@ def prepare(runs: Sequence[RunSpec], log=print) -> None:
     for r in runs:
         if r.prepare is None:
             continue
-        key = (r.config["provider"], r.prepare.with_tasks(()))
+        key = (r.config.provider, r.prepare.with_tasks(()))
         groups.setdefault(key, set()).update(r.prepare.tasks)
     for (provider, request), task_set in groups.items():
         rewards.get(provider).prepare(request.with_tasks(task_set), log=log)
@@ -50,28 +52,22 @@ class Progress:
         from tqdm.auto import tqdm
 
         self.runs = runs
-        self.total = sum(r.config["frames"] for r in runs)
-        self.bar = tqdm(total=self.total, unit="frame", desc=f"suite {runs[0].config['suite']}" if runs else "suite",
+        self.total = sum(r.config.frames for r in runs)
+        self.bar = tqdm(total=self.total, unit="frame", desc=f"suite {runs[0].config.suite}" if runs else "suite",
                         dynamic_ncols=True)
         self.done = 0
         self._postfix = ""
 
     def _frames_and_success(self, r: RunSpec) -> tuple[int, float | None]:
         frame, success = 0, None
-        for name, col in (("train.csv", None), ("eval.csv", "success_rate")):
-            path = r.run_dir / name
-            if not path.exists():
+        for name in (TRAIN_FILE, EVAL_FILE):
+            row = last_row(r.run_dir / name)
+            if row is None:
                 continue
-            lines = path.read_text().splitlines()
-            if len(lines) < 2:
-                continue
-            header, last = lines[0].split(","), lines[-1].split(",")
-            if len(last) != len(header):
-                continue
-            frame = max(frame, int(float(last[0])))
-            if col is not None:
-                success = float(last[header.index(col)])
-        return min(frame, r.config["frames"]), success
+            frame = max(frame, int(float(row[FRAME])))
+            if name == EVAL_FILE:
+                success = float(row[SUCCESS_RATE])
+        return min(frame, r.config.frames), success
 
     def poll(self) -> None:
         states = [self._frames_and_success(r) for r in self.runs]
@@ -120,10 +116,10 @@ def _failure_line(run: RunSpec, e: BaseException) -> str:
     """One line per failed run; an unexpected error's traceback goes to ``<run_dir>/error.log``."""
     line = f"FAILED {run.key}: {type(e).__name__}: {e}"
     tb = getattr(e, "remote_traceback", None)
-    if tb and not isinstance(e, (ValueError, FileNotFoundError)):
+    if tb and not isinstance(e, (ValueError, FileNotFoundError)) and run.run_dir.is_dir():  # never make a run dir
         try:
-            (run.run_dir / "error.log").write_text(tb)
-            line += f" (traceback: {run.run_dir / 'error.log'})"
+            atomic_write_text(run.run_dir / ERROR_LOG, tb)
+            line += f" (traceback: {run.run_dir / ERROR_LOG})"
         except OSError:
             pass
     return line
@@ -132,7 +128,7 @@ def _failure_line(run: RunSpec, e: BaseException) -> str:
 def _lock_holder(run: RunSpec) -> str:
     """Who holds a run's lock, from what ``suites.train.run_lock`` wrote in it ("host pid N")."""
     try:
-        holder = (run.run_dir / ".lock").read_text().strip()
+        holder = (run.run_dir / LOCK_FILE).read_text().strip()
     except OSError:
         return ""
     return f" ({holder})" if holder else ""
@@ -147,11 +143,11 @@ def _not_finished_in(other: Path, suite: str, runs: Sequence[RunSpec]) -> list[R
 
     if not other.is_dir():
         raise ValueError(f"--skip-finished-in: no results folder {other}")
-    check_joins(other / suite, [r.config for r in runs])
+    check_joins(other / suite, [r.config.as_dict() for r in runs])
     left, finished = [], []
     for r in runs:
         there = other / suite / r.key
-        if not (there / "done.json").is_file():
+        if not (there / DONE_FILE).is_file():
             left.append(r)
             continue
         try:
@@ -290,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.seeds is not None and min(a.seeds, default=0) < 0:
         p.error(f"--seeds must be whole numbers >= 0, got {' '.join(map(str, a.seeds))}")
     try:
-        from tasks.io import check_dir, data_root
+        from common.io import check_dir, data_root
 
         check_dir(a.results, "--results")
         check_dir(data_root(a.data_root), "--data-root" if a.data_root else "the data root", writable=False)
@@ -307,11 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_config(r.config, r.run_dir)
         from analysis.consistency import check_joins
 
-        check_joins(Path(a.results) / a.suite, [r.config for r in runs])  # nor runs of another setting beside
+        check_joins(Path(a.results) / a.suite, [r.config.as_dict() for r in runs])  # nor runs of another setting
         if a.skip_finished_in:
             runs = _not_finished_in(Path(a.skip_finished_in), a.suite, runs)
         if a.device != "auto":
-            from tasks.runtime import resolve_device
+            from common.runtime import resolve_device
 
             resolve_device(a.device)
     except (ValueError, RuntimeError) as e:
@@ -329,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         launcher = _launcher(a, suite_dir)
     except (ValueError, RuntimeError) as e:
         p.error(str(e))
-    print(f"suite {a.suite}: {len(runs)} runs ({runs[0].config['profile']} profile, {a.launcher} launcher) "
+    print(f"suite {a.suite}: {len(runs)} runs ({runs[0].config.profile} profile, {a.launcher} launcher) "
           f"-> {suite_dir}", flush=True)
     import signal
     import threading

@@ -19,11 +19,13 @@ The heavy one-off work before the runs (expert videos, video-model pretraining) 
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from common.runs import RunConfig
 from suites.gpus import gpu_slots
 from suites.plan import RunSpec
 
@@ -49,7 +51,7 @@ class Requeueable:
 class RunJob(Requeueable):
     """``train.run(config, run_dir)`` as a job: a requeued run resumes from its newest checkpoint."""
 
-    def __call__(self, config: dict, run_dir: str) -> dict:
+    def __call__(self, config: RunConfig, run_dir: str) -> dict:
         from suites import train
 
         return train.run(config, run_dir)
@@ -105,11 +107,10 @@ class SubmititLauncher:
             raise ValueError(f"bad --slurm-param: {str(e).splitlines()[0]}") from None  # the rest is submitit's aside
 
     # ------------------------------------------------------------------------------------ runs
-    def _placed(self, run: RunSpec) -> dict:
-        config = dict(run.config)
-        if not config.get("torch_threads"):
-            config["torch_threads"] = self.cpus
-        return config  # device "auto": each job sees only its own GPU(s)
+    def _placed(self, run: RunSpec) -> RunConfig:
+        if not run.config.torch_threads:
+            return dataclasses.replace(run.config, torch_threads=self.cpus)
+        return run.config  # device "auto": each job sees only its own GPU(s)
 
     def launch(self, runs: Sequence[RunSpec]) -> Iterator[tuple[RunSpec, dict | BaseException]]:
         queue = list(runs)

@@ -22,6 +22,7 @@ results directory. What it guarantees:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fcntl
 import io
 import json
@@ -32,26 +33,20 @@ import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from tasks import registry as task_registry
-from tasks.io import as_written, atomic_torch_save, atomic_write_json, atomic_write_text, flat_keys
+from common.io import atomic_torch_save, atomic_write_json, atomic_write_text, flat_keys
+from common.runs import (CHECKPOINT_DIR, CONFIG_FILE, DONE_FILE, EVAL_COLUMNS, EVAL_FILE, LOCK_FILE,
+                         REPLAY_DIR, RESUME_DIRS, SUCCESS_RATE, TRAIN_COLUMNS, TRAIN_FILE, Done, EvalRow, RunConfig,
+                         TrainRow, checkpoint_path, list_checkpoints, read_config_json, run_key)
 
-EVAL_COLUMNS = ["frame", "step", "episode", "success_rate", "episode_return", "time"]
-TRAIN_COLUMNS = ["frame", "step", "episode", "episode_return", "learned_return", "success", "fps",
-                 "critic_loss", "actor_loss", "bonus", "time"]
 KEEP_CHECKPOINTS = 2
-REPLAY_DIR = "replay"  # the run's replay episodes, ep_<index>.npz, written once each (agents.replay)
 # config keys that may differ between launches of one run: where and how it executes, not what it computes.
 # data_root and versions warn when they change (other models, other library behaviour), the rest is silent.
 LAUNCH_KEYS = frozenset({"device", "torch_threads", "wandb", "data_root", "versions"})
 WARN_KEYS = ("data_root", "versions")
-# keys added to run configs since runs were first recorded, with the value every older run ran with: an old
-# run directory compares as if its config.json held them (an fp32 run resumes with --precision fp32, and
-# refuses bf16, naming "precision")
-CONFIG_DEFAULTS = {"precision": "fp32", "precision_requested": "fp32", "agent.precision": "fp32"}
 
 
 class RewardNotFiniteError(RuntimeError):
@@ -66,7 +61,7 @@ class RunBusy(RuntimeError):
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     run_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(run_dir / ".lock", "a+")
+    fh = open(run_dir / LOCK_FILE, "a+")
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -126,11 +121,6 @@ def _fmt(v: Any) -> Any:
     return v
 
 
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    ckpts = (run_dir / "checkpoints").glob("ckpt_*.pt")
-    return sorted(ckpts, key=lambda p: int(p.stem.split("_")[1]))
-
-
 def derived_seed(*parts: Any) -> int:
     """A 31-bit seed that is a pure function of its parts (episode resets, evaluation episodes)."""
     return zlib.crc32(json.dumps(parts).encode()) & 0x7FFFFFFF
@@ -138,45 +128,44 @@ def derived_seed(*parts: Any) -> int:
 
 # ----------------------------------------------------------------------------------------- the run
 class Trainer:
-    def __init__(self, config: dict[str, Any], run_dir: Path, log: Callable[[str], None]):
+    def __init__(self, config: RunConfig, run_dir: Path, log: Callable[[str], None]):
         import torch
 
         import rewards
         import tasks
         from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
-        from tasks.runtime import resolve_device, seed_everything
+        from common.runtime import resolve_device, seed_everything
 
         self.cfg, self.run_dir, self.log = config, Path(run_dir), log
-        self.seed = int(config["seed"])
+        self.seed = config.seed
         seed_everything(self.seed)
-        if config.get("torch_threads"):
-            torch.set_num_threads(int(config["torch_threads"]))
-        self.device = resolve_device(config.get("device", "auto"))
-        self.spec = tasks.spec(config["task"])
-        self.env = tasks.make(config["task"], seed=self.seed, image_size=config["image_size"])
-        self.eval_env = tasks.make(config["task"], seed=self.seed + 1, image_size=config["image_size"], goal_seed=self.seed)
+        if config.torch_threads:
+            torch.set_num_threads(int(config.torch_threads))
+        self.device = resolve_device(config.device)
+        self.spec = tasks.spec(config.task)
+        self.env = tasks.make(config.task, seed=self.seed, image_size=config.image_size)
+        self.eval_env = tasks.make(config.task, seed=self.seed + 1, image_size=config.image_size, goal_seed=self.seed)
         obs_shape = self.env.observation_space.shape
         action_dim = self.env.action_space.shape[0]
-        self.agent_cfg = DrQV2Config.from_dict({**config["agent"], "seed": self.seed})
+        self.agent_cfg = DrQV2Config.from_dict({**config.agent, "seed": self.seed})
         self.agent = DrQV2Agent(obs_shape, action_dim, self.agent_cfg, self.device)
         self.replay = ReplayBuffer(self.agent_cfg.replay_capacity, obs_shape, action_dim, self.agent_cfg.nstep,
                                    self.agent_cfg.discount, seed=self.seed, store=self.run_dir / REPLAY_DIR)
         self._replay_first = 0  # oldest episode the newest checkpoint holds: older files are pruned
-        self.provider = rewards.make(config["provider"], task=config["task"], domain=self.spec.domain,
-                                     device=self.device, data_root=config.get("data_root"), seed=self.seed,
-                                     precision=config.get("precision", "fp32"),
-                                     **config.get("provider_overrides", {}))
+        self.provider = rewards.make(config.provider, task=config.task, domain=self.spec.domain,
+                                     device=self.device, data_root=config.data_root, seed=self.seed,
+                                     precision=config.precision, **config.provider_overrides)
         trained_on = self.provider.params.get("trained_on") or []
-        if config.get("zero_shot") and config["task"] in trained_on:
-            raise ValueError(f"zero-shot suite {config['suite']!r}: the {config['provider']} video model was "
-                             f"pretrained on {config['task']!r} itself (its tasks: {', '.join(trained_on)})")
-        self.eval_log = CsvLog(self.run_dir / "eval.csv", EVAL_COLUMNS)
-        self.train_log = CsvLog(self.run_dir / "train.csv", TRAIN_COLUMNS)
+        if config.zero_shot and config.task in trained_on:
+            raise ValueError(f"zero-shot suite {config.suite!r}: the {config.provider} video model was "
+                             f"pretrained on {config.task!r} itself (its tasks: {', '.join(trained_on)})")
+        self.eval_log = CsvLog(self.run_dir / EVAL_FILE, EVAL_COLUMNS)
+        self.train_log = CsvLog(self.run_dir / TRAIN_FILE, TRAIN_COLUMNS)
         # counters (checkpointed)
         self.step = 0  # agent steps
         self.episode = 0
         self.next_eval = 0
-        self.next_ckpt = int(config["checkpoint_every_frames"])
+        self.next_ckpt = config.checkpoint_every_frames
         self.elapsed = 0.0  # training seconds before this process
         self.last_eval_frame = -1
         self.last_eval: dict[str, Any] | None = None
@@ -185,6 +174,11 @@ class Trainer:
     @property
     def frame(self) -> int:
         return self.step * self.spec.action_repeat
+
+    @property
+    def last_eval_success(self) -> float | None:
+        """The success rate of the newest evaluation (checkpoints hold that row as ``last_eval``)."""
+        return self.last_eval[SUCCESS_RATE] if self.last_eval else None
 
     # -------------------------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
@@ -202,7 +196,7 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path:
-        path = self.run_dir / "checkpoints" / f"ckpt_{self.frame:010d}.pt"
+        path = checkpoint_path(self.run_dir, self.frame)
         atomic_torch_save(path, self.state())
         for old in list_checkpoints(self.run_dir)[:-KEEP_CHECKPOINTS]:
             old.unlink(missing_ok=True)
@@ -255,7 +249,7 @@ class Trainer:
     # ------------------------------------------------------------------------------- loop
     def evaluate(self) -> dict[str, Any]:
         successes, returns = [], []
-        for i in range(int(self.cfg["eval_episodes"])):
+        for i in range(self.cfg.eval_episodes):
             obs, _ = self.eval_env.reset(seed=derived_seed(self.seed, "eval", self.frame, i))
             done, success, ret = False, False, 0.0
             while not done:
@@ -265,9 +259,9 @@ class Trainer:
                 done = terminated or truncated
             successes.append(success)
             returns.append(ret)
-        row = {"frame": self.frame, "step": self.step, "episode": self.episode,
-               "success_rate": float(np.mean(successes)), "episode_return": float(np.mean(returns)),
-               "time": round(self.elapsed + time.monotonic() - self._t0, 1)}
+        row = dataclasses.asdict(EvalRow(
+            frame=self.frame, step=self.step, episode=self.episode, success_rate=float(np.mean(successes)),
+            episode_return=float(np.mean(returns)), time=round(self.elapsed + time.monotonic() - self._t0, 1)))
         self.eval_log.append(row)
         if self.wandb is not None:
             self.wandb.log({f"eval/{k}": v for k, v in row.items()}, step=self.frame)
@@ -305,33 +299,34 @@ class Trainer:
         env_r = np.asarray(env_rewards, np.float32)
         from rewards.dense import env_reward_series  # the dense oracle is given the env's shaped reward
 
-        given = env_reward_series(self.provider.env_reward, env_r, dense_rewards, self.cfg["task"])
+        given = env_reward_series(self.provider.env_reward, env_r, dense_rewards, self.cfg.task)
         learned = np.asarray(self.provider.label_episode(frames_arr, given), np.float32)
         if learned.shape != env_r.shape or not np.all(np.isfinite(learned)):
             raise RewardNotFiniteError(
-                f"provider {self.cfg['provider']!r} gave {'non-finite' if learned.shape == env_r.shape else 'mis-shaped'}"
-                f" rewards on task {self.cfg['task']!r}, episode {self.episode} (frame {self.frame}); "
-                f"the last good checkpoint is kept in {self.run_dir / 'checkpoints'}")
+                f"provider {self.cfg.provider!r} gave {'non-finite' if learned.shape == env_r.shape else 'mis-shaped'}"
+                f" rewards on task {self.cfg.task!r}, episode {self.episode} (frame {self.frame}); "
+                f"the last good checkpoint is kept in {self.run_dir / CHECKPOINT_DIR}")
         discounts = np.ones_like(env_r)
         if terminated:
             discounts[-1] = 0.0
         self.replay.add_episode(frames_arr, np.stack(actions), learned, discounts)
         self.episode += 1
         dt = time.monotonic() - t_start
-        row = {"frame": self.frame, "step": self.step, "episode": self.episode,
-               "episode_return": float(env_r.sum()), "learned_return": float(learned.sum()),
-               "success": int(success), "fps": round(len(actions) * self.spec.action_repeat / max(dt, 1e-9), 1),
-               "critic_loss": metrics.get("critic_loss", ""), "actor_loss": metrics.get("actor_loss", ""),
-               "bonus": float(np.mean(bonuses)) if bonuses else "",
-               "time": round(self.elapsed + time.monotonic() - self._t0, 1)}
+        row = dataclasses.asdict(TrainRow(
+            frame=self.frame, step=self.step, episode=self.episode, episode_return=float(env_r.sum()),
+            learned_return=float(learned.sum()), success=int(success),
+            fps=round(len(actions) * self.spec.action_repeat / max(dt, 1e-9), 1),
+            critic_loss=metrics.get("critic_loss", ""), actor_loss=metrics.get("actor_loss", ""),
+            bonus=float(np.mean(bonuses)) if bonuses else "",
+            time=round(self.elapsed + time.monotonic() - self._t0, 1)))
         self.train_log.append(row)
         if self.wandb is not None:
             self.wandb.log({f"train/{k}": v for k, v in row.items() if v != ""}, step=self.frame)
         return row
 
     def run(self) -> dict[str, Any]:
-        budget = int(self.cfg["frames"])
-        every_eval, every_ckpt = int(self.cfg["eval_every_frames"]), int(self.cfg["checkpoint_every_frames"])
+        budget = self.cfg.frames
+        every_eval, every_ckpt = self.cfg.eval_every_frames, self.cfg.checkpoint_every_frames
         self.resume()
         self._t0 = time.monotonic()
         while True:
@@ -347,10 +342,9 @@ class Trainer:
                 self._checkpoint(every_ckpt)
             self.train_episode()
         self._checkpoint(every_ckpt)
-        done = {"frame": self.frame, "episodes": self.episode, "eval_rows": self.eval_log.rows(),
-                "final_success_rate": self.last_eval["success_rate"] if self.last_eval else None,
-                "seconds": round(self.elapsed, 1)}
-        atomic_write_json(self.run_dir / "done.json", done)
+        done = Done(frame=self.frame, episodes=self.episode, eval_rows=self.eval_log.rows(),
+                    final_success_rate=self.last_eval_success, seconds=round(self.elapsed, 1)).as_dict()
+        atomic_write_json(self.run_dir / DONE_FILE, done)
         return done
 
     def _checkpoint(self, every: int) -> None:
@@ -367,31 +361,28 @@ class Trainer:
             self.wandb.finish()
 
 
-def _wandb_run(config: dict[str, Any], run_dir: Path):
-    mode = config.get("wandb", "off")
+def _wandb_run(config: RunConfig, run_dir: Path):
+    mode = config.wandb
     if mode == "off":
         return None
     import wandb
 
-    return wandb.init(project="video-reward-bench", mode=mode, dir=str(run_dir), config=config,
-                      name=f"{config['suite']}/{config['method']}/{config['task']}/seed_{config['seed']}",
-                      group=config["suite"], reinit=True)
+    return wandb.init(project="video-reward-bench", mode=mode, dir=str(run_dir), config=config.as_dict(),
+                      name=run_key(config.method, config.task, config.seed, config.suite),
+                      group=config.suite, reinit=True)
 
 
 class ConfigMismatch(ValueError):
     """A run directory already holds a run (finished or not) of another config."""
 
 
-def validate_config(config: dict[str, Any]) -> None:
-    """Refuse budgets and seeds no run can have (a budget of 0 frames would make a finished, empty run)."""
-    frames, seed = config.get("frames"), config.get("seed")
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames <= 0:
-        raise ValueError(f"config 'frames' must be a positive whole number of frames, got {frames!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"config 'seed' must be a whole number >= 0, got {seed!r}")
+def as_run_config(config: RunConfig | Mapping[str, Any]) -> RunConfig:
+    """A run config, given typed or as ``config.json`` holds it (a dict: checked and upgraded the same way
+    as a recorded one, ``RunConfig.from_dict``; impossible budgets and seeds are refused)."""
+    return config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
 
 
-def check_config(config: dict[str, Any], run_dir: str | os.PathLike,
+def check_config(config: RunConfig | Mapping[str, Any], run_dir: str | os.PathLike,
                  log: Callable[[str], None] | None = None) -> None:
     """Compare ``config`` with the one ``run_dir`` was started with, finished or not.
 
@@ -400,22 +391,21 @@ def check_config(config: dict[str, Any], run_dir: str | os.PathLike,
     of ``data_root`` or ``versions`` is logged as a warning, since a resume under them may not be bit-exact.
     Any other difference raises ``ConfigMismatch`` naming the keys (nested ones dotted, e.g.
     ``agent.batch_size``) with both values: averaging a 1000-frame run with a 3000-frame one, or a smoke
-    profile with a quick one, would be silent and wrong.
+    profile with a quick one, would be silent and wrong. A config recorded before some key existed compares
+    as if it held the value in force then (``common.runs.ADDED_KEYS``: an fp32 run made before ``precision``
+    resumes with --precision fp32 and refuses bf16, naming "precision").
     """
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
         return
-    recorded = json.loads(path.read_text())
-    old = {**CONFIG_DEFAULTS, **flat_keys(recorded)}
-    if "task" in recorded:
-        old["dense_reward"] = task_registry.dense_reward_rule(recorded)
-    new = flat_keys(as_written(config))  # as config.json would hold it
+    old = flat_keys(RunConfig.upgraded(read_config_json(run_dir)))
+    new = flat_keys(as_run_config(config).as_dict())  # as config.json would hold it
     differ = sorted(k for k in old.keys() | new.keys()
                     if k.split(".")[0] not in LAUNCH_KEYS and old.get(k, "<absent>") != new.get(k, "<absent>"))
     if differ:
         shown = "; ".join(f"{k}: {old.get(k, '<absent>')!r} there, {new.get(k, '<absent>')!r} now" for k in differ)
         raise ConfigMismatch(
-            f"{run_dir} holds a run{' (finished)' if (Path(run_dir) / 'done.json').exists() else ''} of another "
+            f"{run_dir} holds a run{' (finished)' if (Path(run_dir) / DONE_FILE).exists() else ''} of another "
             f"config ({', '.join(differ)} differ: {shown}). A run directory holds one config, so results never "
             f"mix: use another --results directory, or delete {run_dir} to start that run over")
     warn = sorted(k for k in old.keys() | new.keys() if k.split(".")[0] in WARN_KEYS and old.get(k) != new.get(k))
@@ -429,11 +419,12 @@ def drop_resume_state(run_dir: Path) -> None:
     ``done.json`` is written, so a kill in between leaves a finished run with some files to spare."""
     import shutil
 
-    for name in ("checkpoints", REPLAY_DIR):
+    for name in RESUME_DIRS:
         shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
-def run(config: dict[str, Any], run_dir: str | os.PathLike, log: Callable[[str], None] | None = None) -> dict:
+def run(config: RunConfig | Mapping[str, Any], run_dir: str | os.PathLike,
+        log: Callable[[str], None] | None = None) -> dict:
     """Run (or resume, or skip) one run. Returns its done.json contents, or {"skipped": why}.
 
     The config is checked first, finished run or not (``check_config``): a relaunch with another budget or
@@ -441,18 +432,18 @@ def run(config: dict[str, Any], run_dir: str | os.PathLike, log: Callable[[str],
     """
     run_dir = Path(run_dir)
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    validate_config(config)
+    config = as_run_config(config)
     check_config(config, run_dir, log)
-    if (run_dir / "done.json").exists():
-        return {"skipped": "done", **json.loads((run_dir / "done.json").read_text())}
+    if (run_dir / DONE_FILE).exists():
+        return {"skipped": "done", **json.loads((run_dir / DONE_FILE).read_text())}
     try:
         with run_lock(run_dir):
-            if (run_dir / "done.json").exists():
+            if (run_dir / DONE_FILE).exists():
                 return {"skipped": "done"}
-            if (run_dir / "config.json").exists():
+            if (run_dir / CONFIG_FILE).exists():
                 check_config(config, run_dir)  # again under the lock: another launch may have written it
             else:
-                atomic_write_json(run_dir / "config.json", config)
+                config.write(run_dir)
             trainer = Trainer(config, run_dir, log)
             try:
                 done = trainer.run()

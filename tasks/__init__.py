@@ -3,9 +3,23 @@
     env = tasks.make("reach", seed=0)          # gymnasium.Env, obs uint8 [3, 64, 64]
     tasks.names("metaworld_unseen")            # task lists per split
 """
+import os as _os
 import warnings as _warnings
 
-from tasks.runtime import default_gl as _default_gl
+
+def _default_gl() -> str:
+    """Pick the off-screen GL backend before MuJoCo is imported.
+
+    EGL (Debian: libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0) is the default; set
+    ``MUJOCO_GL=osmesa`` (libosmesa6) where EGL is unavailable. An explicit setting is kept.
+    Only the tasks render, so only importing them sets it.
+    """
+    _os.environ.setdefault("MUJOCO_GL", "egl")
+    # PyOpenGL must agree with MuJoCo on the platform, or context creation fails.
+    if _os.environ["MUJOCO_GL"] in ("egl", "osmesa"):
+        _os.environ.setdefault("PYOPENGL_PLATFORM", _os.environ["MUJOCO_GL"])
+    return _os.environ["MUJOCO_GL"]
+
 
 _default_gl()  # before anything imports mujoco
 # MetaWorld's scripted experts warn on nearly every step that their gains exceed the action range; the env

@@ -26,7 +26,7 @@ import numpy as np
 import tasks as task_registry
 from tasks import datasets as ds
 from tasks.cli import positive_int
-from tasks.io import atomic_write, data_root
+from common.io import atomic_write, data_root
 
 DEFAULT_EXPERT_EPISODES = {"metaworld": 20, "adroit": 50}
 DEFAULT_EPSILONS = (0.0, 0.25, 0.5, 0.75, 1.0)

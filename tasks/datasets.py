@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from tasks.io import atomic_save_npz, data_root
+from common.io import atomic_save_npz, data_root
 from tasks.registry import spec as task_spec
 
 EXPERT = "expert"

@@ -137,20 +137,6 @@ TASKS: Mapping[str, TaskSpec] = MappingProxyType(_TASKS)
 DOMAINS = ("metaworld", "adroit")
 
 
-#: the rule an Adroit run recorded before runs named their dense-reward rule: gymnasium-robotics 1.4.2's v1
-#: reward, whose hand-to-object term has the wrong sign for door, hammer and relocate
-UNRECORDED_DENSE_REWARD = "gymnasium_robotics_v1"
-
-
-def dense_reward_rule(config: Mapping) -> str:
-    """The dense-reward rule a run ran under, from its config: the recorded ``dense_reward``, or for a config
-    written before the key existed, the rule in force then (``"env"`` where the task's rule has not changed
-    since, ``UNRECORDED_DENSE_REWARD`` where it has), so an old run never passes for one of today's rule."""
-    if "dense_reward" in config:
-        return str(config["dense_reward"])
-    return "env" if spec(str(config["task"])).dense_reward == "env" else UNRECORDED_DENSE_REWARD
-
-
 def spec(name: str) -> TaskSpec:
     """The spec of a task; an unknown name lists the valid ones."""
     try:

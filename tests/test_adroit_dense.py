@@ -7,9 +7,12 @@ env reached, our reward with the package's own v1 reward, whose only difference 
 import numpy as np
 import pytest
 
+from pathlib import Path
+
 from tasks.registry import spec
 from tasks.simulators import ADROIT_DENSE, make_simulator
 
+REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
 # task -> (palm site attribute, object position) read from a gymnasium-robotics env
 HAND_TO_OBJECT = {
     "door": lambda e: (e.data.site_xpos[e.grasp_site_id], e.data.site_xpos[e.handle_site_id]),
@@ -69,11 +72,15 @@ def test_the_task_registry_names_the_rule_each_simulator_applies():
 
 def test_a_run_recorded_before_the_rule_is_told_apart_from_todays_on_adroit_only():
     from analysis.consistency import settings
-    from tasks.registry import UNRECORDED_DENSE_REWARD, dense_reward_rule
+    from common.runs import DENSE_RULE_CHANGED_TASKS, UNRECORDED_DENSE_REWARD, RunConfig
+    from tasks.registry import names
 
-    assert dense_reward_rule({"task": "door"}) == UNRECORDED_DENSE_REWARD
-    assert dense_reward_rule({"task": "pen"}) == "env" and dense_reward_rule({"task": "reach"}) == "env"
-    assert dense_reward_rule({"task": "door", "dense_reward": "mj_envs_v0"}) == "mj_envs_v0"
+    # the run schema's list of tasks whose rule changed is the registry's list of tasks not on "env"
+    assert DENSE_RULE_CHANGED_TASKS == {t for t in names("adroit", include_optional=True)
+                                        if spec(t).dense_reward != "env"}
+    assert RunConfig.upgraded({"task": "door"})["dense_reward"] == UNRECORDED_DENSE_REWARD
+    assert RunConfig.upgraded({"task": "pen"})["dense_reward"] == "env"
+    assert RunConfig.upgraded({"task": "door", "dense_reward": "mj_envs_v0"})["dense_reward"] == "mj_envs_v0"
     old, new = {"task": "door", "frames": 100}, {"task": "door", "frames": 100, "dense_reward": "mj_envs_v0"}
     assert settings(old)["dense_reward (door)"] != settings(new)["dense_reward (door)"]
     assert settings({"task": "reach"})["dense_reward (reach)"] == settings({"task": "reach", "dense_reward": "env"})[
@@ -83,11 +90,14 @@ def test_a_run_recorded_before_the_rule_is_told_apart_from_todays_on_adroit_only
 def test_an_old_adroit_run_directory_refuses_a_relaunch_under_the_release_reward(tmp_path):
     import json
 
+    from common.runs import RunConfig
     from suites.train import ConfigMismatch, check_config
 
-    fp32 = {"precision": "fp32", "precision_requested": "fp32", "agent": {"precision": "fp32"}}
-    (tmp_path / "config.json").write_text(json.dumps({"task": "door", "frames": 100, "seed": 0}))
+    shipped = next(p for p in sorted(REFERENCE.glob("pilots/adroit3/dense/door/seed_0/config.json")))
+    old = json.loads(shipped.read_text())
+    assert "dense_reward" not in old
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    today = RunConfig.from_dict({**old, "dense_reward": "mj_envs_v0"})
     with pytest.raises(ConfigMismatch, match="dense_reward: 'gymnasium_robotics_v1' there, 'mj_envs_v0' now"):
-        check_config({"task": "door", "frames": 100, "seed": 0, "dense_reward": "mj_envs_v0", **fp32}, tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps({"task": "reach", "frames": 100, "seed": 0}))
-    check_config({"task": "reach", "frames": 100, "seed": 0, "dense_reward": "env", **fp32}, tmp_path)  # same rule
+        check_config(today, tmp_path)
+    check_config(RunConfig.from_dict(old), tmp_path)  # the same rule: accepted

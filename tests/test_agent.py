@@ -11,7 +11,7 @@ from agents import DrQV2Agent, DrQV2Config
 from agents.augment import grid_sample_shift, random_shift
 from agents.networks import Encoder
 from agents.reference import ReferenceDrQV2
-from tasks.runtime import torch_threads
+from common.runtime import torch_threads
 
 OBS = (3, 64, 64)
 SMALL = DrQV2Config(hidden_dim=64, batch_size=16)
@@ -304,7 +304,7 @@ def _cpuinfo_bf16() -> bool | None:
 
 
 def test_resolve_precision_on_this_machine_and_bad_names():
-    from tasks import runtime
+    from common import runtime
 
     native = _cpuinfo_bf16()
     if native is not None:  # torch's probe agrees with the kernel's flags
@@ -318,7 +318,7 @@ def test_resolve_precision_on_this_machine_and_bad_names():
 
 
 def test_resolve_precision_auto_follows_the_hardware(monkeypatch):
-    from tasks import runtime
+    from common import runtime
 
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert runtime.resolve_precision("auto", "cpu") == "bf16"
@@ -333,7 +333,7 @@ def test_resolve_precision_auto_follows_the_hardware(monkeypatch):
 
 
 def test_autocast_helper():
-    from tasks.runtime import autocast
+    from common.runtime import autocast
 
     with autocast("fp32", "cpu"):
         assert not torch.is_autocast_enabled("cpu")

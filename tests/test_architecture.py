@@ -1,6 +1,7 @@
-"""The import graph of the five packages: stages point down, never up, and no module imports itself back.
+"""The import graph of the six packages: stages point down, never up, and no module imports itself back.
 
-The packages are stages (docs/architecture.md): ``tasks`` and ``agents`` at the bottom, then ``rewards``,
+The packages are stages (docs/architecture.md): ``common`` (runtime, atomic I/O, the run folder's schema)
+under everything, importing nothing of the project, then ``tasks`` and ``agents`` (stage 0), then ``rewards``,
 then ``analysis``, then ``suites``. A module may import its own package and the ones below it. The check
 walks the AST of every module, function-level imports included (a lazy import is still a dependency: it
 only moves the failure to run time), and also refuses import cycles between modules, which make the
@@ -15,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: stage of each package; a package may import packages of its own stage or lower
-LEVELS = {"tasks": 0, "agents": 0, "rewards": 1, "analysis": 2, "suites": 3, "experiments": 3}
+#: ``common`` sits below stage 0: every stage may import it, it imports none of them
+LEVELS = {"common": -1, "tasks": 0, "agents": 0, "rewards": 1, "analysis": 2, "suites": 3, "experiments": 3}
 
 
 def module_name(path: Path) -> str:
@@ -103,6 +105,16 @@ def test_the_walk_sees_every_package_and_function_level_imports():
     # rewards.video_reward imports the model store inside __init__ only: the walk must still see it
     assert "rewards.models.store" in graph["rewards.video_reward"]
     assert "analysis.scores" in graph["suites.run"]
+    assert "common.runtime" in graph["agents.drqv2"]
+
+
+def test_common_imports_nothing_of_the_project():
+    """Every stage may use ``common``, so it may use none of them: one import of ``tasks`` there would
+    make the whole project a cycle away from its bottom stage."""
+    graph = import_graph()
+    assert {name for name in graph if name.startswith("common")} >= {"common.io", "common.runtime"}
+    assert {f"{src} imports {dst}" for src, dsts in graph.items() if src.startswith("common")
+            for dst in dsts if not dst.startswith("common")} == set()
 
 
 def test_no_package_imports_a_later_stage():
@@ -116,7 +128,8 @@ def test_no_import_cycles():
 @pytest.mark.parametrize("graph, expect_cycle, expect_up", [
     ({"suites.a": {"suites.b"}, "suites.b": {"suites.a"}}, [["suites.a", "suites.b"]], []),
     ({"analysis.f": {"suites.scores"}, "suites.scores": set()}, [], ["analysis.f imports suites.scores"]),
-    ({"rewards.x": {"tasks.io"}, "tasks.io": set()}, [], []),
+    ({"rewards.x": {"common.io"}, "common.io": set()}, [], []),
+    ({"common.io": {"tasks.registry"}, "tasks.registry": set()}, [], ["common.io imports tasks.registry"]),
 ])
 def test_the_checks_catch_what_they_are_for(graph, expect_cycle, expect_up):
     assert cycles(graph) == expect_cycle

@@ -73,8 +73,8 @@ def test_a_launch_of_another_precision_beside_a_folders_runs_is_refused_up_front
     results = tmp_path / "results"
     planned = expand("smoke", "smoke", seeds=[0], results=results, precision="fp32")
     there = planned[0]
-    bf16 = {**there.config, "seed": 7, "precision": "bf16", "agent": {**there.config["agent"], "precision": "bf16"}}
-    run_dir = results / "smoke" / there.config["method"] / there.config["task"] / "seed_7"
+    bf16 = {**there.config.as_dict(), "seed": 7, "precision": "bf16", "agent": {**there.config.agent, "precision": "bf16"}}
+    run_dir = results / "smoke" / there.config.method / there.config.task / "seed_7"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(bf16, default=str))
     with pytest.raises(SystemExit) as exc:
@@ -82,11 +82,11 @@ def test_a_launch_of_another_precision_beside_a_folders_runs_is_refused_up_front
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "holds runs of another setting than this launch" in err and "precision: 'fp32' now, 'bf16' in 1 run" in err
-    assert not (results / "smoke" / there.config["method"] / there.config["task"] / "seed_0").exists()
+    assert not (results / "smoke" / there.config.method / there.config.task / "seed_0").exists()
     check_joins(results / "smoke", [bf16])  # the folder's own setting joins it (another seed)
-    same = {**there.config, "seed": 7}
+    same = {**there.config.as_dict(), "seed": 7}
     run_dir.joinpath("config.json").write_text(json.dumps(same, default=str))
-    check_joins(results / "smoke", [r.config for r in planned])
+    check_joins(results / "smoke", [r.config.as_dict() for r in planned])
 
 
 def test_tasks_may_differ_in_budget_and_horizon_but_seeds_of_one_task_may_not(suite_dir):

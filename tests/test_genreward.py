@@ -1,6 +1,7 @@
 """GenReward on real recorded MetaWorld episodes with a tiny, briefly trained codec and VQ-Diffusion:
 goal-video rollouts (shape, determinism, cache), the provider's two levels, and exact checkpoints."""
 import io
+import shutil
 
 import numpy as np
 import pytest
@@ -9,7 +10,8 @@ import torch
 import rewards
 from rewards.genreward import model_ref
 from rewards.goal_video import GoalVideoCache, generate, rollout_tokens
-from rewards.models.store import ModelMissingError
+from rewards.models.store import ModelMissingError, ModelRef
+from rewards.prepare import PrepareRequest
 from tasks import datasets as ds
 from tasks.registry import task_set
 
@@ -154,14 +156,13 @@ def _genreward_runs(genreward_model_root, results, methods=("genreward",), frame
                   data_root=str(genreward_model_root), torch_threads=1, device="cpu")
     out = []
     for spec in runs:
-        c = spec.config
-        c["eval_episodes"], c["checkpoint_every_frames"], c["eval_every_frames"] = 1, 512, frames
-        if c["provider"] == "genreward":
-            c["provider_overrides"] = {**c["provider_overrides"], "goal_frames": 8, "goal_steps": 2}
-        request = rewards.PrepareRequest.make(rewards.get(c["provider"]), overrides=c["provider_overrides"],
+        c = dataclasses.replace(spec.config, eval_episodes=1, checkpoint_every_frames=512, eval_every_frames=frames)
+        if c.provider == "genreward":
+            c = dataclasses.replace(c, provider_overrides={**c.provider_overrides, "goal_frames": 8, "goal_steps": 2})
+        request = rewards.PrepareRequest.make(rewards.get(c.provider), overrides=c.provider_overrides,
                                               **{f.name: getattr(spec.prepare, f.name)
                                                  for f in dataclasses.fields(spec.prepare) if f.name != "overrides"})
-        out.append(dataclasses.replace(spec, prepare=request))
+        out.append(dataclasses.replace(spec, config=c, prepare=request))
     return out
 
 
@@ -200,7 +201,7 @@ def test_kill_9_and_resume_with_fb_state_gives_the_rows_of_an_uninterrupted_run(
     train.run(whole.config, whole.run_dir)
     [killed] = _genreward_runs(genreward_model_root, tmp_path / "killed", frames=1536)
     code = "import json, sys; from suites import train; train.run(json.loads(sys.argv[1]), sys.argv[2])"
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config), str(killed.run_dir)],
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config.as_dict()), str(killed.run_dir)],
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     ckpts = killed.run_dir / "checkpoints"
     deadline = time.monotonic() + 600
@@ -265,3 +266,20 @@ def test_genreward5_smoke_end_to_end(genreward_model_root, tmp_path):
     assert dr.params["trained_on"] == five and dr.params["task_set"] == "genreward"
     assert json.loads((suite_dir / "diffusion_reward" / TASK / "seed_0" / "config.json").read_text())[
         "provider_overrides"]["task_set"] == "genreward"
+
+
+def test_prepare_pretrains_the_shared_genreward_model_in_the_requested_precision(genreward_model_root, tmp_path):
+    """genreward and diffusion_reward (``task_set="genreward"``) share one codec and VQ-Diffusion; whichever
+    prepares it first fixes its precision for both (a finished model is used as it is). So genreward's
+    prepare must pretrain in the request's precision, as diffusion_reward's does; in fp32 regardless, a
+    bf16 launch's diffusion_reward would score with an fp32-trained model, or not, depending on the order."""
+    shutil.copytree(genreward_model_root / "datasets", tmp_path / "datasets")  # the videos, no models
+    shared = model_ref("metaworld", "small", 2, tmp_path, "genreward")
+    assert shared == ModelRef("metaworld", rewards.get("diffusion_reward").model_name, "small", 2, tmp_path,
+                              task_set="genreward")
+    request = PrepareRequest(domain="metaworld", tasks=(TASK,), data_root=str(tmp_path), preset="small",
+                             pretrain_steps=2, expert_episodes=2, reports=False, device="cpu", precision="bf16")
+    rewards.get("genreward_frame").prepare(request, log=lambda m: None)  # the frame level: no statistics to make
+    for ref in (shared.codec, shared):
+        meta = torch.load(ref.checkpoint, map_location="cpu", weights_only=False)["meta"]
+        assert meta["precision"] == "bf16", ref.name

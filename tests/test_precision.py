@@ -207,16 +207,16 @@ def test_suites_run_lists_the_valid_precisions(capsys):
 
 def test_every_run_config_records_its_precision():
     from suites.plan import expand
-    from tasks.runtime import DEFAULT_PRECISION, resolve_precision
+    from common.runtime import DEFAULT_PRECISION, resolve_precision
 
     default = expand("metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu")
-    assert all(r.config["precision_requested"] == DEFAULT_PRECISION for r in default)
+    assert all(r.config.precision_requested == DEFAULT_PRECISION for r in default)
     auto = expand("metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu",
                   precision="auto")
     want = resolve_precision("auto", "cpu")
     for r in auto:
-        assert r.config["precision"] == r.config["agent"]["precision"] == r.prepare.precision == want
-        assert r.config["precision_requested"] == "auto"
+        assert r.config.precision == r.config.agent["precision"] == r.prepare.precision == want
+        assert r.config.precision_requested == "auto"
 
 
 def test_an_fp32_run_refuses_a_relaunch_in_bf16(tmp_path):
@@ -232,13 +232,13 @@ def test_an_fp32_run_refuses_a_relaunch_in_bf16(tmp_path):
         bf16 = expand("metaworld7", "smoke", methods=["sparse"], tasks=["reach"], seeds=[0], device="cpu",
                       precision="bf16", results=tmp_path)[0]
     fp32.run_dir.mkdir(parents=True)
-    (fp32.run_dir / "config.json").write_text(json.dumps(fp32.config, default=str))
+    (fp32.run_dir / "config.json").write_text(json.dumps(fp32.config.as_dict(), default=str))
     check_config(fp32.config, fp32.run_dir)  # the same config: fine
     with pytest.raises(ConfigMismatch, match=r"precision") as e:
         check_config(bf16.config, fp32.run_dir)
     assert "agent.precision" in str(e.value) and "'fp32' there, 'bf16' now" in str(e.value)
     # a run recorded before precision existed ran fp32: it resumes in fp32 and refuses bf16
-    old = {k: v for k, v in fp32.config.items() if k not in ("precision", "precision_requested")}
+    old = {k: v for k, v in fp32.config.as_dict().items() if k not in ("precision", "precision_requested")}
     old["agent"] = {k: v for k, v in old["agent"].items() if k != "precision"}
     (fp32.run_dir / "config.json").write_text(json.dumps(old, default=str))
     check_config(fp32.config, fp32.run_dir)
@@ -327,7 +327,7 @@ def test_in_place_scoring_arithmetic_gives_the_training_forms_numbers_bit_for_bi
 
 
 def test_torch_threads_sets_the_count_and_restores_it_also_on_error():
-    from tasks.runtime import torch_threads
+    from common.runtime import torch_threads
 
     before = torch.get_num_threads()
     with pytest.raises(RuntimeError, match="inside"):

@@ -1,6 +1,8 @@
 """The prepare request: built once per method by the planner, the key runs are grouped by, checked inputs."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import rewards
@@ -30,20 +32,21 @@ def test_methods_that_differ_only_in_other_overrides_share_one_request():
         "adroit", ("door",), "small", 30, 2, False)
     context = expand("ablate_context", "smoke")  # the context changes the model to pretrain
     assert sorted(r.prepare.override("context") for r in context) == [1, 2, 4, 8]
-    assert all(r.config["provider_overrides"]["preset"] == "small" for r in context)
+    assert all(r.config.provider_overrides["preset"] == "small" for r in context)
 
 
 def test_runner_prepares_each_provider_and_request_once_with_the_union_of_tasks(tmp_path):
     rewards.register("recorder_test")(_Recorder)
     _Recorder.calls = []
+    base = dataclasses.replace(expand("smoke", methods=["sparse"], results=tmp_path)[0].config, provider="recorder_test")
     try:
         def run(task, context, alpha):
             req = rewards.PrepareRequest.make(_Recorder, overrides={"context": context, "alpha": alpha},
                                               domain="metaworld", tasks=(task,), pretrain_steps=3)
-            return RunSpec({"provider": "recorder_test", "task": task}, tmp_path / task, req)
+            return RunSpec(dataclasses.replace(base, task=task), tmp_path / task, req)
 
         suite_run.prepare([run("reach", 2, 0.5), run("door-close", 2, 0.9), run("reach", 4, 0.5),
-                           RunSpec({"provider": "recorder_test"}, tmp_path, None)], log=lambda m: None)
+                           RunSpec(base, tmp_path, None)], log=lambda m: None)
     finally:
         rewards.unregister("recorder_test")
     calls = sorted(_Recorder.calls, key=lambda r: r.override("context"))
@@ -70,3 +73,23 @@ def test_request_is_a_hashable_value_and_records_as_json():
     b = rewards.PrepareRequest("metaworld", ["door-close", "reach"], overrides=(("context", 2), ("steps", 5)))
     assert a == b and hash(a) == hash(b) and a.tasks == ("door-close", "reach")
     assert a.to_dict()["overrides"] == {"context": 2, "steps": 5} and a.with_tasks(()).tasks == ()
+
+
+@pytest.mark.parametrize("name", sorted(n for n in rewards.available() if rewards.get(n).prepare_overrides))
+def test_prepare_reads_each_setting_from_the_provider_s_own_defaults(name):
+    """``prepare`` takes a setting the method does not override from the constructor's default (one place),
+    so a provider's runs and its preparation cannot disagree about, e.g., a video model's context."""
+    cls = rewards.get(name)
+    bare = rewards.PrepareRequest(domain="metaworld", tasks=("reach",))
+    for setting in cls.prepare_overrides:
+        assert cls.setting(bare, setting) == cls.default(setting)
+        changed = rewards.PrepareRequest.make(cls, overrides={setting: "other"}, domain="metaworld", tasks=("reach",))
+        assert cls.setting(changed, setting) == "other"
+
+
+def test_a_setting_the_request_does_not_keep_is_refused_naming_those_it_does():
+    cls = rewards.get("diffusion_reward")
+    with pytest.raises(ValueError, match="keeps only context, steps"):
+        cls.setting(rewards.PrepareRequest(domain="metaworld", tasks=("reach",)), "alpha")  # a run-time setting
+    with pytest.raises(ValueError, match="no parameter 'bogus'.*its parameters: .*context"):
+        cls.default("bogus")

@@ -4,13 +4,13 @@ from suites.plan import expand
 
 
 def _agent(run) -> DrQV2Config:
-    return DrQV2Config.from_dict(run.config["agent"])
+    return DrQV2Config.from_dict(run.config.agent)
 
 
 def test_quick_profile_std_reaches_final_at_the_last_agent_step(tmp_path):
     for run in expand("metaworld7", "quick", methods=["sparse"], results=tmp_path):
         cfg, c = _agent(run), run.config
-        last_step = c["frames"] // c["action_repeat"]
+        last_step = c.frames // c.action_repeat
         assert cfg.std_duration == last_step
         assert abs(cfg.stddev(last_step) - cfg.std_final) < 1e-9
         assert cfg.stddev(last_step // 2) < 0.6  # half way: half way down, not ~1.0 as with 3e6

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
+from common.runs import ADDED_KEYS, RunConfig, find_results
 from suites import run as suite_run
 from suites import train
 from suites.plan import expand
-from tasks.io import atomic_save_npz, atomic_torch_save, atomic_write_json, atomic_write_text, current_umask
+from common.io import atomic_save_npz, atomic_torch_save, atomic_write_json, atomic_write_text, current_umask
 
 
 def _spec(tmp_path, frames=1000, **kw):
@@ -23,8 +25,8 @@ def _spec(tmp_path, frames=1000, **kw):
 
 def _finished(spec):
     """A run directory as a finished run leaves it (config.json and done.json), without running it."""
-    atomic_write_json(spec.run_dir / "config.json", spec.config)
-    atomic_write_json(spec.run_dir / "done.json", {"frame": spec.config["frames"], "episodes": 10})
+    spec.config.write(spec.run_dir)
+    atomic_write_json(spec.run_dir / "done.json", {"frame": spec.config.frames, "episodes": 10})
 
 
 # ------------------------------------------------------------------------------------ config mismatches
@@ -42,7 +44,7 @@ def test_a_finished_run_with_another_budget_is_refused_not_skipped(tmp_path):
 def test_nested_differences_are_named_with_their_path(tmp_path):
     spec = _spec(tmp_path)
     _finished(spec)
-    other = json.loads(json.dumps(spec.config))
+    other = json.loads(json.dumps(spec.config.as_dict()))
     other["agent"]["batch_size"] += 1
     other["profile"] = "quick"
     with pytest.raises(train.ConfigMismatch, match=r"agent\.batch_size, profile differ"):
@@ -55,13 +57,13 @@ def test_nested_differences_are_named_with_their_path(tmp_path):
 def test_launch_keys_may_change_and_data_root_or_versions_warn(tmp_path):
     spec = _spec(tmp_path)
     _finished(spec)
-    moved = {**spec.config, "device": "cpu", "torch_threads": 7, "wandb": "offline", "data_root": "/elsewhere",
-             "versions": {**spec.config["versions"], "torch": "0.0.1"}}
+    moved = {**spec.config.as_dict(), "device": "cpu", "torch_threads": 7, "wandb": "offline", "data_root": "/elsewhere",
+             "versions": {**spec.config.versions, "torch": "0.0.1"}}
     logs = []
     train.check_config(moved, spec.run_dir, logs.append)
     assert len(logs) == 1 and "data_root" in logs[0] and "versions.torch" in logs[0] and "warning" in logs[0]
     logs.clear()
-    train.check_config({**spec.config, "device": "cpu"}, spec.run_dir, logs.append)
+    train.check_config({**spec.config.as_dict(), "device": "cpu"}, spec.run_dir, logs.append)
     assert logs == []
 
 
@@ -93,14 +95,59 @@ def test_the_cli_refuses_impossible_budgets_and_seeds(argv, expected, tmp_path, 
 def test_train_run_refuses_a_config_without_a_positive_budget(frames, tmp_path):
     spec = _spec(tmp_path)
     with pytest.raises(ValueError, match="'frames' must be a positive whole number"):
-        train.run({**spec.config, "frames": frames}, spec.run_dir)
+        train.run({**spec.config.as_dict(), "frames": frames}, spec.run_dir)
     assert not spec.run_dir.exists()  # refused before anything is written
 
 
 def test_train_run_refuses_a_negative_seed(tmp_path):
     spec = _spec(tmp_path)
     with pytest.raises(ValueError, match="'seed' must be a whole number >= 0"):
-        train.run({**spec.config, "seed": -1}, spec.run_dir)
+        train.run({**spec.config.as_dict(), "seed": -1}, spec.run_dir)
+
+
+# ------------------------------------------------------------------------------ the config's schema
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference"
+SHIPPED = REFERENCE / "metaworld7-quick" / "metaworld7" / "diffusion_reward" / "reach" / "seed_0"
+#: shipped before precision_requested existed (bf16 asked for and run, before "auto")
+BEFORE_AUTO = REFERENCE / "pilots" / "metaworld7" / "dense" / "reach" / "seed_0"
+
+
+def test_a_shipped_config_round_trips_byte_for_byte(tmp_path):
+    config = RunConfig.load(SHIPPED)
+    assert config.task == "reach" and config.seed == 0 and config.agent["precision"] == config.precision
+    assert config.write(tmp_path).read_bytes() == (SHIPPED / "config.json").read_bytes()
+    assert RunConfig.from_dict(config.as_dict()) == config
+
+
+def test_a_new_config_has_the_keys_of_the_shipped_ones(tmp_path):
+    """What suites.plan writes today compares key for key with the reference runs (``check_config``,
+    ``analysis.consistency``): every shipped run made since the last key was added has exactly these."""
+    written = set(_spec(tmp_path).config.as_dict())
+    assert written == set(RunConfig.keys())
+    shipped = [json.loads((run / "config.json").read_text()) for results in (REFERENCE / "metaworld7-quick",
+               REFERENCE / "metaworld_unseen-quick") for run in find_results(results).values()]
+    assert len(shipped) >= 40 and all(set(c) == written for c in shipped)
+
+
+def test_an_old_config_gets_the_values_in_force_then_not_today_s_defaults():
+    before_auto = RunConfig.load(BEFORE_AUTO)
+    assert "precision_requested" not in json.loads((BEFORE_AUTO / "config.json").read_text())
+    assert before_auto.precision == before_auto.precision_requested == "bf16"  # not DEFAULT_PRECISION ("auto")
+    first = json.loads((SHIPPED / "config.json").read_text())
+    for key in (*ADDED_KEYS, "precision_requested"):
+        del first[key]
+    del first["agent"]["precision"]
+    old = RunConfig.from_dict(first)  # as the first runner wrote it
+    assert (old.zero_shot, old.pretrain_steps, old.expert_episodes, old.model_reports) == (False, None, None, True)
+    assert old.precision == old.precision_requested == old.agent["precision"] == "fp32"
+
+
+def test_a_config_with_unknown_or_missing_keys_is_refused_naming_the_valid_ones():
+    config = json.loads((SHIPPED / "config.json").read_text())
+    with pytest.raises(ValueError, match=r"unknown keys batch_size; valid keys: suite, zero_shot, method"):
+        RunConfig.from_dict({**config, "batch_size": 4})
+    with pytest.raises(ValueError, match=r"missing keys task; valid keys: .*versions"):
+        RunConfig.from_dict({k: v for k, v in config.items() if k != "task"})
 
 
 # --------------------------------------------------------------------------------------- file modes

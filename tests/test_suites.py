@@ -1,5 +1,6 @@
 """The suite runner on real envs: end to end, kill -9 and resume (replay reloaded from its episode files),
 corrupted checkpoints, checkpoint size, file modes, locks, config mismatches, errors."""
+import dataclasses
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import torch
 from suites import run as suite_run
 from suites import train
 from suites.plan import expand
-from tasks.runtime import cpu_name
+from common.runtime import cpu_name
 
 
 def _eval_rows(run_dir: Path) -> pd.DataFrame:
@@ -24,8 +25,7 @@ def _eval_rows(run_dir: Path) -> pd.DataFrame:
 
 def _sparse_run(tmp_path, name="r", frames=1200):
     [spec] = expand("smoke", methods=["sparse"], results=tmp_path / name, frames=frames, torch_threads=1)
-    spec.config["checkpoint_every_frames"] = 400
-    return spec
+    return dataclasses.replace(spec, config=dataclasses.replace(spec.config, checkpoint_every_frames=400))
 
 
 def test_local_runs_default_to_one_thread_on_cpu_and_one_job_per_core(tmp_path, monkeypatch):
@@ -40,13 +40,13 @@ def test_local_runs_default_to_one_thread_on_cpu_and_one_job_per_core(tmp_path, 
     [spec] = expand("smoke", methods=["sparse"], results=tmp_path)
     launcher = launch.LocalLauncher()
     for jobs in (1, 2, 4):
-        assert launcher._placed(spec, 0, jobs)["torch_threads"] == 1
+        assert launcher._placed(spec, 0, jobs).torch_threads == 1
     # --threads wins; with GPUs the CPU threads are shared out between the slots
     [explicit] = expand("smoke", methods=["sparse"], results=tmp_path, torch_threads=3)
-    assert launcher._placed(explicit, 0, 1)["torch_threads"] == 3
+    assert launcher._placed(explicit, 0, 1).torch_threads == 3
     monkeypatch.setattr(launch, "gpu_slots", lambda: 2)
     placed = launcher._placed(spec, 1, 2)
-    assert placed["device"] == "cuda:1" and placed["torch_threads"] == 2
+    assert placed.device == "cuda:1" and placed.torch_threads == 2
 
 
 @pytest.mark.slow
@@ -88,7 +88,7 @@ def test_kill_and_resume_gives_the_rows_of_an_uninterrupted_run(tmp_path):
     killed = _sparse_run(tmp_path, "killed")
     code = ("import json, sys; from suites import train; "
             "train.run(json.loads(sys.argv[1]), sys.argv[2])")
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config), str(killed.run_dir)],
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config.as_dict()), str(killed.run_dir)],
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     deadline = time.monotonic() + 300
     while not train.list_checkpoints(killed.run_dir) or _rows(killed.run_dir) < 2:
@@ -119,7 +119,7 @@ def _rows(run_dir):
 def _run_keeping_checkpoints(spec):
     """A whole run through the Trainer, which (unlike ``train.run``) leaves checkpoints and replay files."""
     spec.run_dir.mkdir(parents=True)
-    (spec.run_dir / "config.json").write_text(json.dumps(spec.config))
+    (spec.run_dir / "config.json").write_text(json.dumps(spec.config.as_dict()))
     trainer = train.Trainer(spec.config, spec.run_dir, log=lambda m: None)
     try:
         trainer.run()
@@ -163,7 +163,7 @@ def test_a_locked_run_is_skipped(tmp_path):
     with train.run_lock(spec.run_dir):
         code = ("import json, sys; from suites import train; "
                 "print(json.dumps(train.run(json.loads(sys.argv[1]), sys.argv[2])))")
-        out = subprocess.run([sys.executable, "-c", code, json.dumps(spec.config), str(spec.run_dir)],
+        out = subprocess.run([sys.executable, "-c", code, json.dumps(spec.config.as_dict()), str(spec.run_dir)],
                              capture_output=True, text=True, check=True).stdout
     assert "another process" in json.loads(out.splitlines()[-1])["skipped"]
     assert not (spec.run_dir / "eval.csv").exists()
@@ -172,7 +172,7 @@ def test_a_locked_run_is_skipped(tmp_path):
 def test_a_changed_config_is_refused(tmp_path):
     spec = _sparse_run(tmp_path)
     spec.run_dir.mkdir(parents=True)
-    (spec.run_dir / "config.json").write_text(json.dumps({**spec.config, "frames": 5}))
+    (spec.run_dir / "config.json").write_text(json.dumps({**spec.config.as_dict(), "frames": 5}))
     with pytest.raises(ValueError, match="another config.*frames"):
         train.run(spec.config, spec.run_dir)
 
@@ -205,7 +205,7 @@ def test_budget_warnings_name_the_tasks_a_pilot_found_the_oracle_fails_on(tmp_pa
 
     quick = expand("adroit3", "quick", methods=["sparse"], results=tmp_path, precision="fp32")
     lines = budget_warnings(quick)
-    failing = sorted({r.config["task"] for r in quick if r.config["frames"] <= spec(r.config["task"]).oracle_fails_within})
+    failing = sorted({r.config.task for r in quick if r.config.frames <= spec(r.config.task).oracle_fails_within})
     assert failing and [line.split(":")[0] for line in lines] == failing
     assert f"{spec('door').oracle_fails_within:,}-frame pilot" in lines[0] and "--frames" in lines[0]
     longer = expand("adroit3", "quick", methods=["sparse"], results=tmp_path, precision="fp32",

@@ -29,7 +29,7 @@ def test_video_providers_are_registered_and_get_the_profiles_model_size():
 
     assert set(VIDEO_PROVIDERS) <= set(rewards.available())
     runs = expand("metaworld7", "smoke", methods=["sparse", "viper", "diffusion_reward"], tasks=["reach"])
-    overrides = {r.config["method"]: r.config["provider_overrides"] for r in runs}
+    overrides = {r.config.method: r.config.provider_overrides for r in runs}
     assert overrides == {"sparse": {}, "viper": {"preset": "small"}, "diffusion_reward": {"preset": "small"}}
     assert all(rewards.get(name).uses_video_model for name in VIDEO_PROVIDERS)
     assert not rewards.get("sparse").uses_video_model

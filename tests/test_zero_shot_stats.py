@@ -73,4 +73,4 @@ def test_zero_shot_suite_has_the_strict_variants():
     assert suite.method("viper_std_strict").provider == "viper_std"
     [run] = expand("metaworld_unseen", "smoke", methods=["diffusion_reward_strict"], tasks=[UNSEEN])
     assert run.prepare.override("zero_shot_stats") == "seen"
-    assert run.config["provider_overrides"] == {"zero_shot_stats": "seen", "preset": "small"}
+    assert run.config.provider_overrides == {"zero_shot_stats": "seen", "preset": "small"}

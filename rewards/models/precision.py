@@ -1,6 +1,6 @@
 """Mixed precision of the video models: which parts run in bf16 and which stay fp32 (design.md section 9).
 
-A resolved precision (``"fp32"`` or ``"bf16"``, see ``tasks.runtime.resolve_precision``) is passed by
+A resolved precision (``"fp32"`` or ``"bf16"``, see ``common.runtime.resolve_precision``) is passed by
 keyword to what encodes, scores, samples or trains (``codec.encode(..., precision=)``,
 ``video_model.score_episode_tokens(..., precision=)``, ``pretrain(..., precision=)``); the models themselves
 hold no precision state, so one loaded model can serve fp32 and bf16 callers.
@@ -20,20 +20,20 @@ from typing import ContextManager
 
 import torch
 
-RESOLVED = ("fp32", "bf16")
+from common.runtime import RESOLVED_PRECISIONS
 
 
 def check(precision: str) -> str:
     """``precision`` if it is a resolved one; a ValueError naming the valid ones otherwise."""
-    if precision not in RESOLVED:
-        hint = " (resolve 'auto' first: tasks.runtime.resolve_precision)" if precision == "auto" else ""
-        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(RESOLVED)}{hint}")
+    if precision not in RESOLVED_PRECISIONS:
+        hint = " (resolve 'auto' first: common.runtime.resolve_precision)" if precision == "auto" else ""
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(RESOLVED_PRECISIONS)}{hint}")
     return precision
 
 
 def autocast(precision: str, device: torch.device | str) -> ContextManager:
-    """bf16 autocast on ``device`` for ``"bf16"``, nothing for ``"fp32"`` (``tasks.runtime.autocast``)."""
-    from tasks.runtime import autocast as _autocast
+    """bf16 autocast on ``device`` for ``"bf16"``, nothing for ``"fp32"`` (``common.runtime.autocast``)."""
+    from common.runtime import autocast as _autocast
 
     return _autocast(check(precision), device)
 

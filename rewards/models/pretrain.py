@@ -38,10 +38,10 @@ from torch.optim.swa_utils import AveragedModel
 from rewards.models import PRESETS, store
 from rewards.models.video_model import build_model, ll_windows, preset_config
 from tasks.cli import positive_int, run_reporting_user_errors
-from tasks.io import atomic_torch_save, atomic_write_json
+from common.io import atomic_torch_save, atomic_write_json
 from tasks.registry import DOMAINS, TASK_SETS
 from rewards.models.precision import autocast, check as check_precision
-from tasks.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything
+from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything
 
 DEFAULT_STEPS = {("codec", "small"): 3000, ("codec", "paper"): 50000,
                  ("video", "small"): 3000, ("video", "paper"): 100000}

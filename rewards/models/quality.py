@@ -36,7 +36,7 @@ from rewards.models import PRESETS, store
 from rewards.models.video_model import ll_windows
 from tasks.cli import run_reporting_user_errors
 from tasks.registry import DOMAINS
-from tasks.io import atomic_write, atomic_write_text
+from common.io import atomic_write, atomic_write_text
 
 
 # ---------------------------------------------------------------- metrics
@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     a = p.parse_args(argv)
     from tasks.datasets import DatasetMissingError
-    from tasks.runtime import resolve_device
+    from common.runtime import resolve_device
 
     def action():
         write_report(trained_refs(a.domain, a.preset, a.context, a.models, a.data_root), resolve_device(a.device),

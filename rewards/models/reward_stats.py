@@ -25,7 +25,7 @@ import torch
 from rewards.models import store
 from rewards.models.precision import check as check_precision
 from rewards.models.video_model import SCORE_KINDS, score_episode_tokens
-from tasks.io import atomic_write_json
+from common.io import atomic_write_json
 
 
 def settings_key(kind: str, steps: int | None = 10, noise: bool = True) -> str:

@@ -1,6 +1,6 @@
 """Where pretrained codecs and video models live, and how they are saved and loaded.
 
-Layout (docs/interfaces.md) under ``tasks.io.data_root()/models/<domain>/``:
+Layout (docs/interfaces.md) under ``common.io.data_root()/models/<domain>/``:
 
     codec_<preset>/            model.pt  train_state.pt  tokens_<split>_<key>.pt  quality/
     <model>_<preset>_l<L>/     model.pt  train_state.pt  stats.json  quality/
@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from rewards.models import PRESETS
-from tasks.io import atomic_torch_save, data_root
+from common.io import atomic_torch_save, data_root
 from tasks.registry import DEFAULT_TASK_SET, DOMAINS, task_set as task_set_tasks
 
 FORMAT = 1

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from tasks.runtime import torch_threads
+from common.runtime import torch_threads
 
 
 @pytest.fixture(autouse=True)

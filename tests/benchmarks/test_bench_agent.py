@@ -22,7 +22,7 @@ import torch
 
 from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
 from agents.reference import ReferenceDrQV2
-from tasks.runtime import DEFAULT_PRECISION, native_bf16, resolve_precision, torch_threads
+from common.runtime import DEFAULT_PRECISION, native_bf16, resolve_precision, torch_threads
 
 OBS = (3, 64, 64)
 ACTION_DIM = 4

@@ -28,6 +28,7 @@ import shutil
 
 import pytest
 
+from common.runs import RunConfig
 from suites import train
 from suites.plan import RunSpec, expand
 
@@ -42,14 +43,13 @@ def quick_config(tmp_path, precision: str, frames: int):
     return shorten(spec.config, precision), spec.run_dir
 
 
-def shorten(config: dict, precision: str) -> dict:
+def shorten(config: RunConfig, precision: str) -> RunConfig:
     """The quick profile's config with updates from frame 200 and no checkpoint or evaluation inside."""
-    config = dict(config)
-    assert config["agent"]["batch_size"] == 64  # the quick profile's DrQ-v2
-    config["agent"] = {**config["agent"], "num_seed_frames": SEED_FRAMES, "num_expl_steps": SEED_FRAMES // 4,
-                       "precision": precision}
-    config.update(eval_every_frames=10**9, eval_episodes=1, checkpoint_every_frames=10**9)
-    return config
+    assert config.agent["batch_size"] == 64  # the quick profile's DrQ-v2
+    agent = {**config.agent, "num_seed_frames": SEED_FRAMES, "num_expl_steps": SEED_FRAMES // 4,
+             "precision": precision}
+    return dataclasses.replace(config, agent=agent, eval_every_frames=10**9, eval_episodes=1,
+                               checkpoint_every_frames=10**9)
 
 
 def training_fps(run_dir) -> float:
@@ -124,7 +124,8 @@ def test_training_fps_diffusion_reward_vs_sparse(benchmark, tmp_path, precision)
         if method != "sparse":
             request = dataclasses.replace(request, pretrain_steps=PRETRAIN_STEPS, expert_episodes=EXPERT_EPISODES,
                                           reports=False)
-            config.update(pretrain_steps=PRETRAIN_STEPS, expert_episodes=EXPERT_EPISODES, model_reports=False)
+            config = dataclasses.replace(config, pretrain_steps=PRETRAIN_STEPS, expert_episodes=EXPERT_EPISODES,
+                                         model_reports=False)
             prepare([RunSpec(config, run_dir, request)], log=lambda message: None)
         runs[method] = (config, run_dir)
     fps = alternate(benchmark, runs, frames)

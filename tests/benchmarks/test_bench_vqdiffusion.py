@@ -17,7 +17,7 @@ import torch
 
 from rewards.models.precision import autocast
 from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
-from tasks.runtime import torch_threads
+from common.runtime import torch_threads
 
 K = 1024
 EPISODE_WINDOWS = 100

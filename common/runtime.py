@@ -1,6 +1,8 @@
-"""Process-wide runtime choices: off-screen GL backend, torch device, precision, seeding, version stamps.
+"""Process-wide runtime choices: torch device, precision, threads, seeding, version stamps.
 
-One place for each so that a run's config can record exactly what it ran with.
+One place for each so that a run's config can record exactly what it ran with. Every stage uses these
+(the agent, the reward models, the runner, the analysis), so they live in ``common``, which imports
+nothing of the project. The off-screen GL backend is the tasks' own business (``tasks/__init__.py``).
 """
 from __future__ import annotations
 
@@ -17,19 +19,6 @@ from typing import Any, ContextManager, Iterator
 import numpy as np
 
 
-def default_gl() -> str:
-    """Pick the off-screen GL backend before MuJoCo is imported.
-
-    EGL (Debian: libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0) is the default; set
-    ``MUJOCO_GL=osmesa`` (libosmesa6) where EGL is unavailable. An explicit setting is kept.
-    """
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    # PyOpenGL must agree with MuJoCo on the platform, or context creation fails.
-    if os.environ["MUJOCO_GL"] in ("egl", "osmesa"):
-        os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
-    return os.environ["MUJOCO_GL"]
-
-
 def resolve_device(spec: str = "auto") -> "torch.device":  # noqa: F821
     """``auto`` -> CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:N`` are taken as given."""
     import torch
@@ -43,7 +32,10 @@ def resolve_device(spec: str = "auto") -> "torch.device":  # noqa: F821
     return torch.device(spec)
 
 
+#: what ``--precision`` accepts; "auto" is resolved per device (``resolve_precision``) before anything runs
 PRECISIONS = ("auto", "bf16", "fp32")
+#: what an agent, a model or a statistic is computed in: a resolved precision, recorded in configs and metas
+RESOLVED_PRECISIONS = ("fp32", "bf16")
 #: what ``--precision`` defaults to: "auto" (bf16 where the hardware does it natively, fp32 elsewhere) since
 #: 2026-11-22, when the same-seed fp32 vs bf16 comparisons of design.md section 9 passed: the same learning
 #: (dense on reach, 2 seeds each, results/reference/precision-parity) and the same reward ranking (Spearman

@@ -1,0 +1,357 @@
+"""The run folder: where a run's files live, what they are called, what their CSVs hold, how to read them.
+
+``suites`` writes run folders (``suites.plan`` places them, ``suites.train`` fills them) and ``analysis``
+reads them back (scores, reports, shipping, reproduction checks), often on another machine and months
+later. Both sides take every name from here, so a file or column renamed here is renamed for the writer
+and every reader at once; a test (tests/test_runs.py) refuses these names spelled anywhere else.
+
+Layout (docs/interfaces.md)::
+
+    <results>/<suite>/<method>/<task>/seed_<n>/
+        config.json     the resolved run config (suites.plan), written before the run starts
+        eval.csv        one row per evaluation (EVAL_COLUMNS), append-only
+        train.csv       one row per training episode (TRAIN_COLUMNS), append-only
+        done.json       written once the frame budget is reached: the run is finished
+        error.log       the traceback of a run that failed unexpectedly (suites.run)
+        .lock           held by the one process running it (host and pid inside)
+        checkpoints/    ckpt_<frame>.pt, for a resume only; deleted when the run finishes
+        replay/         the replay's episodes, for a resume only; deleted when the run finishes
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from common.io import as_written, atomic_write_json
+
+#: the layout below a results folder, for messages and help texts
+LAYOUT = "<suite>/<method>/<task>/seed_<s>"
+SEED_PREFIX = "seed_"
+CONFIG_FILE = "config.json"
+DONE_FILE = "done.json"
+EVAL_FILE = "eval.csv"
+TRAIN_FILE = "train.csv"
+CSV_FILES = (EVAL_FILE, TRAIN_FILE)
+ERROR_LOG = "error.log"
+LOCK_FILE = ".lock"
+CHECKPOINT_DIR = "checkpoints"
+REPLAY_DIR = "replay"  # the run's replay episodes, ep_<index>.npz, written once each (agents.replay)
+#: what a finished run's results are (shipped to results/reference/, compared by analysis.same_runs);
+#: done.json last, so a copy in this order is complete once its done.json is there
+RESULT_FILES = (CONFIG_FILE, EVAL_FILE, TRAIN_FILE, DONE_FILE)
+#: what exists only to resume an unfinished run
+RESUME_DIRS = (CHECKPOINT_DIR, REPLAY_DIR)
+_CHECKPOINT_PREFIX = "ckpt_"
+_SEED_DIR = re.compile(rf"^{SEED_PREFIX}(\d+)$")
+
+
+# ------------------------------------------------------------------------------------------- CSV rows
+@dataclass(frozen=True)
+class EvalRow:
+    """One evaluation: the mean over ``eval_episodes`` episodes at ``frame`` (a row of ``eval.csv``)."""
+
+    frame: int
+    step: int
+    episode: int
+    success_rate: float
+    episode_return: float
+    time: float  # training seconds so far, over resumes
+
+
+@dataclass(frozen=True)
+class TrainRow:
+    """One training episode (a row of ``train.csv``); ``""`` where a value does not exist yet (losses
+    before the first update, the bonus of a provider without one)."""
+
+    frame: int
+    step: int
+    episode: int
+    episode_return: float  # the env's (sparse) return
+    learned_return: float  # the return of the reward the agent learned from
+    success: int
+    fps: float
+    critic_loss: float | str
+    actor_loss: float | str
+    bonus: float | str
+    time: float
+
+
+EVAL_COLUMNS = [f.name for f in fields(EvalRow)]
+TRAIN_COLUMNS = [f.name for f in fields(TrainRow)]
+#: the coordinate both CSVs are indexed by (their first column), and the columns readers pick by name
+FRAME = "frame"
+SUCCESS_RATE = "success_rate"
+LEARNED_RETURN = "learned_return"
+TRAIN_SUCCESS = "success"
+#: bookkeeping columns of eval.csv that are coordinates, not metrics
+NON_METRIC_COLUMNS = ("frame", "step", "time")
+#: columns that measure the machine's speed, not the run: two otherwise identical runs differ only there
+WALL_CLOCK_COLUMNS = ("fps", "time")
+assert EVAL_COLUMNS[0] == TRAIN_COLUMNS[0] == FRAME and SUCCESS_RATE in EVAL_COLUMNS
+assert {LEARNED_RETURN, TRAIN_SUCCESS} <= set(TRAIN_COLUMNS)
+assert set(NON_METRIC_COLUMNS) <= set(EVAL_COLUMNS) and set(WALL_CLOCK_COLUMNS) <= set(TRAIN_COLUMNS)
+
+
+# ------------------------------------------------------------------------------------------ done.json
+@dataclass(frozen=True)
+class Done:
+    """What ``done.json`` records of a finished run. ``seconds`` is the training time summed over resumes
+    (None in a done.json written before it was recorded)."""
+
+    frame: int
+    episodes: int
+    eval_rows: int
+    final_success_rate: float | None
+    seconds: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def read_done(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """A run's ``done.json`` as written (None while it is unfinished, or where the file is unreadable)."""
+    try:
+        data = json.loads((Path(run_dir) / DONE_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_done(run_dir: str | os.PathLike) -> bool:
+    """Whether a run has finished its frame budget (its ``done.json`` exists)."""
+    return (Path(run_dir) / DONE_FILE).is_file()
+
+
+def read_config_json(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """A run's ``config.json`` as written, a plain dict (``RunConfig.load`` gives it typed and upgraded)."""
+    return json.loads((Path(run_dir) / CONFIG_FILE).read_text())
+
+
+# ---------------------------------------------------------------------------------------- the run config
+#: keys added to run configs since runs were first recorded, with the value every run recorded before them
+#: ran with (not today's default): no zero-shot suite existed before ``zero_shot``; no video model was
+#: pretrained before ``pretrain_steps``/``expert_episodes`` (None: the defaults); model-quality reports were
+#: always written before ``model_reports``; every run was fp32 before ``precision``. ``precision_requested``
+#: came with ``auto``: a config without it asked for what it ran (``_upgrade``).
+ADDED_KEYS: Mapping[str, Any] = {"zero_shot": False, "pretrain_steps": None, "expert_episodes": None,
+                                 "model_reports": True, "precision": "fp32"}
+ADDED_AGENT_KEYS: Mapping[str, Any] = {"precision": "fp32"}
+#: the dense-reward rule of a run recorded before runs named theirs (``dense_reward``): gymnasium-robotics
+#: 1.4.2's own v1 reward, whose hand-to-object term has the wrong sign on these Adroit tasks (their
+#: ``tasks.registry.TaskSpec.dense_reward`` is now the release's rule); every other task's rule is unchanged
+UNRECORDED_DENSE_REWARD = "gymnasium_robotics_v1"
+DENSE_RULE_CHANGED_TASKS = frozenset({"door", "hammer", "relocate"})
+
+
+def _upgrade(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A run config of any age with the keys of today's (``ADDED_KEYS``), as plain JSON values."""
+    old = as_written(dict(config))
+    out = {**ADDED_KEYS, **old}
+    out.setdefault("precision_requested", out["precision"])
+    if "task" in out:  # so an old Adroit run never passes for one of today's rule
+        out.setdefault("dense_reward", UNRECORDED_DENSE_REWARD if out["task"] in DENSE_RULE_CHANGED_TASKS else "env")
+    if isinstance(old.get("agent"), dict):
+        out["agent"] = {**ADDED_AGENT_KEYS, **old["agent"]}
+    return out
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs and records (design.md: its full config, versions and seed), built by
+    ``suites.plan`` and written to ``config.json`` before the run starts; ``suites.train`` reads nothing else.
+
+    ``config.json`` holds exactly these keys (``as_dict``); :meth:`from_dict` reads a config of any age
+    (missing keys get the value in force before they existed, ``ADDED_KEYS``) and refuses unknown or
+    missing ones naming the valid keys. ``agent`` is ``agents.DrQV2Config`` as a dict (without its seed).
+    """
+
+    suite: str
+    zero_shot: bool
+    method: str
+    provider: str
+    provider_overrides: Mapping[str, Any]
+    task: str
+    domain: str
+    seed: int
+    profile: str
+    frames: int
+    action_repeat: int
+    horizon: int
+    camera: str
+    dense_reward: str  # the rule of the shaped reward the dense oracle learns from (TaskSpec.dense_reward)
+    image_size: int
+    eval_every_frames: int
+    eval_episodes: int
+    checkpoint_every_frames: int
+    # what the provider's models and data were made with (a record; prepare reads the request)
+    model_preset: str
+    pretrain_steps: int | None
+    expert_episodes: int | None
+    model_reports: bool
+    agent: Mapping[str, Any]
+    precision: str  # resolved: "fp32" | "bf16"
+    precision_requested: str  # as asked: "auto" | "bf16" | "fp32"
+    # where and how it executes (suites.train.LAUNCH_KEYS: may change between launches of one run)
+    device: str
+    wandb: str
+    data_root: str | None
+    torch_threads: int | None
+    versions: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        """Refuse budgets and seeds no run can have (a budget of 0 frames would make a finished, empty run);
+        a data root given as a path is kept as ``config.json`` holds it, a string."""
+        if self.data_root is not None:
+            object.__setattr__(self, "data_root", str(self.data_root))
+        if isinstance(self.frames, bool) or not isinstance(self.frames, int) or self.frames <= 0:
+            raise ValueError(f"config 'frames' must be a positive whole number of frames, got {self.frames!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"config 'seed' must be a whole number >= 0, got {self.seed!r}")
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "RunConfig":
+        """A config as ``config.json`` holds it (of any age: see ``ADDED_KEYS``), typed."""
+        d = _upgrade(config)
+        unknown, missing = sorted(set(d) - set(cls.keys())), sorted(set(cls.keys()) - set(d))
+        if unknown or missing:
+            raise ValueError(f"not a run config: {'unknown keys ' + ', '.join(unknown) if unknown else ''}"
+                             f"{'; ' if unknown and missing else ''}"
+                             f"{'missing keys ' + ', '.join(missing) if missing else ''}; "
+                             f"valid keys: {', '.join(cls.keys())}")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> "RunConfig":
+        """The config ``run_dir`` was started with, upgraded to today's keys."""
+        return cls.from_dict(read_config_json(run_dir))
+
+    @staticmethod
+    def upgraded(config: Mapping[str, Any]) -> dict[str, Any]:
+        """A recorded config as a dict with today's keys (for comparing it key by key with a new one)."""
+        return _upgrade(config)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``config.json`` holds: the fields as plain JSON values (mappings as dicts)."""
+        return as_written({f.name: getattr(self, f.name) for f in fields(self)})
+
+    def write(self, run_dir: str | os.PathLike) -> Path:
+        """Write ``config.json`` (atomically)."""
+        return atomic_write_json(Path(run_dir) / CONFIG_FILE, self.as_dict())
+
+    @property
+    def key(self) -> str:
+        return run_key(self.method, self.task, self.seed)
+
+
+# ----------------------------------------------------------------------------------------- the layout
+def run_key(method: str, task: str, seed: int, suite: str | None = None) -> str:
+    """``<method>/<task>/seed_<n>`` (``<suite>/...`` with ``suite``): a run's name, its path below the
+    suite (or results) folder."""
+    key = f"{method}/{task}/{SEED_PREFIX}{int(seed)}"
+    return key if suite is None else f"{suite}/{key}"
+
+
+def run_dir(results: str | os.PathLike, suite: str, method: str, task: str, seed: int) -> Path:
+    """Where a run lives: ``<results>/<suite>/<method>/<task>/seed_<n>``."""
+    return Path(results) / run_key(method, task, seed, suite)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """One run directory, identified by its place in the layout."""
+
+    method: str
+    task: str
+    seed: int
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return run_key(self.method, self.task, self.seed)
+
+
+def find_runs(suite_dir: str | os.PathLike) -> list[RunDir]:
+    """Every ``<method>/<task>/seed_<n>/`` directory under ``suite_dir``, in a stable order.
+
+    The path names are the identity of a run (they always exist, even before ``config.json`` is
+    written); directories that do not follow the layout (``figures/``, hidden ones) are ignored.
+    """
+    suite_dir = Path(suite_dir)
+    runs = []
+    for path in suite_dir.glob(f"*/*/{SEED_PREFIX}*"):
+        m = _SEED_DIR.match(path.name)
+        method, task = path.parent.parent.name, path.parent.name
+        if not m or not path.is_dir() or method.startswith(".") or task.startswith("."):
+            continue
+        runs.append(RunDir(method, task, int(m.group(1)), path))
+    return sorted(runs, key=lambda r: (r.method, r.task, r.seed))
+
+
+def find_results(root: str | os.PathLike, configured: bool = True) -> dict[str, Path]:
+    """``<suite>/<method>/<task>/seed_<n>`` -> run directory for every run below a results folder ``root``
+    (only those with a ``config.json`` unless ``configured`` is False), sorted by key."""
+    root = Path(root)
+    return {run_key(r.method, r.task, r.seed, suite.name): r.path
+            for suite in sorted(p for p in root.iterdir() if p.is_dir())
+            for r in find_runs(suite) if not configured or (r.path / CONFIG_FILE).is_file()}
+
+
+def checkpoint_path(run_dir: str | os.PathLike, frame: int) -> Path:
+    """The checkpoint of ``run_dir`` at ``frame`` (zero-padded, so names sort as frames do)."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"{_CHECKPOINT_PREFIX}{int(frame):010d}.pt"
+
+
+def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """A run's checkpoints, oldest first."""
+    ckpts = (Path(run_dir) / CHECKPOINT_DIR).glob(f"{_CHECKPOINT_PREFIX}*.pt")
+    return sorted(ckpts, key=lambda p: int(p.stem.split("_")[1]))
+
+
+# ------------------------------------------------------------------------------------------ reading CSVs
+def read_run_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a run's append-only ``eval.csv`` or ``train.csv``, which another process may be writing now.
+
+    A last line without its newline is a row still being written: it is dropped rather than parsed
+    into a wrong (truncated) number. Values are coerced to numbers where the column is numeric;
+    rows without a frame are dropped. Returns an empty frame for a missing or header-only file.
+    """
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return pd.DataFrame()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    if not text.strip():
+        return pd.DataFrame()
+    df = pd.read_csv(io.StringIO(text), on_bad_lines="skip")
+    if FRAME not in df.columns:
+        raise ValueError(f"{path}: a run CSV has no {FRAME!r} column (columns: {list(df.columns)})")
+    df[FRAME] = pd.to_numeric(df[FRAME], errors="coerce")
+    return df.dropna(subset=[FRAME]).astype({FRAME: "int64"})
+
+
+def last_row(path: str | os.PathLike) -> dict[str, str] | None:
+    """The newest complete row of a run CSV as ``{column: text}``, None when there is none yet.
+
+    Cheap enough to poll (a progress bar reads it every second): the file is not parsed into a table. A
+    last line with another number of cells than the header (torn by a crash) gives None.
+    """
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    if len(lines) < 2:
+        return None
+    header, last = lines[0].split(","), lines[-1].split(",")
+    return dict(zip(header, last)) if len(last) == len(header) else None

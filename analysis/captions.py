@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.aggregate import LAST_N_EVALS, Selection
+from common.runs import CONFIG_FILE, EVAL_FILE, find_runs, read_config_json
 
 #: the aggregate figures' interval, in one wording
 BOOTSTRAP_CI = "95% stratified-bootstrap CIs (rliable; {reps:,} resamples of the runs within each task)"
@@ -34,8 +35,8 @@ class Facts:
     runs: str            # "6 runs per method (2 tasks x 3 seeds)" (the aggregated runs)
     reps: int            # bootstrap resamples
     eval_episodes: str   # "5 evaluation episodes" ("" when the configs do not say)
-    machine: str         # "AMD EPYC, CPU-only torch 2.13.0+cpu, 1 torch thread per run (config.json; ...)"
-    machine_short: str = "machine as recorded in config.json"  # "AMD EPYC, 1 torch thread per run"
+    machine: str         # "AMD EPYC, CPU-only torch 2.13.0+cpu, 1 torch thread per run (<config file>; ...)"
+    machine_short: str = f"machine as recorded in {CONFIG_FILE}"  # "AMD EPYC, 1 torch thread per run"
     last_n: int = LAST_N_EVALS
 
     @property
@@ -75,7 +76,7 @@ def sample_efficiency(f: Facts) -> str:
 
 def wall_clock(f: Facts) -> str:
     return (sample_efficiency(f) + " Right: the same curves against training time: x is the median over the "
-            "method's runs of the hours each took to reach that frame (eval.csv time: the training loop with "
+            f"method's runs of the hours each took to reach that frame ({EVAL_FILE} time: the training loop with "
             "its reward labelling and evaluations, summed over resumes; reward-model pretraining not included; "
             "a run's time also depends on what else its machine ran); whisker at the last point: fastest to slowest run. "
             f"Machine: {f.machine}.")
@@ -103,9 +104,11 @@ def runs_per_method(selection: Selection) -> str:
 
 def _configs(suite_dir: Path) -> list[dict]:
     out = []
-    for path in sorted(Path(suite_dir).glob("*/*/seed_*/config.json")):
+    for run in find_runs(suite_dir):
+        if not (run.path / CONFIG_FILE).is_file():
+            continue
         try:
-            cfg = json.loads(path.read_text())
+            cfg = read_config_json(run.path)
         except (OSError, json.JSONDecodeError):
             cfg = {}
         out.append(cfg if isinstance(cfg, dict) else {})
@@ -138,7 +141,7 @@ def machine_name(suite_dir: Path) -> str:
     CPU, ``"machine as recorded in config.json"``."""
     cpus, _, threads = _machine_parts(_configs(suite_dir))
     if not cpus:
-        return "machine as recorded in config.json"
+        return f"machine as recorded in {CONFIG_FILE}"
     return " / ".join(sorted(cpus)) + (f", {_threads(threads)}" if threads else "")
 
 
@@ -160,10 +163,10 @@ def recorded_machine(suite_dir: Path) -> str:
     if threads:
         parts.append(_threads(threads))
     if not parts:
-        return "machine as recorded in config.json (no CPU or torch build recorded)"
+        return f"machine as recorded in {CONFIG_FILE} (no CPU or torch build recorded)"
     missing = len(configs) - sum(cpus.values())
-    note = f" (config.json; {missing} of {len(configs)} runs did not record their CPU)" if cpus and missing else (
-        " (config.json)" if cpus else " (config.json; no run recorded its CPU)")
+    note = f" ({CONFIG_FILE}; {missing} of {len(configs)} runs did not record their CPU)" if cpus and missing else (
+        f" ({CONFIG_FILE})" if cpus else f" ({CONFIG_FILE}; no run recorded its CPU)")
     return ", ".join(parts) + note
 
 

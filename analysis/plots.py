@@ -45,6 +45,7 @@ from analysis.aggregate import AGGREGATE_METRICS, PAIR_SEPARATOR  # noqa: E402
 from analysis.oracles import display_name, is_oracle  # noqa: E402
 from analysis.palette import KNOWN_METHODS  # noqa: E402
 from common.io import atomic_write  # noqa: E402
+from common.runs import EVAL_FILE, EVAL_TIME  # noqa: E402
 
 FORMATS = ("png", "pdf")
 DPI = 150
@@ -420,7 +421,7 @@ def sample_efficiency_wall_clock(curves: pd.DataFrame, hours: pd.DataFrame, meth
                            linewidth=1.4, clip_on=False, zorder=3 + i)
         right.set_xlim(left=0)
     else:
-        right.text(0.5, 0.5, "no run recorded its training time (eval.csv time)", ha="center", va="center",
+        right.text(0.5, 0.5, f"no run recorded its training time ({EVAL_FILE} {EVAL_TIME})", ha="center", va="center",
                    transform=right.transAxes)
     right.set_title("against wall-clock training time" + (f"\non {machine}" if machine else ""), fontsize="large")
     handles = [Line2D([], [], color=colors[m], linewidth=2, marker=method_marker(m), markerfacecolor="none",

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from common.io import atomic_write_text
-from common.runs import (CONFIG_FILE, DONE_FILE, EVAL_FILE, FRAME, NON_METRIC_COLUMNS, TRAIN_FILE, TRAIN_SUCCESS,
+from common.runs import (CONFIG_FILE, DONE_FILE, EVAL_FILE, EVAL_TIME, FRAME, NON_METRIC_COLUMNS, TRAIN_FILE, TRAIN_SUCCESS,
                          RunDir, find_runs, is_done, read_run_csv)
 
 SCORES_FILE = "scores.csv"
@@ -99,12 +99,12 @@ def run_times(suite_dir: str | os.PathLike) -> pd.DataFrame:
     """
     parts = []
     for run in find_runs(suite_dir):
-        evals = read_run_csv(run.path / "eval.csv")
-        if evals.empty or "time" not in evals.columns:
+        evals = read_run_csv(run.path / EVAL_FILE)
+        if evals.empty or EVAL_TIME not in evals.columns:
             continue
-        seconds = pd.to_numeric(evals["time"], errors="coerce")
+        seconds = pd.to_numeric(evals[EVAL_TIME], errors="coerce")
         parts.append(pd.DataFrame({"method": run.method, "task": run.task, "seed": run.seed,
-                                   "frame": evals["frame"].to_numpy(), "seconds": seconds.to_numpy()}))
+                                   "frame": evals[FRAME].to_numpy(), "seconds": seconds.to_numpy()}))
     columns = ["method", "task", "seed", "frame", "seconds"]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return out.dropna(subset=["seconds"]).astype({"method": str, "task": str, "seed": "int64", "frame": "int64",

@@ -88,13 +88,14 @@ TRAIN_COLUMNS = [f.name for f in fields(TrainRow)]
 #: the coordinate both CSVs are indexed by (their first column), and the columns readers pick by name
 FRAME = "frame"
 SUCCESS_RATE = "success_rate"
+EVAL_TIME = "time"  # eval.csv's training seconds so far (a coordinate: sample efficiency against hours)
 LEARNED_RETURN = "learned_return"
 TRAIN_SUCCESS = "success"
 #: bookkeeping columns of eval.csv that are coordinates, not metrics
 NON_METRIC_COLUMNS = ("frame", "step", "time")
 #: columns that measure the machine's speed, not the run: two otherwise identical runs differ only there
 WALL_CLOCK_COLUMNS = ("fps", "time")
-assert EVAL_COLUMNS[0] == TRAIN_COLUMNS[0] == FRAME and SUCCESS_RATE in EVAL_COLUMNS
+assert EVAL_COLUMNS[0] == TRAIN_COLUMNS[0] == FRAME and {SUCCESS_RATE, EVAL_TIME} <= set(EVAL_COLUMNS)
 assert {LEARNED_RETURN, TRAIN_SUCCESS} <= set(TRAIN_COLUMNS)
 assert set(NON_METRIC_COLUMNS) <= set(EVAL_COLUMNS) and set(WALL_CLOCK_COLUMNS) <= set(TRAIN_COLUMNS)
 

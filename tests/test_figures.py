@@ -86,7 +86,8 @@ def test_every_figure_is_written_as_png_and_pdf(suite):
         assert png.stat().st_size > 5000 and pdf.stat().st_size > 3000, stem
         assert f"({stem}.png)" in suite["report"]
     assert set(suite["written"]) == {out / f"{s}.{e}" for s in STEMS for e in ("png", "pdf")} | {
-        out / "figure_data.csv", out / "report.md"}
+        out / "figure_data.csv", out / "report.md", out / "pairwise_tests.csv",
+        out / f"pairwise_tests_{FRAMES}_frames.csv"}
 
 
 @pytest.mark.parametrize("label,frames", [("final budget", None), (f"{FRAMES:,} frames", FRAMES)])

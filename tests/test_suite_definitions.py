@@ -36,7 +36,7 @@ def test_any_registered_provider_runs_beside_a_suites_methods(tmp_path):
     runs = expand("smoke", methods=["sparse", "rnd:bonus_scale=0.5", "dense"], results=tmp_path, precision="fp32")
     assert [r.run_dir.relative_to(tmp_path).as_posix() for r in runs] == [
         "smoke/sparse/reach/seed_0", "smoke/rnd-bonus_scale=0.5/reach/seed_0", "smoke/dense/reach/seed_0"]
-    assert runs[1].config["provider"] == "rnd" and runs[1].config["provider_overrides"] == {"bonus_scale": 0.5}
+    assert runs[1].config.provider == "rnd" and runs[1].config.provider_overrides == {"bonus_scale": 0.5}
 
 
 def test_parameters_add_to_a_suite_label_of_that_name():

@@ -86,12 +86,17 @@ def test_data_persistence_is_the_fraction_of_tokens_kept_by_real_consecutive_fra
 def test_a_saved_model_gives_its_history_numbers_through_the_quality_command(root, kind, context, tmp_path):
     """model.pt holds the best-by-validation weights (the last for the codec): the post-hoc diagnostics of
     that file are the history's at that step, so a budget study's snapshots are scored like training."""
+    import shutil
+
     ref = ModelRef("metaworld", kind, "small", context, root)
-    out = tmp_path / "diag.csv"
-    assert quality_main(["--domain", "metaworld", "--diagnostics", "--model-file", str(ref.checkpoint),
-                         "--data-root", str(root), "--device", "cpu", "--csv", str(out)]) == 0
-    row = json.loads((ref.dir / "diagnostics.json").read_text())
     meta = store.read_checkpoint(ref.checkpoint)["meta"]
+    snapshot = tmp_path / "budget_study" / ref.name / f"step_{meta['steps']}" / "model.pt"  # as the study keeps it
+    snapshot.parent.mkdir(parents=True)
+    shutil.copy2(ref.checkpoint, snapshot)
+    out = tmp_path / "diag.csv"
+    assert quality_main(["--domain", "metaworld", "--diagnostics", "--model-file", str(snapshot),
+                         "--data-root", str(root), "--device", "cpu", "--csv", str(out)]) == 0
+    row = json.loads((snapshot.parent / "diagnostics.json").read_text())
     step = meta.get("best_step") or meta["steps"]
     entry = next(h for h in history(ref) if h["step"] == step)
     for k in KEYS[kind]:
@@ -99,7 +104,8 @@ def test_a_saved_model_gives_its_history_numbers_through_the_quality_command(roo
     if kind != "codec":
         assert row["codec_psnr"] == pytest.approx(history(ref.codec)[-1]["psnr"], abs=1e-6)
     [written] = list(csv.DictReader(out.open()))
-    assert written["model"] == kind and float(written[sorted(KEYS[kind])[0]]) == pytest.approx(row[sorted(KEYS[kind])[0]])
+    assert written["model"] == kind and written["file"] == str(snapshot)
+    assert all(float(written[k]) == pytest.approx(row[k]) for k in KEYS[kind])
 
 
 def test_the_quality_command_refuses_a_model_of_another_domain_and_a_missing_file(root, tmp_path, capsys):

@@ -72,14 +72,10 @@ def _batched(fn, *tensors, batch: int = BATCH) -> torch.Tensor:
 
 
 @torch.no_grad()
-def codec_diagnostics(codec, frames: torch.Tensor, precision: str = "fp32", **_) -> dict[str, float]:
-    """``psnr``: mean reconstruction PSNR (dB) of uint8 ``frames [N, 3, 64, 64]`` (encoder in ``precision``)."""
-    was_training = codec.training
-    codec.eval()
-    try:
-        recon = codec.decode(codec.encode(frames.to(codec.device), precision=precision)).cpu()
-    finally:
-        codec.train(was_training)
+def codec_diagnostics(codec, frames: torch.Tensor, generator: torch.Generator, precision: str) -> dict[str, float]:
+    """``psnr``: mean reconstruction PSNR (dB) of uint8 ``frames [N, 3, 64, 64]``, the encoder in ``precision``
+    as pretraining tokenises (the decoder in fp32, as the quality report renders)."""
+    recon = codec.decode(codec.encode(frames.to(codec.device), precision=precision)).cpu()
     return {"psnr": float(psnr(frames.cpu(), recon).double().mean())}
 
 
@@ -90,28 +86,34 @@ def _persistence(net, ctx: torch.Tensor, tgt: torch.Tensor, generator: torch.Gen
 
 
 @torch.no_grad()
-def vqdiffusion_diagnostics(net, ctx: torch.Tensor, tgt: torch.Tensor, generator: torch.Generator,
-                            **_) -> dict[str, float]:
+def vqdiffusion_diagnostics(net, windows: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator,
+                            precision: str) -> dict[str, float]:
     """``copy_accuracy`` at the lowest noise level, then the sample's and the data's token persistence."""
-    level = torch.ones(1, dtype=torch.long, device=net.device)
-    hits = []
-    for i in range(0, len(ctx), BATCH):
-        c, t = ctx[i:i + BATCH], tgt[i:i + BATCH]
-        z_1 = net.schedule.sample_marginal(t, level.expand(len(t)), generator)
-        hits.append(copy_accuracy(lambda z: net.predict_x0(c, z, 1), z_1, t) * t.numel())
-    out = {"copy_accuracy": float(sum(hits) / tgt.numel())}
-    return {**out, **_persistence(net, ctx, tgt, generator)}
+    device = next(net.parameters()).device
+    ctx, tgt = (w.to(device) for w in windows)
+    level = torch.ones(1, dtype=torch.long, device=device)
+    hits = 0.0
+    with autocast(precision, device):
+        for i in range(0, len(ctx), BATCH):
+            c, t = ctx[i:i + BATCH], tgt[i:i + BATCH]
+            z_1 = net.schedule.sample_marginal(t, level.expand(len(t)), generator)
+            hits += copy_accuracy(lambda z: net.predict_x0(c, z, 1), z_1, t) * t.numel()
+        return {"copy_accuracy": hits / tgt.numel(), **_persistence(net, ctx, tgt, generator)}
 
 
 @torch.no_grad()
-def videogpt_diagnostics(net, ctx: torch.Tensor, tgt: torch.Tensor, generator: torch.Generator,
-                         **_) -> dict[str, float]:
+def videogpt_diagnostics(net, windows: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator,
+                         precision: str) -> dict[str, float]:
     """``nll_per_token`` (teacher-forced, nats), then the sample's and the data's token persistence."""
-    ll = _batched(lambda c, t: net.score_ll(c, t).float(), ctx, tgt)
-    return {"nll_per_token": float(-ll.double().sum() / tgt.numel()), **_persistence(net, ctx, tgt, generator)}
+    device = next(net.parameters()).device
+    ctx, tgt = (w.to(device) for w in windows)
+    with autocast(precision, device):
+        ll = _batched(lambda c, t: net.score_ll(c, t).float(), ctx, tgt)
+        return {"nll_per_token": float(-ll.double().sum() / tgt.numel()), **_persistence(net, ctx, tgt, generator)}
 
 
-#: model kind -> its diagnostics; a video model's function takes (net, context, target, generator)
+#: model kind -> its diagnostics ``(net, held-out data, generator, precision) -> {name: value}``; the data
+#: is frames for the codec, (context, target) windows for a video model
 DIAGNOSTICS: dict[str, Callable[..., dict[str, float]]] = {
     store.CODEC: codec_diagnostics,
     "vqdiffusion": vqdiffusion_diagnostics,
@@ -123,13 +125,12 @@ def diagnostics(kind: str, net, data, precision: str = "fp32", seed: int = 0) ->
     """The diagnostics of ``net`` (a model of ``kind``) on held-out ``data``: frames for the codec, a
     (context, target) pair of windows for a video model, of which ``DIAG_WINDOWS`` evenly spread are used.
 
-    Runs in eval mode under ``precision``'s autocast, with its random draws from a generator seeded with
-    ``seed`` inside ``torch.random.fork_rng`` (the global RNG is left as it was); the model's train/eval
-    mode is restored afterwards.
+    Runs in eval mode in ``precision`` (the networks under its autocast), with its random draws from a
+    generator seeded with ``seed`` inside ``torch.random.fork_rng`` (the global RNG is left as it was); the
+    model's train/eval mode is restored afterwards.
     """
     if kind not in DIAGNOSTICS:
         raise ValueError(f"no diagnostics for model kind {kind!r}; valid: {', '.join(DIAGNOSTICS)}")
-    data = evenly_spaced(data, DIAG_WINDOWS)
     device = next(net.parameters()).device
     cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
     was_training = net.training
@@ -138,11 +139,7 @@ def diagnostics(kind: str, net, data, precision: str = "fp32", seed: int = 0) ->
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             gen = torch.Generator(device=device).manual_seed(seed)
-            if kind == store.CODEC:
-                return DIAGNOSTICS[kind](net, data, precision=precision)
-            ctx, tgt = (d.to(device) for d in data)
-            with autocast(precision, device):
-                return DIAGNOSTICS[kind](net, ctx, tgt, gen)
+            return DIAGNOSTICS[kind](net, evenly_spaced(data, DIAG_WINDOWS), gen, precision)
     finally:
         net.train(was_training)
 

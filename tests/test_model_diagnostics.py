@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from rewards.models import store
-from rewards.models.diagnostics import (DIAG_WINDOWS, copy_accuracy, diagnostics, heldout_data,
-                                        model_file_diagnostics, token_persistence)
+from rewards.models.diagnostics import DIAG_WINDOWS, copy_accuracy, diagnostics, heldout_data, token_persistence
 from rewards.models.pretrain import pretrain
 from rewards.models.quality import main as quality_main
 from rewards.models.store import ModelRef

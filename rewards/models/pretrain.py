@@ -21,6 +21,12 @@ Checkpoints: ``train_state.pt`` (weights, optimisers, step, RNG states, history)
 (weights + config + what it was trained on) are written atomically every ``--ckpt-every`` steps and at
 the end. Re-running the command continues from ``train_state.pt`` up to ``--steps``; a run that already
 reached ``--steps`` does nothing. When training ends the model-quality report is written (``quality/``).
+
+Every ``--eval-every`` steps (and at the end) ``history.json`` gets one entry: the training and validation
+loss and the diagnostics of the weights that are scored (``rewards.models.diagnostics``: the codec's PSNR;
+VQ-Diffusion's copy accuracy, VideoGPT's NLL per token and the sample's token persistence beside the
+data's), on a fixed held-out subset, without moving the training RNG. The codec's last PSNR is in its
+``meta`` (``psnr``) and a video model's meta repeats it (``codec_psnr``).
 """
 from __future__ import annotations
 
@@ -36,6 +42,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from rewards.models import PRESETS, store
+from rewards.models.diagnostics import DIAG_WINDOWS, diagnostics, evenly_spaced
 from rewards.models.video_model import build_model, ll_windows, preset_config
 from tasks.cli import positive_int, run_reporting_user_errors
 from common.io import atomic_torch_save, atomic_write_json
@@ -118,6 +125,10 @@ class CodecTrainer:
         with autocast(self.precision, self.device):
             return float(np.mean([self.model.validation_loss(frames[i:i + 128]) for i in range(0, len(frames), 128)]))
 
+    def diagnose(self, frames: torch.Tensor) -> dict[str, float]:
+        """``rewards.models.diagnostics`` of the codec on held-out frames: its reconstruction ``psnr``."""
+        return diagnostics(store.CODEC, self.model, frames, self.precision)
+
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "sched": self.sched.state_dict(), "sched_d": self.sched_d.state_dict()}
@@ -160,7 +171,7 @@ class VideoModelTrainer:
     Diffusion Reward release scores with its EMA weights."""
 
     def __init__(self, name: str, config, device: torch.device, precision: str = "fp32"):
-        self.config, self.precision, self.device = config, check_precision(precision), device
+        self.name, self.config, self.precision, self.device = name, config, check_precision(precision), device
         self.model = build_model(name, config).to(device)
         o = self.optim = config.optim
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas),
@@ -205,6 +216,12 @@ class VideoModelTrainer:
                 losses = [_loss_and_logs(net.loss(ctx[i:i + 64], tgt[i:i + 64]))[0].item()
                           for i in range(0, len(ctx), 64)]
         return float(np.mean(losses))
+
+    def diagnose(self, data) -> dict[str, float]:
+        """``rewards.models.diagnostics`` of the scored (EMA) weights on held-out windows: VQ-Diffusion's copy
+        accuracy, VideoGPT's NLL per token, and the sample's token persistence beside the data's. They run
+        under ``fork_rng`` with a fixed seed, so the training RNG (and a resumed run) is untouched."""
+        return diagnostics(self.name, self.scored, data, self.precision)
 
     def state_dict(self) -> dict:
         sd = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "sched": self.sched.state_dict()}
@@ -323,6 +340,8 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
             return (_windows(codec, domain, task_list, "train", context, root, precision),
                     _windows(codec, domain, task_list, "test", context, root, precision))
         codec_meta = {"codec_preset": preset, "codec_fingerprint": store.fingerprint(ref.codec.checkpoint)}
+        if codec.meta.get("psnr") is not None:  # the codec's own quality, from its last evaluation
+            codec_meta["codec_psnr"] = codec.meta["psnr"]
     config_dict = config.to_dict()
 
     meta = {"domain": domain, "model": model, "preset": preset, "context": None if ref.is_codec else context,
@@ -361,6 +380,8 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
 
     def checkpoint():
         meta_now = {**meta, "steps": step, "val_loss": history[-1]["val_loss"] if history else None}
+        if not selects_best and history and "psnr" in history[-1]:
+            meta_now["psnr"] = history[-1]["psnr"]
         state = {"config": config_dict, "meta": meta_now, "step": step, "history": history,
                  "trainer": trainer.state_dict(), "rng": _rng_state(gen)}
         if selects_best:
@@ -385,6 +406,7 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
     # model already trained, so it happens only once training is certain.
     train, val = load_data()
     val = _subset(val, VAL_LIMIT)
+    diag_val = evenly_spaced(val, DIAG_WINDOWS)
     n_train = len(train[0]) if isinstance(train, tuple) else len(train)
 
     start = time.time()
@@ -400,9 +422,11 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
                 bar.set_postfix(loss=f"{logs['loss']:.4f}")
             if step % eval_every == 0 or step == steps:
                 v = trainer.validate(_batch(val, torch.arange(len(val[0]) if isinstance(val, tuple) else len(val)), dev))
-                history.append({"step": step, "train_loss": logs["loss"], "val_loss": v,
+                diag = trainer.diagnose(diag_val)
+                history.append({"step": step, "train_loss": logs["loss"], "val_loss": v, **diag,
                                 "seconds": round(time.time() - start, 2)})
-                bar.write(f"step {step}: train loss {logs['loss']:.4f}, validation loss {v:.4f}")
+                bar.write(f"step {step}: train loss {logs['loss']:.4f}, validation loss {v:.4f}, "
+                          + ", ".join(f"{k} {x:.4g}" for k, x in diag.items()))
                 if selects_best and (best["val_loss"] is None or v < best["val_loss"]):
                     best = {"step": step, "val_loss": v,
                             "weights": {k: t.detach().clone().cpu() for k, t in trainer.scored.state_dict().items()}}

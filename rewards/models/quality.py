@@ -1,6 +1,7 @@
 """Model-quality report: how well the codec reconstructs and the video models predict.
 
     python -m rewards.models.quality --domain metaworld --preset small [--context 2]
+    python -m rewards.models.quality --domain metaworld --diagnostics --model-file PATH [PATH ...] [--csv OUT]
 
 Written beside the checkpoints (also at the end of pretraining), each as ``quality/report.csv``,
 ``quality/report.md`` and PNGs:
@@ -14,6 +15,12 @@ Written beside the checkpoints (also at the end of pretraining), each as ``quali
   (pixels in [0, 1]) between ``n_samples`` noisy samples of the next frame from the same context,
   conditioned on expert windows and on each epsilon-greedy level present in the dataset (``eps_<e>/``).
   An informative model is more certain (less diverse) on expert windows.
+
+Each video model's report also holds its diagnostics (``rewards.models.diagnostics``: VQ-Diffusion's
+copy accuracy, VideoGPT's NLL per token, the sample's token persistence beside the data's), the numbers its
+pretraining history records at every evaluation. ``--diagnostics`` computes those for any saved
+``model.pt`` (a budget study's snapshots, ``<data-root>/budget_study/<model>_<preset>_l<L>/step_<N>/``),
+writing ``diagnostics.json`` beside each file and, with ``--csv``, one table of them all.
 
 SSIM is the usual gaussian-window SSIM (11x11, sigma 1.5, K1 0.01, K2 0.03, per channel, averaged),
 implemented here in torch. LPIPS is left out: it needs pretrained network weights, which cannot be
@@ -171,6 +178,7 @@ def video_model_report(codec, net, ref: store.ModelRef, tasks, n_windows: int = 
     rows = [{"model": label, "metric": "pred_psnr_vs_codec", "value": float(psnr(pred, real).mean())},
             {"model": label, "metric": "pred_ssim_vs_codec", "value": float(ssim(pred, real).mean())}]
     rows.append({"model": label, "metric": "test_ll", "value": float(net.score_ll(ctx.to(device), tgt.to(device)).mean())})
+    rows += [{"model": label, "metric": k, "value": v} for k, v in heldout_diagnostics(codec, net, ref, tasks).items()]
 
     def diversity(tokens_by_task) -> float:
         c, _ = _sample_windows(tokens_by_task, context, n_div)
@@ -189,6 +197,42 @@ def video_model_report(codec, net, ref: store.ModelRef, tasks, n_windows: int = 
     _write_table(out, rows, f"{ref.kind} quality: {domain} {ref.preset}, context {context}")
     # rows: last context frame, true next frame, predicted next frame
     save_grid(out / "predictions.png", [codec.decode(ctx[:8, -1].to(device)).cpu(), real[:8], pred[:8]])
+    return rows
+
+
+def heldout_diagnostics(codec, net, ref: store.ModelRef, tasks) -> dict[str, float]:
+    """The video model's diagnostics (``rewards.models.diagnostics``) on the held-out windows pretraining
+    evaluates on, in the precision it was trained in: its history's numbers for these weights."""
+    from rewards.models.diagnostics import diagnostics, heldout_data
+
+    precision = getattr(net, "meta", {}).get("precision", "fp32")
+    data = heldout_data(ref.kind, codec, ref.domain, tasks, ref.context, ref.data_root, precision)
+    return diagnostics(ref.kind, net, data, precision)
+
+
+def write_diagnostics(files: Sequence[str | Path], domain: str, data_root=None, device="cpu",
+                      csv_path: str | Path | None = None, log: Callable = print) -> list[dict]:
+    """``rewards.models.diagnostics.model_file_diagnostics`` of each saved model in ``files`` (all of
+    ``domain``): ``diagnostics.json`` beside each, and one CSV of them all at ``csv_path`` if given."""
+    import json
+
+    from rewards.models.diagnostics import model_file_diagnostics, summary
+
+    rows = []
+    for f in files:
+        row = model_file_diagnostics(f, data_root, device)
+        if row["domain"] != domain:
+            raise ValueError(f"{f} is a {row['domain']} model, not {domain}")
+        atomic_write_text(Path(f).parent / "diagnostics.json", json.dumps(row, indent=1) + "\n")
+        log(f"{f}: {summary(row)}")
+        rows.append(row)
+    if csv_path is not None and rows:
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(Path(csv_path), buf.getvalue())
     return rows
 
 
@@ -239,15 +283,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=None)
     p.add_argument("--data-root", default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="only the diagnostics of the saved models of --model-file (copy accuracy, NLL per token, "
+                        "persistence, codec PSNR), written as diagnostics.json beside each")
+    p.add_argument("--model-file", nargs="+", default=None, help="model.pt files, with --diagnostics")
+    p.add_argument("--csv", default=None, help="with --diagnostics: also one CSV of every file's diagnostics")
     a = p.parse_args(argv)
+    if a.diagnostics != bool(a.model_file):
+        p.error("--diagnostics and --model-file go together")
     from tasks.datasets import DatasetMissingError
     from common.runtime import resolve_device
 
     def action():
+        if a.diagnostics:
+            write_diagnostics(a.model_file, a.domain, a.data_root, resolve_device(a.device), a.csv)
+            return
         write_report(trained_refs(a.domain, a.preset, a.context, a.models, a.data_root), resolve_device(a.device),
                      a.tasks)
 
-    return run_reporting_user_errors(action, (store.ModelMissingError, DatasetMissingError, ValueError))
+    return run_reporting_user_errors(action, (store.ModelMissingError, DatasetMissingError, ValueError,
+                                              FileNotFoundError))
 
 
 if __name__ == "__main__":

@@ -817,6 +817,18 @@ class VQDiffusion(nn.Module):
         return z, trace
 
     @torch.no_grad()
+    def predict_x0(self, context: torch.Tensor, z: torch.Tensor, level: int) -> torch.Tensor:
+        """``log p_theta(x0 | z_level, context)`` ``[B, 64, K+1]`` for a given noisy frame ``z`` (mask = K).
+
+        For diagnostics (``rewards.models.diagnostics``: does the model copy the visible tokens at the
+        lowest noise level?); training and scoring call the network through their own loops."""
+        context = self._check_context(context)
+        if not 1 <= int(level) <= self.steps:
+            raise ValueError(f"level must be in [1, {self.steps}], got {level}")
+        return self._predict_x0(z.to(self.device), self._levels(int(level), context.shape[0]),
+                                self.denoiser.condition_cache(context))
+
+    @torch.no_grad()
     def sample(self, context: torch.Tensor, steps: int | None = 10, noise: bool = True,
                generator: torch.Generator | None = None, cache_condition: bool = True) -> torch.Tensor:
         """A next-frame token grid ``[B, 64]`` for each context window (reverse chain from all-mask)."""

@@ -26,7 +26,7 @@ import torch
 
 from rewards.models.pretrain import VideoModelTrainer
 from rewards.models.video_model import preset_config
-from tasks.runtime import torch_threads
+from common.runtime import torch_threads
 
 BATCH, CONTEXT, VOCAB = 32, 2, 1024
 PRECISIONS = ("fp32", "bf16")

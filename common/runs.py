@@ -140,9 +140,10 @@ def read_config_json(run_dir: str | os.PathLike) -> dict[str, Any]:
 #: ran with (not today's default): no zero-shot suite existed before ``zero_shot``; no video model was
 #: pretrained before ``pretrain_steps``/``expert_episodes`` (None: the defaults); model-quality reports were
 #: always written before ``model_reports``; every run was fp32 before ``precision``. ``precision_requested``
-#: came with ``auto``: a config without it asked for what it ran (``_upgrade``).
+#: came with ``auto``: a config without it asked for what it ran (``_upgrade``); no run was gated on its
+#: video model's reward quality before ``reward_quality``.
 ADDED_KEYS: Mapping[str, Any] = {"zero_shot": False, "pretrain_steps": None, "expert_episodes": None,
-                                 "model_reports": True, "precision": "fp32"}
+                                 "model_reports": True, "precision": "fp32", "reward_quality": None}
 ADDED_AGENT_KEYS: Mapping[str, Any] = {"precision": "fp32"}
 #: the dense-reward rule of a run recorded before runs named theirs (``dense_reward``): gymnasium-robotics
 #: 1.4.2's own v1 reward, whose hand-to-object term has the wrong sign on these Adroit tasks (their
@@ -205,6 +206,9 @@ class RunConfig:
     data_root: str | None
     torch_threads: int | None
     versions: Mapping[str, Any]
+    # the reward-quality gate's verdict on the method's video model at launch (suites.quality_gate; None:
+    # no video model, or recorded before the gate): a record, not part of what the run is
+    reward_quality: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         """Refuse budgets and seeds no run can have (a budget of 0 frames would make a finished, empty run);

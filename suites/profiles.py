@@ -20,6 +20,21 @@ from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
+class GateScoring:
+    """How ``suites.run`` scores each video reward's model before launching (``suites.quality_gate``).
+
+    ``tasks``: ``"gate"``, the reward-quality command's default held-out tasks (a domain's seen tasks and
+    some unseen ones, what the gate is defined on), or ``"runs"``, only the tasks being launched (the
+    smoke profile: its models train for a few steps, so the check is of the pipeline, not a verdict).
+    ``epsilons`` / ``eps_episodes``: None keeps the command's defaults.
+    """
+
+    tasks: str = "gate"
+    epsilons: tuple[float, ...] | None = None
+    eps_episodes: int | None = None
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     seeds: int
@@ -34,6 +49,7 @@ class Profile:
     expert_episodes: int | None = None  # expert videos per task (None: 20 MetaWorld, 50 Adroit)
     model_reports: bool = True  # write the model-quality report after pretraining
     scale_std_schedule: bool = True  # std schedule ends at the run's last agent step (False: the spec's 3e6)
+    reward_quality: GateScoring = GateScoring()  # how the video rewards' models are checked before RL
 
     def agent_overrides(self, frames: int, action_repeat: int) -> dict[str, Any]:
         """DrQV2Config overrides of a run with this budget: the profile's own, plus the std schedule's
@@ -56,7 +72,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
                      agent=MappingProxyType(dict(batch_size=64))),
     "smoke": Profile("smoke", seeds=1, model_preset="small", eval_every_frames=1_000, eval_episodes=2,
                      checkpoint_every_frames=1_000, few_tasks=True, pretrain_steps=30, expert_episodes=2, model_reports=False,
-                     max_tasks=1,
+                     max_tasks=1, reward_quality=GateScoring("runs", (0.0, 1.0), 2),
                      agent=MappingProxyType(dict(batch_size=16, hidden_dim=64, num_seed_frames=400,
                                                  num_expl_steps=200))),
 })

@@ -13,6 +13,7 @@ from their last checkpoint.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Sequence
 import rewards
 from common.io import atomic_write_text
 from common.runs import DONE_FILE, ERROR_LOG, EVAL_FILE, FRAME, LOCK_FILE, SUCCESS_RATE, TRAIN_FILE, last_row
-from suites import definitions, profiles
+from suites import definitions, profiles, quality_gate
 from suites.definitions import METHOD_SYNTAX
 from suites.plan import RunSpec, budget_warnings, expand
 from suites.suite_file import load as load_suite_file
@@ -166,9 +167,23 @@ def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir
     resume in one line)."""
     try:
         launcher.call(prepare, runs)
+        scoring = profiles.get(runs[0].config.profile).reward_quality
+        gates = launcher.call(quality_gate.check, runs, scoring, a.device, a.precision) if \
+            quality_gate.video_methods(runs) else {}
     except (ValueError, OSError) as e:  # a missing dataset or model, an unwritable data root: one line
         print(f"error: preparing the runs' data and models failed: {e}", file=sys.stderr)
         return 2
+    failing = sorted(m for m, g in gates.items() if not g["pass"])
+    if failing and a.require_reward_quality:
+        print(f"error: {', '.join(failing)} failed the reward-quality gate and --require-reward-quality is set: "
+              "nothing launched; train the model longer (python -m rewards.models.pretrain ... --steps N) or "
+              "drop the flag", file=sys.stderr)
+        return 2
+    if failing:
+        print(f"warning: {', '.join(failing)} failed the reward-quality gate: their runs go ahead, but read "
+              "their results as those of a reward that does not rank expert behaviour first", file=sys.stderr)
+    runs = [dataclasses.replace(r, config=dataclasses.replace(r.config, reward_quality=gates[r.config.method]))
+            if r.config.method in gates else r for r in runs]
 
     from analysis.scores import build_scores
 
@@ -245,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "and recorded in every run's config")
     p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
     p.add_argument("--no-figures", action="store_true", help="skip the figures at the end")
+    p.add_argument("--require-reward-quality", action="store_true",
+                   help="refuse to launch when a video reward's model fails the reward-quality gate (default: "
+                        "a failing model is reported and the runs go ahead)")
     p.add_argument("--skip-finished-in", metavar="DIR",
                    help="leave out the runs finished under this other results folder with the same config, "
                         "e.g. results/reference/metaworld7-quick: run only what a reference experiment lacks "

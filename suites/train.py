@@ -45,7 +45,7 @@ from common.runs import (CHECKPOINT_DIR, CONFIG_FILE, DONE_FILE, EVAL_COLUMNS, E
 KEEP_CHECKPOINTS = 2
 # config keys that may differ between launches of one run: where and how it executes, not what it computes.
 # data_root and versions warn when they change (other models, other library behaviour), the rest is silent.
-LAUNCH_KEYS = frozenset({"device", "torch_threads", "wandb", "data_root", "versions"})
+LAUNCH_KEYS = frozenset({"device", "torch_threads", "wandb", "data_root", "versions", "reward_quality"})
 WARN_KEYS = ("data_root", "versions")
 
 

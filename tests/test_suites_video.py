@@ -20,15 +20,28 @@ def _check_suite(results, suite, methods, task, frames):
 
 
 @pytest.mark.slow
-def test_zero_shot_suite_smoke(tmp_path):
+def test_zero_shot_suite_smoke(tmp_path, capsys):
     results = tmp_path / "results"
     # the two video models (one run each, side by side); sparse runs end to end in tests/test_suites.py
     methods = ["diffusion_reward", "viper_std"]
-    assert suite_run.main(["--suite", "metaworld_unseen", "--profile", "smoke", "--methods", *methods,
-                           "--frames", "800", "--results", str(results), "--no-figures", "--jobs", "2"]) == 0
+    launch = ["--suite", "metaworld_unseen", "--profile", "smoke", "--methods", *methods,
+              "--frames", "800", "--results", str(results), "--no-figures", "--jobs", "2"]
+    assert suite_run.main(launch) == 0
     suite_dir = _check_suite(results, "metaworld_unseen", methods, "coffee-button", 800)
     config = json.loads((suite_dir / "diffusion_reward" / "coffee-button" / "seed_0" / "config.json").read_text())
     assert config["zero_shot"] and config["provider_overrides"] == {"preset": "small"}
+    # the reward-quality gate ran before the runs: one line per video method, its verdict in each config
+    out = capsys.readouterr()
+    for method in methods:
+        assert f"reward quality {method}: " in out.out
+    gate = config["reward_quality"]
+    assert gate["seen"] is None and gate["unseen"]["n"] == 4 and gate["scoring"]["tasks"] == ["coffee-button"]
+    assert gate["pass"] == gate["unseen"]["pass"]  # a smoke model on 4 episodes cannot reach p < 0.05
+    assert not gate["pass"]
+    # asked to refuse a failing model, the same launch stops before any run (the verdict comes from the cache)
+    assert suite_run.main([*launch, "--require-reward-quality"]) == 2
+    out = capsys.readouterr()
+    assert "(cached)" in out.out and "failed the reward-quality gate and --require-reward-quality" in out.err
     # the video model behind it was pretrained on the 7 seen tasks only
     import torch
     from rewards.models.store import ModelRef

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rewards.models.codec import VQGAN, CodecConfig, EMAQuantizer
-from rewards.models.quality import psnr, ssim
+from rewards.models.image_metrics import psnr, ssim
 from tests.conftest import frames_of, tiny_codec_config
 
 def test_reconstructs_held_out_real_frames(trained_codec, tiny_dataset):

@@ -34,7 +34,8 @@ import torch
 
 from rewards.models import store
 from rewards.models.precision import autocast
-from rewards.models.quality import psnr
+from rewards.models.image_metrics import psnr
+from rewards.models.training_data import VAL_LIMIT, frames, windows
 
 #: the number of held-out windows (or frames) a diagnostic evaluates
 DIAG_WINDOWS = 256
@@ -149,13 +150,11 @@ def diagnostics(kind: str, net, data, precision: str = "fp32", seed: int = 0) ->
 def heldout_data(kind: str, codec, domain: str, tasks: Sequence[str], context: int | None, root=None,
                  precision: str = "fp32"):
     """The validation subset pretraining evaluates on: test-split frames (codec) or (context, target)
-    windows of the test split's codec tokens (video model), ``rewards.models.pretrain.VAL_LIMIT`` evenly
+    windows of the test split's codec tokens (video model), ``rewards.models.training_data.VAL_LIMIT`` evenly
     spread; ``diagnostics`` takes its ``DIAG_WINDOWS`` from these."""
-    from rewards.models.pretrain import VAL_LIMIT, _frames, _windows
-
     if kind == store.CODEC:
-        return evenly_spaced(_frames(domain, list(tasks), "test", root), VAL_LIMIT)
-    return evenly_spaced(_windows(codec, domain, list(tasks), "test", context, root, precision), VAL_LIMIT)
+        return evenly_spaced(frames(domain, list(tasks), "test", root), VAL_LIMIT)
+    return evenly_spaced(windows(codec, domain, list(tasks), "test", context, root, precision), VAL_LIMIT)
 
 
 def load_model_file(path: str | Path, data_root=None, device="cpu"):

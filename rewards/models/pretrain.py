@@ -42,6 +42,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from rewards.models import PRESETS, store
+from rewards.models.training_data import VAL_LIMIT, frames, windows
 from rewards.models.diagnostics import DIAG_WINDOWS, diagnostics, evenly_spaced
 from rewards.models.video_model import build_model, ll_windows, preset_config
 from tasks.cli import positive_int, run_reporting_user_errors
@@ -53,7 +54,6 @@ from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolv
 DEFAULT_STEPS = {("codec", "small"): 3000, ("codec", "paper"): 50000,
                  ("video", "small"): 3000, ("video", "paper"): 100000}
 DEFAULT_BATCH = {"small": 32, "paper": 64}
-VAL_LIMIT = 512  # validation frames / windows (a fixed subset of the test split)
 
 
 # ---------------------------------------------------------------- trainers
@@ -242,22 +242,6 @@ class VideoModelTrainer:
 
 # ---------------------------------------------------------------- data
 
-def _frames(domain, tasks, split, root) -> torch.Tensor:
-    from tasks.datasets import load_episodes
-
-    return torch.from_numpy(np.concatenate([ep.frames for ep in load_episodes(domain, tasks, split=split, root=root)]))
-
-
-def _windows(codec, domain, tasks, split, context, root, precision="fp32") -> tuple[torch.Tensor, torch.Tensor]:
-    ctxs, tgts = [], []
-    for tokens in store.episode_tokens(codec, domain, tasks, split=split, root=root, precision=precision).values():
-        for ep in tokens:
-            c, t = ll_windows(ep.long(), context)
-            ctxs.append(c)
-            tgts.append(t)
-    return torch.cat(ctxs), torch.cat(tgts)
-
-
 def _subset(data, n: int, seed: int = 0):
     """A fixed, evenly spread subset of at most n items (validation stays cheap and comparable)."""
     size = len(data[0]) if isinstance(data, tuple) else len(data)
@@ -325,7 +309,7 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
         trainer = CodecTrainer(config, dev, precision)
 
         def load_data():
-            return _frames(domain, task_list, "train", root), _frames(domain, task_list, "test", root)
+            return frames(domain, task_list, "train", root), frames(domain, task_list, "test", root)
         codec_meta = {}
     else:
         codec = ref.codec.load(dev)  # ModelMissingError names the codec command
@@ -337,8 +321,8 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
         trainer = VideoModelTrainer(model, config, dev, precision)
 
         def load_data():
-            return (_windows(codec, domain, task_list, "train", context, root, precision),
-                    _windows(codec, domain, task_list, "test", context, root, precision))
+            return (windows(codec, domain, task_list, "train", context, root, precision),
+                    windows(codec, domain, task_list, "test", context, root, precision))
         codec_meta = {"codec_preset": preset, "codec_fingerprint": store.fingerprint(ref.codec.checkpoint)}
         if codec.meta.get("psnr") is not None:  # the codec's own quality, from its last evaluation
             codec_meta["codec_psnr"] = codec.meta["psnr"]

@@ -37,9 +37,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rewards.models import PRESETS, store
+from rewards.models.diagnostics import diagnostics, heldout_data, model_file_diagnostics, summary
+from rewards.models.image_metrics import psnr, ssim
 from rewards.models.video_model import ll_windows
 from tasks.cli import run_reporting_user_errors
 from tasks.registry import DOMAINS
@@ -47,37 +48,6 @@ from common.io import atomic_write, atomic_write_text
 
 
 # ---------------------------------------------------------------- metrics
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of uint8 images [N, C, H, W] (identical images give +inf)."""
-    mse = (a.float() - b.float()).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(255.0 ** 2 / mse)
-
-
-def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
-    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
-    return g / g.sum()
-
-
-def ssim(a: torch.Tensor, b: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Per-image SSIM of uint8 images [N, C, H, W] (Wang et al. 2004, gaussian window, valid region)."""
-    if a.shape != b.shape or a.ndim != 4:
-        raise ValueError(f"ssim needs two [N, C, H, W] batches of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    x, y = a.float(), b.float()
-    c = x.shape[1]
-    g = _gaussian(size, sigma).to(x.device)
-    w = (g[:, None] * g[None, :]).expand(c, 1, size, size).contiguous()
-
-    def filt(z):
-        return F.conv2d(z, w, groups=c)
-
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mx, my = filt(x), filt(y)
-    sxx, syy, sxy = filt(x * x) - mx ** 2, filt(y * y) - my ** 2, filt(x * y) - mx * my
-    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
-    return s.flatten(1).mean(1)
-
 
 def pairwise_diversity(samples: torch.Tensor) -> torch.Tensor:
     """Mean pairwise RMSE (pixels in [0, 1]) between K samples of each item: [B, K, C, H, W] -> [B]."""
@@ -203,7 +173,6 @@ def video_model_report(codec, net, ref: store.ModelRef, tasks, n_windows: int = 
 def heldout_diagnostics(codec, net, ref: store.ModelRef, tasks) -> dict[str, float]:
     """The video model's diagnostics (``rewards.models.diagnostics``) on the held-out windows pretraining
     evaluates on, in the precision it was trained in: its history's numbers for these weights."""
-    from rewards.models.diagnostics import diagnostics, heldout_data
 
     precision = getattr(net, "meta", {}).get("precision", "fp32")
     data = heldout_data(ref.kind, codec, ref.domain, tasks, ref.context, ref.data_root, precision)
@@ -216,7 +185,6 @@ def write_diagnostics(files: Sequence[str | Path], domain: str, data_root=None, 
     ``domain``): ``diagnostics.json`` beside each, and one CSV of them all at ``csv_path`` if given."""
     import json
 
-    from rewards.models.diagnostics import model_file_diagnostics, summary
 
     rows = []
     for f in files:

@@ -10,7 +10,7 @@ import torch
 from agents import DrQV2Agent, DrQV2Config
 from agents.augment import grid_sample_shift, random_shift
 from agents.networks import Encoder
-from agents.reference import ReferenceDrQV2
+from tests.reference_drqv2 import ReferenceDrQV2
 from common.runtime import torch_threads
 
 OBS = (3, 64, 64)

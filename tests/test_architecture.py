@@ -1,8 +1,10 @@
-"""The import graph of the six packages: stages point down, never up, and no module imports itself back.
+"""The import graph of the stage packages and scripts: stages point down, never up, and no module imports itself back.
 
 The packages are stages (docs/architecture.md): ``common`` (runtime, atomic I/O, the run folder's schema)
 under everything, importing nothing of the project, then ``tasks`` and ``agents`` (stage 0), then ``rewards``,
-then ``analysis``, then ``suites``. A module may import its own package and the ones below it. The check
+then ``analysis``, then ``suites`` and ``experiments``. ``scripts`` (one-off measurements, not installed) is
+checked too, as a level above them all: a script may import any stage, no stage may import a script.
+A module may import its own package and the ones below it. The check
 walks the AST of every module, function-level imports included (a lazy import is still a dependency: it
 only moves the failure to run time), and also refuses import cycles between modules, which make the
 import order matter and the packages impossible to test or reuse one at a time.
@@ -17,7 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: stage of each package; a package may import packages of its own stage or lower
 #: ``common`` sits below stage 0: every stage may import it, it imports none of them
-LEVELS = {"common": -1, "tasks": 0, "agents": 0, "rewards": 1, "analysis": 2, "suites": 3, "experiments": 3}
+LEVELS = {"common": -1, "tasks": 0, "agents": 0, "rewards": 1, "analysis": 2, "suites": 3, "experiments": 3,
+          "scripts": 4}
 
 
 def module_name(path: Path) -> str:

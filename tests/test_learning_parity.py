@@ -1,10 +1,10 @@
-"""analysis.learning_parity on the committed fp32 vs bf16 runs (results/reference/precision-parity)."""
+"""scripts.learning_parity on the committed fp32 vs bf16 runs (results/reference/precision-parity)."""
 import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import learning_parity
+from scripts import learning_parity
 
 REF = Path(__file__).resolve().parents[1] / "results" / "reference" / "precision-parity"
 

@@ -3,7 +3,7 @@ precision, in bf16, and reference-style), act() on one frame, and a replay sampl
 
     pytest tests/benchmarks/test_bench_agent.py --benchmark-enable
 
-The reference-style update (``agents.reference.ReferenceDrQV2``: grid_sample shift, NCHW encoder,
+The reference-style update (``tests.reference_drqv2.ReferenceDrQV2``: grid_sample shift, NCHW encoder,
 separate passes, critic weight gradients in the actor step, for-loop Adam, ``.item()`` metrics, fp32)
 runs on the same networks and batch, so the numbers compare on the same machine.
 ``test_update_speedup_bf16_vs_reference`` times the two interleaved in one process (the fair comparison
@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
-from agents.reference import ReferenceDrQV2
+from tests.reference_drqv2 import ReferenceDrQV2
 from common.runtime import DEFAULT_PRECISION, native_bf16, resolve_precision, torch_threads
 
 OBS = (3, 64, 64)

@@ -1,4 +1,4 @@
-"""fp32 vs bf16 reward parity: ``python -m rewards.models.parity --data-root /tmp/parity``.
+"""fp32 vs bf16 reward parity: ``python -m scripts.precision_parity --data-root /tmp/parity``.
 
 Issue 12's gate for making bf16 the default (``common.runtime.DEFAULT_PRECISION``): the same episodes
 scored by each video reward in fp32 and in bf16 must rank alike (Spearman >= 0.95 per provider). Not a test
@@ -91,7 +91,7 @@ def run(providers: Sequence[str], tasks: Sequence[str], data_root: str, preset: 
 def main(argv: Sequence[str] | None = None) -> int:
     from common.runtime import cpu_has_native_bf16
 
-    p = argparse.ArgumentParser(prog="python -m rewards.models.parity", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m scripts.precision_parity", description=__doc__.split("\n")[0])
     p.add_argument("--data-root", required=True, help="a scratch data root (episodes and models are made there)")
     p.add_argument("--providers", nargs="+", default=list(DEFAULT_PROVIDERS))
     p.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS), help="seen MetaWorld tasks")

@@ -1,6 +1,6 @@
 """Measurement (not a test): does GenReward's video level score an expert episode above a random one?
 
-    python -m analysis.genreward_separation --root /tmp/gr_measure --task pick-place --steps 300
+    python -m scripts.genreward_separation --root /tmp/gr_measure --task pick-place --steps 300
 
 Records expert videos of one task (and random, epsilon = 1 episodes), trains the small-preset codec and
 VQ-Diffusion of the ``genreward`` task set on that task alone for ``--steps`` steps each, then for every

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import distributions as pyd
 
-from .augment import grid_sample_shift
-from .drqv2 import DrQV2Agent
+from agents.augment import grid_sample_shift
+from agents.drqv2 import DrQV2Agent
 
 
 class TruncatedNormal(pyd.Normal):

@@ -1,6 +1,6 @@
 """Learning parity between two variants of the same runs (issue 12: fp32 vs bf16), from their CSVs alone.
 
-    python -m analysis.learning_parity results/reference/precision-parity/fp32 \
+    python -m scripts.learning_parity results/reference/precision-parity/fp32 \
         results/reference/precision-parity/bf16
 
 Each argument is a results folder (``<suite>/<method>/<task>/seed_<s>/eval.csv`` and ``train.csv`` below it,
@@ -58,7 +58,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, names: Sequence[str] = ("a", "b"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.learning_parity", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m scripts.learning_parity", description=__doc__.split("\n\n")[0])
     p.add_argument("a", help="results folder of the first variant (e.g. fp32)")
     p.add_argument("b", help="results folder of the second variant (e.g. bf16)")
     args = p.parse_args(argv)

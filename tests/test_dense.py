@@ -38,7 +38,7 @@ def test_dense_runs_beside_the_methods_of_the_main_suites_only():
     assert "dense" not in {m.label for m in definitions.get("ablate_noise").methods}
 
 
-def test_dense_smoke_run_learns_from_the_shaped_reward(tmp_path):
+def test_a_dense_smoke_run_records_the_shaped_return_beside_the_sparse_one(tmp_path):
     """A real 1k-frame run on reach: the replay gets the dense reward, train.csv keeps the sparse return."""
     [spec] = expand("metaworld7", "smoke", methods=["dense"], tasks=["reach"], seeds=[0],
                     results=tmp_path, frames=1000, torch_threads=1)

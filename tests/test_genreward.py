@@ -103,7 +103,7 @@ def _batch(ep, gen, n=8):
             "discount": torch.ones(n), "next_obs": frames[idx + 3]}
 
 
-def test_frame_level_bonus_learns_and_checkpoints_resume_exactly(root):
+def test_frame_level_bonus_updates_its_model_and_checkpoints_resume_exactly(root):
     ep = _episode(root)
     p = _make("genreward", root)
     gen = torch.Generator().manual_seed(0)

@@ -336,10 +336,10 @@ def plot(summary: pd.DataFrame, title: str):
     """The paper's Figs. 2-3: mean standardised learned return against epsilon with 95% bootstrap CIs, one
     line per provider (suite colours; the dense oracle black), columns seen / unseen, rows the pre-success
     window (gated) and the whole episode."""
-    import matplotlib
+    import matplotlib  # local import: matplotlib.use("Agg") must run before pyplot is imported
 
     matplotlib.use("Agg")  # headless: the figure is written to files only
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local import: matplotlib.use("Agg") must run before pyplot is imported
 
     splits = [s for s in SPLIT_ORDER if s in set(summary["split"])]
     colors = method_colors(summary["provider"])

@@ -121,7 +121,7 @@ def atomic_save_npz(path: str | os.PathLike, compressed: bool = True, **arrays: 
 
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     return atomic_write(path, lambda f: torch.save(obj, f))
 

@@ -21,7 +21,7 @@ import numpy as np
 
 def resolve_device(spec: str = "auto") -> "torch.device":  # noqa: F821
     """``auto`` -> CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:N`` are taken as given."""
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -51,7 +51,7 @@ def cpu_has_native_bf16() -> bool:
     ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` is not used: it is true on any AVX512 CPU, where
     oneDNN emulates bf16 (slower than fp32).
     """
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     try:
         caps = torch._C._cpu._get_cpu_capability()
@@ -89,7 +89,7 @@ def cpu_name() -> str:
 
 def native_bf16(device: "torch.device | str") -> bool:  # noqa: F821
     """bf16 runs at native speed on ``device``: CUDA compute capability >= 8.0, or a bf16-capable CPU."""
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     device = torch.device(device)
     if device.type == "cuda":
@@ -125,7 +125,7 @@ def autocast(precision: str, device: "torch.device | str") -> ContextManager:  #
 
     Takes a resolved precision (``auto`` must be resolved first, so a run records what it ran with).
     """
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     if precision == "fp32":
         return nullcontext()
@@ -142,7 +142,7 @@ def torch_threads(n: int) -> Iterator[None]:
     The thread count is process-wide state: acting, timing and test fixtures that need a different count
     for a while must give the old one back, or whatever runs next is silently slower or faster.
     """
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     before = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -154,7 +154,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy's global RNG and torch (CPU and CUDA)."""
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -37,6 +37,8 @@ import torch
 from torch import nn
 
 from rewards.base import RewardProvider, seeded_init, validate_episode, validate_frames, validate_obs_batch
+from tasks.datasets import expert_frames as load_expert_frames  # written by the tasks package
+from tasks.collect import collect
 
 
 def _scale(obs_uint8: torch.Tensor) -> torch.Tensor:
@@ -151,8 +153,6 @@ class AMPReward(RewardProvider):
 
         source = "dataset" if expert_frames is None else "given"
         if expert_frames is None:
-            from tasks.datasets import expert_frames as load_expert_frames  # written by the tasks package
-
             expert_frames = load_expert_frames(self.domain, self.task, split="train", root=data_root)
         expert_frames = validate_frames(expert_frames, self.image_size, name="expert_frames")
         self.expert = torch.as_tensor(np.ascontiguousarray(expert_frames)).to(self.device)
@@ -173,8 +173,6 @@ class AMPReward(RewardProvider):
     @classmethod
     def prepare(cls, request, log=print) -> None:
         """Record the expert videos of the request's tasks where they are missing (``tasks.collect``)."""
-        from tasks.collect import collect
-
         collect(request.domain, list(request.tasks), episodes=request.expert_episodes, root=request.data_root)
 
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:

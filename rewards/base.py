@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from common.runtime import RESOLVED_PRECISIONS
 from tasks.registry import DOMAINS  # the domains the suite knows (one list, kept by the task registry)
+from common.runtime import resolve_device
 
 #: Frames are RGB, channels first.
 CHANNELS = 3
@@ -91,7 +92,7 @@ def validate_episode(frames: Any, env_rewards: Any,
 
 def validate_obs_batch(obs: Any, image_size: int | None = None, name: str = "next_obs") -> "torch.Tensor":
     """Check a batch of observations: a torch uint8 tensor ``[B, 3, H, W]`` with B >= 1."""
-    import torch
+    import torch  # local import: `import rewards` stays torch-free (rewards/registry.py)
 
     if not isinstance(obs, torch.Tensor):
         raise ValueError(f"{name}: expected a torch uint8 tensor [B, 3, H, W], got {_describe(obs)}")
@@ -121,7 +122,7 @@ def seeded_init(seed: int) -> Iterator[None]:
     Networks are created on the CPU inside this block (then moved to the device), so the same seed
     gives the same initial weights on every machine.
     """
-    import torch
+    import torch  # local import: `import rewards` stays torch-free (rewards/registry.py)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -166,9 +167,7 @@ class RewardProvider(abc.ABC):
 
     def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None,
                  seed: int = 0, precision: str = "fp32") -> None:
-        from common.runtime import resolve_device
-
-        import torch
+        import torch  # local import: `import rewards` stays torch-free (rewards/registry.py)
 
         if not isinstance(task, str) or not task:
             raise ValueError(f"task: expected a task name (str), got {task!r}")

@@ -35,6 +35,21 @@ import numpy as np
 import torch
 
 from rewards.base import RewardProvider, seeded_init, validate_episode, validate_obs_batch
+from tasks.registry import task_set as registry_task_set
+from rewards.models.store import ModelRef
+from rewards.models.store import ModelMissingError
+from rewards.goal_video import generate
+from tasks.datasets import load_episodes
+from rewards.models import store
+from tasks.datasets import episode_dir
+from common.io import atomic_write_json
+from rewards.goal_video import GoalVideoCache
+from tasks.datasets import DatasetMissingError, collect_command
+from rewards.models.pretrain import pretrain
+from tasks.collect import collect
+from common.runtime import resolve_device
+from rewards.goal_video import frame_key
+from rewards.fb import FBLearner, FBNetworks, PixelTrunk
 
 VIDEO_MODEL = "vqdiffusion"
 #: ``pretrained_on`` names a task set of ``tasks.registry.TASK_SETS`` (the model's ``ModelRef.task_set``)
@@ -45,8 +60,6 @@ TASK_SETS = ("genreward", "seen")
 
 def task_set(domain: str, pretrained_on: str) -> list[str]:
     """The tasks the video model is pretrained on: the genreward split, or the domain's seen tasks."""
-    from tasks.registry import task_set as registry_task_set
-
     if pretrained_on not in TASK_SETS:
         raise ValueError(f"pretrained_on: unknown task set {pretrained_on!r}; valid: {', '.join(TASK_SETS)}")
     return registry_task_set(pretrained_on, domain)
@@ -62,16 +75,12 @@ def pretrain_commands(domain: str, preset: str, context: int, data_root: Any, pr
 
 def model_ref(domain: str, preset: str, context: int, data_root: Any, pretrained_on: str):
     """The VQ-Diffusion of the task set: ``pretrained_on`` is the ``ModelRef``'s task set."""
-    from rewards.models.store import ModelRef
-
     task_set(domain, pretrained_on)  # validates the name (listing GenReward's two)
     return ModelRef(domain, VIDEO_MODEL, preset, context, data_root, task_set=pretrained_on)
 
 
 def load_models(domain: str, preset: str, context: int, device: Any, data_root: Any, pretrained_on: str):
     """(codec, VQ-Diffusion) of the task set; a missing one names the commands that make it."""
-    from rewards.models.store import ModelMissingError
-
     ref = model_ref(domain, preset, context, data_root, pretrained_on)
     try:
         return ref.load_with_codec(device)
@@ -100,9 +109,6 @@ def expert_cosine_stats(codec: Any, model: Any, domain: str, task: str, *, goal_
                         noise: bool, seed: int, root: Any) -> dict[str, float]:
     """mean/std of the aligned cosine over the task's expert training videos, each against the goal video of
     its own first frame (generated with ``seed``, as the provider does)."""
-    from rewards.goal_video import generate
-    from tasks.datasets import load_episodes
-
     values = []
     for ep in load_episodes(domain, [task], split="train", root=root):
         length = goal_frames or ep.frames.shape[0] - 1
@@ -117,10 +123,6 @@ def cached_stats(codec: Any, model: Any, domain: str, task: str, preset: str, co
                  pretrained_on: str) -> dict[str, float]:
     """``expert_cosine_stats`` cached in the model's ``genreward_stats.json``, keyed by the settings and
     the fingerprints of the model and the expert videos (recomputed when either changes)."""
-    from rewards.models import store
-    from tasks.datasets import episode_dir
-    from common.io import atomic_write_json
-
     mdir = model_ref(domain, preset, context, data_root, pretrained_on).dir
     files = sorted(episode_dir(domain, task, "expert", "train", data_root).glob("ep_*.npz"))
     key = json.dumps({"task": task, "goal_frames": goal_frames, "steps": steps, "noise": noise, "seed": seed,
@@ -137,8 +139,6 @@ def cached_stats(codec: Any, model: Any, domain: str, task: str, preset: str, co
 
 def expert_final_latents(codec: Any, domain: str, task: str, root: Any) -> torch.Tensor:
     """Codec latents of the last (success) frame of each expert training video of ``task``."""
-    from tasks.datasets import load_episodes
-
     last = np.stack([ep.frames[-1] for ep in load_episodes(domain, [task], split="train", root=root)])
     return codec.latents(torch.from_numpy(last))
 
@@ -168,7 +168,6 @@ class GenRewardBase(RewardProvider):
                  fb_tau: float = 0.01, update_interval: int = 1, max_goals: int = 64,
                  image_size: int = 64) -> None:
         super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed)
-        from rewards.goal_video import GoalVideoCache
 
         if goal_frames is not None and int(goal_frames) < 1:
             raise ValueError(f"goal_frames: expected None (the episode's length) or an int >= 1, got {goal_frames!r}")
@@ -202,8 +201,6 @@ class GenRewardBase(RewardProvider):
                        "max_goals": self.max_goals, "image_size": self.image_size}
 
     def _stats(self, task: str, data_root: Any, steps: int, noise: bool) -> dict[str, float]:
-        from tasks.datasets import DatasetMissingError, collect_command
-
         try:
             return cached_stats(self.codec, self.model, self.domain, task, self.preset, self.context,
                                 goal_frames=self.goal_frames, steps=steps, noise=noise, seed=0,
@@ -219,10 +216,6 @@ class GenRewardBase(RewardProvider):
         """Expert videos of the task set and of the request's tasks, codec and VQ-Diffusion pretrained on the
         task set (the same steps as ``VideoModelReward.prepare``, with the task set's ``ModelRef``), then the
         video-level statistics of each task (so parallel runs only read them)."""
-        from rewards.models.pretrain import pretrain
-        from tasks.collect import collect
-        from common.runtime import resolve_device
-
         r = request
         pretrained_on, context = cls.setting(r, "pretrained_on"), cls.setting(r, "context")
         train_on = task_set(r.domain, pretrained_on)
@@ -243,8 +236,6 @@ class GenRewardBase(RewardProvider):
 
     # -- episode-level reward --------------------------------------------------------------------
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
-        from rewards.goal_video import frame_key
-
         frames, env_rewards = validate_episode(frames, env_rewards, self.image_size)
         with torch.no_grad():
             goal = self.goals.get(frames[0], self.goal_frames or len(env_rewards))
@@ -268,8 +259,6 @@ class GenRewardBase(RewardProvider):
 
     # -- frame-level reward ----------------------------------------------------------------------
     def _fb_for(self, action_dim: int):
-        from rewards.fb import FBLearner, FBNetworks, PixelTrunk
-
         if self.fb is None:
             with seeded_init(self.seed):
                 nets = FBNetworks(lambda: (PixelTrunk(self.image_size), 128), action_dim, self.fb_cfg["z_dim"])

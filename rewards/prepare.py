@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 
 from common.runtime import RESOLVED_PRECISIONS
 from tasks.registry import DOMAINS
+from rewards.models import PRESETS
 
 
 def _hashable(value: Any, name: str) -> Any:
@@ -51,8 +52,6 @@ class PrepareRequest:
     overrides: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        from rewards.models import PRESETS
-
         if self.domain not in DOMAINS:
             raise ValueError(f"unknown domain {self.domain!r}; valid: {', '.join(DOMAINS)}")
         if isinstance(self.tasks, str):

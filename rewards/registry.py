@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from rewards.base import RewardProvider
+from common.runtime import PRECISIONS
 
 ENTRY_POINT_GROUP = "video_reward_bench.rewards"
 
@@ -154,7 +155,6 @@ def make(name: str, **kwargs: Any) -> RewardProvider:
     if "precision" in kwargs and "precision" not in takes and not takes_any_keyword(cls):
         # common keyword: a provider without networks worth autocasting (sparse, RND, AMP...) runs fp32 and does
         # not take it; the name is still checked, and the provider's ``precision`` stays "fp32"
-        from common.runtime import PRECISIONS
 
         if kwargs["precision"] not in PRECISIONS:
             raise ValueError(f"unknown precision {kwargs['precision']!r}; valid: {', '.join(PRECISIONS)}")

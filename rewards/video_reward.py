@@ -34,6 +34,14 @@ import torch
 
 from rewards.base import RewardProvider, validate_episode
 from rewards.prepare import PrepareRequest
+from rewards.models import reward_stats
+from rewards.models.store import ModelRef
+from rewards.rnd import RNDReward
+from tasks.datasets import collect_command
+from rewards.models.pretrain import pretrain
+from tasks.collect import collect
+from common.runtime import resolve_device
+from rewards.models.video_model import score_episode_tokens
 
 #: (model, steps) whose preparation this process has already announced (``VideoReward.prepare``)
 _ANNOUNCED: set = set()
@@ -69,9 +77,6 @@ class VideoModelReward(RewardProvider):
         # statistics computed at the same precision (their cache is keyed by it); it is the run config's
         # "precision", not one of params (a checkpoint's params stay comparable with older ones)
         super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed, precision=precision)
-        from rewards.models import reward_stats
-        from rewards.models.store import ModelRef
-        from rewards.rnd import RNDReward
 
         alpha = self.task_alpha.get(task, self.default_alpha) if alpha is None else float(alpha)
         if not 0.0 <= alpha <= 1.0:
@@ -98,8 +103,6 @@ class VideoModelReward(RewardProvider):
                                             seed=0, device=self.device, loaded=(self.codec, self.model),
                                             precision=self.precision)
             if task not in stats:
-                from tasks.datasets import collect_command
-
                 raise FileNotFoundError(
                     f"{self.name}: no expert training videos of {task!r} to standardise its rewards; make them "
                     f"with: {collect_command(domain, [task], root=data_root)}")
@@ -127,11 +130,6 @@ class VideoModelReward(RewardProvider):
         constructor's defaults otherwise). Strict zero-shot (``zero_shot_stats="seen"``) records and scores
         the training tasks' videos only: the request's own tasks need no expert video.
         """
-        from rewards.models.pretrain import pretrain
-        from rewards.models.store import ModelRef
-        from tasks.collect import collect
-        from common.runtime import resolve_device
-
         r = request
         context, steps, noise = cls.setting(r, "context"), cls.setting(r, "steps"), cls.setting(r, "noise")
         strict = cls.setting(r, "zero_shot_stats")
@@ -153,8 +151,6 @@ class VideoModelReward(RewardProvider):
             pretrain(model, steps=r.pretrain_steps, tasks=train_on, device=device, quality=r.reports,
                      log=log if first else (lambda message: None), precision=r.precision)
         if cls.standardise:
-            from rewards.models import reward_stats
-
             noise = cls.default_noise if noise is None else bool(noise)
             if strict:
                 reward_stats.pooled_stats(ref, cls.score_kind, steps=steps, noise=noise, device=device,
@@ -166,8 +162,6 @@ class VideoModelReward(RewardProvider):
     # -- rewards -----------------------------------------------------------------------------------
     def scores(self, frames: np.ndarray) -> np.ndarray:
         """The model's score of each transition of an episode, float32 [T] (one batched call)."""
-        from rewards.models.video_model import score_episode_tokens
-
         with torch.no_grad():
             tokens = self.codec.encode(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device),
                                        precision=self.precision)

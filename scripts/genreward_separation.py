@@ -19,6 +19,14 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import numpy as np
+import torch
+from rewards.genreward import aligned_cosine
+from rewards.goal_video import generate
+from rewards.models.pretrain import pretrain
+from rewards.models.store import ModelRef
+from tasks import datasets as ds
+from tasks.collect import collect
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -34,15 +42,6 @@ def main(argv=None) -> int:
     p.add_argument("--goal-steps", type=int, default=5)
     a = p.parse_args(argv)
 
-    import numpy as np
-    import torch
-
-    from rewards.genreward import aligned_cosine
-    from rewards.goal_video import generate
-    from rewards.models.pretrain import pretrain
-    from rewards.models.store import ModelRef
-    from tasks import datasets as ds
-    from tasks.collect import collect
 
     torch.set_num_threads(2)
     t0 = time.time()

@@ -22,6 +22,14 @@ import time
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
+import torch
+import rewards
+from rewards.models.pretrain import pretrain
+from rewards.models.store import ModelRef
+from tasks import datasets as ds
+from tasks.collect import collect
+from common.runtime import cpu_has_native_bf16
 
 DEFAULT_PROVIDERS = ("diffusion_reward", "viper_std")
 DEFAULT_TASKS = ("reach", "door-close")
@@ -30,20 +38,11 @@ EPSILONS = (0.25, 0.5, 0.75, 1.0)
 
 def spearman(a, b) -> float:
     """Spearman rank correlation (average ranks for ties)."""
-    import pandas as pd
-
     return float(pd.Series(np.asarray(a, float)).corr(pd.Series(np.asarray(b, float)), method="spearman"))
 
 
 def run(providers: Sequence[str], tasks: Sequence[str], data_root: str, preset: str = "small", steps: int = 300,
         expert: int = 5, eps_episodes: int = 5, device: str = "cpu", log=print) -> dict:
-    import torch
-
-    import rewards
-    from rewards.models.pretrain import pretrain
-    from rewards.models.store import ModelRef
-    from tasks import datasets as ds
-    from tasks.collect import collect
 
     start = time.time()
     # expert episodes: `expert` test ones are scored, as many train ones make the models and statistics
@@ -89,8 +88,6 @@ def run(providers: Sequence[str], tasks: Sequence[str], data_root: str, preset: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from common.runtime import cpu_has_native_bf16
-
     p = argparse.ArgumentParser(prog="python -m scripts.precision_parity", description=__doc__.split("\n")[0])
     p.add_argument("--data-root", required=True, help="a scratch data root (episodes and models are made there)")
     p.add_argument("--providers", nargs="+", default=list(DEFAULT_PROVIDERS))

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 from common.runs import RunConfig
 from suites.gpus import gpu_slots
 from suites.plan import RunSpec
+from suites import train
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -80,8 +81,6 @@ def worker_main(job_file: str, result_file: str, parent: int) -> None:
     with open(job_file, "rb") as f:
         config, run_dir = pickle.load(f)
     try:
-        from suites import train
-
         result: Any = train.run(config, run_dir)
     except BaseException as e:  # noqa: BLE001 - handed to the launcher, which reports it
         e.remote_traceback = traceback.format_exc()  # type: ignore[attr-defined]
@@ -232,7 +231,7 @@ def _local(jobs: int | None, on_poll: Callable[[], None] | None, options: Mappin
 
 def _submitit(cluster: str) -> Callable[..., Launcher]:
     def make(jobs: int | None, on_poll: Callable[[], None] | None, options: Mapping[str, Any]) -> Launcher:
-        from suites.submitit_launcher import SubmititLauncher  # submitit is an optional dependency
+        from suites.submitit_launcher import SubmititLauncher  # local import: submitit is an optional dependency
 
         return SubmititLauncher(jobs, on_poll, cluster=cluster, **options)
 

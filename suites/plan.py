@@ -16,6 +16,7 @@ import rewards
 import tasks as task_registry
 from common.runs import RunConfig, run_dir
 from suites import definitions, profiles
+from common.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,7 @@ def expand(suite_name: str | definitions.Suite, profile_name: str | None = None,
     ``suite_name`` is a suite of ``suites.definitions.SUITES`` or a ``Suite`` (e.g. read from a TOML file by
     ``suites.suite_file``); each of ``methods`` is a label of the suite or any registered reward provider,
     with optional parameters (``NAME:key=value,...``, see ``Suite.method``)."""
-    from agents import DrQV2Config
-    from common.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
+    from agents import DrQV2Config  # local import: agents imports torch; planning a suite stays torch-free
 
     requested = DEFAULT_PRECISION if precision is None else precision
     resolved = resolve_precision(requested, resolve_device(device))  # unknown names list the valid ones

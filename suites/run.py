@@ -26,6 +26,17 @@ from suites.definitions import METHOD_SYNTAX
 from suites.plan import RunSpec, budget_warnings, expand
 from suites.suite_file import load as load_suite_file
 from common.runtime import DEFAULT_PRECISION, PRECISIONS
+from tqdm.auto import tqdm
+from suites.launch import make_launcher
+from suites.launch import WorkerDied
+from analysis.consistency import check_joins
+from suites.train import check_config
+from analysis.scores import build_scores
+from suites.launch import LAUNCHERS
+from common.io import check_dir, data_root
+from common.runtime import resolve_device
+import signal
+import threading
 
 
 def prepare(runs: Sequence[RunSpec], log=print) -> None:
@@ -49,8 +60,6 @@ class Progress:
     """One bar over all frames of the suite; postfix: runs done and the latest mean success rate."""
 
     def __init__(self, runs: Sequence[RunSpec]):
-        from tqdm.auto import tqdm
-
         self.runs = runs
         self.total = sum(r.config.frames for r in runs)
         self.bar = tqdm(total=self.total, unit="frame", desc=f"suite {runs[0].config.suite}" if runs else "suite",
@@ -85,8 +94,6 @@ class Progress:
 
 
 def _launcher(a: argparse.Namespace, suite_dir: Path):
-    from suites.launch import make_launcher
-
     if a.launcher == "local":
         return make_launcher("local", a.jobs)
     extra = {}
@@ -104,8 +111,6 @@ def _launcher(a: argparse.Namespace, suite_dir: Path):
 def _rerun_fixes(e: BaseException) -> bool:
     """Whether a plain re-run can fix this failure: a killed worker, memory or a full disk can pass; a
     config error, a missing dataset or model, or a bug cannot, and saying "re-run" there only wastes a run."""
-    from suites.launch import WorkerDied
-
     if isinstance(e, (WorkerDied, MemoryError)):
         return True
     return isinstance(e, OSError) and not isinstance(e, (FileNotFoundError, PermissionError, NotADirectoryError,
@@ -138,9 +143,6 @@ def _not_finished_in(other: Path, suite: str, runs: Sequence[RunSpec]) -> list[R
     """``runs`` less those finished under the results folder ``other`` (``--skip-finished-in``). A run
     there must have this launch's config (as a relaunch in place must) and the folder this launch's
     setting, since what runs here is meant to join it (``analysis.ship``); otherwise ``ValueError``."""
-    from analysis.consistency import check_joins
-    from suites.train import check_config
-
     if not other.is_dir():
         raise ValueError(f"--skip-finished-in: no results folder {other}")
     check_joins(other / suite, [r.config.as_dict() for r in runs])
@@ -170,8 +172,6 @@ def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir
         print(f"error: preparing the runs' data and models failed: {e}", file=sys.stderr)
         return 2
 
-    from analysis.scores import build_scores
-
     progress = Progress(runs)
     launcher.on_poll = progress.poll
     failures, busy = [], []
@@ -195,7 +195,7 @@ def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir
     print(f"scores: {suite_dir / 'scores.csv'} ({len(scores)} rows) after {time.monotonic() - started:.0f}s")
     if not a.no_figures:
         try:
-            from analysis.figures import make_figures
+            from analysis.figures import make_figures  # local import: figures only (matplotlib, seaborn, rliable)
 
             written = make_figures(a.suite, a.results, suite_dir / "figures")
             report = [w for w in written if str(w).endswith(".md")]
@@ -249,7 +249,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="leave out the runs finished under this other results folder with the same config, "
                         "e.g. results/reference/metaworld7-quick: run only what a reference experiment lacks "
                         "(then python -m analysis.ship adds them to it)")
-    from suites.launch import LAUNCHERS
 
     c = p.add_argument_group("launching", "where runs execute; the --slurm-* options are for the submitit "
                                           "launchers (slurm, submitit-local)")
@@ -286,8 +285,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.seeds is not None and min(a.seeds, default=0) < 0:
         p.error(f"--seeds must be whole numbers >= 0, got {' '.join(map(str, a.seeds))}")
     try:
-        from common.io import check_dir, data_root
-
         check_dir(a.results, "--results")
         check_dir(data_root(a.data_root), "--data-root" if a.data_root else "the data root", writable=False)
         suite = a.suite
@@ -297,18 +294,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = expand(suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
                       device=a.device, wandb=a.wandb, data_root=a.data_root, frames=a.frames,
                       torch_threads=a.threads, precision=a.precision)
-        from suites.train import check_config
 
         for r in runs:  # before any pretraining: a run directory of another config is refused up front
             check_config(r.config, r.run_dir)
-        from analysis.consistency import check_joins
 
         check_joins(Path(a.results) / a.suite, [r.config.as_dict() for r in runs])  # nor runs of another setting
         if a.skip_finished_in:
             runs = _not_finished_in(Path(a.skip_finished_in), a.suite, runs)
         if a.device != "auto":
-            from common.runtime import resolve_device
-
             resolve_device(a.device)
     except (ValueError, RuntimeError) as e:
         p.error(str(e))
@@ -327,8 +320,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(str(e))
     print(f"suite {a.suite}: {len(runs)} runs ({runs[0].config.profile} profile, {a.launcher} launcher) "
           f"-> {suite_dir}", flush=True)
-    import signal
-    import threading
 
     def terminated(signum, frame):  # SIGTERM (kill, a job scheduler) stops the launch as Ctrl-C does
         raise KeyboardInterrupt

@@ -28,13 +28,14 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from common.runs import RunConfig
 from suites.gpus import gpu_slots
 from suites.plan import RunSpec
+from suites import train
 
 CLUSTERS = ("slurm", "local")
 
 
 def _import_submitit():
     try:
-        import submitit
+        import submitit  # local import: submitit is an optional dependency
     except ImportError:
         raise RuntimeError("the slurm launchers need submitit: pip install 'video-reward-bench[slurm]'") from None
     return submitit
@@ -52,8 +53,6 @@ class RunJob(Requeueable):
     """``train.run(config, run_dir)`` as a job: a requeued run resumes from its newest checkpoint."""
 
     def __call__(self, config: RunConfig, run_dir: str) -> dict:
-        from suites import train
-
         return train.run(config, run_dir)
 
 

@@ -41,6 +41,11 @@ from common.io import atomic_torch_save, atomic_write_json, atomic_write_text, f
 from common.runs import (CHECKPOINT_DIR, CONFIG_FILE, DONE_FILE, EVAL_COLUMNS, EVAL_FILE, LOCK_FILE,
                          REPLAY_DIR, RESUME_DIRS, SUCCESS_RATE, TRAIN_COLUMNS, TRAIN_FILE, Done, EvalRow, RunConfig,
                          TrainRow, checkpoint_path, list_checkpoints, read_config_json, run_key)
+import rewards
+import tasks
+from common.runtime import resolve_device, seed_everything
+from rewards.dense import env_reward_series  # the dense oracle is given the env's shaped reward
+import shutil
 
 KEEP_CHECKPOINTS = 2
 # config keys that may differ between launches of one run: where and how it executes, not what it computes.
@@ -129,12 +134,9 @@ def derived_seed(*parts: Any) -> int:
 # ----------------------------------------------------------------------------------------- the run
 class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path, log: Callable[[str], None]):
-        import torch
+        import torch  # local import: torch in the training worker only
 
-        import rewards
-        import tasks
-        from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
-        from common.runtime import resolve_device, seed_everything
+        from agents import DrQV2Agent, DrQV2Config, ReplayBuffer  # local import: torch in the training worker only
 
         self.cfg, self.run_dir, self.log = config, Path(run_dir), log
         self.seed = config.seed
@@ -182,7 +184,7 @@ class Trainer:
 
     # -------------------------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
-        import torch
+        import torch  # local import: torch in the training worker only
 
         return {
             "format": 2, "frame": self.frame, "step": self.step, "episode": self.episode,
@@ -207,7 +209,7 @@ class Trainer:
 
     def resume(self) -> bool:
         """Load the newest readable checkpoint; returns whether one was loaded."""
-        import torch
+        import torch  # local import: torch in the training worker only
 
         for path in reversed(list_checkpoints(self.run_dir)):
             try:
@@ -229,7 +231,7 @@ class Trainer:
         return False
 
     def _load(self, state: dict[str, Any]) -> None:
-        import torch
+        import torch  # local import: torch in the training worker only
 
         self.agent.load_state_dict(state["agent"])
         self.replay.load_state_dict(state["replay"])  # reads its episode files, drops those written later
@@ -297,7 +299,6 @@ class Trainer:
                 metrics.update(self.agent.update(batch, self.step))
         frames_arr = np.stack(frames)
         env_r = np.asarray(env_rewards, np.float32)
-        from rewards.dense import env_reward_series  # the dense oracle is given the env's shaped reward
 
         given = env_reward_series(self.provider.env_reward, env_r, dense_rewards, self.cfg.task)
         learned = np.asarray(self.provider.label_episode(frames_arr, given), np.float32)
@@ -365,7 +366,7 @@ def _wandb_run(config: RunConfig, run_dir: Path):
     mode = config.wandb
     if mode == "off":
         return None
-    import wandb
+    import wandb  # local import: wandb is an optional dependency
 
     return wandb.init(project="video-reward-bench", mode=mode, dir=str(run_dir), config=config.as_dict(),
                       name=run_key(config.method, config.task, config.seed, config.suite),
@@ -417,8 +418,6 @@ def check_config(config: RunConfig | Mapping[str, Any], run_dir: str | os.PathLi
 def drop_resume_state(run_dir: Path) -> None:
     """A finished run needs neither checkpoints nor replay files: they only serve a resume. Called after
     ``done.json`` is written, so a kill in between leaves a finished run with some files to spare."""
-    import shutil
-
     for name in RESUME_DIRS:
         shutil.rmtree(run_dir / name, ignore_errors=True)
 

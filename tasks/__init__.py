@@ -27,6 +27,7 @@ _default_gl()  # before anything imports mujoco
 _warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high", category=UserWarning)
 
 from tasks.registry import DOMAINS, PROFILES, SPLITS, TASKS, TaskSpec, names, seen_tasks, spec  # noqa: E402
+from tasks.pixel_env import PixelEnv
 
 
 def make(name: str, seed: int = 0, image_size: int = 64, goal_seed: int | None = None):
@@ -35,8 +36,6 @@ def make(name: str, seed: int = 0, image_size: int = 64, goal_seed: int | None =
     ``goal_seed`` (default: ``seed``) picks MetaWorld's set of 50 MT1 goals; an eval env passes the run's
     seed here and another ``seed`` so it draws different goals from the same set.
     """
-    from tasks.pixel_env import PixelEnv
-
     return PixelEnv(spec(name), seed=seed, image_size=image_size, goal_seed=goal_seed)
 
 

@@ -27,6 +27,8 @@ import tasks as task_registry
 from tasks import datasets as ds
 from tasks.cli import positive_int
 from common.io import atomic_write, data_root
+from tasks.experts import make_expert
+from tqdm.auto import tqdm
 
 DEFAULT_EXPERT_EPISODES = {"metaworld": 20, "adroit": 50}
 DEFAULT_EPSILONS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -121,8 +123,6 @@ def expected_files(plan: Plan) -> list[tuple[Path, str, str, int, float]]:
 
 def record_task(plan: Plan, progress=None, log=print) -> int:
     """Record whatever the plan lacks; returns how many files were written."""
-    from tasks.experts import make_expert
-
     todo = [f for f in expected_files(plan) if _needs_recording(f[0], log, plan.dense_eps and f[1] != ds.EXPERT)]
     if progress is not None:
         progress(len(expected_files(plan)) - len(todo))
@@ -162,8 +162,6 @@ def collect(domain: str, tasks: Sequence[str] | None = None, episodes: int | Non
     """Make sure the datasets exist; record only what is missing. Returns the domain's dataset dir.
 
     ``dense_eps``: epsilon-greedy files without the dense env reward count as missing (``Plan.dense_eps``)."""
-    from tqdm.auto import tqdm
-
     if domain not in task_registry.DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; valid domains: {', '.join(task_registry.DOMAINS)}")
     task_list = list(tasks) if tasks else default_tasks(domain)
@@ -193,10 +191,10 @@ def collect(domain: str, tasks: Sequence[str] | None = None, episodes: int | Non
 
 def write_contact_sheet(domain: str, task_list: Sequence[str], root=None, scale: int = 2) -> Path:
     """First, middle and last frame of the first training episode of each task, one row a task."""
-    import matplotlib
+    import matplotlib  # local import: only the preview plot; Agg before pyplot
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local import: only the preview plot; Agg before pyplot
 
     rows = []
     for t in task_list:

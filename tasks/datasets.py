@@ -32,6 +32,7 @@ import numpy as np
 
 from common.io import atomic_save_npz, data_root
 from tasks.registry import spec as task_spec
+from tasks.registry import seen_tasks
 
 EXPERT = "expert"
 SPLITS = ("train", "test")
@@ -209,8 +210,6 @@ def _task_files(domain: str, task: str, kind: str, split: str, root) -> list[Pat
 def load_episodes(domain: str, tasks: Iterable[str] | None = None, kind: str = EXPERT, split: str = "train",
                   root: str | Path | None = None) -> list[Episode]:
     """Episodes of a domain's tasks (default: its seen tasks), in task then file order."""
-    from tasks.registry import seen_tasks
-
     task_list = list(tasks) if tasks is not None else seen_tasks(domain)
     for t in task_list:
         if task_spec(t).domain != domain:

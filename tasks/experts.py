@@ -21,7 +21,7 @@ class Expert(Protocol):
 
 class MetaWorldExpert:
     def __init__(self, spec: TaskSpec):
-        from metaworld.policies import ENV_POLICY_MAP
+        from metaworld.policies import ENV_POLICY_MAP  # local import: metaworld only for MetaWorld experts
 
         self.policy = ENV_POLICY_MAP[spec.env_id]()
 

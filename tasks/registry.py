@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
+import mujoco
+import numpy as np
 
 SPLITS = ("metaworld", "metaworld_unseen", "adroit", "genreward")
 PROFILES = ("paper", "quick", "smoke")
@@ -28,9 +30,6 @@ class CameraPose:
 
 def euler_xyz_quat(x: float, y: float, z: float) -> tuple[float, float, float, float]:
     """MuJoCo XML's default ``euler`` (sequence 'xyz', intrinsic, radians) as a (w, x, y, z) quaternion."""
-    import mujoco
-    import numpy as np
-
     q = np.zeros(4)
     mujoco.mju_euler2Quat(q, np.array([x, y, z], dtype=np.float64), "xyz")
     return tuple(float(v) for v in q)

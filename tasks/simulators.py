@@ -18,6 +18,7 @@ import mujoco
 import numpy as np
 
 from tasks.registry import TaskSpec
+import pickle
 
 
 def fast_render_settings(model: mujoco.MjModel, image_size: int) -> None:
@@ -161,7 +162,7 @@ def mt1_train_tasks(env_id: str, goal_seed: int) -> tuple:
     eval envs share one goal set, so the cache halves that, and repeated envs (tests, collection) pay it
     once. MT1 saves and restores numpy's global RNG, so the cache changes no other random stream.
     """
-    import metaworld
+    import metaworld  # local import: metaworld only for MetaWorld tasks
 
     return tuple(metaworld.MT1(env_id, seed=int(goal_seed)).train_tasks)
 
@@ -180,7 +181,7 @@ class MetaWorldSimulator(Simulator):
     flip = True  # the corner cameras render upside down in MetaWorld 3.x
 
     def _make_env(self):
-        from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+        from metaworld.env_dict import ALL_V3_ENVIRONMENTS  # local import: metaworld only for MetaWorld tasks
 
         env = ALL_V3_ENVIRONMENTS[self.spec.env_id]()
         self.goal_tasks = mt1_train_tasks(self.spec.env_id, self.goal_seed)
@@ -192,8 +193,6 @@ class MetaWorldSimulator(Simulator):
     @property
     def goal_set(self) -> np.ndarray:
         """The reset vectors (object and goal positions) of the env's 50 goals, float [50, k]."""
-        import pickle
-
         return np.stack([pickle.loads(t.data)["rand_vec"] for t in self.goal_tasks])
 
     def reset(self, seed: int | None) -> np.ndarray:
@@ -308,8 +307,8 @@ class AdroitSimulator(Simulator):
     and shaped reward (``ADROIT_DENSE``, else the env's own dense reward), not gymnasium-robotics'."""
 
     def _make_env(self):
-        import gymnasium as gym
-        import gymnasium_robotics
+        import gymnasium as gym  # local import: gymnasium-robotics only for Adroit
+        import gymnasium_robotics  # local import: gymnasium-robotics only for Adroit
 
         gym.register_envs(gymnasium_robotics)
         if self.spec.name not in ADROIT_SUCCESS:

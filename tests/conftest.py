@@ -12,6 +12,14 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from tasks.collect import collect
+from rewards.models.codec import CodecConfig, CodecOptim
+from tasks.datasets import load_episodes
+from rewards.models.pretrain import CodecTrainer
+import shutil
+from rewards.models.pretrain import pretrain
+from rewards.models.store import ModelRef
+from tasks.registry import task_set
 
 torch.set_num_threads(1)
 
@@ -35,8 +43,6 @@ def _private_data_root(session_data_root, monkeypatch):
 def tiny_dataset(tmp_path_factory):
     """A data root holding datasets/metaworld/reach: 2 train + 1 test expert episodes, 1 eps_1.00 episode,
     recorded with the project's own collector."""
-    from tasks.collect import collect
-
     root = tmp_path_factory.mktemp("tiny_data")
     collect("metaworld", [TASK], episodes=3, epsilons=(1.0,), eps_episodes=1, root=root, show_progress=False)
     return root
@@ -44,8 +50,6 @@ def tiny_dataset(tmp_path_factory):
 
 def tiny_codec_config(**kw):
     """A codec small enough to train in seconds on one CPU thread (the architecture of the presets)."""
-    from rewards.models.codec import CodecConfig, CodecOptim
-
     base = dict(channels=(16, 16, 32, 32), codebook_size=256, code_dim=32, disc_channels=16, disc_start=60,
                 dead_after=20, optim=CodecOptim(lr=2e-3))
     base.update(kw)
@@ -54,8 +58,6 @@ def tiny_codec_config(**kw):
 
 def frames_of(root, split):
     """Every frame of the tiny dataset's ``split`` as one uint8 tensor [N, 3, 64, 64]."""
-    from tasks.datasets import load_episodes
-
     return torch.from_numpy(np.concatenate([e.frames for e in load_episodes("metaworld", [TASK], split=split,
                                                                              root=root)]))
 
@@ -63,8 +65,6 @@ def frames_of(root, split):
 @pytest.fixture(scope="session")
 def trained_codec(tiny_dataset):
     """The tiny codec after 100 steps on the training frames (GAN loss on from step 60)."""
-    from rewards.models.pretrain import CodecTrainer
-
     torch.manual_seed(0)
     trainer = CodecTrainer(tiny_codec_config(), torch.device("cpu"))
     train = frames_of(tiny_dataset, "train")
@@ -80,11 +80,6 @@ def trained_codec(tiny_dataset):
 def video_model_root(tiny_dataset, tmp_path_factory):
     """A data root with the tiny dataset's reach videos and a codec, VQ-Diffusion and VideoGPT (small preset,
     context 2) each trained 15 steps on them: what the video-reward providers load."""
-    import shutil
-
-    from rewards.models.pretrain import pretrain
-    from rewards.models.store import ModelRef
-
     root = tmp_path_factory.mktemp("video_models")
     shutil.copytree(tiny_dataset / "datasets", root / "datasets")
     for kind in ("codec", "vqdiffusion", "videogpt"):
@@ -103,11 +98,6 @@ def genreward_model_root(tmp_path_factory):
     profile's count; the scripted experts stop at success, 25-110 steps) and a codec and VQ-Diffusion of
     the ``genreward`` task set (small preset, context 2) trained 30 steps on them: the smoke profile's
     pretraining length, so a genreward5 smoke run finds them made and trains nothing."""
-    from rewards.models.pretrain import pretrain
-    from rewards.models.store import ModelRef
-    from tasks.collect import collect
-    from tasks.registry import task_set
-
     root = tmp_path_factory.mktemp("genreward_models")
     collect("metaworld", task_set("genreward", "metaworld"), episodes=2, root=root, show_progress=False)
     ref = ModelRef("metaworld", "vqdiffusion", "small", 2, root, task_set="genreward")

@@ -11,6 +11,11 @@ from pathlib import Path
 
 from tasks.registry import spec
 from tasks.simulators import ADROIT_DENSE, make_simulator
+from tasks.registry import names
+from analysis.consistency import settings
+from common.runs import DENSE_RULE_CHANGED_TASKS, UNRECORDED_DENSE_REWARD, RunConfig
+import json
+from suites.train import ConfigMismatch, check_config
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
 # task -> (palm site attribute, object position) read from a gymnasium-robotics env
@@ -62,8 +67,6 @@ def test_pen_keeps_the_envs_own_reward():
 
 
 def test_the_task_registry_names_the_rule_each_simulator_applies():
-    from tasks.registry import names
-
     for task in names("adroit", include_optional=True):
         rule = spec(task).dense_reward
         assert rule in ("env", "mj_envs_v0")
@@ -71,10 +74,6 @@ def test_the_task_registry_names_the_rule_each_simulator_applies():
 
 
 def test_a_run_recorded_before_the_rule_is_told_apart_from_todays_on_adroit_only():
-    from analysis.consistency import settings
-    from common.runs import DENSE_RULE_CHANGED_TASKS, UNRECORDED_DENSE_REWARD, RunConfig
-    from tasks.registry import names
-
     # the run schema's list of tasks whose rule changed is the registry's list of tasks not on "env"
     assert DENSE_RULE_CHANGED_TASKS == {t for t in names("adroit", include_optional=True)
                                         if spec(t).dense_reward != "env"}
@@ -88,10 +87,6 @@ def test_a_run_recorded_before_the_rule_is_told_apart_from_todays_on_adroit_only
 
 
 def test_an_old_adroit_run_directory_refuses_a_relaunch_under_the_release_reward(tmp_path):
-    import json
-
-    from common.runs import RunConfig
-    from suites.train import ConfigMismatch, check_config
 
     shipped = next(p for p in sorted(REFERENCE.glob("pilots/adroit3/dense/door/seed_0/config.json")))
     old = json.loads(shipped.read_text())

@@ -12,6 +12,11 @@ from agents.augment import grid_sample_shift, random_shift
 from agents.networks import Encoder
 from tests.reference_drqv2 import ReferenceDrQV2
 from common.runtime import torch_threads
+from torch.utils.flop_counter import FlopCounterMode
+from agents import ReplayBuffer
+import agents.drqv2 as drqv2
+from common import runtime
+from common.runtime import autocast
 
 OBS = (3, 64, 64)
 SMALL = DrQV2Config(hidden_dim=64, batch_size=16)
@@ -98,8 +103,6 @@ def test_fast_update_matches_reference_drqv2_update():
 def test_update_does_the_minimum_encoder_work():
     """Two encoder forwards (obs with gradient, next_obs without) and one backward per update, nothing more:
     the convolutions are ~80% of an update's FLOPs, so a redundant pass would cost a third of its time."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     agent = DrQV2Agent(OBS, 4, SMALL)
     batch = make_batch(8, seed=2)
     with FlopCounterMode(display=False) as one_pass:
@@ -189,8 +192,6 @@ def test_learns_a_one_step_bandit(precision):
 
 def test_replay_batch_feeds_update_with_a_bonus_added():
     """The loop's path: sample from the replay, add a [B] bonus to the reward, update."""
-    from agents import ReplayBuffer
-
     rng = np.random.default_rng(0)
     rb = ReplayBuffer(SMALL.replay_capacity, OBS, 4, SMALL.nstep, SMALL.discount, seed=0)
     rb.add_episode(rng.integers(0, 256, (11, *OBS), dtype=np.uint8), rng.uniform(-1, 1, (10, 4)),
@@ -248,8 +249,6 @@ def test_bf16_state_dict_round_trip_continues_identically():
 
 
 def test_bf16_runs_the_networks_in_bf16_and_keeps_losses_targets_optimiser_fp32(monkeypatch):
-    import agents.drqv2 as drqv2
-
     agent = DrQV2Agent(OBS, 4, BF16)
     seen = {"conv": [], "trunk": [], "mse": []}
     agent.encoder.convnet[2].register_forward_hook(lambda m, i, o: seen["conv"].append(o.dtype))
@@ -304,8 +303,6 @@ def _cpuinfo_bf16() -> bool | None:
 
 
 def test_resolve_precision_on_this_machine_and_bad_names():
-    from common import runtime
-
     native = _cpuinfo_bf16()
     if native is not None:  # torch's probe agrees with the kernel's flags
         assert runtime.cpu_has_native_bf16() == native
@@ -318,8 +315,6 @@ def test_resolve_precision_on_this_machine_and_bad_names():
 
 
 def test_resolve_precision_auto_follows_the_hardware(monkeypatch):
-    from common import runtime
-
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert runtime.resolve_precision("auto", "cpu") == "bf16"
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
@@ -333,8 +328,6 @@ def test_resolve_precision_auto_follows_the_hardware(monkeypatch):
 
 
 def test_autocast_helper():
-    from common.runtime import autocast
-
     with autocast("fp32", "cpu"):
         assert not torch.is_autocast_enabled("cpu")
     with autocast("bf16", "cpu"):

@@ -105,7 +105,8 @@ def upward(graph: dict[str, set[str]]) -> list[str]:
 def test_the_walk_sees_every_package_and_function_level_imports():
     graph = import_graph()
     assert {name.split(".")[0] for name in graph} == set(LEVELS)
-    # rewards.video_reward imports the model store inside __init__ only: the walk must still see it
+    # suites.launch imports the submitit launcher inside a function only: the walk must still see it
+    assert "suites.submitit_launcher" in graph["suites.launch"]
     assert "rewards.models.store" in graph["rewards.video_reward"]
     assert "analysis.scores" in graph["suites.run"]
     assert "common.runtime" in graph["agents.drqv2"]
@@ -137,3 +138,41 @@ def test_no_import_cycles():
 def test_the_checks_catch_what_they_are_for(graph, expect_cycle, expect_up):
     assert cycles(graph) == expect_cycle
     assert upward(graph) == expect_up
+
+
+# ------------------------------------------------------------------------------ function-local imports
+#: what a function-local import must carry on its first line: why it is not at the top of the module
+LOCAL_REASON = "# local import:"
+
+
+def unexplained_local_imports(source: str, filename: str = "<source>") -> list[str]:
+    """``file:line: statement`` of every import inside a function whose first line has no ``# local import:``
+    comment. An import belongs at the top of its module; it stays in a function only for a reason that line
+    states (an optional dependency, keeping a package torch-free at import, a heavy import only one
+    command needs)."""
+    lines = source.splitlines()
+    found = []
+    for fn in ast.walk(ast.parse(source, filename)):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and LOCAL_REASON not in lines[node.lineno - 1]:
+                    found.append(f"{filename}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    return sorted(set(found))
+
+
+def test_every_function_local_import_says_why_it_is_local():
+    files = [p for pkg in [*LEVELS, "tests"] for p in sorted((ROOT / pkg).rglob("*.py"))]
+    assert len(files) > 100
+    found = [hit for p in files for hit in unexplained_local_imports(p.read_text(), str(p.relative_to(ROOT)))]
+    assert found == []
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import os\n\ndef f():\n    return os.sep\n", 0),
+    ("def f():\n    import os\n    return os.sep\n", 1),
+    ("def f():\n    def g():\n        from os import path\n        return path\n    return g\n", 1),
+    ("def f():\n    import torch  # local import: an optional dependency\n    return torch\n", 0),
+    ("def f():\n    import torch  # torch is heavy\n    return torch\n", 1),
+])
+def test_the_local_import_count_catches_what_it_is_for(source, expected):
+    assert len(unexplained_local_imports(source)) == expected

@@ -12,6 +12,11 @@ import torch
 from rewards.models.codec import VQGAN, CodecConfig, EMAQuantizer
 from rewards.models.quality import psnr, ssim
 from tests.conftest import frames_of, tiny_codec_config
+import json
+from dataclasses import dataclass, field
+from rewards.models.config import ModelConfig
+from rewards.models.videogpt import VideoGPTConfig
+from rewards.models.vqdiffusion import VQDiffusionConfig
 
 def test_reconstructs_held_out_real_frames(trained_codec, tiny_dataset):
     test = frames_of(tiny_dataset, "test")
@@ -85,13 +90,6 @@ def test_ssim_and_psnr_behave():
 def test_every_model_config_round_trips_through_json_with_typed_tuples():
     """One ``to_dict`` / ``from_dict`` for every model config: tuples (whatever the field is called) and
     nested configs come back typed, so a new tuple field survives a save and load; unknown keys fail."""
-    import json
-    from dataclasses import dataclass, field
-
-    from rewards.models.config import ModelConfig
-    from rewards.models.videogpt import VideoGPTConfig
-    from rewards.models.vqdiffusion import VQDiffusionConfig
-
     for cfg in (CodecConfig.preset("paper"), VideoGPTConfig.preset("small", context=3),
                 VQDiffusionConfig.preset("paper", context=4)):
         again = type(cfg).from_dict(json.loads(json.dumps(cfg.to_dict())))

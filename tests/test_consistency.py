@@ -11,6 +11,8 @@ from analysis.consistency import MixedSettingsError, check_joins, check_one_sett
 from analysis.figures import main as figures_main
 from analysis.figures import make_figures
 from tests.test_scores import write_run
+from suites import run as suite_run
+from suites.plan import expand
 
 AGENT = {"batch_size": 64, "lr": 1e-4, "precision": "bf16"}
 
@@ -67,9 +69,6 @@ def test_another_profile_or_agent_setting_is_refused(suite_dir, setting, key):
 def test_a_launch_of_another_precision_beside_a_folders_runs_is_refused_up_front(tmp_path, capsys):
     """The case of a CPU without native bf16: --precision auto there plans fp32 runs, and the folder holds
     bf16 ones (e.g. a copy of the reference experiment). suites.run refuses before preparing anything."""
-    from suites import run as suite_run
-    from suites.plan import expand
-
     results = tmp_path / "results"
     planned = expand("smoke", "smoke", seeds=[0], results=results, precision="fp32")
     there = planned[0]

@@ -4,6 +4,8 @@ import pytest
 
 from tasks import collect as collect_mod
 from tasks import datasets as ds
+import tasks
+import json
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,6 @@ def test_round_trip(reach_dataset):
     assert ep.success and ep.meta["task"] == "reach" and ep.meta["camera"] == "corner2"
     assert ep.meta["split"] == "train" and ep.meta["epsilon"] == 0.0 and ep.meta["format"] == ds.FORMAT
     # the stored episode is the env's: replaying its seed and actions reproduces its frames
-    import tasks
 
     env = tasks.make("reach")
     try:
@@ -53,8 +54,6 @@ def test_expert_clips_end_at_their_first_success(reach_dataset):
 
 
 def tasks_spec(name):
-    import tasks
-
     return tasks.spec(name)
 
 
@@ -72,8 +71,6 @@ def test_an_episode_without_success_is_no_expert_clip():
 def test_old_format_is_refused_and_rerecorded(reach_dataset):
     """A file recorded under the old rule (no format field: full-horizon experts) is an error that names
     the command, and resuming collection re-records it."""
-    import json
-
     victim = ds.episode_path(ds.episode_dir("metaworld", "reach", split="test", root=reach_dataset), 0)
     good = ds.read_episode(victim)
     old_meta = {k: v for k, v in good.meta.items() if k != "format"}

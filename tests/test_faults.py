@@ -14,6 +14,10 @@ import pytest
 from suites import run as suite_run
 from suites.launch import LocalLauncher, WorkerDied
 from suites.plan import expand
+import torch
+from rewards.models import store
+from analysis import figures
+from rewards.models import pretrain
 
 ROOT = Path(__file__).parents[1]
 
@@ -156,9 +160,6 @@ def test_an_unusable_directory_is_one_line_naming_it(tmp_path, capsys, flag, whe
 
 
 def test_a_truncated_model_names_the_file_and_the_command_that_rebuilds_it(tmp_path):
-    import torch
-
-    from rewards.models import store
 
     ref = store.ModelRef("metaworld", "codec", "small", data_root=tmp_path)
     store.save_checkpoint(ref.checkpoint, "codec", {}, {}, torch.nn.Linear(64, 64))
@@ -180,9 +181,6 @@ def test_the_metaworld_gain_warning_stays_out_of_the_output():
 
 
 def test_help_and_list_say_what_is_valid(capsys):
-    from analysis import figures
-    from rewards.models import pretrain
-
     for main in (suite_run.main, pretrain.main, figures.main):
         with pytest.raises(SystemExit):
             main(["--help"])

@@ -25,6 +25,7 @@ from analysis import captions, plots
 from analysis.figures import main, make_figures
 from analysis.palette import method_color, method_colors, method_order
 from tests.test_scores import write_run
+from analysis.scores import load_scores, run_status
 
 TASKS = ["door-close", "reach", "window-open"]
 LEVEL = {"sparse": 0.1, "viper": 0.45, "diffusion_reward": 0.9}
@@ -186,8 +187,6 @@ def test_fast_estimators_equal_rliable():
 
 
 def test_scores_over_frames_matches_per_frame_scores(suite):
-    from analysis.scores import load_scores, run_status
-
     suite_dir = suite["results"] / "toy"
     success = agg.success_rates(load_scores(suite_dir))
     selection = agg.select_runs(run_status(suite_dir), success)

@@ -14,6 +14,21 @@ from rewards.models.store import ModelMissingError, ModelRef
 from rewards.prepare import PrepareRequest
 from tasks import datasets as ds
 from tasks.registry import task_set
+from rewards.base import seeded_init
+from rewards.fb import FBLearner, FBNetworks, PixelTrunk
+import dataclasses
+from suites.plan import expand
+import pandas as pd
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from suites import run as suite_run
+from suites import train
+from analysis.scores import build_scores
 
 TASK = "pick-place"  # the scripted expert succeeds in ~27 steps, so its videos are short
 FAST = dict(goal_frames=6, goal_steps=2)  # short rollouts keep the tests fast on a 2-core CPU
@@ -78,9 +93,6 @@ def test_fb_numbers_do_not_depend_on_the_frames_memory_layout():
     """Issue 15's cause, directly: the codec decodes channels_last, a checkpoint reloads arrays C-contiguous,
     and a CPU convolution takes another kernel (another summation order) per layout. FB's pixel trunk takes
     one layout whatever it is given, so B, z_g, F and the bonus are bit-identical for the same pixels."""
-    from rewards.base import seeded_init
-    from rewards.fb import FBLearner, FBNetworks, PixelTrunk
-
     with seeded_init(0):
         fb = FBLearner(FBNetworks(lambda: (PixelTrunk(64), 128), 4, 32))
     gen = torch.Generator().manual_seed(1)
@@ -148,10 +160,6 @@ def _genreward_runs(genreward_model_root, results, methods=("genreward",), frame
     """genreward5 smoke runs on pick-place: one eval episode, a short goal video (8 frames, 2 denoising steps)
     so that a 256-step episode does not pay a 256-frame rollout; the request is rebuilt so ``prepare`` makes
     the statistics of exactly these settings."""
-    import dataclasses
-
-    from suites.plan import expand
-
     runs = expand("genreward5", "smoke", methods=list(methods), tasks=[TASK], results=results, frames=frames,
                   data_root=str(genreward_model_root), torch_threads=1, device="cpu")
     out = []
@@ -167,8 +175,6 @@ def _genreward_runs(genreward_model_root, results, methods=("genreward",), frame
 
 
 def _rows(path):
-    import pandas as pd
-
     return pd.read_csv(path).drop(columns=[c for c in ("time", "fps") if c in pd.read_csv(path, nrows=0).columns])
 
 
@@ -183,18 +189,6 @@ def test_kill_9_and_resume_with_fb_state_gives_the_rows_of_an_uninterrupted_run(
     arrays after the checkpoint's reload, and a CPU convolution sums in another order per layout (z_g a few
     ulps apart). Where the kill lands is made certain: the test waits for the 1024 checkpoint file itself,
     and episode 3 (tens of seconds) cannot have ended 1 s later (checked: no 1536 checkpoint, run alive)."""
-    import json
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    import pandas as pd
-
-    from suites import run as suite_run
-    from suites import train
 
     [whole] = _genreward_runs(genreward_model_root, tmp_path / "whole", frames=1536)
     suite_run.prepare([whole], log=lambda m: None)
@@ -237,13 +231,6 @@ def test_kill_9_and_resume_with_fb_state_gives_the_rows_of_an_uninterrupted_run(
 def test_genreward5_smoke_end_to_end(genreward_model_root, tmp_path):
     """prepare (videos and models found made; statistics computed), one 512-frame run of genreward and of
     diffusion_reward on the genreward task set's model, scores written."""
-    import json
-
-    import pandas as pd
-
-    from analysis.scores import build_scores
-    from suites import run as suite_run
-    from suites import train
 
     runs = _genreward_runs(genreward_model_root, tmp_path / "results", ("diffusion_reward", "genreward"), 512)
     logs = []

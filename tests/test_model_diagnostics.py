@@ -13,6 +13,8 @@ from rewards.models.quality import main as quality_main
 from rewards.models.store import ModelRef
 from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
 from tests.conftest import TASK
+import shutil
+from rewards.models.quality import write_report
 
 KEYS = {"codec": {"psnr"}, "vqdiffusion": {"copy_accuracy", "persistence", "data_persistence"},
         "videogpt": {"nll_per_token", "persistence", "data_persistence"}}
@@ -30,8 +32,6 @@ def train(ref: ModelRef, steps: int | None = None) -> None:
 def root(tiny_dataset, tmp_path_factory):
     """The tiny dataset with a codec (4 steps, evaluated every 2), a VQ-Diffusion (l=2) and a VideoGPT (l=1)
     (50 steps, evaluated every 25)."""
-    import shutil
-
     root = tmp_path_factory.mktemp("diag_models")
     shutil.copytree(tiny_dataset / "datasets", root / "datasets")
     train(ModelRef("metaworld", "codec", data_root=root))
@@ -85,8 +85,6 @@ def test_data_persistence_is_the_fraction_of_tokens_kept_by_real_consecutive_fra
 def test_a_saved_model_gives_its_history_numbers_through_the_quality_command(root, kind, context, tmp_path):
     """model.pt holds the best-by-validation weights (the last for the codec): the post-hoc diagnostics of
     that file are the history's at that step, so a budget study's snapshots are scored like training."""
-    import shutil
-
     ref = ModelRef("metaworld", kind, "small", context, root)
     meta = store.read_checkpoint(ref.checkpoint)["meta"]
     snapshot = tmp_path / "budget_study" / ref.name / f"step_{meta['steps']}" / "model.pt"  # as the study keeps it
@@ -130,8 +128,6 @@ def test_diagnostics_are_deterministic_and_leave_the_global_rng_alone(root):
 
 
 def test_history_diagnostics_are_the_same_resumed_or_uninterrupted(root, tmp_path):
-    import shutil
-
     whole = ModelRef("metaworld", "vqdiffusion", "small", 2, root)
     other = ModelRef("metaworld", "vqdiffusion", "small", 2, tmp_path)
     shutil.copytree(whole.codec.dir, other.codec.dir)
@@ -169,8 +165,6 @@ def test_token_persistence_counts_positions():
 
 
 def test_quality_report_has_the_video_models_diagnostics(root):
-    from rewards.models.quality import write_report
-
     ref = ModelRef("metaworld", "videogpt", "small", 1, root)
     rows = write_report([ref], device="cpu", tasks=[TASK], log=lambda m: None, n_windows=8, n_div=2, n_samples=2)
     metrics = {r["metric"]: r["value"] for r in rows}

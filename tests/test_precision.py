@@ -17,6 +17,17 @@ from rewards.models.precision import autocast, check
 from rewards.models.video_model import score_episode_tokens
 from rewards.models.videogpt import VideoGPT, VideoGPTConfig
 from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
+from rewards.models.pretrain import VideoModelTrainer
+from tests.conftest import frames_of
+import rewards
+from rewards.models.store import ModelRef
+from tasks.datasets import load_episodes
+from suites import run
+from suites.plan import expand
+from common.runtime import DEFAULT_PRECISION, resolve_precision
+import warnings
+from suites.train import ConfigMismatch, check_config
+from common.runtime import torch_threads
 
 K = 1024
 VOCAB = 16
@@ -105,8 +116,6 @@ def toy_batch(task, n, g):
 @pytest.fixture(scope="module")
 def bf16_trained():
     """A one-block VQ-Diffusion trained 120 steps in bf16 (the pretraining path) on a toy video."""
-    from rewards.models.pretrain import VideoModelTrainer
-
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     task = torch.randperm(K, generator=g)[:VOCAB], torch.randperm(VOCAB, generator=g)
@@ -148,8 +157,6 @@ def test_bf16_and_fp32_scores_of_a_trained_model_agree_in_rank(bf16_trained, kin
 
 
 def test_codec_bf16_encoding_is_deterministic_and_picks_codes_in_fp32(trained_codec, tiny_dataset):
-    from tests.conftest import frames_of
-
     frames = frames_of(tiny_dataset, "test")[:32]
     a = trained_codec.encode(frames, precision="bf16")
     assert torch.equal(a, trained_codec.encode(frames, precision="bf16"))
@@ -165,10 +172,6 @@ def test_codec_bf16_encoding_is_deterministic_and_picks_codes_in_fp32(trained_co
 # ----------------------------------------------------------------------------- providers and statistics
 
 def test_video_reward_statistics_are_kept_per_precision(video_model_root):
-    import rewards
-    from rewards.models.store import ModelRef
-    from tasks.datasets import load_episodes
-
     providers = {p: rewards.make("diffusion_reward", task="reach", domain="metaworld", device="cpu",
                                  data_root=video_model_root, alpha=0.0, beta=0.0, precision=p)
                  for p in ("fp32", "bf16")}
@@ -186,8 +189,6 @@ def test_video_reward_statistics_are_kept_per_precision(video_model_root):
 
 
 def test_providers_without_networks_take_the_precision_keyword_and_stay_fp32():
-    import rewards
-
     p = rewards.make("sparse", task="reach", domain="metaworld", precision="bf16")
     assert p.precision == "fp32" and p.params == {}
     with pytest.raises(ValueError, match="valid: auto, bf16, fp32"):
@@ -197,8 +198,6 @@ def test_providers_without_networks_take_the_precision_keyword_and_stay_fp32():
 # ----------------------------------------------------------------------------- run configs
 
 def test_suites_run_lists_the_valid_precisions(capsys):
-    from suites import run
-
     with pytest.raises(SystemExit):
         run.main(["--suite", "metaworld7", "--precision", "bogus"])
     err = capsys.readouterr().err
@@ -206,9 +205,6 @@ def test_suites_run_lists_the_valid_precisions(capsys):
 
 
 def test_every_run_config_records_its_precision():
-    from suites.plan import expand
-    from common.runtime import DEFAULT_PRECISION, resolve_precision
-
     default = expand("metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu")
     assert all(r.config.precision_requested == DEFAULT_PRECISION for r in default)
     auto = expand("metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu",
@@ -220,10 +216,6 @@ def test_every_run_config_records_its_precision():
 
 
 def test_an_fp32_run_refuses_a_relaunch_in_bf16(tmp_path):
-    import warnings
-
-    from suites.plan import expand
-    from suites.train import ConfigMismatch, check_config
 
     fp32 = expand("metaworld7", "smoke", methods=["sparse"], tasks=["reach"], seeds=[0], device="cpu",
                   precision="fp32", results=tmp_path)[0]
@@ -327,8 +319,6 @@ def test_in_place_scoring_arithmetic_gives_the_training_forms_numbers_bit_for_bi
 
 
 def test_torch_threads_sets_the_count_and_restores_it_also_on_error():
-    from common.runtime import torch_threads
-
     before = torch.get_num_threads()
     with pytest.raises(RuntimeError, match="inside"):
         with torch_threads(before + 1):

@@ -9,6 +9,12 @@ from rewards.models.pretrain import main, pretrain
 from rewards.models.store import ModelRef
 from rewards.models.reward_stats import task_stats
 from tests.conftest import TASK
+from tasks.datasets import DatasetMissingError
+import shutil
+import rewards.models.reward_stats as rs
+from rewards.models.quality import trained_refs, write_report
+from tasks.registry import TASK_SETS, seen_tasks
+from rewards.models.pretrain import ema_average
 
 # fp32 explicitly: these tests compare the CLI with `pretrain()` calls (default fp32) and read the fp32 token cache;
 # the CLI itself defaults to auto (bf16 on a CPU with native bf16)
@@ -27,8 +33,6 @@ def test_video_model_without_codec_is_refused_naming_the_command(tmp_path, capsy
 
 
 def test_missing_dataset_fails_clearly(tmp_path):
-    from tasks.datasets import DatasetMissingError
-
     with pytest.raises(DatasetMissingError, match="python -m tasks.collect --domain metaworld"):
         pretrain(ModelRef("metaworld", "codec", data_root=tmp_path), steps=1, tasks=[TASK], device="cpu",
                  progress=False)
@@ -61,7 +65,6 @@ def test_cli_trains_and_resumes_exactly(trained_root, tmp_path, capsys):
     resumed = store.read_checkpoint(d / "model.pt")["state_dict"]
     # the same 6 steps in one go (fresh root sharing the codec) give the same weights: RNG is restored
     other = tmp_path / "again"
-    import shutil
 
     other_ref = ModelRef("metaworld", "videogpt", "small", 1, other)
     shutil.copytree(ref.codec.dir, other_ref.codec.dir)
@@ -81,8 +84,6 @@ def test_cli_trains_and_resumes_exactly(trained_root, tmp_path, capsys):
 
 
 def test_reward_stats_are_cached_and_recomputed_when_the_model_changes(trained_root, monkeypatch):
-    import rewards.models.reward_stats as rs
-
     ref = ModelRef("metaworld", "videogpt", "small", 1, trained_root)
     kw = dict(tasks=[TASK, "drawer-open"])
     ll = task_stats(ref, "ll", **kw)
@@ -112,8 +113,6 @@ def test_reward_stats_are_cached_and_recomputed_when_the_model_changes(trained_r
 
 
 def test_quality_report_is_written(trained_root):
-    from rewards.models.quality import trained_refs, write_report
-
     refs = trained_refs("metaworld", "small", context=1, root=trained_root)
     assert [r.name for r in refs] == ["codec_small", "videogpt_small_l1"]  # vqdiffusion was never trained
     rows = write_report(refs, device="cpu", tasks=[TASK], log=lambda m: None, n_frames=64, n_windows=16, n_div=4,
@@ -128,8 +127,6 @@ def test_quality_report_is_written(trained_root):
 
 
 def test_task_set_names_the_model_directory_and_command_only_when_not_the_default(tmp_path):
-    from tasks.registry import TASK_SETS, seen_tasks
-
     seen = ModelRef("metaworld", "vqdiffusion", "small", 2, tmp_path)
     five = ModelRef("metaworld", "vqdiffusion", "small", 2, tmp_path, task_set="genreward")
     assert seen.task_set == "seen" and seen.name == "vqdiffusion_small_l2" and seen.codec.name == "codec_small"
@@ -160,8 +157,6 @@ def test_cli_task_set_trains_on_its_tasks_and_refuses_unknown_sets(tiny_dataset,
 
 def test_saved_video_model_is_the_best_by_validation_ema(tiny_dataset, tmp_path):
     """model.pt holds the EMA weights of the evaluation with the lowest validation loss, and says so."""
-    import shutil
-
     root = tmp_path / "root"
     shutil.copytree(f"{tiny_dataset}/datasets", root / "datasets")
     assert main([*FAST, "--model", "codec", "--steps", "2", "--data-root", str(root), "--no-quality"]) == 0
@@ -182,8 +177,6 @@ def test_saved_video_model_is_the_best_by_validation_ema(tiny_dataset, tmp_path)
 
 
 def test_ema_follows_the_weights_early_and_reaches_the_release_decay():
-    from rewards.models.pretrain import ema_average
-
     avg = ema_average(0.99)
     one, zero = torch.ones(1), torch.zeros(1)
     assert avg(zero, one, torch.tensor(0)).item() == pytest.approx(0.9)    # d = 1/10 after no update
@@ -191,8 +184,6 @@ def test_ema_follows_the_weights_early_and_reaches_the_release_decay():
 
 
 def test_a_state_saved_before_selection_by_validation_is_refused(trained_root, tmp_path, capsys):
-    import shutil
-
     ref = ModelRef("metaworld", "videogpt", "small", 1, trained_root)
     other = tmp_path / "old"
     shutil.copytree(ref.codec.dir, ModelRef("metaworld", "codec", data_root=other).dir)

@@ -24,6 +24,10 @@ import pytest
 
 from experiments.reward_quality import GENREWARD_NOTE, main, score
 from tasks.registry import task_set
+from rewards.goal_video import frame_key
+from tasks import datasets as ds
+import rewards
+from experiments.reward_quality import _share_goal_videos, make_kwargs
 
 TASK = "pick-place"  # the genreward task whose scripted expert succeeds fastest (~27 steps)
 EPSILONS = ("0", "0.5", "1")
@@ -52,9 +56,6 @@ def analysed(genreward_model_root, tmp_path_factory):
 
 
 def test_genreward_analysis_tables_models_and_goal_videos(analysed):
-    from rewards.goal_video import frame_key
-    from tasks import datasets as ds
-
     root, out = analysed, analysed / "video"
     episodes = pd.read_csv(out / "episodes.csv")
     assert {"provider", "task", "split", "epsilon", "episode", "raw_return", "window_return", "std_return",
@@ -110,10 +111,6 @@ def test_genreward_is_its_video_level_and_says_so(analysed):
 def test_providers_of_one_task_share_goal_videos(analysed):
     """``genreward`` after ``genreward_video`` (same model and rollout settings) labels with the videos the
     first one rolled out, and gets the rewards its own rollouts would give (a real expert episode)."""
-    import rewards
-    from experiments.reward_quality import _share_goal_videos, make_kwargs
-    from tasks import datasets as ds
-
     ep = ds.load_episodes("metaworld", [TASK], split="test", root=analysed)[0]
 
     def make(name):

@@ -11,13 +11,13 @@ import torch
 
 import rewards
 from rewards.registry import ENTRY_POINT_GROUP
+from tasks.datasets import load_episodes
+from rewards.registry import _registered
 
 
 @pytest.fixture
 def episode(tiny_dataset):
     """(frames, env rewards) of a real recorded reach episode (the session's tiny dataset, tests/conftest.py)."""
-    from tasks.datasets import load_episodes
-
     ep = load_episodes("metaworld", ["reach"], split="test", root=tiny_dataset)[0]
     return ep.frames[:6], ep.rewards[:5]
 
@@ -39,7 +39,6 @@ def test_builtins_are_registered_once_in_the_table():
         cls = rewards.get(name)
         assert (cls.__module__, cls.__name__) == (module, attr) and issubclass(cls, rewards.RewardProvider)
         assert cls.name == name  # the name its messages use while make() builds it
-    from rewards.registry import _registered
 
     assert not [n for n, c in _registered.items() if c.__module__.startswith("rewards.")]
     with pytest.raises(ValueError, match=r"'sparse' is a built-in provider \(rewards.sparse:SparseReward\)"):

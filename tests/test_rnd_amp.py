@@ -9,14 +9,16 @@ import pytest
 import torch
 
 import rewards
+import tasks
+from rewards.amp import amp_reward
+from rewards.amp import gradient_penalty
+from tasks.datasets import Episode, episode_dir, episode_path, save_episode
 
 DEVICE = "cpu"  # the providers take any torch device; tests stay on the CPU
 
 
 def render_episode(task: str, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A real episode of random actions: frames uint8 ``[steps+1, 3, 64, 64]``, env rewards ``[steps]``."""
-    import tasks
-
     env = tasks.make(task, seed=seed)
     try:
         obs, _ = env.reset(seed=seed)
@@ -218,8 +220,6 @@ def test_amp_discriminator_separates_expert_from_other_task(reach, door):
 
 
 def test_amp_reward_formula():
-    from rewards.amp import amp_reward
-
     d = torch.tensor([1.0, 0.0, -1.0, -3.0, 3.0, 2.0])
     expected = torch.tensor([1.0, 0.75, 0.0, 0.0, 0.0, 0.75])
     assert torch.allclose(amp_reward(d), expected)
@@ -242,8 +242,6 @@ def _linear_disc(x: torch.Tensor) -> torch.Tensor:
 ])
 def test_amp_gradient_penalty_by_hand(penalty, expected):
     """Release: mean over pixels of (channel norm - 1)^2; textbook: (norm over C*H*W - 1)^2."""
-    from rewards.amp import gradient_penalty
-
     x = torch.zeros(4, 3, 2, 2)
     gp = gradient_penalty(_linear_disc, x, x + 1, 0.1, torch.Generator().manual_seed(0), penalty=penalty)
     assert gp.item() == pytest.approx(expected, rel=1e-5)
@@ -265,8 +263,6 @@ def test_amp_defaults_are_the_release_and_variants_are_recorded(reach):
 @pytest.mark.parametrize("reward_on", ["obs", "next_obs"])
 def test_amp_bonus_scores_the_chosen_frame(reach, door, reward_on):
     """The bonus is D's reward on batch[reward_on]; the other key does not move it."""
-    from rewards.amp import amp_reward
-
     a, b = torch.as_tensor(reach[0][:6]), torch.as_tensor(door[0][:6])
     r = rewards.make("amp", task="reach", domain="metaworld", device=DEVICE, expert_frames=reach[0],
                      reward_on=reward_on)
@@ -302,8 +298,6 @@ def test_amp_rejects_bad_expert_frames(reach):
 
 
 def _write_expert_dataset(root, domain, task, episodes):
-    from tasks.datasets import Episode, episode_dir, episode_path, save_episode
-
     for i, (frames, env_r) in enumerate(episodes):
         meta = dict(task=task, domain=domain, seed=i, epsilon=0.0, camera="corner2", kind="expert",
                     split="train", success=True)

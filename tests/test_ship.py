@@ -14,6 +14,7 @@ import pytest
 
 from analysis.consistency import MixedSettingsError
 from analysis.ship import SHIPPED_FILES, ShipError, main, ship
+from suites import run as suite_run
 
 SHIPPED = Path(__file__).resolve().parent.parent / "results" / "reference" / "metaworld7-quick" / "metaworld7"
 SUITE = "metaworld7"
@@ -140,8 +141,6 @@ def test_run_what_a_reference_folder_lacks_then_ship_it(tmp_path, capsys):
     """The reference experiment's loop across machines: ``suites.run --skip-finished-in`` runs only the
     runs the reference folder lacks (real short smoke runs), ``analysis.ship`` adds them; a launch of
     another setting is refused up front, and one with nothing left to run says so and succeeds."""
-    from suites import run as suite_run
-
     ref, work = tmp_path / "reference", tmp_path / "work"
     common = ["--suite", "smoke", "--methods", "sparse", "--frames", "200", "--precision", "fp32", "--no-figures"]
     assert suite_run.main([*common, "--seeds", "0", "--results", str(ref)]) == 0

@@ -17,6 +17,9 @@ from suites import run as suite_run
 from suites import train
 from suites.plan import expand
 from common.runtime import cpu_name
+from suites import launch
+from suites.plan import budget_warnings
+from tasks.registry import spec
 
 
 def _eval_rows(run_dir: Path) -> pd.DataFrame:
@@ -31,8 +34,6 @@ def _sparse_run(tmp_path, name="r", frames=1200):
 def test_local_runs_default_to_one_thread_on_cpu_and_one_job_per_core(tmp_path, monkeypatch):
     """A CPU run's thread count changes its float reductions, so the default must not depend on how many
     runs share the machine: one thread per run, one run per core (at most the number of runs)."""
-    from suites import launch
-
     monkeypatch.setattr(launch, "gpu_slots", lambda: 0)
     monkeypatch.setattr(launch.os, "cpu_count", lambda: 4)
     assert launch.LocalLauncher.default_jobs(10) == 4 and launch.LocalLauncher.default_jobs(3) == 3
@@ -200,9 +201,6 @@ def test_list_prints_the_suites(capsys):
 def test_budget_warnings_name_the_tasks_a_pilot_found_the_oracle_fails_on(tmp_path):
     """adroit3's quick budget is no longer than the pilot in which the dense oracle never reached an
     evaluation success on door: the launch says so; a longer --frames, or MetaWorld's piloted budget, does not."""
-    from suites.plan import budget_warnings
-    from tasks.registry import spec
-
     quick = expand("adroit3", "quick", methods=["sparse"], results=tmp_path, precision="fp32")
     lines = budget_warnings(quick)
     failing = sorted({r.config.task for r in quick if r.config.frames <= spec(r.config.task).oracle_fails_within})

@@ -7,6 +7,8 @@ import pytest
 
 import tasks
 from suites import run as suite_run
+import torch
+from rewards.models.store import ModelRef
 
 
 def _check_suite(results, suite, methods, task, frames):
@@ -30,8 +32,6 @@ def test_zero_shot_suite_smoke(tmp_path):
     config = json.loads((suite_dir / "diffusion_reward" / "coffee-button" / "seed_0" / "config.json").read_text())
     assert config["zero_shot"] and config["provider_overrides"] == {"preset": "small"}
     # the video model behind it was pretrained on the 7 seen tasks only
-    import torch
-    from rewards.models.store import ModelRef
 
     meta = torch.load(ModelRef("metaworld", "vqdiffusion", "small", 2).checkpoint, weights_only=False)["meta"]
     assert meta["tasks"] == sorted(tasks.names("metaworld")) and "coffee-button" not in meta["tasks"]

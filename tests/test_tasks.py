@@ -6,6 +6,7 @@ from gymnasium.utils.env_checker import check_env
 
 import tasks
 from tasks.experts import make_expert
+from tasks.simulators import door_success, hammer_success, pen_orientation_similarity, pen_success
 
 
 def test_registry_splits_match_the_spec():
@@ -184,8 +185,6 @@ def _forward(env):
 
 
 def test_adroit_success_flags_are_the_releases_on_hand_set_states():
-    from tasks.simulators import door_success, hammer_success, pen_orientation_similarity, pen_success
-
     envs = {n: tasks.make(n, seed=0) for n in ("door", "hammer", "pen")}
     try:
         for e in envs.values():

@@ -8,6 +8,7 @@ from rewards.models.pretrain import pretrain
 from rewards.models.store import ModelRef
 from tasks import datasets as ds
 from tasks.collect import collect
+from suites.plan import expand
 
 VIDEO_PROVIDERS = ["diffusion_reward", "diffusion_reward_nonoise", "diffusion_ll", "viper", "viper_std", "viper_ce"]
 
@@ -25,8 +26,6 @@ def _make(name, root, **kw):
 
 def test_video_providers_are_registered_and_get_the_profiles_model_size():
     """``uses_video_model`` is what makes the planner hand a provider the profile's model preset."""
-    from suites.plan import expand
-
     assert set(VIDEO_PROVIDERS) <= set(rewards.available())
     runs = expand("metaworld7", "smoke", methods=["sparse", "viper", "diffusion_reward"], tasks=["reach"])
     overrides = {r.config.method: r.config.provider_overrides for r in runs}

@@ -8,6 +8,7 @@ from rewards.models.video_model import ce_windows, config_from_dict, config_to_d
 from rewards.models.videogpt import VideoGPT, VideoGPTConfig, VideoGPTOptim
 from rewards.models.store import ModelRef
 from tests.conftest import TASK
+from tasks.datasets import load_episodes
 
 
 def tiny_config(**kw) -> VideoGPTConfig:
@@ -99,8 +100,6 @@ def test_entropy_score_is_finite_and_deterministic():
 
 @pytest.fixture(scope="module")
 def episode_tokens(trained_codec, tiny_dataset):
-    from tasks.datasets import load_episodes
-
     return {split: [trained_codec.encode(torch.from_numpy(e.frames))
                     for e in load_episodes("metaworld", [TASK], split=split, root=tiny_dataset)]
             for split in ("train", "test")}

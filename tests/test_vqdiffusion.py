@@ -14,6 +14,7 @@ import torch
 
 from rewards.models.vqdiffusion import (LOG_EPS, MaskReplaceSchedule, VQDiffusion, VQDiffusionConfig,
                                  VQDiffusionOptim, _gumbel_argmax)
+from rewards.models.pretrain import VideoModelTrainer
 
 K = 1024
 
@@ -358,9 +359,6 @@ def test_runs_on_cuda_deterministically(fresh_model):
 def test_trainer_reads_warmup_start_lr_and_grad_clip(clip):
     """``VideoModelTrainer`` starts the warm-up at ``warmup_start_lr`` and clips to ``grad_clip`` (the
     config's values, not numbers of its own)."""
-    from rewards.models.pretrain import VideoModelTrainer
-    from rewards.models.vqdiffusion import VQDiffusionOptim
-
     optim = VQDiffusionOptim(lr=1e-3, warmup_steps=10, warmup_start_lr=1e-4, grad_clip=clip)
     cfg = VQDiffusionConfig.preset("small", context=2, depth=1, width=32, heads=2, num_classes=16, optim=optim)
     torch.manual_seed(0)

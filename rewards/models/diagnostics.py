@@ -34,7 +34,10 @@ import torch
 
 from rewards.models import store
 from rewards.models.precision import autocast
-from rewards.models.quality import psnr
+from rewards.models.video_model import ll_windows
+from tasks.datasets import load_episodes
+from rewards.models.codec import VQGAN, CodecConfig
+from rewards.models.video_model import build_model, config_class
 
 #: the number of held-out windows (or frames) a diagnostic evaluates
 DIAG_WINDOWS = 256
@@ -52,6 +55,12 @@ def evenly_spaced(data, n: int):
 
 
 # ---------------------------------------------------------------- the metrics
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of uint8 images [N, C, H, W] (identical images give +inf)."""
+    mse = (a.float() - b.float()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(255.0 ** 2 / mse)
+
 
 def token_persistence(frame: torch.Tensor, last_context: torch.Tensor) -> float:
     """Fraction of the tokens of ``frame [N, 64]`` equal to ``last_context [N, 64]`` at the same position."""
@@ -146,25 +155,40 @@ def diagnostics(kind: str, net, data, precision: str = "fp32", seed: int = 0) ->
 
 # ---------------------------------------------------------------- a saved model
 
+VAL_LIMIT = 512  # validation frames / windows (a fixed subset of the test split)
+
+
+def split_frames(domain, tasks, split, root) -> torch.Tensor:
+    """Every frame of the ``split`` episodes of ``tasks``, uint8 [N, 3, H, W]."""
+    return torch.from_numpy(np.concatenate([ep.frames for ep in load_episodes(domain, tasks, split=split, root=root)]))
+
+
+def split_windows(codec, domain, tasks, split, context, root, precision="fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """(context, target) token windows (``ll_windows``) of every ``split`` episode of ``tasks``, tokenised by ``codec``."""
+    ctxs, tgts = [], []
+    for tokens in store.episode_tokens(codec, domain, tasks, split=split, root=root, precision=precision).values():
+        for ep in tokens:
+            c, t = ll_windows(ep.long(), context)
+            ctxs.append(c)
+            tgts.append(t)
+    return torch.cat(ctxs), torch.cat(tgts)
+
+
+
 def heldout_data(kind: str, codec, domain: str, tasks: Sequence[str], context: int | None, root=None,
                  precision: str = "fp32"):
     """The validation subset pretraining evaluates on: test-split frames (codec) or (context, target)
-    windows of the test split's codec tokens (video model), ``rewards.models.pretrain.VAL_LIMIT`` evenly
+    windows of the test split's codec tokens (video model), ``VAL_LIMIT`` evenly
     spread; ``diagnostics`` takes its ``DIAG_WINDOWS`` from these."""
-    from rewards.models.pretrain import VAL_LIMIT, _frames, _windows
-
     if kind == store.CODEC:
-        return evenly_spaced(_frames(domain, list(tasks), "test", root), VAL_LIMIT)
-    return evenly_spaced(_windows(codec, domain, list(tasks), "test", context, root, precision), VAL_LIMIT)
+        return evenly_spaced(split_frames(domain, list(tasks), "test", root), VAL_LIMIT)
+    return evenly_spaced(split_windows(codec, domain, list(tasks), "test", context, root, precision), VAL_LIMIT)
 
 
 def load_model_file(path: str | Path, data_root=None, device="cpu"):
     """(kind, model, codec, meta) of a saved ``model.pt`` anywhere (a store directory or a budget-study
     snapshot), the codec being the one its meta names (``codec_preset`` and task set) under ``data_root``;
     for a codec file, codec is the model itself."""
-    from rewards.models.codec import VQGAN, CodecConfig
-    from rewards.models.video_model import build_model, config_class
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")

@@ -21,6 +21,7 @@ from typing import ContextManager
 import torch
 
 from common.runtime import RESOLVED_PRECISIONS
+from common.runtime import autocast as _autocast
 
 
 def check(precision: str) -> str:
@@ -33,8 +34,6 @@ def check(precision: str) -> str:
 
 def autocast(precision: str, device: torch.device | str) -> ContextManager:
     """bf16 autocast on ``device`` for ``"bf16"``, nothing for ``"fp32"`` (``common.runtime.autocast``)."""
-    from common.runtime import autocast as _autocast
-
     return _autocast(check(precision), device)
 
 

@@ -42,18 +42,22 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from rewards.models import PRESETS, store
-from rewards.models.diagnostics import DIAG_WINDOWS, diagnostics, evenly_spaced
-from rewards.models.video_model import build_model, ll_windows, preset_config
+from rewards.models.diagnostics import DIAG_WINDOWS, VAL_LIMIT, diagnostics, evenly_spaced, split_frames, split_windows
+from rewards.models.video_model import build_model, preset_config
 from tasks.cli import positive_int, run_reporting_user_errors
 from common.io import atomic_torch_save, atomic_write_json
 from tasks.registry import DOMAINS, TASK_SETS
 from rewards.models.precision import autocast, check as check_precision
 from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything
+from rewards.models.codec import VQGAN
+from tqdm.auto import tqdm
+from rewards.models.codec import CodecConfig
+from rewards.models.quality import write_report
+from tasks.datasets import DatasetMissingError
 
 DEFAULT_STEPS = {("codec", "small"): 3000, ("codec", "paper"): 50000,
                  ("video", "small"): 3000, ("video", "paper"): 100000}
 DEFAULT_BATCH = {"small": 32, "paper": 64}
-VAL_LIMIT = 512  # validation frames / windows (a fixed subset of the test split)
 
 
 # ---------------------------------------------------------------- trainers
@@ -85,8 +89,6 @@ class CodecTrainer:
     """
 
     def __init__(self, config, device: torch.device, precision: str = "fp32"):
-        from rewards.models.codec import VQGAN
-
         self.config, self.precision, self.device = config, check_precision(precision), device
         self.model = VQGAN(config).to(device)
         o = self.optim = config.optim
@@ -242,22 +244,6 @@ class VideoModelTrainer:
 
 # ---------------------------------------------------------------- data
 
-def _frames(domain, tasks, split, root) -> torch.Tensor:
-    from tasks.datasets import load_episodes
-
-    return torch.from_numpy(np.concatenate([ep.frames for ep in load_episodes(domain, tasks, split=split, root=root)]))
-
-
-def _windows(codec, domain, tasks, split, context, root, precision="fp32") -> tuple[torch.Tensor, torch.Tensor]:
-    ctxs, tgts = [], []
-    for tokens in store.episode_tokens(codec, domain, tasks, split=split, root=root, precision=precision).values():
-        for ep in tokens:
-            c, t = ll_windows(ep.long(), context)
-            ctxs.append(c)
-            tgts.append(t)
-    return torch.cat(ctxs), torch.cat(tgts)
-
-
 def _subset(data, n: int, seed: int = 0):
     """A fixed, evenly spread subset of at most n items (validation stays cheap and comparable)."""
     size = len(data[0]) if isinstance(data, tuple) else len(data)
@@ -306,8 +292,6 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
     it), and ``tasks.datasets.DatasetMissingError`` when the videos are (unknown names fail when the
     ``ModelRef`` is made).
     """
-    from tqdm.auto import tqdm
-
     if not isinstance(ref, store.ModelRef):
         raise TypeError(f"pretrain wants a rewards.models.store.ModelRef, got {type(ref).__name__}")
     domain, model, preset, context, root = ref.domain, ref.kind, ref.preset, ref.context, ref.data_root
@@ -319,13 +303,11 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
 
     seed_everything(seed)
     if ref.is_codec:
-        from rewards.models.codec import CodecConfig
-
         config = CodecConfig.preset(preset)
         trainer = CodecTrainer(config, dev, precision)
 
         def load_data():
-            return _frames(domain, task_list, "train", root), _frames(domain, task_list, "test", root)
+            return split_frames(domain, task_list, "train", root), split_frames(domain, task_list, "test", root)
         codec_meta = {}
     else:
         codec = ref.codec.load(dev)  # ModelMissingError names the codec command
@@ -337,8 +319,8 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
         trainer = VideoModelTrainer(model, config, dev, precision)
 
         def load_data():
-            return (_windows(codec, domain, task_list, "train", context, root, precision),
-                    _windows(codec, domain, task_list, "test", context, root, precision))
+            return (split_windows(codec, domain, task_list, "train", context, root, precision),
+                    split_windows(codec, domain, task_list, "test", context, root, precision))
         codec_meta = {"codec_preset": preset, "codec_fingerprint": store.fingerprint(ref.codec.checkpoint)}
         if codec.meta.get("psnr") is not None:  # the codec's own quality, from its last evaluation
             codec_meta["codec_psnr"] = codec.meta["psnr"]
@@ -434,8 +416,6 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
                 checkpoint()
     log(f"{model} trained to step {step} in {time.time() - start:.0f}s -> {model_path}")
     if quality:
-        from rewards.models.quality import write_report
-
         write_report([ref], device=dev, tasks=task_list, log=log)
     return out
 
@@ -465,7 +445,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--eval-every", type=positive_int, default=500, help="validation loss every this many steps (default 500)")
     p.add_argument("--no-quality", action="store_true", help="skip the model-quality report at the end")
     a = p.parse_args(argv)
-    from tasks.datasets import DatasetMissingError
 
     def action():
         ref = store.ModelRef(a.domain, a.model, a.preset, a.context, a.data_root, a.task_set)

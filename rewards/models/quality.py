@@ -40,19 +40,23 @@ import torch
 import torch.nn.functional as F
 
 from rewards.models import PRESETS, store
+from rewards.models.diagnostics import psnr
 from rewards.models.video_model import ll_windows
 from tasks.cli import run_reporting_user_errors
 from tasks.registry import DOMAINS
 from common.io import atomic_write, atomic_write_text
+import imageio.v3 as iio
+from tasks.datasets import load_episodes
+from tasks.datasets import domain_dir
+from rewards.models.diagnostics import diagnostics, heldout_data
+import json
+from rewards.models.diagnostics import model_file_diagnostics, summary
+from tasks.registry import seen_tasks as seen
+from tasks.datasets import DatasetMissingError
+from common.runtime import resolve_device
 
 
 # ---------------------------------------------------------------- metrics
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of uint8 images [N, C, H, W] (identical images give +inf)."""
-    mse = (a.float() - b.float()).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(255.0 ** 2 / mse)
-
 
 def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
@@ -93,8 +97,6 @@ def pairwise_diversity(samples: torch.Tensor) -> torch.Tensor:
 
 def save_grid(path: Path, rows: Sequence[torch.Tensor], scale: int = 2) -> Path:
     """Save rows of uint8 frames [N, 3, H, W] as one PNG (rows stacked vertically)."""
-    import imageio.v3 as iio
-
     n = max(r.shape[0] for r in rows)
     lines = []
     for r in rows:
@@ -125,8 +127,6 @@ def _write_table(directory: Path, rows: list[dict], title: str) -> None:
 # ---------------------------------------------------------------- reports
 
 def _test_frames(domain, tasks, root, limit: int) -> torch.Tensor:
-    from tasks.datasets import load_episodes
-
     frames = np.concatenate([ep.frames for ep in load_episodes(domain, tasks, split="test", root=root)])
     idx = np.linspace(0, len(frames) - 1, min(limit, len(frames))).astype(int)
     return torch.from_numpy(frames[idx])
@@ -148,8 +148,6 @@ def codec_report(codec, ref: store.ModelRef, tasks=None, n_frames: int = 256) ->
 
 
 def _eps_levels(domain, tasks, root) -> list[str]:
-    from tasks.datasets import domain_dir
-
     kinds = set()
     for t in tasks:
         d = domain_dir(domain, root) / t
@@ -203,8 +201,6 @@ def video_model_report(codec, net, ref: store.ModelRef, tasks, n_windows: int = 
 def heldout_diagnostics(codec, net, ref: store.ModelRef, tasks) -> dict[str, float]:
     """The video model's diagnostics (``rewards.models.diagnostics``) on the held-out windows pretraining
     evaluates on, in the precision it was trained in: its history's numbers for these weights."""
-    from rewards.models.diagnostics import diagnostics, heldout_data
-
     precision = getattr(net, "meta", {}).get("precision", "fp32")
     data = heldout_data(ref.kind, codec, ref.domain, tasks, ref.context, ref.data_root, precision)
     return diagnostics(ref.kind, net, data, precision)
@@ -214,10 +210,6 @@ def write_diagnostics(files: Sequence[str | Path], domain: str, data_root=None, 
                       csv_path: str | Path | None = None, log: Callable = print) -> list[dict]:
     """``rewards.models.diagnostics.model_file_diagnostics`` of each saved model in ``files`` (all of
     ``domain``): ``diagnostics.json`` beside each, and one CSV of them all at ``csv_path`` if given."""
-    import json
-
-    from rewards.models.diagnostics import model_file_diagnostics, summary
-
     rows = []
     for f in files:
         row = model_file_diagnostics(f, data_root, device)
@@ -269,8 +261,6 @@ def trained_refs(domain: str, preset: str = "small", context: int = 2, models: S
 
 
 def seen_tasks(domain: str) -> list[str]:
-    from tasks.registry import seen_tasks as seen
-
     return seen(domain)
 
 
@@ -291,8 +281,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.diagnostics != bool(a.model_file):
         p.error("--diagnostics and --model-file go together")
-    from tasks.datasets import DatasetMissingError
-    from common.runtime import resolve_device
 
     def action():
         if a.diagnostics:

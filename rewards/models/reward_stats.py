@@ -26,6 +26,9 @@ from rewards.models import store
 from rewards.models.precision import check as check_precision
 from rewards.models.video_model import SCORE_KINDS, score_episode_tokens
 from common.io import atomic_write_json
+from tasks.registry import names
+from tasks.datasets import DatasetMissingError
+from tasks.datasets import load_episodes
 
 
 def settings_key(kind: str, steps: int | None = 10, noise: bool = True) -> str:
@@ -39,8 +42,6 @@ def settings_key(kind: str, steps: int | None = 10, noise: bool = True) -> str:
 
 def domain_tasks(domain: str) -> list[str]:
     """Every task of the domain (seen and unseen): statistics are per task."""
-    from tasks.registry import names
-
     return names(domain=domain)
 
 
@@ -59,8 +60,6 @@ def compute_task_stats(codec, model, domain: str, tasks: Sequence[str], kind: st
                        noise: bool = True, seed: int = 0, root=None, batch_size: int = 128,
                        precision: str = "fp32") -> dict:
     """{task: {"mean", "std", "n"}} over the expert training videos of each task that has them."""
-    from tasks.datasets import DatasetMissingError
-
     device = next(model.parameters()).device
     out = {}
     for task in tasks:
@@ -154,8 +153,6 @@ def pooled_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, nois
     missing one names the ``python -m tasks.collect`` command: pooling over fewer tasks than the model saw
     would silently change the statistics).
     """
-    from tasks.datasets import DatasetMissingError, load_episodes
-
     if ref.is_codec:
         raise ValueError(f"statistics are of a video model's scores; {ref.name} is a codec")
     if not ref.exists():

@@ -29,6 +29,10 @@ import torch
 from rewards.models import PRESETS
 from common.io import atomic_torch_save, data_root
 from tasks.registry import DEFAULT_TASK_SET, DOMAINS, task_set as task_set_tasks
+from rewards.models.video_model import video_model_names
+from rewards.models.codec import VQGAN, CodecConfig
+from rewards.models.video_model import build_model, config_class
+from tasks.datasets import episode_dir, load_episodes, read_episode
 
 FORMAT = 1
 #: the model kind of the codec; the video models' kinds are ``rewards.models.video_model.VIDEO_MODELS``
@@ -41,8 +45,6 @@ class ModelMissingError(FileNotFoundError):
 
 def model_kinds() -> list[str]:
     """Every kind of model the store keeps: the codec and each video model."""
-    from rewards.models.video_model import video_model_names
-
     return [CODEC, *video_model_names()]
 
 
@@ -150,12 +152,8 @@ class ModelRef:
                 f"{str(e).split('. ')[0].splitlines()[0] if str(e) else ''}); delete it and rebuild it with: {self.command}"
             ) from None
         if self.is_codec:
-            from rewards.models.codec import VQGAN, CodecConfig
-
             net = VQGAN(CodecConfig.from_dict(ckpt["config"]))
         else:
-            from rewards.models.video_model import build_model, config_class
-
             net = build_model(self.kind, config_class(self.kind).from_dict(ckpt["config"]))
         net.load_state_dict(ckpt["state_dict"])
         net.meta = ckpt.get("meta", {})
@@ -209,8 +207,6 @@ def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str =
     ``precision`` is that of the encoder (``codec.encode``); bf16 tokens are cached apart
     (``<kind>_<split>_bf16.pt``), since a bf16 encoder may pick another code for a few patches.
     """
-    from tasks.datasets import episode_dir, load_episodes, read_episode
-
     # the cache lives beside the codec it was encoded with: a codec loaded from the store carries its ``ref``
     # (which knows its task set); an unsaved codec is not cached
     cref = getattr(codec, "ref", None)

@@ -24,6 +24,7 @@ import pytest
 import tasks
 from tasks.simulators import fast_render_settings
 from tests.benchmarks.timing import paired_ratio
+from metaworld.env_dict import ALL_V3_ENVIRONMENTS
 
 STEPS = 50
 ROUNDS = 7
@@ -86,8 +87,6 @@ def test_pixel_env_steps(benchmark, name):
 
 def _raw_reach():
     """MetaWorld's own env stepped twice (action repeat 2) and a bare mujoco.Renderer: the baseline."""
-    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
-
     env = ALL_V3_ENVIRONMENTS["reach-v3"]()
     env._set_task_called, env._freeze_rand_vec, env.seeded_rand_vec = True, False, True
     env.seed(0)
@@ -136,8 +135,6 @@ def test_wrapper_overhead_over_the_raw_env(benchmark):
 @pytest.mark.parametrize("name", ["reach", "reach-wall"])
 def test_goal_marker_visibility_costs_under_ten_percent(benchmark, name):
     """The same task with the enlarged goal marker (what tasks.make builds) and with the XML's radius."""
-    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
-
     xml_model = ALL_V3_ENVIRONMENTS[tasks.spec(name).env_id]().model
     visible, plain = tasks.make(name, seed=0), tasks.make(name, seed=0)
     ids = plain.unwrapped.simulator.goal_marker_ids

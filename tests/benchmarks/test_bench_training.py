@@ -31,6 +31,7 @@ import pytest
 from common.runs import RunConfig
 from suites import train
 from suites.plan import RunSpec, expand
+from suites.run import prepare
 
 SEED_FRAMES = 200
 TRAINING_SPEEDUP_GOAL = 2.0  # issue 12: bf16 run >= 2x the fp32 run's frames/s (reported, see below)
@@ -110,8 +111,6 @@ def test_training_fps_diffusion_reward_vs_sparse(benchmark, tmp_path, precision)
     (alpha 0.95): that is what its frames/s pays beyond sparse's. It asserts that
     both logged finite frames/s and that diffusion_reward's rewards are its own (not the sparse env
     reward). Skipped without --benchmark-enable: it would add minutes to the test suite."""
-    from suites.run import prepare
-
     if benchmark.disabled:  # a timing only; diffusion_reward training runs are tested in tests/test_suites*.py
         pytest.skip("a frames/s comparison: run with --benchmark-enable")
     frames = 1000

@@ -18,6 +18,12 @@ import torch
 from rewards.models.precision import autocast
 from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
 from common.runtime import torch_threads
+from rewards.models import vqdiffusion
+from rewards.models.codec import VQGAN, CodecConfig
+from rewards.models.video_model import score_episode_tokens
+import os
+import statistics
+import time
 
 K = 1024
 EPISODE_WINDOWS = 100
@@ -92,10 +98,6 @@ def labeller(n: int, precision: str, lowp_scoring: bool = True):
     """``label()``: what ``diffusion_reward`` does at an episode's end for ``n`` frames, paper preset (codec
     encoding, then CE scoring of the ``n - 1`` transitions in one batch), frozen models as the provider's.
     ``lowp_scoring=False``: bf16 scoring on the autocast path (``vqdiffusion.LOWP_SCORING``)."""
-    from rewards.models import vqdiffusion
-    from rewards.models.codec import VQGAN, CodecConfig
-    from rewards.models.video_model import score_episode_tokens
-
     if "paper" not in _CODECS:
         torch.manual_seed(0)
         _CODECS["paper"] = VQGAN(CodecConfig.preset("paper")).eval().requires_grad_(False)
@@ -126,10 +128,6 @@ def test_bench_label_episode_paper_interleaved(benchmark):
 
         pytest tests/benchmarks/test_bench_vqdiffusion.py --benchmark-enable -k interleaved
     """
-    import os
-    import statistics
-    import time
-
     n = 5 if benchmark.disabled else EPISODE_WINDOWS + 1
     ways = {"fp32": labeller(n, "fp32"), "bf16_autocast": labeller(n, "bf16", lowp_scoring=False),
             "bf16": labeller(n, "bf16")}

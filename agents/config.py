@@ -1,4 +1,4 @@
-"""Every hyperparameter of the DrQ-v2 agent (design.md section 4), in one dataclass.
+"""Every hyperparameter of the DrQ-v2 agent (docs/protocol.md#agent-drq-v2), in one dataclass.
 
 The training loop's own settings (replay size, seed frames, update interval) live here too, so the
 runner reads them from one place instead of repeating the numbers.
@@ -39,7 +39,7 @@ class DrQV2Config:
     update_every_steps: int = 2       # agent steps between updates
     # reproducibility: parameter init and the agent's own sampling generator
     seed: int = 0
-    # arithmetic of the network passes (design.md section 9): "fp32", or "bf16" autocast for the encoder,
+    # arithmetic of the network passes (docs/precision.md): "fp32", or "bf16" autocast for the encoder,
     # actor and critic passes (losses, TD targets, optimiser state, Polyak update stay fp32). Always the
     # resolved value, so each run's config records what it ran with: resolve "auto" with
     # common.runtime.resolve_precision(name, device) before building the config.

@@ -10,7 +10,7 @@ Same math as the reference implementation; the update is arranged to do less wor
 - fused Adam, ``zero_grad(set_to_none=True)``, a foreach Polyak update, and one host sync for metrics.
 
 ``cfg.precision == "bf16"`` runs the encoder, actor and critic passes (forward, and so backward) under
-``torch.autocast(bfloat16)`` (design.md section 9); parameters, gradients, Adam state, the Polyak update,
+``torch.autocast(bfloat16)`` (docs/precision.md); parameters, gradients, Adam state, the Polyak update,
 the TD target and the losses stay float32 (the Q heads' and the policy's last layers compute in float32,
 see ``networks.Float32Linear``). Autocast caches the bf16 copies of the weights inside one region, so
 the critic and the actor phases each get their own region: the actor phase must see the critic's weights

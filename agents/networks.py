@@ -1,6 +1,6 @@
 """DrQ-v2 networks: conv encoder, actor and twin-Q critic, with DrQ-v2's orthogonal init.
 
-Shapes follow design.md section 4: the encoder maps 3x64x64 to 32x25x25 = 20000 features; actor and
+Shapes follow docs/protocol.md#agent-drq-v2: the encoder maps 3x64x64 to 32x25x25 = 20000 features; actor and
 critic each have their own trunk Linear(20000, 50) + LayerNorm + tanh (the encoder itself is shared and
 learns only through the critic).
 """

@@ -1,6 +1,6 @@
 """From the long scores table to rliable's score matrices, and the rliable statistics on them.
 
-Score of a run on its task (design.md section 8): the success rate averaged over its last 3
+Score of a run on its task (docs/protocol.md#evaluation-and-statistics): the success rate averaged over its last 3
 evaluations; "at frame F" means the last 3 evaluations at or before F. rliable wants, per method, a
 ``[num_runs, num_tasks]`` matrix over one common task set, so this module also decides which runs can
 enter the aggregates and records, in plain words, every run or method it leaves out and why:

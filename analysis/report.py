@@ -2,7 +2,7 @@
 
 Written next to the figures it links (relative links, so the folder can be moved or published as is).
 
-It claims no more than the numbers carry (issue 13):
+It claims no more than the numbers carry, so that a reader cannot take a figure for more than it is:
 
 - the header, like every figure title (:meth:`Context.title`), states suite, profile, frames per run
   and seeds per task;
@@ -30,7 +30,7 @@ from analysis.oracles import display_name
 from analysis.permutation import ALPHA, FEW_RUNS
 from common.runs import CONFIG_FILE, DONE_FILE, find_runs, read_config_json
 
-#: where the suite ships what it measured (design.md section 10)
+#: where the suite ships what it measured (docs/results.md)
 REFERENCE_RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
 SMOKE_PROFILE = "smoke"
 NO_CI = "CI not available"

@@ -1,4 +1,4 @@
-"""Whether two results folders hold the same runs, row for row (issue 14's reproduction check).
+"""Whether two results folders hold the same runs, row for row (the reproduction check of docs/reference-experiment.md).
 
     python -m analysis.same_runs results/reference/metaworld7-quick results
 

@@ -165,7 +165,8 @@ def _upgrade(config: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything one run needs and records (design.md: its full config, versions and seed), built by
+    """Everything one run needs and records (its full config, versions and seed;
+    docs/interfaces.md#runs-and-results), built by
     ``suites.plan`` and written to ``config.json`` before the run starts; ``suites.train`` reads nothing else.
 
     ``config.json`` holds exactly these keys (``as_dict``); :meth:`from_dict` reads a config of any age

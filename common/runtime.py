@@ -37,7 +37,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 #: what an agent, a model or a statistic is computed in: a resolved precision, recorded in configs and metas
 RESOLVED_PRECISIONS = ("fp32", "bf16")
 #: what ``--precision`` defaults to: "auto" (bf16 where the hardware does it natively, fp32 elsewhere) since
-#: 2026-11-22, when the same-seed fp32 vs bf16 comparisons of design.md section 9 passed: the same learning
+#: the same-seed fp32 vs bf16 comparisons of docs/precision.md passed: the same learning
 #: (dense on reach, 2 seeds each, results/reference/precision-parity) and the same reward ranking (Spearman
 #: >= 0.99, docs/precision.md). The benchmarks time this default.
 DEFAULT_PRECISION = "auto"

@@ -14,8 +14,8 @@ Choices (from the Diffusion Reward release unless said):
   the batch's scored frames, themselves a uniform sample) against 32 expert frames drawn uniformly;
 - gradient penalty 0.1 on random interpolates expert--policy.
 
-Two switches, recorded in ``params`` (design.md section 5, Decision 2026-11-22: default as the
-release ran this baseline, the textbook variant one keyword away):
+Two switches, recorded in ``params`` (docs/models-and-rewards.md#rewards: default as the
+release ran this baseline, so that results compare with its; the textbook variant one keyword away):
 
 - ``penalty="per_pixel"`` (release): ``lambda * mean over B, H, W of (||grad at that pixel over
   channels||_2 - 1)^2`` (``grad.norm(2, dim=1)``); ``penalty="full"`` (textbook WGAN-GP / AMP): the

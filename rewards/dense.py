@@ -1,4 +1,4 @@
-"""``dense``: the env's own shaped reward in place of the sparse one (design.md section 5 table).
+"""``dense``: the env's own shaped reward in place of the sparse one (docs/protocol.md#dense-reward-the-oracle).
 
 An oracle upper reference, not a method: the MetaWorld v3 reward and the Adroit dense reward are
 hand-written from the simulator state (distances to handles and goals), information no

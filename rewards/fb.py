@@ -164,7 +164,7 @@ class PixelTrunk(nn.Module):
     channels_last tensor (the codec decodes goal frames that way), which sums in another order, so the same
     pixels gave outputs a few ulps apart depending on how the caller's array was strided. A checkpoint
     reloads arrays C-contiguous, so that made a resumed run's z_g differ from the uninterrupted run's
-    (issue 15). One layout in, one set of numbers out."""
+    (a resumed run's rewards must equal the uninterrupted run's). One layout in, one set of numbers out."""
 
     def __init__(self, image_size: int = 64, out: int = 128) -> None:
         super().__init__()

@@ -1,6 +1,6 @@
 """``genreward``: reward for following a generated goal video (GenReward, Wang et al., arXiv 2512.00961).
 
-Two levels (docs/genreward.md; design.md section 5):
+Two levels (docs/genreward.md; docs/models-and-rewards.md#rewards):
 
     r_t = w_video * (cos(h(o_{t+1}), h(g_{t+1})) - mu_task) / sigma_task + beta * r_env_t   (episode end, frozen)
         + w_frame * F(o_t, a_t)^T z_g                                                  (update time, n-step return)

@@ -1,6 +1,6 @@
 """Pretrained video-model rewards: Diffusion Reward, VIPER, VIPER-std and the CE/LL and noise ablations.
 
-Every one of them is the same computation (design.md section 5)::
+Every one of them is the same computation (docs/models-and-rewards.md#rewards)::
 
     r_t = (1 - alpha) * (s_t - mu_task) / sigma_task + beta * r_env_t     (episode end, frozen in replay)
         + alpha * r_rnd(o_{t+n})                                        (update time, on the n-step return)

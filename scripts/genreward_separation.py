@@ -10,7 +10,7 @@ cos(h(o_{t+1}), h(g_{t+1})) against the goal video generated from the episode's 
 
 Why a script: the issue asked for a test that the video level separates expert from random on a tiny model;
 a test must be able to pass in a test-sized budget, and whether it does is what this measures. On a
-200-step model it found no difference (session 3; the per-episode numbers were not kept). The measurement
+200-step model it found no difference (the per-episode numbers were not kept). The measurement
 that answers the question for the suite is the five-task reward analysis in docs/genreward.md (expert vs
 epsilon-greedy, Spearman per provider), which this one-task check only previews.
 """

@@ -1,4 +1,6 @@
-"""Learning parity between two variants of the same runs (issue 12: fp32 vs bf16), from their CSVs alone.
+"""Learning parity between two variants of the same runs (fp32 vs bf16), from their CSVs alone.
+
+The learning half of the gate for bf16 as the default (docs/precision.md#learning-parity-2026-11-22).
 
     python -m scripts.learning_parity results/reference/precision-parity/fp32 \
         results/reference/precision-parity/bf16

@@ -1,6 +1,6 @@
 """fp32 vs bf16 reward parity: ``python -m scripts.precision_parity --data-root /tmp/parity``.
 
-Issue 12's gate for making bf16 the default (``common.runtime.DEFAULT_PRECISION``): the same episodes
+The gate for making bf16 the default (``common.runtime.DEFAULT_PRECISION``): the same episodes
 scored by each video reward in fp32 and in bf16 must rank alike (Spearman >= 0.95 per provider). Not a test
 (it records videos and pretrains models: minutes to hours); docs/precision.md records its output.
 

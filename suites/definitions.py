@@ -158,7 +158,7 @@ BASELINES = _methods("sparse", "rnd", "amp")
 MAIN = _methods("sparse", "rnd", "amp", "viper", "viper_std", "diffusion_reward")
 # AMP needs expert frames of the target task, so the zero-shot suite leaves it out (as the paper does).
 ZERO_SHOT = _methods("sparse", "rnd", "viper", "viper_std", "diffusion_reward")
-# Strict zero-shot (design.md section 5, "Zero-shot statistics"): the paper standardises an unseen task's
+# Strict zero-shot (docs/models-and-rewards.md#rewards, "Zero-shot statistics"): the paper standardises an unseen task's
 # scores with that task's own expert videos; these variants use the pooled statistics of the seen tasks,
 # so the run touches no data of its task at all.
 STRICT_ZERO_SHOT = (Method("diffusion_reward_strict", "diffusion_reward", MappingProxyType({"zero_shot_stats": "seen"})),

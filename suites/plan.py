@@ -1,7 +1,8 @@
 """Expand a suite into resolved run configs (methods x tasks x seeds) for a profile.
 
-A resolved config (``common.runs.RunConfig``) holds everything a run needs and records (design.md: every
-run records its full config, versions and seed), so ``suites.train.run(config, run_dir)`` needs nothing else. Each run also
+A resolved config (``common.runs.RunConfig``) holds everything a run needs and records (every run records
+its full config, versions and seed: docs/interfaces.md#runs-and-results), so
+``suites.train.run(config, run_dir)`` needs nothing else. Each run also
 carries the ``rewards.PrepareRequest`` of its method, built here once per method: ``suites.run`` groups
 runs by (provider, request) and prepares each group once before any run starts.
 """

@@ -1,14 +1,14 @@
-"""Profiles: how big a suite runs (design.md section 7).
+"""Profiles: how big a suite runs (docs/protocol.md#budgets-and-profiles).
 
 - ``paper``: the paper's budgets (task spec frames: MetaWorld 1M, assembly 3M, Adroit 3M), 5 seeds,
   paper-size video models, DrQ-v2 exactly as the spec. Needs GPUs and a cluster.
 - ``quick``: what a CPU can show: small video models, the suite's few quick tasks, a budget chosen so
-  that methods can separate (design.md sections 7 and 10).
+  that methods can separate (docs/protocol.md#budgets-and-profiles, docs/results.md).
 - ``smoke``: seconds to a few minutes, for tests: 2k frames, tiny batch and networks.
 
 Exploration: the paper profile keeps DrQ-v2's std schedule linear(1.0, 0.1, 3e6 agent steps), the
 release's value for its 3.1M-frame runs. Profiles below that budget scale the schedule to their run so
-it reaches 0.1 at the run's last agent step (design.md section 4, Decision 2026-11-22): at 3e6 a
+it reaches 0.1 at the run's last agent step (docs/protocol.md#agent-drq-v2): at 3e6 a
 30-100k-frame run explores at std >= 0.98 throughout, its data stays random and no method can show
 anything.
 """
@@ -50,7 +50,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType({
     # quick: DrQ-v2 at batch 64 instead of 256 (one update costs ~0.5 s at 256 on a 2-core CPU); 3 seeds,
     # MetaWorld 60k frames: the budget where the dense oracle reaches 0.8 on both quick tasks (pilots in
     # docs/reference-experiment.md; the task specs hold the frames). Adroit 50k is too short: the dense
-    # oracle never succeeded on door or pen there (session 11 pilots); no budget that works is measured yet
+    # oracle never succeeded on door or pen there (docs/reference-experiment.md#adroit-pilots); no budget that
+    # works is measured yet
     "quick": Profile("quick", seeds=3, model_preset="small", eval_every_frames=5_000, eval_episodes=5,
                      checkpoint_every_frames=10_000, few_tasks=True, pretrain_steps=1_000,
                      agent=MappingProxyType(dict(batch_size=64))),

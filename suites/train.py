@@ -1,4 +1,5 @@
-"""One run: DrQ-v2 + a reward provider on one task and seed, resumable (design.md sections 4, 5, 7).
+"""One run: DrQ-v2 + a reward provider on one task and seed, resumable (docs/protocol.md,
+docs/models-and-rewards.md#rewards).
 
 ``run(config, run_dir)`` is a function of its resolved config and its run directory alone, so any
 launcher (a local process pool, Slurm through submitit) can start it on any machine that sees the same

@@ -1,7 +1,8 @@
 """Record expert and epsilon-greedy videos: ``python -m tasks.collect --domain metaworld``.
 
 Experts keep successful episodes only (20 per MetaWorld task, 50 per Adroit task by default), split by
-episode into train and test, each cut at its first success step (inclusive; design.md section 3: the
+episode into train and test, each cut at its first success step (inclusive;
+docs/protocol.md#expert-and-epsilon-greedy-videos: the
 paper's frame totals equal the experts' first-success steps). Epsilon-greedy episodes (a fraction epsilon of the expert's actions replaced
 by uniform random actions) are kept whatever their outcome; they serve the reward analysis.
 

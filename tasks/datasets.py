@@ -1,4 +1,4 @@
-"""Recorded video datasets: layout, episode files and loaders (design.md section 3).
+"""Recorded video datasets: layout, episode files and loaders (docs/protocol.md#expert-and-epsilon-greedy-videos).
 
 Layout under ``<data_root>/datasets/<domain>/``::
 
@@ -71,7 +71,8 @@ class Episode:
 
 
 def clip_at_first_success(ep: Episode) -> Episode:
-    """The expert clip: the episode up to and including its first success step (design.md section 3).
+    """The expert clip: the episode up to and including its first success step
+    (docs/protocol.md#expert-and-epsilon-greedy-videos).
 
     An episode that never succeeds is no expert video: ValueError.
     """

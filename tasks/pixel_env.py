@@ -1,8 +1,9 @@
-"""The pixel env every method trains on (design.md section 2).
+"""The pixel env every method trains on (docs/protocol.md#tasks).
 
 Observation: uint8 [3, S, S], channels first, upright. Reward: the sparse success flag summed over the
 action-repeat sub-steps (0..action_repeat). ``info["is_success"]``: the flag was on in any sub-step of
-the agent step (as the release does for Adroit; design.md section 2). ``info["dense_reward"]``: the env's
+the agent step (as the release does for Adroit; docs/protocol.md#adroit-as-the-release).
+``info["dense_reward"]``: the env's
 own shaped reward (MetaWorld v3 reward, Adroit dense reward) summed over the sub-steps, for the oracle
 "dense" provider; no method sees it. No termination on success; ``truncated`` at the task's horizon (agent steps); ``terminated``
 only when pen drops. The low-dimensional state the experts read is ``env.unwrapped.state`` and is never

@@ -1,6 +1,6 @@
 """The task registry: every pixel task the suite knows, as data.
 
-A task spec holds what design.md section 2 fixes for a task (env id, camera, action repeat, horizon) and
+A task spec holds what docs/protocol.md#tasks fixes for a task (env id, camera, action repeat, horizon) and
 the frame budget of each profile, so suites, datasets and the env all read the same numbers.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ class TaskSpec:
     optional: bool = False  # not part of any default suite (relocate)
     camera_pose: CameraPose | None = None  # move model camera `slot` to this pose (Adroit, as the release)
     # goal marker sites the task's success depends on -> their *visual* radius in metres (sites have no
-    # physics). design.md section 2: the goal must be visible in the 64x64 frame.
+    # physics). docs/protocol.md#goals-visible-in-the-frame: the goal must be visible in the 64x64 frame.
     goal_markers: Mapping[str, float] = field(default_factory=dict)
     # a pilot's finding: the `dense` oracle reached no evaluation success in a run of this many frames
     # (0: no such pilot). A run of the task with a budget up to it will likely show every method at 0, and
@@ -120,9 +120,10 @@ def _adroit(name: str, env_id: str, camera: str, horizon: int, optional: bool = 
     ))
 
 
-# Cameras at the poses of the release's mj_envs XML (design.md section 2, Decision 2026-11-22). Door and
+# Cameras at the poses of the release's mj_envs XML (docs/protocol.md#adroit-as-the-release). Door and
 # hammer have no `top` camera in gymnasium-robotics' XML: the world-fixed `fixed` camera is moved there.
-# oracle_fails_within: the dense-oracle pilots of sessions 11-12 (fp32, seed 0): door and pen never reached an
+# oracle_fails_within: the dense-oracle pilots (fp32, seed 0; docs/reference-experiment.md#adroit-pilots):
+# door and pen never reached an
 # evaluation success in a 100k-frame run (nor in 50k ones); hammer in a 50k one
 _adroit("door", "AdroitHandDoor-v1", "top", 100, oracle_fails_within=100_000, dense_reward="mj_envs_v0",
         camera_pose=CameraPose("fixed", (0.0, 0.0, 1.5), euler_xyz_quat(0.0, 0.0, 3.14)))

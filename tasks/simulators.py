@@ -3,7 +3,7 @@
 The pixel env (tasks/pixel_env.py) only needs ``reset(seed) -> state``, ``step(action) -> SimStep(state,
 success, dropped, dense_reward)`` and ``render() -> uint8 [H, W, 3]``. Each back end steps the raw (unwrapped) env so no
 gymnasium wrapper sits on the hot path, and owns its own ``mujoco.Renderer`` set up with the fast
-settings of design.md section 2 (no shadows, no multi-sampling, no reflections) *before* the GL context
+settings of docs/protocol.md#rendering (no shadows, no multi-sampling, no reflections) *before* the GL context
 is made: MuJoCo reads them when the context is created, so setting them later has no effect.
 """
 from __future__ import annotations
@@ -86,7 +86,8 @@ class _Camera:
 def enlarge_goal_markers(model: mujoco.MjModel, spec: TaskSpec) -> list[int]:
     """Draw the task's goal-marker sites with the radius the registry gives; returns their site ids.
 
-    Sites have no collision or mass, so only the picture changes (design.md section 2: the goal must
+    Sites have no collision or mass, so only the picture changes
+    (docs/protocol.md#goals-visible-in-the-frame: the goal must
     be visible in the agent's frame).
     """
     ids = []
@@ -136,7 +137,8 @@ class Simulator:
 
     @contextmanager
     def hidden_goal_markers(self) -> Iterator[None]:
-        """Render without the goal markers inside the block (the visibility check of design.md §2)."""
+        """Render without the goal markers inside the block (the visibility check of
+        docs/protocol.md#goals-visible-in-the-frame)."""
         saved = self.model.site_rgba[self.goal_marker_ids].copy()
         self.model.site_rgba[self.goal_marker_ids, 3] = 0.0
         try:
@@ -171,7 +173,8 @@ class MetaWorldSimulator(Simulator):
     """A MetaWorld 3.1.1 task whose goal is one of MT1's 50 train tasks, redrawn at every reset.
 
     As the Diffusion Reward release (its wrapper calls ``set_task(mt1.train_tasks[randint(0, 49)])`` at
-    each reset; design.md section 2): the goal set is ``MT1(<name>-v3, seed=goal_seed)``'s train tasks
+    each reset; docs/protocol.md#metaworld-goals-mt1s-50-train-tasks):
+    the goal set is ``MT1(<name>-v3, seed=goal_seed)``'s train tasks
     and the pick uses the env's own seeded RNG, so an env's goal sequence is a function of (seed,
     goal_seed). The trainer's eval env has another seed but the same goal_seed, so it draws from the same
     50 goals. The goal is in the state (MT setting), which the scripted experts need; the agent never

@@ -42,7 +42,8 @@ def test_round_trip(reach_dataset):
 
 
 def test_expert_clips_end_at_their_first_success(reach_dataset):
-    """design.md section 3: an expert video ends at its first success frame (inclusive); epsilon-greedy
+    """docs/protocol.md#expert-and-epsilon-greedy-videos: an expert video ends at its first success frame
+    (inclusive); epsilon-greedy
     videos keep the full horizon."""
     experts = (ds.load_episodes("metaworld", ["reach"], root=reach_dataset)
                + ds.load_episodes("metaworld", ["reach"], split="test", root=reach_dataset))

@@ -60,7 +60,7 @@ def test_rollout_shape_determinism_and_cache(root):
     c = generate(codec, model, ep.frames[0], 5, seed=4, steps=2)
     assert a.frames.shape == (6, 3, 64, 64) and a.frames.dtype == np.uint8 and a.latents.shape[0] == 6
     assert np.array_equal(a.frames, b.frames) and torch.equal(a.latents, b.latents)
-    assert a.frames.flags["C_CONTIGUOUS"]  # the layout a checkpoint reloads frames in (issue 15)
+    assert a.frames.flags["C_CONTIGUOUS"]  # the layout a checkpoint reloads frames in: a resume must not change it
     assert not np.array_equal(a.frames, c.frames)  # the seed matters
     cache = GoalVideoCache(codec, model, seed=3, steps=2)
     assert np.array_equal(cache.get(ep.frames[0], 5).frames, a.frames)
@@ -90,7 +90,8 @@ def test_providers_are_registered_and_label_a_real_episode(root):
 
 
 def test_fb_numbers_do_not_depend_on_the_frames_memory_layout():
-    """Issue 15's cause, directly: the codec decodes channels_last, a checkpoint reloads arrays C-contiguous,
+    """Why a resumed run once differed from an uninterrupted one, directly: the codec decodes channels_last,
+    a checkpoint reloads arrays C-contiguous,
     and a CPU convolution takes another kernel (another summation order) per layout. FB's pixel trunk takes
     one layout whatever it is given, so B, z_g, F and the bonus are bit-identical for the same pixels."""
     with seeded_init(0):
@@ -127,7 +128,7 @@ def test_frame_level_bonus_updates_its_model_and_checkpoints_resume_exactly(root
         info = p.update(b, step)
     assert {"fb_loss", "fb_ortho_loss"} <= set(info)
     # through torch.save/torch.load as the trainer's checkpoint goes (a deepcopy would keep the arrays' memory
-    # layout, which a pickled numpy array does not: the cause of issue 15 was invisible to a deepcopy)
+    # layout, which a pickled numpy array does not: a layout-only difference is invisible to a deepcopy)
     buf = io.BytesIO()
     torch.save(p.state_dict(), buf)
     state = torch.load(io.BytesIO(buf.getvalue()), weights_only=False)
@@ -184,7 +185,7 @@ def test_kill_9_and_resume_with_fb_state_gives_the_rows_of_an_uninterrupted_run(
     holds an episode; the key goal frame exists from episode 1's end); the run is killed during episode 3 and
     resumed from the 1024 checkpoint: it must give the uninterrupted run's rows (evaluation at 0 and 1536).
 
-    Issue 15: the resumed episode's learned_return and critic_loss differed in the last digits, because the
+    Why: the resumed episode's learned_return and critic_loss differed in the last digits, because the
     key goal frames were channels_last views of the decoded goal video in the live run but C-contiguous
     arrays after the checkpoint's reload, and a CPU convolution sums in another order per layout (z_g a few
     ulps apart). Where the kill lands is made certain: the test waits for the 1024 checkpoint file itself,

@@ -1,4 +1,4 @@
-"""bf16 mixed precision of the video models and its wiring (issue 12, design.md section 9, docs/precision.md).
+"""bf16 mixed precision of the video models and its wiring (docs/precision.md).
 
 What must hold whatever the speed: bf16 scoring is deterministic under a seed, ranks windows as fp32 does,
 keeps the VQ-Diffusion posteriors' log-space sums in fp32, never mixes fp32 and bf16 statistics, and a run

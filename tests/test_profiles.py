@@ -1,4 +1,4 @@
-"""Exploration schedule per profile (design.md section 4, Decision 2026-11-22)."""
+"""Exploration schedule per profile (docs/protocol.md#agent-drq-v2)."""
 from agents import DrQV2Config
 from suites.plan import expand
 

@@ -1,4 +1,4 @@
-"""Reports and figures that claim no more than the numbers carry (issue 13), and the dense oracle kept apart."""
+"""Reports and figures that claim no more than the numbers carry, and the dense oracle kept apart."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Runs never mix silently (issue 13, item 1) and outputs are readable by others (item 6).
+"""Runs never mix silently and outputs are readable by others.
 
 A run directory holds one config: relaunching on it with another budget or profile is an error naming the
 keys, whether the run finished or not; impossible budgets and seeds are refused before anything runs.

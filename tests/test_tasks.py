@@ -137,7 +137,8 @@ def test_dapg_experts_succeed(name):
 
 
 def test_metaworld_goals_are_mt1_train_tasks_shared_with_the_eval_env():
-    """design.md section 2: 50 MT1 goals per (task, seed); the eval env (seed + 1, goal_seed = seed) draws
+    """docs/protocol.md#metaworld-goals-mt1s-50-train-tasks: 50 MT1 goals per (task, seed); the eval env
+    (seed + 1, goal_seed = seed) draws
     from the same 50; another run seed gives another set."""
     train, evaluation, other = (tasks.make("reach", seed=0), tasks.make("reach", seed=1, goal_seed=0),
                                 tasks.make("reach", seed=1))

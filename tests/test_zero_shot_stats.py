@@ -1,4 +1,4 @@
-"""Strict zero-shot statistics (design.md section 5, "Zero-shot statistics"): ``zero_shot_stats="seen"``
+"""Strict zero-shot statistics (docs/models-and-rewards.md#rewards, "Zero-shot statistics"): ``zero_shot_stats="seen"``
 standardises with the pooled scores of the tasks the model was trained on and reads nothing of its own
 task; the default (the paper's) standardises with the task's own expert videos."""
 import numpy as np

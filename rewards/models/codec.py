@@ -1,4 +1,4 @@
-"""VQGAN codec: 64x64 RGB frames <-> 8x8 = 64 discrete tokens (design.md section 6).
+"""VQGAN codec: 64x64 RGB frames <-> 8x8 = 64 discrete tokens (docs/models-and-rewards.md#codec-vqgan).
 
 Both video models (VideoGPT, VQ-Diffusion) work on these tokens, so the codec is trained first and
 frozen afterwards.

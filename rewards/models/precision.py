@@ -1,4 +1,4 @@
-"""Mixed precision of the video models: which parts run in bf16 and which stay fp32 (design.md section 9).
+"""Mixed precision of the video models: which parts run in bf16 and which stay fp32 (docs/precision.md).
 
 A resolved precision (``"fp32"`` or ``"bf16"``, see ``common.runtime.resolve_precision``) is passed by
 keyword to what encodes, scores, samples or trains (``codec.encode(..., precision=)``,

@@ -1,6 +1,6 @@
 """Per-task reward statistics of a video model: mean and std of its per-transition scores.
 
-The standardised rewards of design.md section 5, r = (s - mu_task) / sigma_task, need mu and sigma
+The standardised rewards of docs/models-and-rewards.md#rewards, r = (s - mu_task) / sigma_task, need mu and sigma
 of the same model and score settings over the expert training videos of *that* task. They are
 computed for every task of the domain whose expert videos exist (seen and unseen tasks: by default, the
 paper's setting, a zero-shot task is standardised by its own expert statistics, i.e. with expert data of

@@ -15,7 +15,7 @@ VQ-Diffusion the same way, through this contract (docs/interfaces.md, "Video mod
 model whose module is not there yet (or fails to import) only breaks the commands that ask for it.
 
 The window functions below fix how an episode's frames become (context, target) pairs, so the reward
-providers, the statistics and training all use the same alignment (design.md section 5).
+providers, the statistics and training all use the same alignment (docs/models-and-rewards.md#rewards).
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""VideoGPT, VIPER's video model: a causal transformer over codec tokens (design.md sections 5 and 6).
+"""VideoGPT, VIPER's video model: a causal transformer over codec tokens
+(docs/models-and-rewards.md#videogpt-vipers-model).
 
 A window of l context frames plus one target frame is the sequence of its (l+1) * 64 codec tokens,
 frame by frame, row-major inside a frame. The input is the sequence shifted right by one behind a
@@ -10,7 +11,7 @@ embedding (p mod 64) + learned frame embedding (p // 64). Pre-LayerNorm GPT bloc
   ``loss_all_frames=True`` to add the context tokens' cross-entropy as well).
 - ``score_ll(context, target)``: teacher-forced sum of log p of the target frame's 64 tokens.
 - ``score_ce(context, steps=None, noise=True, generator=None)``: minus the summed entropy of the 64
-  per-token predictive distributions of the next frame. design.md says "under teacher forcing"; with
+  per-token predictive distributions of the next frame. The protocol says "under teacher forcing"; with
   no observed next frame, the model is teacher-forced on its own sample: it samples the next frame
   token by token (``noise=False``: greedy argmax) and sums the entropy of each token's predictive
   distribution along the way. ``steps`` has no meaning for an autoregressive model and is ignored

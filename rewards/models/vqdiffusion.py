@@ -2,7 +2,7 @@
 
 A discrete diffusion model (Gu et al., VQ-Diffusion, CVPR 2022) over the 64 codec tokens (8x8 grid,
 codebook K = 1024) of the next frame, conditioned on the tokens of the ``l`` previous frames
-(design.md sections 5-6). It follows the video-model contract of ``rewards/models/video_model.py``:
+(docs/models-and-rewards.md#vq-diffusion). It follows the video-model contract of ``rewards/models/video_model.py``:
 ``loss``, ``score_ce``, ``score_ll`` and ``sample``, all batched over many windows at once.
 
 Diffusion process (mask-and-replace)

@@ -1,6 +1,6 @@
 """Pixel-env steps per second at 64x64 (issue targets: >= 150 MetaWorld steps/s per process on a free
 core, wrapper overhead <= 10% over the raw env plus its renderer with the same fast settings, and the
-goal-visibility change of design.md section 2 costing < 10%).
+goal-visibility change of docs/protocol.md#goals-visible-in-the-frame costing < 10%).
 
     pytest tests/benchmarks/test_bench_env.py --benchmark-enable
 

@@ -79,7 +79,7 @@ _CODECS: dict = {}
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_bench_label_episode_paper(benchmark, precision):
     """What ``diffusion_reward`` does when an episode ends, at the paper preset: encode its 101 frames with
-    the codec, score its 100 transitions (CE, 10 steps, one batch). Issue 12's goal: <= 8 s on the 2-core
+    the codec, score its 100 transitions (CE, 10 steps, one batch). The bf16 goal: <= 8 s on the 2-core
     EPYC in bf16 (docs/precision.md has the measured medians and the command).
 
         pytest tests/benchmarks/test_bench_vqdiffusion.py --benchmark-enable -k label_episode
@@ -123,7 +123,7 @@ def test_bench_label_episode_paper_interleaved(benchmark):
     a busy machine than 2): fp32; bf16 on the autocast path (how bf16 scoring ran before it had its own
     path); bf16 on its own path (``vqdiffusion.LowPrecisionWeights``). ``extra_info`` holds each one's
     median wall and process-CPU seconds and the ratios to fp32, and the load average during the rounds.
-    Issue 12's goal is <= 8 s in bf16 on the idle 2-core EPYC where fp32 takes 12.9 s: a bf16/fp32 ratio
+    The bf16 goal is <= 8 s in bf16 on the idle 2-core EPYC where fp32 takes 12.9 s: a bf16/fp32 ratio
     <= 0.62 (docs/precision.md, "Speed").
 
         pytest tests/benchmarks/test_bench_vqdiffusion.py --benchmark-enable -k interleaved

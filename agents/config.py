@@ -47,8 +47,10 @@ class DrQV2Config:
 
     def __post_init__(self) -> None:
         if self.precision not in RESOLVED_PRECISIONS:
-            hint = " (resolve it first: common.runtime.resolve_precision(name, device))" if self.precision == "auto" else ""
-            raise ValueError(f"DrQV2Config.precision must be one of {', '.join(RESOLVED_PRECISIONS)}, got {self.precision!r}{hint}")
+            hint = (" (resolve it first: common.runtime.resolve_precision(name, device))"
+                    if self.precision == "auto" else "")
+            raise ValueError(f"DrQV2Config.precision must be one of {', '.join(RESOLVED_PRECISIONS)}, got "
+                             f"{self.precision!r}{hint}")
         positive_int = ("num_filters", "feature_dim", "hidden_dim", "batch_size", "nstep",
                         "replay_capacity", "update_every_steps")
         for name in positive_int:

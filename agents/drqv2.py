@@ -30,11 +30,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from common.runtime import autocast, torch_threads
+
 from . import distributions as D
 from .augment import random_shift
 from .config import DrQV2Config
 from .networks import Actor, Critic, Encoder, init_module
-from common.runtime import autocast, torch_threads
 
 BATCH_KEYS = ("obs", "action", "reward", "discount", "next_obs")
 
@@ -223,7 +224,7 @@ class DrQV2Agent:
         saved = state.get("config", {}).get("precision", "fp32")  # checkpoints before the field were fp32
         if saved != self.cfg.precision:
             warnings.warn(f"checkpoint was trained with precision {saved}, this agent runs {self.cfg.precision}: "
-                          "it continues, but not as the saved run would have")
+                          "it continues, but not as the saved run would have", stacklevel=1)
         for name in ("encoder", "actor", "critic", "critic_target", "encoder_opt", "actor_opt", "critic_opt"):
             getattr(self, name).load_state_dict(state[name])
         try:
@@ -231,5 +232,6 @@ class DrQV2Agent:
         except RuntimeError:
             # A CPU generator cannot take a CUDA generator's state (or the reverse); a run moved across
             # device types cannot be bit-exact anyway, so reseed deterministically from the saved state.
-            warnings.warn(f"generator state from another device type; reseeding the {self.device.type} generator")
+            warnings.warn(f"generator state from another device type; reseeding the {self.device.type} generator",
+                          stacklevel=1)
             self.generator.manual_seed(int(torch.as_tensor(state["generator"]).long().sum()))

@@ -78,7 +78,8 @@ def wall_clock(f: Facts) -> str:
     return (sample_efficiency(f) + " Right: the same curves against training time: x is the median over the "
             f"method's runs of the hours each took to reach that frame ({EVAL_FILE} time: the training loop with "
             "its reward labelling and evaluations, summed over resumes; reward-model pretraining not included; "
-            "a run's time also depends on what else its machine ran); whisker at the last point: fastest to slowest run. "
+            "a run's time also depends on what else its machine ran); whisker at the last point: fastest to "
+            "slowest run. "
             f"Machine: {f.machine}.")
 
 

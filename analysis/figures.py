@@ -222,7 +222,8 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.figures", description=__doc__.split("\n\n")[0].replace("``", ""))
+    parser = argparse.ArgumentParser(prog="python -m analysis.figures",
+                                     description=__doc__.split("\n\n")[0].replace("``", ""))
     parser.add_argument("--suite", required=True, help="suite name (a folder of --results)")
     parser.add_argument("--results", default="results", help="results root (default: ./results)")
     parser.add_argument("--out", default=None, help="output folder (default: <results>/<suite>/figures)")

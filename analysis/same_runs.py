@@ -9,7 +9,8 @@ below each folder; for every run found in both, it compares
 - ``config.json``, key by key (versions, platform and CPU included: a different torch, MuJoCo or CPU is a
   different machine for this purpose; a ``versions`` entry that only one side recorded, such as the CPU
   of a run made before runs recorded it, is noted, not counted as a difference);
-- ``eval.csv`` and ``train.csv``, cell by cell, exactly (no float tolerance hides a drift), except the wall-clock columns (``common.runs.WALL_CLOCK_COLUMNS``), which no two runs share.
+- ``eval.csv`` and ``train.csv``, cell by cell, exactly (no float tolerance hides a drift), except the wall-clock
+columns (``common.runs.WALL_CLOCK_COLUMNS``), which no two runs share.
 
 A run still training on one side is compared on the rows it has written so far ("prefix"), so a long
 reproduction can be checked while it runs. Exit status 0 when at least one run matched and every matched
@@ -25,8 +26,16 @@ from typing import Sequence
 
 import pandas as pd
 
-from common.runs import (CSV_FILES, FRAME, LAYOUT, WALL_CLOCK_COLUMNS, find_results, is_done, read_config_json,
-                         read_run_csv)
+from common.runs import (
+    CSV_FILES,
+    FRAME,
+    LAYOUT,
+    WALL_CLOCK_COLUMNS,
+    find_results,
+    is_done,
+    read_config_json,
+    read_run_csv,
+)
 
 
 @dataclass

@@ -21,8 +21,20 @@ import numpy as np
 import pandas as pd
 
 from common.io import atomic_write_text
-from common.runs import (CONFIG_FILE, DONE_FILE, EVAL_FILE, EVAL_TIME, FRAME, NON_METRIC_COLUMNS, TRAIN_FILE, TRAIN_SUCCESS,
-                         RunDir, find_runs, is_done, read_run_csv)
+from common.runs import (
+    CONFIG_FILE,
+    DONE_FILE,
+    EVAL_FILE,
+    EVAL_TIME,
+    FRAME,
+    NON_METRIC_COLUMNS,
+    TRAIN_FILE,
+    TRAIN_SUCCESS,
+    RunDir,
+    find_runs,
+    is_done,
+    read_run_csv,
+)
 
 SCORES_FILE = "scores.csv"
 SCORE_COLUMNS = ["method", "task", "seed", "frame", "metric", "value"]

@@ -29,14 +29,14 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from common.io import atomic_write_json, atomic_write_text
+from common.runtime import DEFAULT_PRECISION, PRECISIONS, cpu_name, resolve_device, resolve_precision
 from rewards.models import store
 from rewards.models.pretrain import pretrain
 from tasks.cli import positive_int, run_reporting_user_errors
 from tasks.collect import collect
 from tasks.datasets import DatasetMissingError
-from common.io import atomic_write_json, atomic_write_text
 from tasks.registry import DOMAINS, seen_tasks
-from common.runtime import DEFAULT_PRECISION, PRECISIONS, cpu_name, resolve_device, resolve_precision
 
 COLUMNS = ("model", "preset", "context", "budget", "best_step", "val_loss", "segment_cpu_s", "cpu_hours",
            "segment_wall_s", "precision", "seed", "machine")
@@ -136,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="results/reward-quality", help="where the CSV and histories go")
     p.add_argument("--tasks", nargs="+", default=None, help="default: the domain's seen tasks")
     p.add_argument("--codec-steps", type=positive_int, default=None, help="default: the preset's")
-    p.add_argument("--episodes", type=positive_int, default=None, help="expert episodes per task (default: the collector's)")
+    p.add_argument("--episodes", type=positive_int, default=None,
+                   help="expert episodes per task (default: the collector's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default=DEFAULT_PRECISION, choices=list(PRECISIONS))
     a = p.parse_args(argv)

@@ -78,6 +78,9 @@ import rewards
 import tasks as task_registry
 from analysis import reward_quality as rq
 from analysis.plots import save
+from common.io import atomic_write_json, atomic_write_text
+from common.io import data_root as resolve_root
+from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything, versions
 from rewards.genreward import GenRewardBase
 from rewards.genreward import load_models as genreward_models
 from rewards.genreward import model_ref as genreward_ref
@@ -87,11 +90,8 @@ from rewards.models.store import ModelMissingError, ModelRef, fingerprint
 from rewards.registry import parameters
 from tasks import datasets as ds
 from tasks.collect import collect
-from common.io import atomic_write_json, atomic_write_text
-from common.io import data_root as resolve_root
 from tasks.registry import DEFAULT_TASK_SET, TASK_SETS
 from tasks.registry import task_set as task_set_tasks
-from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything, versions
 
 #: the video-model rewards (design section 5)
 VIDEO_PROVIDERS = ("diffusion_reward", "viper", "viper_std", "diffusion_ll", "viper_ce", "diffusion_reward_nonoise")

@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from rewards.base import RewardProvider, seeded_init, validate_episode, validate_frames, validate_obs_batch
-from tasks.datasets import expert_frames as load_expert_frames  # written by the tasks package
 from tasks.collect import collect
+from tasks.datasets import expert_frames as load_expert_frames  # written by the tasks package
 
 
 def _scale(obs_uint8: torch.Tensor) -> torch.Tensor:

@@ -30,9 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from rewards.prepare import PrepareRequest
 
-from common.runtime import RESOLVED_PRECISIONS
+from common.runtime import RESOLVED_PRECISIONS, resolve_device
 from tasks.registry import DOMAINS  # the domains the suite knows (one list, kept by the task registry)
-from common.runtime import resolve_device
 
 #: Frames are RGB, channels first.
 CHANNELS = 3
@@ -181,7 +180,8 @@ class RewardProvider(abc.ABC):
         # it existed still load: the run config records the precision, and its check refuses a mix
         if precision not in RESOLVED_PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(RESOLVED_PRECISIONS)}"
-                             + (" (resolve 'auto' first: common.runtime.resolve_precision)" if precision == "auto" else ""))
+                             + (" (resolve 'auto' first: common.runtime.resolve_precision)" if precision == "auto"
+                                else ""))
         self.precision = precision
         self.params: dict[str, Any] = {}
 
@@ -208,7 +208,7 @@ class RewardProvider(abc.ABC):
                              f"{', '.join(cls.prepare_overrides) or 'no overrides'}")
         return request.override(name, cls.default(name))
 
-    @classmethod
+    @classmethod  # noqa: B027 (an optional hook, empty by design)
     def prepare(cls, request: "PrepareRequest", log: Any = print) -> None:
         """Make what this provider needs for ``request`` (datasets, pretrained models) if it is missing.
 

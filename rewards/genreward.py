@@ -34,22 +34,17 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import torch
 
-from rewards.base import RewardProvider, seeded_init, validate_episode, validate_obs_batch
-from tasks.registry import task_set as registry_task_set
-from rewards.models.store import ModelRef
-from rewards.models.store import ModelMissingError
-from rewards.goal_video import generate
-from tasks.datasets import load_episodes
-from rewards.models import store
-from tasks.datasets import episode_dir
 from common.io import atomic_write_json
-from rewards.goal_video import GoalVideoCache
-from tasks.datasets import DatasetMissingError, collect_command
-from rewards.models.pretrain import pretrain
-from tasks.collect import collect
 from common.runtime import resolve_device
-from rewards.goal_video import frame_key
+from rewards.base import RewardProvider, seeded_init, validate_episode, validate_obs_batch
 from rewards.fb import FBLearner, FBNetworks, PixelTrunk
+from rewards.goal_video import GoalVideoCache, frame_key, generate
+from rewards.models import store
+from rewards.models.pretrain import pretrain
+from rewards.models.store import ModelMissingError, ModelRef
+from tasks.collect import collect
+from tasks.datasets import DatasetMissingError, collect_command, episode_dir, load_episodes
+from tasks.registry import task_set as registry_task_set
 
 VIDEO_MODEL = "vqdiffusion"
 #: ``pretrained_on`` names a task set of ``tasks.registry.TASK_SETS`` (the model's ``ModelRef.task_set``)
@@ -69,7 +64,8 @@ def pretrain_commands(domain: str, preset: str, context: int, data_root: Any, pr
     """The commands that make the task set's expert videos, codec and VQ-Diffusion."""
     ref = model_ref(domain, preset, context, data_root, pretrained_on)
     tasks = " ".join(ref.tasks)
-    return (f"python -m tasks.collect --domain {domain} --tasks {tasks}" + (f" --data-root {data_root}" if data_root else "")
+    return (f"python -m tasks.collect --domain {domain} --tasks {tasks}" + (f" --data-root {data_root}" if data_root
+                                                                            else "")
             + f" && {ref.codec.command} && {ref.command}")
 
 
@@ -265,7 +261,8 @@ class GenRewardBase(RewardProvider):
             self.fb = FBLearner(nets, gamma=self.fb_cfg["gamma"], lr=self.fb_cfg["lr"], tau=self.fb_cfg["tau"],
                                 device=self.device)
         elif self.fb.nets.action_dim != action_dim:
-            raise ValueError(f"{self.name}: batch actions have {action_dim} dims, the FB networks {self.fb.nets.action_dim}")
+            raise ValueError(f"{self.name}: batch actions have {action_dim} dims, the FB networks "
+                             f"{self.fb.nets.action_dim}")
         return self.fb
 
     def _batch(self, batch: Mapping[str, Any]):

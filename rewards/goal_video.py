@@ -51,7 +51,7 @@ def rollout_tokens(model: Any, first: torch.Tensor, length: int, steps: int = 10
         raise ValueError(f"length: expected a number of frames to generate >= 1, got {length!r}")
     if not (isinstance(first, torch.Tensor) and first.dtype == torch.long and first.ndim == 2):
         raise ValueError(f"first: expected int64 tokens [B, 64], got {getattr(first, 'dtype', type(first))}")
-    l = int(model.config.context)
+    l = int(model.config.context)  # noqa: E741 (the paper's context length)
     first = first.to(model.device)
     window = [first] * l
     out = [first]

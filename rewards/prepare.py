@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from common.runtime import RESOLVED_PRECISIONS
-from tasks.registry import DOMAINS
 from rewards.models import PRESETS
+from tasks.registry import DOMAINS
 
 
 def _hashable(value: Any, name: str) -> Any:

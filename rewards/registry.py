@@ -30,8 +30,8 @@ from importlib import metadata
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from rewards.base import RewardProvider
 from common.runtime import PRECISIONS
+from rewards.base import RewardProvider
 
 ENTRY_POINT_GROUP = "video_reward_bench.rewards"
 

@@ -81,7 +81,8 @@ class RNDReward(RewardProvider):
         if not lr > 0:
             raise ValueError(f"lr: expected a positive learning rate, got {lr!r}")
         if not (isinstance(image_size, (int, np.integer)) and image_size >= 27):
-            raise ValueError(f"image_size: expected an int >= 27 (the smallest input the conv stack takes), got {image_size!r}")
+            raise ValueError(f"image_size: expected an int >= 27 (the smallest input the conv stack takes), got "
+                             f"{image_size!r}")
         self.bonus_scale = float(bonus_scale)
         self.update_interval = int(update_interval)
         self.image_size = int(image_size)

@@ -32,16 +32,16 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import torch
 
-from rewards.base import RewardProvider, validate_episode
-from rewards.prepare import PrepareRequest
-from rewards.models import reward_stats
-from rewards.models.store import ModelRef
-from rewards.rnd import RNDReward
-from tasks.datasets import collect_command
-from rewards.models.pretrain import pretrain
-from tasks.collect import collect
 from common.runtime import resolve_device
+from rewards.base import RewardProvider, validate_episode
+from rewards.models import reward_stats
+from rewards.models.pretrain import pretrain
+from rewards.models.store import ModelRef
 from rewards.models.video_model import score_episode_tokens
+from rewards.prepare import PrepareRequest
+from rewards.rnd import RNDReward
+from tasks.collect import collect
+from tasks.datasets import collect_command
 
 #: (model, steps) whose preparation this process has already announced (``VideoReward.prepare``)
 _ANNOUNCED: set = set()
@@ -87,7 +87,8 @@ class VideoModelReward(RewardProvider):
         self.alpha, self.beta, self.steps, self.noise = alpha, float(beta), int(steps), noise
         self.context, self.preset, self.image_size = int(context), preset, int(image_size)
         if zero_shot_stats not in ZERO_SHOT_STATS:
-            raise ValueError(f"zero_shot_stats: unknown setting {zero_shot_stats!r}; valid: {', '.join(ZERO_SHOT_STATS)}")
+            raise ValueError(f"zero_shot_stats: unknown setting {zero_shot_stats!r}; valid: "
+                             f"{', '.join(ZERO_SHOT_STATS)}")
         self.bonus_scale = alpha
         self.ref = ModelRef(domain, self.model_name, preset, self.context, data_root, task_set)
         self.codec, self.model = self.ref.load_with_codec(self.device)

@@ -19,16 +19,18 @@ from __future__ import annotations
 import argparse
 import os
 import time
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
 import numpy as np
 import torch
+
 from rewards.genreward import aligned_cosine
 from rewards.goal_video import generate
 from rewards.models.pretrain import pretrain
 from rewards.models.store import ModelRef
 from tasks import datasets as ds
 from tasks.collect import collect
-
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 
 def main(argv=None) -> int:

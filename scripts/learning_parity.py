@@ -55,7 +55,8 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, names: Sequence[str] = ("a", "b"))
     out = ra.join(rb, how="inner")
     if out.empty:
         raise ValueError("the two folders share no (suite, method, task, evaluation frame)")
-    out["overlap"] = (out[f"{names[0]}_min"] <= out[f"{names[1]}_max"]) & (out[f"{names[1]}_min"] <= out[f"{names[0]}_max"])
+    out["overlap"] = ((out[f"{names[0]}_min"] <= out[f"{names[1]}_max"])
+                      & (out[f"{names[1]}_min"] <= out[f"{names[0]}_max"]))
     return out.reset_index()
 
 
@@ -71,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for label, col in (("evaluation success", "success"), ("mean training return before each evaluation", "train_return")):
+    for label, col in (("evaluation success", "success"), ("mean training return before each evaluation",
+                                                           "train_return")):
         both = pd.concat([a.assign(variant=names[0]), b.assign(variant=names[1])])
         table = both.pivot_table(index=["suite", "method", "task", "frame"], columns=["variant", "seed"], values=col)
         print(f"{label} per seed:\n{table.round(2).to_string()}\n")

@@ -24,12 +24,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
+
 import rewards
+from common.runtime import cpu_has_native_bf16
 from rewards.models.pretrain import pretrain
 from rewards.models.store import ModelRef
 from tasks import datasets as ds
 from tasks.collect import collect
-from common.runtime import cpu_has_native_bf16
 
 DEFAULT_PROVIDERS = ("diffusion_reward", "viper_std")
 DEFAULT_TASKS = ("reach", "door-close")
@@ -50,7 +51,8 @@ def run(providers: Sequence[str], tasks: Sequence[str], data_root: str, preset: 
             root=data_root, show_progress=False)
     episodes = []
     for task in tasks:
-        episodes += [(task, "expert", e) for e in ds.load_episodes("metaworld", [task], split="test", root=data_root)[:expert]]
+        episodes += [(task, "expert", e) for e in ds.load_episodes("metaworld", [task], split="test",
+                                                                   root=data_root)[:expert]]
         for eps in EPSILONS:
             episodes += [(task, f"eps_{eps:g}", e) for e in
                          ds.load_episodes("metaworld", [task], kind=ds.eps_kind(eps), root=data_root)[:eps_episodes]]

@@ -161,7 +161,8 @@ ZERO_SHOT = _methods("sparse", "rnd", "viper", "viper_std", "diffusion_reward")
 # Strict zero-shot (docs/models-and-rewards.md#rewards, "Zero-shot statistics"): the paper standardises an unseen task's
 # scores with that task's own expert videos; these variants use the pooled statistics of the seen tasks,
 # so the run touches no data of its task at all.
-STRICT_ZERO_SHOT = (Method("diffusion_reward_strict", "diffusion_reward", MappingProxyType({"zero_shot_stats": "seen"})),
+STRICT_ZERO_SHOT = (Method("diffusion_reward_strict", "diffusion_reward",
+                           MappingProxyType({"zero_shot_stats": "seen"})),
                     Method("viper_std_strict", "viper_std", MappingProxyType({"zero_shot_stats": "seen"})))
 # GenReward's setting: the video models of the genreward5 suite are pretrained on its five tasks (the
 # `genreward` task set), as GenReward's own; on the seen-task models they would be silently zero-shot.

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from common.runs import RunConfig
+from suites import train
 from suites.gpus import gpu_slots
 from suites.plan import RunSpec
-from suites import train
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 

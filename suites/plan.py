@@ -16,8 +16,8 @@ from typing import Sequence
 import rewards
 import tasks as task_registry
 from common.runs import RunConfig, run_dir
-from suites import definitions, profiles
 from common.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
+from suites import definitions, profiles
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,8 @@ class RunSpec:
         return self.config.key
 
 
-def expand(suite_name: str | definitions.Suite, profile_name: str | None = None, *, methods: Sequence[str] | None = None,
+def expand(suite_name: str | definitions.Suite, profile_name: str | None = None, *,
+           methods: Sequence[str] | None = None,
            tasks: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
            results: str | Path = "results", device: str = "auto", wandb: str = "off",
            data_root: str | None = None, frames: int | None = None, torch_threads: int | None = None,

@@ -13,30 +13,27 @@ from their last checkpoint.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
 
+from tqdm.auto import tqdm
+
 import rewards
-from common.io import atomic_write_text
+from analysis.consistency import check_joins
+from analysis.scores import build_scores
+from common.io import atomic_write_text, check_dir, data_root
 from common.runs import DONE_FILE, ERROR_LOG, EVAL_FILE, FRAME, LOCK_FILE, SUCCESS_RATE, TRAIN_FILE, last_row
+from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device
 from suites import definitions, profiles
 from suites.definitions import METHOD_SYNTAX
+from suites.launch import LAUNCHERS, WorkerDied, make_launcher
 from suites.plan import RunSpec, budget_warnings, expand
 from suites.suite_file import load as load_suite_file
-from common.runtime import DEFAULT_PRECISION, PRECISIONS
-from tqdm.auto import tqdm
-from suites.launch import make_launcher
-from suites.launch import WorkerDied
-from analysis.consistency import check_joins
 from suites.train import check_config
-from analysis.scores import build_scores
-from suites.launch import LAUNCHERS
-from common.io import check_dir, data_root
-from common.runtime import resolve_device
-import signal
-import threading
 
 
 def prepare(runs: Sequence[RunSpec], log=print) -> None:
@@ -234,8 +231,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
                    help="these seeds, e.g. --seeds 0 1 2 (default: 0 .. the profile's seed count - 1)")
     p.add_argument("--frames", type=int, help="override every run's frame budget")
-    p.add_argument("--jobs", type=int, help="runs at a time (local: default one per GPU, else one per core, at most the number of runs; slurm: default all)")
-    p.add_argument("--threads", type=int, help="torch threads per run (default: local CPU runs 1, so a run gives the same numbers alone or beside others; local GPU runs cores / jobs; slurm, --slurm-cpus)")
+    p.add_argument("--jobs", type=int,
+                   help="runs at a time (local: default one per GPU, else one per core, at most the number of runs; "
+                        "slurm: default all)")
+    p.add_argument("--threads", type=int,
+                   help="torch threads per run (default: local CPU runs 1, so a run gives the same numbers alone or "
+                        "beside others; local GPU runs cores / jobs; slurm, --slurm-cpus)")
     p.add_argument("--results", default="results", help="results directory (default ./results)")
     p.add_argument("--data-root", help="datasets and models (default $VRB_DATA_ROOT or ./data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -271,7 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for s in definitions.SUITES.values():  # what --methods and --tasks accept, per suite
             print(f"{s.name} ({s.domain}, default profile {s.default_profile}): {s.description}\n"
                   f"    methods: {' '.join(m.label for m in s.methods)}\n"
-                  f"    tasks:   {' '.join(s.tasks)}" + (f" (quick: {' '.join(s.quick_tasks)})" if s.quick_tasks else ""))
+                  f"    tasks:   {' '.join(s.tasks)}" + (f" (quick: {' '.join(s.quick_tasks)})" if s.quick_tasks
+                                                         else ""))
         print(f"reward providers (any suite takes them in --methods, as {METHOD_SYNTAX}):\n"
               f"    {' '.join(rewards.available())}")
         return 0

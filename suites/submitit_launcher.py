@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from common.runs import RunConfig
+from suites import train
 from suites.gpus import gpu_slots
 from suites.plan import RunSpec
-from suites import train
 
 CLUSTERS = ("slurm", "local")
 

@@ -25,10 +25,11 @@ method overrides are checked against the provider's parameters.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+
+import tomllib
 
 import rewards
 import tasks as task_registry

@@ -29,6 +29,7 @@ import io
 import json
 import os
 import random
+import shutil
 import sys
 import time
 import zlib
@@ -38,15 +39,32 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from common.io import atomic_torch_save, atomic_write_json, atomic_write_text, flat_keys
-from common.runs import (CHECKPOINT_DIR, CONFIG_FILE, DONE_FILE, EVAL_COLUMNS, EVAL_FILE, LOCK_FILE,
-                         REPLAY_DIR, RESUME_DIRS, SUCCESS_RATE, TRAIN_COLUMNS, TRAIN_FILE, Done, EvalRow, RunConfig,
-                         TrainRow, checkpoint_path, list_checkpoints, read_config_json, run_key)
 import rewards
 import tasks
+from common.io import atomic_torch_save, atomic_write_json, atomic_write_text, flat_keys
+from common.runs import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    DONE_FILE,
+    EVAL_COLUMNS,
+    EVAL_FILE,
+    LOCK_FILE,
+    REPLAY_DIR,
+    RESUME_DIRS,
+    SUCCESS_RATE,
+    TRAIN_COLUMNS,
+    TRAIN_FILE,
+    Done,
+    EvalRow,
+    RunConfig,
+    TrainRow,
+    checkpoint_path,
+    list_checkpoints,
+    read_config_json,
+    run_key,
+)
 from common.runtime import resolve_device, seed_everything
 from rewards.dense import env_reward_series  # the dense oracle is given the env's shaped reward
-import shutil
 
 KEEP_CHECKPOINTS = 2
 # config keys that may differ between launches of one run: where and how it executes, not what it computes.

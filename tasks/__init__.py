@@ -26,8 +26,8 @@ _default_gl()  # before anything imports mujoco
 # clips actions to [-1, 1] by design, so the warning says nothing to a user and buries the real output.
 _warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high", category=UserWarning)
 
+from tasks.pixel_env import PixelEnv  # noqa: E402
 from tasks.registry import DOMAINS, PROFILES, SPLITS, TASKS, TaskSpec, names, seen_tasks, spec  # noqa: E402
-from tasks.pixel_env import PixelEnv
 
 
 def make(name: str, seed: int = 0, image_size: int = 64, goal_seed: int | None = None):

@@ -3,7 +3,8 @@
 Experts keep successful episodes only (20 per MetaWorld task, 50 per Adroit task by default), split by
 episode into train and test, each cut at its first success step (inclusive;
 docs/protocol.md#expert-and-epsilon-greedy-videos: the
-paper's frame totals equal the experts' first-success steps). Epsilon-greedy episodes (a fraction epsilon of the expert's actions replaced
+paper's frame totals equal the experts' first-success steps). Epsilon-greedy episodes (a fraction epsilon of the
+expert's actions replaced
 by uniform random actions) are kept whatever their outcome; they serve the reward analysis.
 
 Every episode file is a function of (task, kind, split, index) alone: expert file ``<split>/ep_<i>``
@@ -23,13 +24,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 import tasks as task_registry
+from common.io import atomic_write, data_root
 from tasks import datasets as ds
 from tasks.cli import positive_int
-from common.io import atomic_write, data_root
 from tasks.experts import make_expert
-from tqdm.auto import tqdm
 
 DEFAULT_EXPERT_EPISODES = {"metaworld": 20, "adroit": 50}
 DEFAULT_EPSILONS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -237,7 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tasks.collect", description=__doc__.split("\n\n")[0])
     p.add_argument("--domain", required=True, choices=task_registry.DOMAINS)
     p.add_argument("--tasks", nargs="+", help="default: every task of the domain")
-    p.add_argument("--episodes", type=positive_int, help="successful expert episodes per task (default 20 MetaWorld, 50 Adroit)")
+    p.add_argument("--episodes", type=positive_int,
+                   help="successful expert episodes per task (default 20 MetaWorld, 50 Adroit)")
     p.add_argument("--epsilon", default="", type=str,
                    help="comma-separated epsilon-greedy levels to record as well, or 'default' for "
                         + ",".join(map(str, DEFAULT_EPSILONS)))

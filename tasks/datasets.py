@@ -31,8 +31,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from common.io import atomic_save_npz, data_root
-from tasks.registry import spec as task_spec
 from tasks.registry import seen_tasks
+from tasks.registry import spec as task_spec
 
 EXPERT = "expert"
 SPLITS = ("train", "test")

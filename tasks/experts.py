@@ -12,7 +12,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from tasks.registry import TaskSpec, spec as task_spec
+from tasks.registry import TaskSpec
+from tasks.registry import spec as task_spec
 
 
 class Expert(Protocol):

@@ -5,7 +5,8 @@ action-repeat sub-steps (0..action_repeat). ``info["is_success"]``: the flag was
 the agent step (as the release does for Adroit; docs/protocol.md#adroit-as-the-release).
 ``info["dense_reward"]``: the env's
 own shaped reward (MetaWorld v3 reward, Adroit dense reward) summed over the sub-steps, for the oracle
-"dense" provider; no method sees it. No termination on success; ``truncated`` at the task's horizon (agent steps); ``terminated``
+"dense" provider; no method sees it. No termination on success; ``truncated`` at the task's horizon (agent steps);
+``terminated``
 only when pen drops. The low-dimensional state the experts read is ``env.unwrapped.state`` and is never
 part of the observation.
 

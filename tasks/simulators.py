@@ -9,6 +9,7 @@ is made: MuJoCo reads them when the context is created, so setting them later ha
 from __future__ import annotations
 
 import atexit
+import pickle
 import weakref
 from contextlib import contextmanager
 from functools import lru_cache
@@ -18,7 +19,6 @@ import mujoco
 import numpy as np
 
 from tasks.registry import TaskSpec
-import pickle
 
 
 def fast_render_settings(model: mujoco.MjModel, image_size: int) -> None:

@@ -9,16 +9,17 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
+import shutil
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from tasks.collect import collect
+
 from rewards.models.codec import CodecConfig, CodecOptim
-from tasks.datasets import load_episodes
-from rewards.models.pretrain import CodecTrainer
-import shutil
-from rewards.models.pretrain import pretrain
+from rewards.models.pretrain import CodecTrainer, pretrain
 from rewards.models.store import ModelRef
+from tasks.collect import collect
+from tasks.datasets import load_episodes
 from tasks.registry import task_set
 
 torch.set_num_threads(1)

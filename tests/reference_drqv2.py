@@ -33,7 +33,7 @@ class TruncatedNormal(pyd.Normal):
         clamped_x = torch.clamp(x, self.low + self.eps, self.high - self.eps)
         return x - x.detach() + clamped_x.detach()
 
-    def sample(self, clip=None, sample_shape=torch.Size(), generator=None):
+    def sample(self, clip=None, sample_shape=torch.Size(), generator=None):  # noqa: B008 (immutable)
         shape = self._extended_shape(sample_shape)
         eps = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device, generator=generator)
         eps *= self.scale

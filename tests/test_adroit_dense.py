@@ -4,18 +4,17 @@ gymnasium-robotics 1.4.2's v1 door, hammer and relocate envs add ``+0.1 * ||palm
 release subtracts it. Each check steps a real env with random actions and compares, on the state the
 env reached, our reward with the package's own v1 reward, whose only difference is that sign.
 """
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from pathlib import Path
-
-from tasks.registry import spec
-from tasks.simulators import ADROIT_DENSE, make_simulator
-from tasks.registry import names
 from analysis.consistency import settings
 from common.runs import DENSE_RULE_CHANGED_TASKS, UNRECORDED_DENSE_REWARD, RunConfig
-import json
 from suites.train import ConfigMismatch, check_config
+from tasks.registry import names, spec
+from tasks.simulators import ADROIT_DENSE, make_simulator
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
 # task -> (palm site attribute, object position) read from a gymnasium-robotics env

@@ -6,17 +6,15 @@ import io
 import numpy as np
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from agents import DrQV2Agent, DrQV2Config
+import agents.drqv2 as drqv2
+from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
 from agents.augment import grid_sample_shift, random_shift
 from agents.networks import Encoder
-from tests.reference_drqv2 import ReferenceDrQV2
-from common.runtime import torch_threads
-from torch.utils.flop_counter import FlopCounterMode
-from agents import ReplayBuffer
-import agents.drqv2 as drqv2
 from common import runtime
-from common.runtime import autocast
+from common.runtime import autocast, torch_threads
+from tests.reference_drqv2 import ReferenceDrQV2
 
 OBS = (3, 64, 64)
 SMALL = DrQV2Config(hidden_dim=64, batch_size=16)

@@ -4,19 +4,20 @@ The tiny real dataset and the codec trained on it are session fixtures of tests/
 shared with test_videogpt and test_pretrain).
 """
 import dataclasses
+import json
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import torch
 
 from rewards.models.codec import VQGAN, CodecConfig, EMAQuantizer
-from rewards.models.quality import psnr, ssim
-from tests.conftest import frames_of, tiny_codec_config
-import json
-from dataclasses import dataclass, field
 from rewards.models.config import ModelConfig
+from rewards.models.quality import psnr, ssim
 from rewards.models.videogpt import VideoGPTConfig
 from rewards.models.vqdiffusion import VQDiffusionConfig
+from tests.conftest import frames_of
+
 
 def test_reconstructs_held_out_real_frames(trained_codec, tiny_dataset):
     test = frames_of(tiny_dataset, "test")

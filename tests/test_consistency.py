@@ -10,9 +10,9 @@ import pytest
 from analysis.consistency import MixedSettingsError, check_joins, check_one_setting, mixed_settings
 from analysis.figures import main as figures_main
 from analysis.figures import make_figures
-from tests.test_scores import write_run
 from suites import run as suite_run
 from suites.plan import expand
+from tests.test_scores import write_run
 
 AGENT = {"batch_size": 64, "lr": 1e-4, "precision": "bf16"}
 
@@ -48,8 +48,9 @@ def test_an_fp32_run_among_bf16_ones_is_refused_and_named(suite_dir, capsys):
     assert set(mixed) == {"precision", "agent.precision"}
     assert mixed["precision"] == {"'bf16'": ["rnd/reach/seed_0", "rnd/reach/seed_1", "sparse/reach/seed_0",
                                              "sparse/reach/seed_1"], "'fp32'": ["rnd/reach/seed_2"]}
-    with pytest.raises(MixedSettingsError, match=r"precision: 'bf16' \(4 runs: rnd/reach/seed_0, rnd/reach/seed_1, "
-                                                 r"sparse/reach/seed_0, \.\.\.\) vs 'fp32' \(1 run: rnd/reach/seed_2\)"):
+    with pytest.raises(MixedSettingsError,
+                       match=r"precision: 'bf16' \(4 runs: rnd/reach/seed_0, rnd/reach/seed_1, "
+                             r"sparse/reach/seed_0, \.\.\.\) vs 'fp32' \(1 run: rnd/reach/seed_2\)"):
         make_figures("toy", suite_dir.parent, reps=10)
     assert not (suite_dir / "figures").exists()  # nothing half-written
     assert figures_main(["--suite", "toy", "--results", str(suite_dir.parent), "--reps", "10"]) == 1
@@ -72,7 +73,8 @@ def test_a_launch_of_another_precision_beside_a_folders_runs_is_refused_up_front
     results = tmp_path / "results"
     planned = expand("smoke", "smoke", seeds=[0], results=results, precision="fp32")
     there = planned[0]
-    bf16 = {**there.config.as_dict(), "seed": 7, "precision": "bf16", "agent": {**there.config.agent, "precision": "bf16"}}
+    bf16 = {**there.config.as_dict(), "seed": 7, "precision": "bf16", "agent": {**there.config.agent,
+                                                                                "precision": "bf16"}}
     run_dir = results / "smoke" / there.config.method / there.config.task / "seed_7"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(bf16, default=str))

@@ -1,11 +1,12 @@
 """Collection round trip, resume, corruption handling, epsilon-greedy quality, loader errors."""
+import json
+
 import numpy as np
 import pytest
 
+import tasks
 from tasks import collect as collect_mod
 from tasks import datasets as ds
-import tasks
-import json
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,8 @@ def test_old_format_is_refused_and_rerecorded(reach_dataset):
         np.savez_compressed(f, frames=good.frames, actions=good.actions, rewards=good.rewards,
                             successes=good.successes, meta=np.array(json.dumps(old_meta)))
     with pytest.raises(ds.OutdatedEpisodeError,
-                       match=f"format 1.*python -m tasks.collect --domain metaworld --tasks reach --data-root {reach_dataset}"):
+                       match=f"format 1.*python -m tasks.collect --domain metaworld --tasks reach --data-root "
+                             f"{reach_dataset}"):
         ds.load_episodes("metaworld", ["reach"], split="test", root=reach_dataset)
     messages = []
     plan = collect_mod.Plan("metaworld", "reach", 3, (1.0,), 3, reach_dataset)

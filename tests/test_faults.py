@@ -10,14 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
+from analysis import figures
+from rewards.models import pretrain, store
 from suites import run as suite_run
 from suites.launch import LocalLauncher, WorkerDied
 from suites.plan import expand
-import torch
-from rewards.models import store
-from analysis import figures
-from rewards.models import pretrain
 
 ROOT = Path(__file__).parents[1]
 

@@ -6,11 +6,10 @@ Expected numbers are computed here from the eval lists and checked against rliab
 """
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
-
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -24,8 +23,8 @@ from analysis import aggregate as agg
 from analysis import captions, plots
 from analysis.figures import main, make_figures
 from analysis.palette import method_color, method_colors, method_order
-from tests.test_scores import write_run
 from analysis.scores import load_scores, run_status
+from tests.test_scores import write_run
 
 TASKS = ["door-close", "reach", "window-open"]
 LEVEL = {"sparse": 0.1, "viper": 0.45, "diffusion_reward": 0.9}

@@ -1,34 +1,34 @@
 """GenReward on real recorded MetaWorld episodes with a tiny, briefly trained codec and VQ-Diffusion:
 goal-video rollouts (shape, determinism, cache), the provider's two levels, and exact checkpoints."""
-import io
-import shutil
-
-import numpy as np
-import pytest
-import torch
-
-import rewards
-from rewards.genreward import model_ref
-from rewards.goal_video import GoalVideoCache, generate, rollout_tokens
-from rewards.models.store import ModelMissingError, ModelRef
-from rewards.prepare import PrepareRequest
-from tasks import datasets as ds
-from tasks.registry import task_set
-from rewards.base import seeded_init
-from rewards.fb import FBLearner, FBNetworks, PixelTrunk
 import dataclasses
-from suites.plan import expand
-import pandas as pd
+import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import rewards
+from analysis.scores import build_scores
+from rewards.base import seeded_init
+from rewards.fb import FBLearner, FBNetworks, PixelTrunk
+from rewards.genreward import model_ref
+from rewards.goal_video import GoalVideoCache, generate, rollout_tokens
+from rewards.models.store import ModelMissingError, ModelRef
+from rewards.prepare import PrepareRequest
 from suites import run as suite_run
 from suites import train
-from analysis.scores import build_scores
+from suites.plan import expand
+from tasks import datasets as ds
+from tasks.registry import task_set
 
 TASK = "pick-place"  # the scripted expert succeeds in ~27 steps, so its videos are short
 FAST = dict(goal_frames=6, goal_steps=2)  # short rollouts keep the tests fast on a 2-core CPU

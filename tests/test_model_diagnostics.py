@@ -2,6 +2,7 @@
 at every evaluation, for any saved model through the quality command, and as checkable functions."""
 import csv
 import json
+import shutil
 
 import pytest
 import torch
@@ -10,11 +11,10 @@ from rewards.models import store
 from rewards.models.diagnostics import DIAG_WINDOWS, copy_accuracy, diagnostics, heldout_data, token_persistence
 from rewards.models.pretrain import pretrain
 from rewards.models.quality import main as quality_main
+from rewards.models.quality import write_report
 from rewards.models.store import ModelRef
 from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
 from tests.conftest import TASK
-import shutil
-from rewards.models.quality import write_report
 
 KEYS = {"codec": {"psnr"}, "vqdiffusion": {"copy_accuracy", "persistence", "data_persistence"},
         "videogpt": {"nll_per_token", "persistence", "data_persistence"}}

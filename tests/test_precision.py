@@ -7,27 +7,26 @@ records its precision so that a run directory never mixes two.
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
+import rewards
+from common.runtime import DEFAULT_PRECISION, resolve_precision, torch_threads
 from rewards.models import vqdiffusion as vqd
 from rewards.models.precision import autocast, check
+from rewards.models.pretrain import VideoModelTrainer
+from rewards.models.store import ModelRef
 from rewards.models.video_model import score_episode_tokens
 from rewards.models.videogpt import VideoGPT, VideoGPTConfig
 from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
-from rewards.models.pretrain import VideoModelTrainer
-from tests.conftest import frames_of
-import rewards
-from rewards.models.store import ModelRef
-from tasks.datasets import load_episodes
 from suites import run
 from suites.plan import expand
-from common.runtime import DEFAULT_PRECISION, resolve_precision
-import warnings
 from suites.train import ConfigMismatch, check_config
-from common.runtime import torch_threads
+from tasks.datasets import load_episodes
+from tests.conftest import frames_of
 
 K = 1024
 VOCAB = 16
@@ -176,7 +175,8 @@ def test_video_reward_statistics_are_kept_per_precision(video_model_root):
                                  data_root=video_model_root, alpha=0.0, beta=0.0, precision=p)
                  for p in ("fp32", "bf16")}
     assert providers["bf16"].precision == "bf16" and "precision" not in providers["bf16"].params
-    stats = json.loads((ModelRef("metaworld", "vqdiffusion", "small", 2, video_model_root).dir / "stats.json").read_text())
+    stats = json.loads((ModelRef("metaworld", "vqdiffusion", "small", 2,
+                                 video_model_root).dir / "stats.json").read_text())
     # VQ-Diffusion's bf16 key names its scoring path (its own bf16 forward): statistics cached by the
     # autocast path before it, under "..._bf16", are not read
     assert "ce_s10_noise_seed0" in stats and "ce_s10_noise_seed0_bf16_lowp" in stats

@@ -38,7 +38,8 @@ def test_methods_that_differ_only_in_other_overrides_share_one_request():
 def test_runner_prepares_each_provider_and_request_once_with_the_union_of_tasks(tmp_path):
     rewards.register("recorder_test")(_Recorder)
     _Recorder.calls = []
-    base = dataclasses.replace(expand("smoke", methods=["sparse"], results=tmp_path)[0].config, provider="recorder_test")
+    base = dataclasses.replace(expand("smoke", methods=["sparse"], results=tmp_path)[0].config,
+                               provider="recorder_test")
     try:
         def run(task, context, alpha):
             req = rewards.PrepareRequest.make(_Recorder, overrides={"context": context, "alpha": alpha},

@@ -1,20 +1,19 @@
 """The pretraining command, model store, reward statistics and quality report, end to end on real frames."""
 import json
+import shutil
 
 import pytest
 import torch
 
-from rewards.models import store
-from rewards.models.pretrain import main, pretrain
-from rewards.models.store import ModelRef
-from rewards.models.reward_stats import task_stats
-from tests.conftest import TASK
-from tasks.datasets import DatasetMissingError
-import shutil
 import rewards.models.reward_stats as rs
+from rewards.models import store
+from rewards.models.pretrain import ema_average, main, pretrain
 from rewards.models.quality import trained_refs, write_report
+from rewards.models.reward_stats import task_stats
+from rewards.models.store import ModelRef
+from tasks.datasets import DatasetMissingError
 from tasks.registry import TASK_SETS, seen_tasks
-from rewards.models.pretrain import ema_average
+from tests.conftest import TASK
 
 # fp32 explicitly: these tests compare the CLI with `pretrain()` calls (default fp32) and read the fp32 token cache;
 # the CLI itself defaults to auto (bf16 on a CPU with native bf16)
@@ -25,7 +24,8 @@ def test_video_model_without_codec_is_refused_naming_the_command(tmp_path, capsy
     rc = main([*FAST, "--model", "videogpt", "--steps", "2", "--data-root", str(tmp_path)])
     assert rc == 2
     err = capsys.readouterr().err
-    assert f"python -m rewards.models.pretrain --domain metaworld --model codec --preset small --data-root {tmp_path}" in err
+    assert (f"python -m rewards.models.pretrain --domain metaworld --model codec --preset small "
+            f"--data-root {tmp_path}") in err
     with pytest.raises(store.ModelMissingError, match="--model videogpt --preset small --context 2"):
         ModelRef("metaworld", "videogpt", "small", 2, tmp_path).load_with_codec("cpu")
     with pytest.raises(ValueError, match="codec, videogpt, vqdiffusion"):

@@ -80,7 +80,8 @@ def test_tied_methods_are_listed_by_iqm_not_display_order():
 
 def test_report_lists_separated_pairs_or_says_none(tie, tmp_path_factory):
     section = _aggregates_section(tie["report"])
-    assert "Separated pairs (IQM 95% CIs disjoint and permutation p < 0.05): none: no two methods are told apart" in section
+    assert ("Separated pairs (IQM 95% CIs disjoint and permutation p < 0.05): none: no two methods are told "
+            "apart") in section
     runs = {("sparse", t, s): [0.0, 0.0, 0.0, 0.0] for t in TASKS for s in (0, 1, 2)}
     runs.update({("amp", t, s): [0.0, 0.5, 1.0, 1.0] for t in TASKS for s in (0, 1, 2)})
     apart = _aggregates_section(_report(tmp_path_factory, "apart", runs, "quick")["report"])
@@ -134,7 +135,8 @@ def test_verdict_says_a_separated_difference_is_measured_while_another_method_la
     runs.update({("rnd", t, 0): [0.0, 0.0, 0.0, 0.0] for t in TASKS})
     section = _aggregates_section(_report(tmp_path_factory, "measured", runs, "quick")["report"])
     assert "No best method: CIs not available for `rnd` (one seed per task)" in section
-    assert "Among the methods with CIs, `viper_std` is above every other (IQM 95% CIs disjoint and permutation p < 0.05)." in section
+    assert ("Among the methods with CIs, `viper_std` is above every other (IQM 95% CIs disjoint and "
+            "permutation p < 0.05).") in section
     assert ("IQM of `diffusion_reward` relative to `viper_std` (the other method with the highest point "
             "estimate): -100.0%, a measured difference (`viper_std` above `diffusion_reward`") in section
     assert "not a measured difference" not in section
@@ -220,7 +222,8 @@ def test_dense_never_enters_aggregates_or_rankings(tie):
     ranked = data[data["figure"].isin(["aggregates_final", "probability_of_improvement", "improvement_matrix",
                                        "performance_profile", "sample_efficiency_iqm"])]
     assert set(ranked["method"]) == {"sparse", "rnd"} and "dense" not in set(ranked["other"].dropna())
-    assert "dense" not in _aggregates_section(report) and "dense" not in report.split("## Probability")[1].split("##")[0]
+    assert "dense" not in _aggregates_section(report)
+    assert "dense" not in report.split("## Probability")[1].split("##")[0]
     assert "dense (oracle): a reference, not a method" in report
     lc = data[data["figure"] == "learning_curves"]
     assert lc[lc["method"] == "dense"]["value"].max() == 1.0  # still drawn, apart

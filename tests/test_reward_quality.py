@@ -107,7 +107,8 @@ def test_before_after_uses_the_experts_own_success_and_k_for_random():
 # ------------------------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(providers=["no_such_reward"]), r"unknown reward 'no_such_reward'; valid: .*dense.* \(or noise, the control\)"),
+    (dict(providers=["no_such_reward"]),
+     r"unknown reward 'no_such_reward'; valid: .*dense.* \(or noise, the control\)"),
     (dict(providers=["rnd"]), r"rnd: cannot be scored offline \(learned online from an agent's replay"),
     (dict(providers=["amp"]), r"amp: cannot be scored offline"),
     (dict(providers=["genreward_frame"]), r"genreward_frame: cannot be scored offline"),

@@ -22,12 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.reward_quality import GENREWARD_NOTE, main, score
-from tasks.registry import task_set
+import rewards
+from experiments.reward_quality import GENREWARD_NOTE, _share_goal_videos, main, make_kwargs, score
 from rewards.goal_video import frame_key
 from tasks import datasets as ds
-import rewards
-from experiments.reward_quality import _share_goal_videos, make_kwargs
+from tasks.registry import task_set
 
 TASK = "pick-place"  # the genreward task whose scripted expert succeeds fastest (~27 steps)
 EPSILONS = ("0", "0.5", "1")

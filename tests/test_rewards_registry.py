@@ -10,9 +10,8 @@ import pytest
 import torch
 
 import rewards
-from rewards.registry import ENTRY_POINT_GROUP
+from rewards.registry import ENTRY_POINT_GROUP, _registered
 from tasks.datasets import load_episodes
-from rewards.registry import _registered
 
 
 @pytest.fixture

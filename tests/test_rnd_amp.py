@@ -10,8 +10,7 @@ import torch
 
 import rewards
 import tasks
-from rewards.amp import amp_reward
-from rewards.amp import gradient_penalty
+from rewards.amp import amp_reward, gradient_penalty
 from tasks.datasets import Episode, episode_dir, episode_path, save_episode
 
 DEVICE = "cpu"  # the providers take any torch device; tests stay on the CPU

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from common.io import atomic_save_npz, atomic_torch_save, atomic_write_json, atomic_write_text, current_umask
 from common.runs import ADDED_KEYS, RunConfig, find_results
 from suites import run as suite_run
 from suites import train
 from suites.plan import expand
-from common.io import atomic_save_npz, atomic_torch_save, atomic_write_json, atomic_write_text, current_umask
 
 
 def _spec(tmp_path, frames=1000, **kw):
@@ -57,7 +57,8 @@ def test_nested_differences_are_named_with_their_path(tmp_path):
 def test_launch_keys_may_change_and_data_root_or_versions_warn(tmp_path):
     spec = _spec(tmp_path)
     _finished(spec)
-    moved = {**spec.config.as_dict(), "device": "cpu", "torch_threads": 7, "wandb": "offline", "data_root": "/elsewhere",
+    moved = {**spec.config.as_dict(), "device": "cpu", "torch_threads": 7, "wandb": "offline",
+             "data_root": "/elsewhere",
              "versions": {**spec.config.versions, "torch": "0.0.1"}}
     logs = []
     train.check_config(moved, spec.run_dir, logs.append)

@@ -17,7 +17,8 @@ TRAIN = "frame,step,episode,episode_return,learned_return,success,fps,critic_los
 def _pair(tmp_path: Path) -> tuple[Path, Path]:
     a = tmp_path / "a"
     run = write_run(a / "toy", "dense", "reach", 0, [0.0, 0.2, 0.6, 0.8])
-    (run / "train.csv").write_text(TRAIN + "200,100,1,0,17.2984,0,107.6,,,,8.7\n400,200,2,0,9.77771,0,151.1,0.5,-0.1,,10.1\n")
+    (run / "train.csv").write_text(TRAIN + "200,100,1,0,17.2984,0,107.6,,,,8.7\n"
+                                   "400,200,2,0,9.77771,0,151.1,0.5,-0.1,,10.1\n")
     b = tmp_path / "b"
     shutil.copytree(a, b)
     return a, b

@@ -161,7 +161,8 @@ def test_a_suite_file_runs_end_to_end(tmp_path):
     """Its results live under its name, as a built-in suite's do, with its method labels as folders."""
     path = tmp_path / "two.toml"
     path.write_text('name = "two"\ndomain = "metaworld"\ntasks = ["reach"]\n'
-                    'methods = ["sparse", { label = "rnd_half", provider = "rnd", overrides = { bonus_scale = 0.5 } }]\n')
+                    'methods = ["sparse", '
+                    '{ label = "rnd_half", provider = "rnd", overrides = { bonus_scale = 0.5 } }]\n')
     results = tmp_path / "results"
     assert suite_run.main(["--suite-file", str(path), "--profile", "smoke", "--frames", "600", "--jobs", "1",
                            "--threads", "1", "--no-figures", "--results", str(results)]) == 0

@@ -13,12 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-from suites import run as suite_run
-from suites import train
-from suites.plan import expand
 from common.runtime import cpu_name
-from suites import launch
-from suites.plan import budget_warnings
+from suites import launch, train
+from suites import run as suite_run
+from suites.plan import budget_warnings, expand
 from tasks.registry import spec
 
 

@@ -4,11 +4,11 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 
 import tasks
-from suites import run as suite_run
-import torch
 from rewards.models.store import ModelRef
+from suites import run as suite_run
 
 
 def _check_suite(results, suite, methods, task, frames):

@@ -6,9 +6,9 @@ import torch
 import rewards
 from rewards.models.pretrain import pretrain
 from rewards.models.store import ModelRef
+from suites.plan import expand
 from tasks import datasets as ds
 from tasks.collect import collect
-from suites.plan import expand
 
 VIDEO_PROVIDERS = ["diffusion_reward", "diffusion_reward_nonoise", "diffusion_ll", "viper", "viper_std", "viper_ce"]
 
@@ -104,5 +104,6 @@ def test_non_finite_rewards_name_provider_task_and_episode(root):
 
 
 def test_missing_models_name_the_command(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m rewards.models.pretrain --domain metaworld --model videogpt"):
+    with pytest.raises(FileNotFoundError,
+                       match="python -m rewards.models.pretrain --domain metaworld --model videogpt"):
         _make("viper", tmp_path)

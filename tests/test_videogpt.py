@@ -4,11 +4,11 @@ import torch
 
 from rewards.models import store
 from rewards.models.pretrain import VideoModelTrainer
+from rewards.models.store import ModelRef
 from rewards.models.video_model import ce_windows, config_from_dict, config_to_dict, ll_windows, score_episode_tokens
 from rewards.models.videogpt import VideoGPT, VideoGPTConfig, VideoGPTOptim
-from rewards.models.store import ModelRef
-from tests.conftest import TASK
 from tasks.datasets import load_episodes
+from tests.conftest import TASK
 
 
 def tiny_config(**kw) -> VideoGPTConfig:

@@ -12,9 +12,15 @@ import math
 import pytest
 import torch
 
-from rewards.models.vqdiffusion import (LOG_EPS, MaskReplaceSchedule, VQDiffusion, VQDiffusionConfig,
-                                 VQDiffusionOptim, _gumbel_argmax)
 from rewards.models.pretrain import VideoModelTrainer
+from rewards.models.vqdiffusion import (
+    LOG_EPS,
+    MaskReplaceSchedule,
+    VQDiffusion,
+    VQDiffusionConfig,
+    VQDiffusionOptim,
+    _gumbel_argmax,
+)
 
 K = 1024
 

@@ -7,11 +7,11 @@ import pytest
 import rewards
 from rewards.models import reward_stats
 from rewards.models.store import ModelRef
-from tasks import datasets as ds
-from tests.conftest import TASK
 from rewards.prepare import PrepareRequest
 from suites.definitions import get
 from suites.plan import expand
+from tasks import datasets as ds
+from tests.conftest import TASK
 
 UNSEEN = "coffee-button"  # a metaworld_unseen task: no dataset of it exists under video_model_root
 

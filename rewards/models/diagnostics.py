@@ -33,11 +33,10 @@ import numpy as np
 import torch
 
 from rewards.models import store
-from rewards.models.precision import autocast
-from rewards.models.video_model import ll_windows
-from tasks.datasets import load_episodes
 from rewards.models.codec import VQGAN, CodecConfig
-from rewards.models.video_model import build_model, config_class
+from rewards.models.precision import autocast
+from rewards.models.video_model import build_model, config_class, ll_windows
+from tasks.datasets import load_episodes
 
 #: the number of held-out windows (or frames) a diagnostic evaluates
 DIAG_WINDOWS = 256
@@ -106,7 +105,7 @@ def vqdiffusion_diagnostics(net, windows: tuple[torch.Tensor, torch.Tensor], gen
         for i in range(0, len(ctx), BATCH):
             c, t = ctx[i:i + BATCH], tgt[i:i + BATCH]
             z_1 = net.schedule.sample_marginal(t, level.expand(len(t)), generator)
-            hits += copy_accuracy(lambda z: net.predict_x0(c, z, 1), z_1, t) * t.numel()
+            hits += copy_accuracy(lambda z: net.predict_x0(c, z, 1), z_1, t) * t.numel()  # noqa: B023 (called at once)
         return {"copy_accuracy": hits / tgt.numel(), **_persistence(net, ctx, tgt, generator)}
 
 
@@ -164,7 +163,8 @@ def split_frames(domain, tasks, split, root) -> torch.Tensor:
 
 
 def split_windows(codec, domain, tasks, split, context, root, precision="fp32") -> tuple[torch.Tensor, torch.Tensor]:
-    """(context, target) token windows (``ll_windows``) of every ``split`` episode of ``tasks``, tokenised by ``codec``."""
+    """(context, target) token windows (``ll_windows``) of every ``split`` episode of ``tasks``, tokenised by
+    ``codec``."""
     ctxs, tgts = [], []
     for tokens in store.episode_tokens(codec, domain, tasks, split=split, root=root, precision=precision).values():
         for ep in tokens:

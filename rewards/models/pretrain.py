@@ -6,7 +6,8 @@
 
 Data: the training split of the domain's expert videos (the tasks of ``--task-set``, default ``seen``:
 the domain's seen tasks; ``--tasks`` overrides; no task label); validation loss on the test split. A model
-of another task set (``--task-set genreward``) lives in its own directory (``rewards.models.store.ModelRef``). The codec trains on single frames; a video model trains on
+of another task set (``--task-set genreward``) lives in its own directory (``rewards.models.store.ModelRef``). The
+codec trains on single frames; a video model trains on
 the codec tokens of (l context + 1 target) windows, built exactly like the log-likelihood reward's
 windows (``rewards.models.video_model.ll_windows``: o_0 repeated before the start), from episodes tokenised
 once and cached beside the codec (``rewards.models.store.episode_tokens``).
@@ -40,20 +41,20 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
+from tqdm.auto import tqdm
 
+from common.io import atomic_torch_save, atomic_write_json
+from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything
 from rewards.models import PRESETS, store
+from rewards.models.codec import VQGAN, CodecConfig
 from rewards.models.diagnostics import DIAG_WINDOWS, VAL_LIMIT, diagnostics, evenly_spaced, split_frames, split_windows
+from rewards.models.precision import autocast
+from rewards.models.precision import check as check_precision
+from rewards.models.quality import write_report
 from rewards.models.video_model import build_model, preset_config
 from tasks.cli import positive_int, run_reporting_user_errors
-from common.io import atomic_torch_save, atomic_write_json
-from tasks.registry import DOMAINS, TASK_SETS
-from rewards.models.precision import autocast, check as check_precision
-from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything
-from rewards.models.codec import VQGAN
-from tqdm.auto import tqdm
-from rewards.models.codec import CodecConfig
-from rewards.models.quality import write_report
 from tasks.datasets import DatasetMissingError
+from tasks.registry import DOMAINS, TASK_SETS
 
 DEFAULT_STEPS = {("codec", "small"): 3000, ("codec", "paper"): 50000,
                  ("video", "small"): 3000, ("video", "paper"): 100000}
@@ -403,7 +404,8 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{logs['loss']:.4f}")
             if step % eval_every == 0 or step == steps:
-                v = trainer.validate(_batch(val, torch.arange(len(val[0]) if isinstance(val, tuple) else len(val)), dev))
+                v = trainer.validate(_batch(val, torch.arange(len(val[0]) if isinstance(val, tuple) else len(val)),
+                                            dev))
                 diag = trainer.diagnose(diag_val)
                 history.append({"step": step, "train_loss": logs["loss"], "val_loss": v, **diag,
                                 "seconds": round(time.time() - start, 2)})
@@ -421,7 +423,8 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m rewards.models.pretrain", description=__doc__.split("\n")[0].replace("``", ""))
+    p = argparse.ArgumentParser(prog="python -m rewards.models.pretrain",
+                                description=__doc__.split("\n")[0].replace("``", ""))
     p.add_argument("--domain", required=True, choices=list(DOMAINS), help="which domain's videos")
     p.add_argument("--model", required=True, choices=store.model_kinds(),
                    help="the codec, or a video model (which needs its codec first)")
@@ -431,7 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="which tasks' videos it is trained on (default: seen, the domain's seen tasks); part of "
                         "the model's directory name unless the default")
     p.add_argument("--tasks", nargs="+", default=None, help="default: the tasks of --task-set")
-    p.add_argument("--steps", type=positive_int, default=None, help="train up to this many steps in total (default: " + ", ".join(
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="train up to this many steps in total (default: " + ", ".join(
                        f"{k[0]} {k[1]} {v}" for k, v in DEFAULT_STEPS.items()) + ")")
     p.add_argument("--batch-size", type=positive_int, default=None, help="default: " + ", ".join(
         f"{k} {v}" for k, v in DEFAULT_BATCH.items()))
@@ -441,8 +445,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help=f"auto (bf16 where the hardware does it natively), bf16 or fp32 (default {DEFAULT_PRECISION}); "
                         "recorded in the model's meta")
     p.add_argument("--seed", type=int, default=0, help="default 0")
-    p.add_argument("--ckpt-every", type=positive_int, default=500, help="checkpoint every this many steps (default 500)")
-    p.add_argument("--eval-every", type=positive_int, default=500, help="validation loss every this many steps (default 500)")
+    p.add_argument("--ckpt-every", type=positive_int, default=500,
+                   help="checkpoint every this many steps (default 500)")
+    p.add_argument("--eval-every", type=positive_int, default=500,
+                   help="validation loss every this many steps (default 500)")
     p.add_argument("--no-quality", action="store_true", help="skip the model-quality report at the end")
     a = p.parse_args(argv)
 

@@ -31,30 +31,25 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+import imageio.v3 as iio
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from common.io import atomic_write, atomic_write_text
+from common.runtime import resolve_device
 from rewards.models import PRESETS, store
-from rewards.models.diagnostics import psnr
+from rewards.models.diagnostics import diagnostics, heldout_data, model_file_diagnostics, psnr, summary
 from rewards.models.video_model import ll_windows
 from tasks.cli import run_reporting_user_errors
+from tasks.datasets import DatasetMissingError, domain_dir, load_episodes
 from tasks.registry import DOMAINS
-from common.io import atomic_write, atomic_write_text
-import imageio.v3 as iio
-from tasks.datasets import load_episodes
-from tasks.datasets import domain_dir
-from rewards.models.diagnostics import diagnostics, heldout_data
-import json
-from rewards.models.diagnostics import model_file_diagnostics, summary
 from tasks.registry import seen_tasks as seen
-from tasks.datasets import DatasetMissingError
-from common.runtime import resolve_device
-
 
 # ---------------------------------------------------------------- metrics
 
@@ -67,7 +62,8 @@ def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 def ssim(a: torch.Tensor, b: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Per-image SSIM of uint8 images [N, C, H, W] (Wang et al. 2004, gaussian window, valid region)."""
     if a.shape != b.shape or a.ndim != 4:
-        raise ValueError(f"ssim needs two [N, C, H, W] batches of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(f"ssim needs two [N, C, H, W] batches of the same shape, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
     x, y = a.float(), b.float()
     c = x.shape[1]
     g = _gaussian(size, sigma).to(x.device)
@@ -175,7 +171,8 @@ def video_model_report(codec, net, ref: store.ModelRef, tasks, n_windows: int = 
     real = codec.decode(tgt.to(device)).cpu()  # the true next frames as the codec renders them
     rows = [{"model": label, "metric": "pred_psnr_vs_codec", "value": float(psnr(pred, real).mean())},
             {"model": label, "metric": "pred_ssim_vs_codec", "value": float(ssim(pred, real).mean())}]
-    rows.append({"model": label, "metric": "test_ll", "value": float(net.score_ll(ctx.to(device), tgt.to(device)).mean())})
+    rows.append({"model": label, "metric": "test_ll", "value": float(net.score_ll(ctx.to(device),
+                                                                                  tgt.to(device)).mean())})
     rows += [{"model": label, "metric": k, "value": v} for k, v in heldout_diagnostics(codec, net, ref, tasks).items()]
 
     def diversity(tokens_by_task) -> float:

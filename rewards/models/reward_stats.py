@@ -22,13 +22,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from common.io import atomic_write_json
 from rewards.models import store
 from rewards.models.precision import check as check_precision
 from rewards.models.video_model import SCORE_KINDS, score_episode_tokens
-from common.io import atomic_write_json
+from tasks.datasets import DatasetMissingError, load_episodes
 from tasks.registry import names
-from tasks.datasets import DatasetMissingError
-from tasks.datasets import load_episodes
 
 
 def settings_key(kind: str, steps: int | None = 10, noise: bool = True) -> str:
@@ -160,7 +159,8 @@ def pooled_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, nois
     seen = list(loaded[1].meta.get("tasks", [])) if loaded is not None and hasattr(loaded[1], "meta") else \
         list(store.read_checkpoint(ref.checkpoint).get("meta", {}).get("tasks", []))
     if not seen:
-        raise ValueError(f"{ref.checkpoint} does not record the tasks it was trained on; retrain it with: {ref.command}")
+        raise ValueError(f"{ref.checkpoint} does not record the tasks it was trained on; "
+                         f"retrain it with: {ref.command}")
     per_task = task_stats(ref, kind, steps=steps, noise=noise, tasks=seen, seed=seed, device=device, loaded=loaded,
                           precision=precision)
     missing = [t for t in seen if t not in per_task]

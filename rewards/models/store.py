@@ -14,7 +14,8 @@ A model is named by a :class:`ModelRef` (domain, kind, preset, context, data roo
 the ``command`` that trains it and ``load(device)``. The task set (``tasks.registry.TASK_SETS``) says which
 tasks' expert videos it is trained on; the default, ``seen``, leaves the directory name as it always was
 (``codec_small``), another set is appended to it (``codec_small_genreward``,
-``vqdiffusion_small_l2_genreward``), so models of different task sets never share a directory. A missing model raises ``ModelMissingError`` (a
+``vqdiffusion_small_l2_genreward``), so models of different task sets never share a directory. A missing model raises
+``ModelMissingError`` (a
 ``FileNotFoundError``) whose message is the exact command that makes it.
 """
 from __future__ import annotations
@@ -26,13 +27,13 @@ from typing import Any
 
 import torch
 
-from rewards.models import PRESETS
 from common.io import atomic_torch_save, data_root
-from tasks.registry import DEFAULT_TASK_SET, DOMAINS, task_set as task_set_tasks
-from rewards.models.video_model import video_model_names
+from rewards.models import PRESETS
 from rewards.models.codec import VQGAN, CodecConfig
-from rewards.models.video_model import build_model, config_class
+from rewards.models.video_model import build_model, config_class, video_model_names
 from tasks.datasets import episode_dir, load_episodes, read_episode
+from tasks.registry import DEFAULT_TASK_SET, DOMAINS
+from tasks.registry import task_set as task_set_tasks
 
 FORMAT = 1
 #: the model kind of the codec; the video models' kinds are ``rewards.models.video_model.VIDEO_MODELS``
@@ -149,7 +150,8 @@ class ModelRef:
         except Exception as e:  # truncated by a full disk or a killed copy: say which file and how to remake it
             raise ModelMissingError(
                 f"{self.checkpoint} cannot be read (truncated or corrupted: {type(e).__name__}: "
-                f"{str(e).split('. ')[0].splitlines()[0] if str(e) else ''}); delete it and rebuild it with: {self.command}"
+                f"{str(e).split('. ')[0].splitlines()[0] if str(e) else ''}); delete it and rebuild it with: "
+                f"{self.command}"
             ) from None
         if self.is_codec:
             net = VQGAN(CodecConfig.from_dict(ckpt["config"]))
@@ -213,7 +215,8 @@ def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str =
     preset = getattr(codec, "meta", {}).get("preset")
     codec_dir = (cref.dir if isinstance(cref, ModelRef) else
                  ModelRef(domain, CODEC, preset, data_root=root).dir if preset else None)
-    codec_key = fingerprint(codec_dir / "model.pt") if codec_dir is not None and (codec_dir / "model.pt").exists() else "unsaved"
+    codec_key = (fingerprint(codec_dir / "model.pt") if codec_dir is not None and (codec_dir / "model.pt").exists()
+                 else "unsaved")
     out = {}
     for task in tasks:
         d = episode_dir(domain, task, kind, split, root)

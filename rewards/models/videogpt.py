@@ -162,7 +162,7 @@ class VideoGPT(nn.Module):
 
     # ------------------------------------------------------------ checks
     def _check(self, context: torch.Tensor, target: torch.Tensor | None = None) -> None:
-        l = self.config.context
+        l = self.config.context  # noqa: E741 (the paper's context length)
         if context.ndim != 3 or context.shape[1] != l or context.shape[2] != TOKENS_PER_FRAME:
             raise ValueError(f"context must be LongTensor [B, {l}, {TOKENS_PER_FRAME}] (l={l}), "
                              f"got {tuple(context.shape)}")

@@ -229,7 +229,8 @@ class MaskReplaceSchedule(nn.Module):
         return out
 
     @_log_space_fp32
-    def posterior_bayes(self, log_x0: torch.Tensor, z_v: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def posterior_bayes(self, log_x0: torch.Tensor, z_v: torch.Tensor, u: torch.Tensor,
+                        v: torch.Tensor) -> torch.Tensor:
         """``log p(z_u | z_v) = log sum_x0 q(z_u | z_v, x0) p(x0)`` by the generic Bayes formula.
 
         ``q(z_v | z_u) * sum_x0 [p(x0) / q(z_v | x0)] q(z_u | x0)``. The reference implementation
@@ -486,7 +487,7 @@ class ConditionEmbedding(nn.Module):
         self.norm = nn.LayerNorm(cfg.width)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
-        b, l, n = context.shape
+        b, l, n = context.shape  # noqa: E741 (the paper's context length)
         emb = (self.token(context)
                + self.frame(torch.arange(l, device=context.device))[None, :, None, :]
                + self.position(n, context.device)[None, None])
@@ -690,7 +691,8 @@ class VQDiffusion(nn.Module):
 
     def _check_tokens(self, x: Any, name: str, shape: tuple) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.LongTensor of shape {tuple('B' if s is None else s for s in shape)}, got {type(x).__name__}")
+            raise ValueError(f"{name} must be a torch.LongTensor of shape "
+                             f"{tuple('B' if s is None else s for s in shape)}, got {type(x).__name__}")
         if x.dtype != torch.long:
             raise ValueError(f"{name} must be int64 (LongTensor) codec token ids, got dtype {x.dtype}")
         pretty = tuple("B" if s is None else s for s in shape)

@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
-from tests.reference_drqv2 import ReferenceDrQV2
 from common.runtime import DEFAULT_PRECISION, native_bf16, resolve_precision, torch_threads
+from tests.reference_drqv2 import ReferenceDrQV2
 
 OBS = (3, 64, 64)
 ACTION_DIM = 4
@@ -105,7 +105,8 @@ def test_update_speedup_bf16_vs_reference(benchmark, batch):
                                 bf16_median_ms=round(1e3 * statistics.median(times["bf16"]), 1),
                                 reference_median_ms=round(1e3 * statistics.median(times["reference"]), 1))
     print(f"\nbf16 vs reference-style update ({threads} thread{'s' if threads > 1 else ''}): median speed-up "
-          f"{speedup:.2f}x ({benchmark.extra_info['bf16_median_ms']} vs {benchmark.extra_info['reference_median_ms']} ms)")
+          f"{speedup:.2f}x ({benchmark.extra_info['bf16_median_ms']} vs {benchmark.extra_info['reference_median_ms']} "
+          f"ms)")
     assert speedup >= SPEEDUP_GOAL, times
 
 

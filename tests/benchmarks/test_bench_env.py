@@ -20,11 +20,11 @@ import time
 import mujoco
 import numpy as np
 import pytest
+from metaworld.env_dict import ALL_V3_ENVIRONMENTS
 
 import tasks
 from tasks.simulators import fast_render_settings
 from tests.benchmarks.timing import paired_ratio
-from metaworld.env_dict import ALL_V3_ENVIRONMENTS
 
 STEPS = 50
 ROUNDS = 7

@@ -11,7 +11,8 @@ tokens: the cost of a step does not depend on the data or the weights.
 The two precisions alternate block by block (fp32, bf16, bf16, fp32, ...) on 1 torch thread and on every
 core, so load from other jobs hits both alike; each one's median steps/s over the blocks is reported
 (``extra_info``) and printed, with their ratio and the CPU seconds per step (``time.process_time``: on one
-thread less sensitive to other jobs than the wall clock, and the unit of the budget study's CPU-hours). Under the default ``--benchmark-disable`` each case is a
+thread less sensitive to other jobs than the wall clock, and the unit of the budget study's CPU-hours). Under the
+default ``--benchmark-disable`` each case is a
 plain test on one thread: one step per precision, which must give a finite loss and move the weights.
 """
 from __future__ import annotations
@@ -24,9 +25,9 @@ import numpy as np
 import pytest
 import torch
 
+from common.runtime import torch_threads
 from rewards.models.pretrain import VideoModelTrainer
 from rewards.models.video_model import preset_config
-from common.runtime import torch_threads
 
 BATCH, CONTEXT, VOCAB = 32, 2, 1024
 PRECISIONS = ("fp32", "bf16")
@@ -41,7 +42,8 @@ def trainer(name: str, precision: str) -> VideoModelTrainer:
 
 def batches(n: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randint(0, VOCAB, (BATCH, CONTEXT, 64), generator=g), torch.randint(0, VOCAB, (BATCH, 64), generator=g))
+    return [(torch.randint(0, VOCAB, (BATCH, CONTEXT, 64), generator=g), torch.randint(0, VOCAB, (BATCH, 64),
+                                                                                       generator=g))
             for _ in range(n)]
 
 

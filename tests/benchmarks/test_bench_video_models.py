@@ -28,7 +28,8 @@ def test_bench_videogpt_score_episode(benchmark, preset, kind, precision):
     tokens = torch.randint(0, 1024, (n, 64))
     gen = torch.Generator().manual_seed(0)
     scores = benchmark.pedantic(score_episode_tokens, args=(model, tokens, kind),
-                                kwargs=dict(noise=True, generator=gen, batch_size=128, precision=precision), rounds=1 if preset == "paper" else 3,
+                                kwargs=dict(noise=True, generator=gen, batch_size=128, precision=precision),
+                                rounds=1 if preset == "paper" else 3,
                                 iterations=1)
     assert scores.shape == (n - 1,) and torch.isfinite(scores).all()
     if not benchmark.disabled:

@@ -12,18 +12,19 @@ runs once on a 4-window episode so the test suite stays cheap.
 """
 from __future__ import annotations
 
-import pytest
-import torch
-
-from rewards.models.precision import autocast
-from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
-from common.runtime import torch_threads
-from rewards.models import vqdiffusion
-from rewards.models.codec import VQGAN, CodecConfig
-from rewards.models.video_model import score_episode_tokens
 import os
 import statistics
 import time
+
+import pytest
+import torch
+
+from common.runtime import torch_threads
+from rewards.models import vqdiffusion
+from rewards.models.codec import VQGAN, CodecConfig
+from rewards.models.precision import autocast
+from rewards.models.video_model import score_episode_tokens
+from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
 
 K = 1024
 EPISODE_WINDOWS = 100

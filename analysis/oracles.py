@@ -5,6 +5,7 @@ reward-from-video method may see. It bounds what a good reward could give, so th
 apart (dashed, labelled "dense (oracle)") and the aggregates, probabilities of improvement and any
 ranking leave it out. This tuple is the one place that says so; a new oracle is one more name here.
 """
+
 from __future__ import annotations
 
 from typing import Iterable

@@ -6,6 +6,7 @@ must depend on its name only, never on which other methods happen to be in a sui
 methods added later get a colour from a second palette chosen by a stable hash of the name and sort
 after the known ones, alphabetically.
 """
+
 from __future__ import annotations
 
 import zlib

@@ -17,6 +17,7 @@ Layout (docs/interfaces.md)::
         checkpoints/    ckpt_<frame>.pt, for a resume only; deleted when the run finishes
         replay/         the replay's episodes, for a resume only; deleted when the run finishes
 """
+
 from __future__ import annotations
 
 import io
@@ -141,8 +142,13 @@ def read_config_json(run_dir: str | os.PathLike) -> dict[str, Any]:
 #: pretrained before ``pretrain_steps``/``expert_episodes`` (None: the defaults); model-quality reports were
 #: always written before ``model_reports``; every run was fp32 before ``precision``. ``precision_requested``
 #: came with ``auto``: a config without it asked for what it ran (``_upgrade``).
-ADDED_KEYS: Mapping[str, Any] = {"zero_shot": False, "pretrain_steps": None, "expert_episodes": None,
-                                 "model_reports": True, "precision": "fp32"}
+ADDED_KEYS: Mapping[str, Any] = {
+    "zero_shot": False,
+    "pretrain_steps": None,
+    "expert_episodes": None,
+    "model_reports": True,
+    "precision": "fp32",
+}
 ADDED_AGENT_KEYS: Mapping[str, Any] = {"precision": "fp32"}
 #: the dense-reward rule of a run recorded before runs named theirs (``dense_reward``): gymnasium-robotics
 #: 1.4.2's own v1 reward, whose hand-to-object term has the wrong sign on these Adroit tasks (their
@@ -227,10 +233,12 @@ class RunConfig:
         d = _upgrade(config)
         unknown, missing = sorted(set(d) - set(cls.keys())), sorted(set(cls.keys()) - set(d))
         if unknown or missing:
-            raise ValueError(f"not a run config: {'unknown keys ' + ', '.join(unknown) if unknown else ''}"
-                             f"{'; ' if unknown and missing else ''}"
-                             f"{'missing keys ' + ', '.join(missing) if missing else ''}; "
-                             f"valid keys: {', '.join(cls.keys())}")
+            raise ValueError(
+                f"not a run config: {'unknown keys ' + ', '.join(unknown) if unknown else ''}"
+                f"{'; ' if unknown and missing else ''}"
+                f"{'missing keys ' + ', '.join(missing) if missing else ''}; "
+                f"valid keys: {', '.join(cls.keys())}"
+            )
         return cls(**d)
 
     @classmethod
@@ -304,9 +312,12 @@ def find_results(root: str | os.PathLike, configured: bool = True) -> dict[str, 
     """``<suite>/<method>/<task>/seed_<n>`` -> run directory for every run below a results folder ``root``
     (only those with a ``config.json`` unless ``configured`` is False), sorted by key."""
     root = Path(root)
-    return {run_key(r.method, r.task, r.seed, suite.name): r.path
-            for suite in sorted(p for p in root.iterdir() if p.is_dir())
-            for r in find_runs(suite) if not configured or (r.path / CONFIG_FILE).is_file()}
+    return {
+        run_key(r.method, r.task, r.seed, suite.name): r.path
+        for suite in sorted(p for p in root.iterdir() if p.is_dir())
+        for r in find_runs(suite)
+        if not configured or (r.path / CONFIG_FILE).is_file()
+    }
 
 
 def checkpoint_path(run_dir: str | os.PathLike, frame: int) -> Path:

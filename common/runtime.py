@@ -4,6 +4,7 @@ One place for each so that a run's config can record exactly what it ran with. E
 (the agent, the reward models, the runner, the analysis), so they live in ``common``, which imports
 nothing of the project. The off-screen GL backend is the tasks' own business (``tasks/__init__.py``).
 """
+
 from __future__ import annotations
 
 import os
@@ -114,9 +115,11 @@ def resolve_precision(name: str, device: "torch.device | str") -> str:  # noqa: 
     if name == "auto":
         return "bf16" if native else "fp32"
     if not native:
-        warnings.warn(f"precision bf16 on {device}, which has no native bf16 (needs a CPU with AVX512-BF16 "
-                      "or AMX, or CUDA compute capability >= 8.0): it will run emulated, slower than fp32",
-                      stacklevel=2)
+        warnings.warn(
+            f"precision bf16 on {device}, which has no native bf16 (needs a CPU with AVX512-BF16 "
+            "or AMX, or CUDA compute capability >= 8.0): it will run emulated, slower than fp32",
+            stacklevel=2,
+        )
     return "bf16"
 
 
@@ -130,8 +133,10 @@ def autocast(precision: str, device: "torch.device | str") -> ContextManager:  #
     if precision == "fp32":
         return nullcontext()
     if precision != "bf16":
-        raise ValueError(f"autocast takes a resolved precision, 'bf16' or 'fp32'; got {precision!r}"
-                         + (" (call resolve_precision first)" if precision == "auto" else ""))
+        raise ValueError(
+            f"autocast takes a resolved precision, 'bf16' or 'fp32'; got {precision!r}"
+            + (" (call resolve_precision first)" if precision == "auto" else "")
+        )
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
@@ -161,8 +166,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-PACKAGES = ("video-reward-bench", "torch", "numpy", "gymnasium", "metaworld", "gymnasium-robotics",
-            "mujoco", "rliable", "pandas")
+PACKAGES = (
+    "video-reward-bench",
+    "torch",
+    "numpy",
+    "gymnasium",
+    "metaworld",
+    "gymnasium-robotics",
+    "mujoco",
+    "rliable",
+    "pandas",
+)
 
 
 def versions() -> dict[str, Any]:

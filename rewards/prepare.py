@@ -10,6 +10,7 @@ must be prepared (``RewardProvider.prepare_overrides``, e.g. a video model's ``c
 
 Imports nothing heavy: providers, the planner and the analysis all use it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,8 +28,10 @@ def _hashable(value: Any, name: str) -> Any:
     try:
         hash(value)
     except TypeError:
-        raise ValueError(f"override {name!r}: a prepare override must be a plain value (number, string, "
-                         f"tuple), got {type(value).__name__}") from None
+        raise ValueError(
+            f"override {name!r}: a prepare override must be a plain value (number, string, "
+            f"tuple), got {type(value).__name__}"
+        ) from None
     return value
 
 

@@ -20,6 +20,7 @@ A built-in name wins over an entry point of the same name (with a warning). A cl
 gets that name as its ``name`` attribute unless it sets one itself, so its own messages can say which
 provider speaks before ``make()`` has finished building it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -37,21 +38,23 @@ ENTRY_POINT_GROUP = "video_reward_bench.rewards"
 
 #: the built-in providers, imported on demand: a new one is a line here (and a test in
 #: tests/test_rewards_registry.py checks each line loads a provider class of its module)
-BUILTINS: Mapping[str, str] = MappingProxyType({
-    "sparse": "rewards.sparse:SparseReward",
-    "dense": "rewards.dense:DenseReward",
-    "rnd": "rewards.rnd:RNDReward",
-    "amp": "rewards.amp:AMPReward",
-    "diffusion_reward": "rewards.video_reward:DiffusionReward",
-    "diffusion_reward_nonoise": "rewards.video_reward:DiffusionRewardNoNoise",
-    "diffusion_ll": "rewards.video_reward:DiffusionLL",
-    "viper": "rewards.video_reward:Viper",
-    "viper_std": "rewards.video_reward:ViperStd",
-    "viper_ce": "rewards.video_reward:ViperCE",
-    "genreward": "rewards.genreward:GenReward",
-    "genreward_video": "rewards.genreward:GenRewardVideo",
-    "genreward_frame": "rewards.genreward:GenRewardFrame",
-})
+BUILTINS: Mapping[str, str] = MappingProxyType(
+    {
+        "sparse": "rewards.sparse:SparseReward",
+        "dense": "rewards.dense:DenseReward",
+        "rnd": "rewards.rnd:RNDReward",
+        "amp": "rewards.amp:AMPReward",
+        "diffusion_reward": "rewards.video_reward:DiffusionReward",
+        "diffusion_reward_nonoise": "rewards.video_reward:DiffusionRewardNoNoise",
+        "diffusion_ll": "rewards.video_reward:DiffusionLL",
+        "viper": "rewards.video_reward:Viper",
+        "viper_std": "rewards.video_reward:ViperStd",
+        "viper_ce": "rewards.video_reward:ViperCE",
+        "genreward": "rewards.genreward:GenReward",
+        "genreward_video": "rewards.genreward:GenRewardVideo",
+        "genreward_frame": "rewards.genreward:GenRewardFrame",
+    }
+)
 
 #: keywords the runner gives every provider (``suites.train``): not a method's overrides
 COMMON_KEYWORDS = ("task", "domain", "device", "data_root", "seed", "precision")
@@ -116,8 +119,11 @@ def get(name: str) -> type[RewardProvider]:
     if name in BUILTINS:
         cls = _load(BUILTINS[name], name)
         if name in _entry_points():
-            warnings.warn(f"entry point {name!r} ({_entry_points()[name].value}) is shadowed by the built-in "
-                          f"provider of that name", stacklevel=2)
+            warnings.warn(
+                f"entry point {name!r} ({_entry_points()[name].value}) is shadowed by the built-in "
+                f"provider of that name",
+                stacklevel=2,
+            )
     elif name in _registered:
         cls = _registered[name]
     elif name in _entry_points():
@@ -133,8 +139,11 @@ def parameters(cls: type) -> list[str]:
     """The named constructor parameters of a provider class, in order: what ``make`` accepts as keywords and
     what a caller (e.g. the reward analysis) may set on it."""
     sig = inspect.signature(cls.__init__)
-    return [p for p in list(sig.parameters)[1:]
-            if sig.parameters[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+    return [
+        p
+        for p in list(sig.parameters)[1:]
+        if sig.parameters[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    ]
 
 
 def takes_any_keyword(cls: type) -> bool:
@@ -162,8 +171,9 @@ def make(name: str, **kwargs: Any) -> RewardProvider:
     if not takes_any_keyword(cls):
         unknown = sorted(set(kwargs) - set(takes))
         if unknown:
-            raise ValueError(f"reward {name!r} got unknown parameter(s) {', '.join(unknown)}; "
-                             f"it takes: {', '.join(takes)}")
+            raise ValueError(
+                f"reward {name!r} got unknown parameter(s) {', '.join(unknown)}; it takes: {', '.join(takes)}"
+            )
     try:
         sig.bind(None, **kwargs)
     except TypeError as e:

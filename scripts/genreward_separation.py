@@ -14,6 +14,7 @@ a test must be able to pass in a test-sized budget, and whether it does is what 
 that answers the question for the suite is the five-task reward analysis in docs/genreward.md (expert vs
 epsilon-greedy, Spearman per provider), which this one-task check only previews.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,11 +45,17 @@ def main(argv=None) -> int:
     p.add_argument("--goal-steps", type=int, default=5)
     a = p.parse_args(argv)
 
-
     torch.set_num_threads(2)
     t0 = time.time()
-    collect("metaworld", [a.task], episodes=a.episodes, epsilons=(1.0,), eps_episodes=a.random_episodes,
-            root=a.root, show_progress=False)
+    collect(
+        "metaworld",
+        [a.task],
+        episodes=a.episodes,
+        epsilons=(1.0,),
+        eps_episodes=a.random_episodes,
+        root=a.root,
+        show_progress=False,
+    )
     ref = ModelRef("metaworld", "vqdiffusion", "small", 2, a.root, task_set="genreward")
     for r in (ref.codec, ref):
         pretrain(r, steps=a.steps, tasks=[a.task], device="cpu", quality=False, progress=False, log=lambda m: None)
@@ -61,9 +68,11 @@ def main(argv=None) -> int:
         with torch.no_grad():
             return float(aligned_cosine(codec, ep.frames, goal.latents).mean())
 
-    groups = {"expert (test split)": ds.load_episodes("metaworld", [a.task], "expert", "test", a.root),
-              "expert (train split)": ds.load_episodes("metaworld", [a.task], "expert", "train", a.root),
-              "random (eps 1.00)": ds.load_episodes("metaworld", [a.task], ds.eps_kind(1.0), "all", a.root)}
+    groups = {
+        "expert (test split)": ds.load_episodes("metaworld", [a.task], "expert", "test", a.root),
+        "expert (train split)": ds.load_episodes("metaworld", [a.task], "expert", "train", a.root),
+        "random (eps 1.00)": ds.load_episodes("metaworld", [a.task], ds.eps_kind(1.0), "all", a.root),
+    }
     for name, eps in groups.items():
         vals = [mean_cos(ep) for ep in eps]
         print(f"{name:22s} n={len(vals)} mean cosine {np.mean(vals):.4f} (per episode {np.round(vals, 4).tolist()})")

@@ -3,6 +3,7 @@
 It lives apart from ``suites.launch`` so that the submitit launcher (which ``suites.launch`` builds on
 demand) can use it without importing ``suites.launch`` back: the launchers form no import cycle.
 """
+
 from __future__ import annotations
 
 

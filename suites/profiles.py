@@ -12,6 +12,7 @@ it reaches 0.1 at the run's last agent step (docs/protocol.md#agent-drq-v2): at 
 30-100k-frame run explores at std >= 0.98 throughout, its data stays random and no method can show
 anything.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,24 +45,49 @@ class Profile:
         return overrides
 
 
-PROFILES: Mapping[str, Profile] = MappingProxyType({
-    "paper": Profile("paper", seeds=5, model_preset="paper", eval_every_frames=20_000, eval_episodes=10,
-                     checkpoint_every_frames=100_000, scale_std_schedule=False),
-    # quick: DrQ-v2 at batch 64 instead of 256 (one update costs ~0.5 s at 256 on a 2-core CPU); 3 seeds,
-    # MetaWorld 60k frames: the budget where the dense oracle reaches 0.8 on both quick tasks (pilots in
-    # docs/reference-experiment.md; the task specs hold the frames). Adroit 50k is too short: the dense
-    # oracle never succeeded on door or pen there (docs/reference-experiment.md#adroit-pilots); no budget that
-    # works is measured yet
-    "quick": Profile("quick", seeds=3, model_preset="small", eval_every_frames=5_000, eval_episodes=5,
-                     checkpoint_every_frames=10_000, few_tasks=True, pretrain_steps=1_000,
-                     agent=MappingProxyType(dict(batch_size=64))),
-    "smoke": Profile("smoke", seeds=1, model_preset="small", eval_every_frames=1_000, eval_episodes=2,
-                     checkpoint_every_frames=1_000, few_tasks=True, pretrain_steps=30, expert_episodes=2,
-                     model_reports=False,
-                     max_tasks=1,
-                     agent=MappingProxyType(dict(batch_size=16, hidden_dim=64, num_seed_frames=400,
-                                                 num_expl_steps=200))),
-})
+PROFILES: Mapping[str, Profile] = MappingProxyType(
+    {
+        "paper": Profile(
+            "paper",
+            seeds=5,
+            model_preset="paper",
+            eval_every_frames=20_000,
+            eval_episodes=10,
+            checkpoint_every_frames=100_000,
+            scale_std_schedule=False,
+        ),
+        # quick: DrQ-v2 at batch 64 instead of 256 (one update costs ~0.5 s at 256 on a 2-core CPU); 3 seeds,
+        # MetaWorld 60k frames: the budget where the dense oracle reaches 0.8 on both quick tasks (pilots in
+        # docs/reference-experiment.md; the task specs hold the frames). Adroit 50k is too short: the dense
+        # oracle never succeeded on door or pen there (docs/reference-experiment.md#adroit-pilots); no budget that
+        # works is measured yet
+        "quick": Profile(
+            "quick",
+            seeds=3,
+            model_preset="small",
+            eval_every_frames=5_000,
+            eval_episodes=5,
+            checkpoint_every_frames=10_000,
+            few_tasks=True,
+            pretrain_steps=1_000,
+            agent=MappingProxyType(dict(batch_size=64)),
+        ),
+        "smoke": Profile(
+            "smoke",
+            seeds=1,
+            model_preset="small",
+            eval_every_frames=1_000,
+            eval_episodes=2,
+            checkpoint_every_frames=1_000,
+            few_tasks=True,
+            pretrain_steps=30,
+            expert_episodes=2,
+            model_reports=False,
+            max_tasks=1,
+            agent=MappingProxyType(dict(batch_size=16, hidden_dim=64, num_seed_frames=400, num_expl_steps=200)),
+        ),
+    }
+)
 
 
 def get(name: str) -> Profile:

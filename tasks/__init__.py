@@ -1,8 +1,9 @@
 """Pixel tasks (MetaWorld, Adroit), their expert policies and recorded video datasets.
 
-    env = tasks.make("reach", seed=0)          # gymnasium.Env, obs uint8 [3, 64, 64]
-    tasks.names("metaworld_unseen")            # task lists per split
+env = tasks.make("reach", seed=0)          # gymnasium.Env, obs uint8 [3, 64, 64]
+tasks.names("metaworld_unseen")            # task lists per split
 """
+
 import os as _os
 import warnings as _warnings
 

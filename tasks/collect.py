@@ -13,6 +13,7 @@ So a re-run skips what exists, re-records exactly what is missing, corrupted or 
 (``datasets.FORMAT``), asking for more episodes
 later never puts one episode in both splits, and tasks can be recorded in parallel (``--jobs``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,11 +81,24 @@ def run_episode(env, expert, seed: int, epsilon: float, stop_at_success: bool = 
         dense.append(info["dense_reward"])
         done = terminated or truncated or (stop_at_success and bool(info["is_success"]))
     spec = env.unwrapped.task_spec
-    meta = {"task": spec.name, "domain": spec.domain, "seed": int(seed), "epsilon": float(epsilon),
-            "camera": spec.camera, "action_repeat": spec.action_repeat, "success": bool(any(successes)),
-            "goal_seed": int(env.unwrapped.goal_seed)}
-    return ds.Episode(np.stack(frames), np.stack(actions), np.asarray(rewards, np.float32),
-                      np.asarray(successes, bool), meta, np.asarray(dense, np.float32))
+    meta = {
+        "task": spec.name,
+        "domain": spec.domain,
+        "seed": int(seed),
+        "epsilon": float(epsilon),
+        "camera": spec.camera,
+        "action_repeat": spec.action_repeat,
+        "success": bool(any(successes)),
+        "goal_seed": int(env.unwrapped.goal_seed),
+    }
+    return ds.Episode(
+        np.stack(frames),
+        np.stack(actions),
+        np.asarray(rewards, np.float32),
+        np.asarray(successes, bool),
+        meta,
+        np.asarray(dense, np.float32),
+    )
 
 
 def _seed_base(task: str, kind: str, split: str) -> int:
@@ -158,9 +172,17 @@ def _record_worker(plan: Plan) -> tuple[str, int]:
     return plan.task, record_task(plan, log=lambda m: print(m, file=sys.stderr))
 
 
-def collect(domain: str, tasks: Sequence[str] | None = None, episodes: int | None = None,
-            epsilons: Sequence[float] = (), eps_episodes: int = 10, root: str | Path | None = None,
-            jobs: int = 1, show_progress: bool = True, dense_eps: bool = False) -> Path:
+def collect(
+    domain: str,
+    tasks: Sequence[str] | None = None,
+    episodes: int | None = None,
+    epsilons: Sequence[float] = (),
+    eps_episodes: int = 10,
+    root: str | Path | None = None,
+    jobs: int = 1,
+    show_progress: bool = True,
+    dense_eps: bool = False,
+) -> Path:
     """Make sure the datasets exist; record only what is missing. Returns the domain's dataset dir.
 
     ``dense_eps``: epsilon-greedy files without the dense env reward count as missing (``Plan.dense_eps``)."""
@@ -169,8 +191,10 @@ def collect(domain: str, tasks: Sequence[str] | None = None, episodes: int | Non
     task_list = list(tasks) if tasks else default_tasks(domain)
     for t in task_list:
         if task_registry.spec(t).domain != domain:
-            raise ValueError(f"task {t!r} is not a {domain} task; {domain} tasks: "
-                             f"{', '.join(task_registry.names(domain=domain, include_optional=True))}")
+            raise ValueError(
+                f"task {t!r} is not a {domain} task; {domain} tasks: "
+                f"{', '.join(task_registry.names(domain=domain, include_optional=True))}"
+            )
     n = DEFAULT_EXPERT_EPISODES[domain] if episodes is None else episodes
     for what, value in (("episodes", n), ("eps_episodes", eps_episodes), ("jobs", jobs)):
         if int(value) < 1:
@@ -238,11 +262,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tasks.collect", description=__doc__.split("\n\n")[0])
     p.add_argument("--domain", required=True, choices=task_registry.DOMAINS)
     p.add_argument("--tasks", nargs="+", help="default: every task of the domain")
-    p.add_argument("--episodes", type=positive_int,
-                   help="successful expert episodes per task (default 20 MetaWorld, 50 Adroit)")
-    p.add_argument("--epsilon", default="", type=str,
-                   help="comma-separated epsilon-greedy levels to record as well, or 'default' for "
-                        + ",".join(map(str, DEFAULT_EPSILONS)))
+    p.add_argument(
+        "--episodes", type=positive_int, help="successful expert episodes per task (default 20 MetaWorld, 50 Adroit)"
+    )
+    p.add_argument(
+        "--epsilon",
+        default="",
+        type=str,
+        help="comma-separated epsilon-greedy levels to record as well, or 'default' for "
+        + ",".join(map(str, DEFAULT_EPSILONS)),
+    )
     p.add_argument("--eps-episodes", type=positive_int, default=10, help="episodes per epsilon level and task")
     p.add_argument("--data-root", help=f"default: ${'{'}VRB_DATA_ROOT{'}'} or ./data")
     p.add_argument("--jobs", type=positive_int, default=1, help="tasks recorded in parallel processes")

@@ -5,6 +5,7 @@ the env's state observation. Adroit: the DAPG policies of Rajeswaran et al. (Apa
 notice in ``tasks/adroit_dapg/``), deterministic mean action. Both read ``env.unwrapped.state``, which the
 pixel env keeps out of the agent's observation.
 """
+
 from __future__ import annotations
 
 from importlib import resources

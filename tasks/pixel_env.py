@@ -15,6 +15,7 @@ seed continue the same RNG stream, so two envs made with the same seed produce i
 ``goal_seed`` (default ``seed``) fixes MetaWorld's set of 50 MT1 goals; the seed only picks among them,
 so an eval env made with ``seed + 1, goal_seed=seed`` draws other goals from the same set.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -100,6 +101,13 @@ class PixelEnv(gym.Env):
 
     def describe(self) -> dict[str, Any]:
         s = self.task_spec
-        return {"task": s.name, "domain": s.domain, "env_id": s.env_id, "camera": s.camera,
-                "action_repeat": s.action_repeat, "horizon": s.horizon, "image_size": self.image_size,
-                "goal_seed": self.goal_seed}
+        return {
+            "task": s.name,
+            "domain": s.domain,
+            "env_id": s.env_id,
+            "camera": s.camera,
+            "action_repeat": s.action_repeat,
+            "horizon": s.horizon,
+            "image_size": self.image_size,
+            "goal_seed": self.goal_seed,
+        }

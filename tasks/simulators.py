@@ -6,6 +6,7 @@ gymnasium wrapper sits on the hot path, and owns its own ``mujoco.Renderer`` set
 settings of docs/protocol.md#rendering (no shadows, no multi-sampling, no reflections) *before* the GL context
 is made: MuJoCo reads them when the context is created, so setting them later has no effect.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -46,6 +47,7 @@ def _close_renderers() -> None:
 class SimStep(NamedTuple):
     """One simulator step: the expert's state, the task's success flag, whether the episode must end
     (pen dropped) and the env's own shaped reward (the oracle "dense" provider sums it)."""
+
     state: np.ndarray
     success: bool
     dropped: bool
@@ -254,7 +256,7 @@ def door_v0_reward(env) -> float:
     palm, handle = d.site_xpos[env.grasp_site_id].ravel(), d.site_xpos[env.handle_site_id].ravel()
     reward = -0.1 * float(np.linalg.norm(palm - handle))
     reward += -0.1 * (hinge - 1.57) ** 2
-    reward += -1e-5 * float(np.sum(d.qvel ** 2))
+    reward += -1e-5 * float(np.sum(d.qvel**2))
     reward += 2.0 * (hinge > 0.2) + 8.0 * (hinge > 1.0) + 10.0 * (hinge > 1.35)
     return reward
 
@@ -295,13 +297,18 @@ def relocate_v0_reward(env) -> float:
 # The release's (mj_envs v0) shaped rewards where gymnasium-robotics 1.4.2's v1 envs differ from them
 # (the sign of the hand-to-object term); pen's is the same in both and comes from the env.
 ADROIT_DENSE: dict[str, Callable[[object], float]] = {
-    "door": door_v0_reward, "hammer": hammer_v0_reward, "relocate": relocate_v0_reward,
+    "door": door_v0_reward,
+    "hammer": hammer_v0_reward,
+    "relocate": relocate_v0_reward,
 }
 
 
 # The release's (mj_envs v0) success flags, per Adroit task; gymnasium-robotics' own flags differ.
 ADROIT_SUCCESS: dict[str, Callable[[object], bool]] = {
-    "door": door_success, "hammer": hammer_success, "pen": pen_success, "relocate": relocate_success,
+    "door": door_success,
+    "hammer": hammer_success,
+    "pen": pen_success,
+    "relocate": relocate_success,
 }
 
 
@@ -315,13 +322,16 @@ class AdroitSimulator(Simulator):
 
         gym.register_envs(gymnasium_robotics)
         if self.spec.name not in ADROIT_SUCCESS:
-            raise ValueError(f"no success flag for Adroit task {self.spec.name!r}; known: "
-                             f"{', '.join(sorted(ADROIT_SUCCESS))}")
+            raise ValueError(
+                f"no success flag for Adroit task {self.spec.name!r}; known: {', '.join(sorted(ADROIT_SUCCESS))}"
+            )
         self._success = ADROIT_SUCCESS[self.spec.name]
         if self.spec.dense_reward == "mj_envs_v0":
             if self.spec.name not in ADROIT_DENSE:
-                raise ValueError(f"no mj_envs v0 shaped reward for Adroit task {self.spec.name!r}; known: "
-                                 f"{', '.join(sorted(ADROIT_DENSE))}")
+                raise ValueError(
+                    f"no mj_envs v0 shaped reward for Adroit task {self.spec.name!r}; known: "
+                    f"{', '.join(sorted(ADROIT_DENSE))}"
+                )
             self._dense = ADROIT_DENSE[self.spec.name]
         else:
             self._dense = None  # the env's own shaped reward

@@ -4,6 +4,7 @@ the fixtures that record episodes or train models.
 Those fixtures live here, not in a test module: a session fixture imported into several test modules is
 built once per importing module, so a recording or a training run would be repeated for each of them.
 """
+
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -51,16 +52,24 @@ def tiny_dataset(tmp_path_factory):
 
 def tiny_codec_config(**kw):
     """A codec small enough to train in seconds on one CPU thread (the architecture of the presets)."""
-    base = dict(channels=(16, 16, 32, 32), codebook_size=256, code_dim=32, disc_channels=16, disc_start=60,
-                dead_after=20, optim=CodecOptim(lr=2e-3))
+    base = dict(
+        channels=(16, 16, 32, 32),
+        codebook_size=256,
+        code_dim=32,
+        disc_channels=16,
+        disc_start=60,
+        dead_after=20,
+        optim=CodecOptim(lr=2e-3),
+    )
     base.update(kw)
     return CodecConfig(**base)
 
 
 def frames_of(root, split):
     """Every frame of the tiny dataset's ``split`` as one uint8 tensor [N, 3, 64, 64]."""
-    return torch.from_numpy(np.concatenate([e.frames for e in load_episodes("metaworld", [TASK], split=split,
-                                                                             root=root)]))
+    return torch.from_numpy(
+        np.concatenate([e.frames for e in load_episodes("metaworld", [TASK], split=split, root=root)])
+    )
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +93,15 @@ def video_model_root(tiny_dataset, tmp_path_factory):
     root = tmp_path_factory.mktemp("video_models")
     shutil.copytree(tiny_dataset / "datasets", root / "datasets")
     for kind in ("codec", "vqdiffusion", "videogpt"):
-        pretrain(ModelRef("metaworld", kind, "small", 2, root), steps=15, tasks=[TASK], device="cpu",
-                 quality=False, progress=False, log=lambda m: None)
+        pretrain(
+            ModelRef("metaworld", kind, "small", 2, root),
+            steps=15,
+            tasks=[TASK],
+            device="cpu",
+            quality=False,
+            progress=False,
+            log=lambda m: None,
+        )
     return root
 
 
@@ -112,8 +128,10 @@ def genreward_model_root(tmp_path_factory):
 #: worker that happens to get one of its files. Every other file is its own group (``--dist loadfile``'s
 #: behaviour: a module's fixtures are built once).
 FIXTURE_GROUPS = {
-    "test_genreward.py": "genreward_model_root", "test_reward_quality_genreward.py": "genreward_model_root",
-    "test_precision.py": "video_model_root", "test_video_rewards.py": "video_model_root",
+    "test_genreward.py": "genreward_model_root",
+    "test_reward_quality_genreward.py": "genreward_model_root",
+    "test_precision.py": "video_model_root",
+    "test_video_rewards.py": "video_model_root",
     "test_zero_shot_stats.py": "video_model_root",
 }
 

@@ -1,4 +1,5 @@
 """DrQ-v2 agent: acting, updates, same math as the reference update, checkpoint round trip, augmentation."""
+
 from __future__ import annotations
 
 import io
@@ -29,10 +30,13 @@ def one_thread():
 
 def make_batch(b: int, action_dim: int = 4, seed: int = 0, obs_shape=OBS) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return dict(obs=torch.randint(0, 256, (b, *obs_shape), dtype=torch.uint8, generator=g),
-                next_obs=torch.randint(0, 256, (b, *obs_shape), dtype=torch.uint8, generator=g),
-                action=torch.rand(b, action_dim, generator=g) * 2 - 1,
-                reward=torch.rand(b, generator=g), discount=torch.full((b,), 0.97))
+    return dict(
+        obs=torch.randint(0, 256, (b, *obs_shape), dtype=torch.uint8, generator=g),
+        next_obs=torch.randint(0, 256, (b, *obs_shape), dtype=torch.uint8, generator=g),
+        action=torch.rand(b, action_dim, generator=g) * 2 - 1,
+        reward=torch.rand(b, generator=g),
+        discount=torch.full((b,), 0.97),
+    )
 
 
 def params(*modules) -> list[torch.Tensor]:
@@ -132,8 +136,10 @@ def test_state_dict_round_trip_continues_identically():
     assert np.array_equal(agent.act(obs, 5000, False), clone.act(obs, 5000, False))  # noise too
     assert np.array_equal(agent.act(obs, 5000, True), clone.act(obs, 5000, True))
     assert agent.update(batch, 5001) == clone.update(batch, 5001)
-    for a, b in zip(params(agent.encoder, agent.actor, agent.critic, agent.critic_target),
-                    params(clone.encoder, clone.actor, clone.critic, clone.critic_target)):
+    for a, b in zip(
+        params(agent.encoder, agent.actor, agent.critic, agent.critic_target),
+        params(clone.encoder, clone.actor, clone.critic, clone.critic_target),
+    ):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="action_dim"):
         DrQV2Agent(OBS, 3, SMALL).load_state_dict(agent.state_dict())
@@ -175,8 +181,7 @@ def test_bad_batch_and_config_raise_clear_errors():
 def test_learns_a_one_step_bandit(precision):
     """Critic and actor together find the best action of r = -|a - 0.5| (discount 0), in a few seconds."""
     obs_shape = (3, 16, 16)
-    cfg = DrQV2Config(hidden_dim=64, feature_dim=16, lr=1e-3, aug_pad=1, num_expl_steps=0, seed=0,
-                      precision=precision)
+    cfg = DrQV2Config(hidden_dim=64, feature_dim=16, lr=1e-3, aug_pad=1, num_expl_steps=0, seed=0, precision=precision)
     agent = DrQV2Agent(obs_shape, 1, cfg)
     g = torch.Generator().manual_seed(0)
     for _ in range(300):
@@ -192,8 +197,9 @@ def test_replay_batch_feeds_update_with_a_bonus_added():
     """The loop's path: sample from the replay, add a [B] bonus to the reward, update."""
     rng = np.random.default_rng(0)
     rb = ReplayBuffer(SMALL.replay_capacity, OBS, 4, SMALL.nstep, SMALL.discount, seed=0)
-    rb.add_episode(rng.integers(0, 256, (11, *OBS), dtype=np.uint8), rng.uniform(-1, 1, (10, 4)),
-                   rng.random(10), np.ones(10))
+    rb.add_episode(
+        rng.integers(0, 256, (11, *OBS), dtype=np.uint8), rng.uniform(-1, 1, (10, 4)), rng.random(10), np.ones(10)
+    )
     batch = rb.sample(16)
     batch["reward"] = batch["reward"] + 0.5 * torch.rand(16)
     metrics = DrQV2Agent(OBS, 4, SMALL).update(batch, 3000)
@@ -239,8 +245,10 @@ def test_bf16_state_dict_round_trip_continues_identically():
     assert np.array_equal(agent.act(obs, 5000, True), clone.act(obs, 5000, True))
     for step in (5001, 5002):
         assert agent.update(batch, step) == clone.update(batch, step)
-    for a, b in zip(params(agent.encoder, agent.actor, agent.critic, agent.critic_target),
-                    params(clone.encoder, clone.actor, clone.critic, clone.critic_target)):
+    for a, b in zip(
+        params(agent.encoder, agent.actor, agent.critic, agent.critic_target),
+        params(clone.encoder, clone.actor, clone.critic, clone.critic_target),
+    ):
         assert torch.equal(a, b)
     with pytest.warns(UserWarning, match="precision bf16"):  # loading into an fp32 agent is flagged
         DrQV2Agent(OBS, 4, SMALL).load_state_dict(agent.state_dict())

@@ -9,6 +9,7 @@ walks the AST of every module, function-level imports included (a lazy import is
 only moves the failure to run time), and also refuses import cycles between modules, which make the
 import order matter and the packages impossible to test or reuse one at a time.
 """
+
 from __future__ import annotations
 
 import ast
@@ -19,8 +20,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: stage of each package; a package may import packages of its own stage or lower
 #: ``common`` sits below stage 0: every stage may import it, it imports none of them
-LEVELS = {"common": -1, "tasks": 0, "agents": 0, "rewards": 1, "analysis": 2, "suites": 3, "experiments": 3,
-          "scripts": 4}
+LEVELS = {
+    "common": -1,
+    "tasks": 0,
+    "agents": 0,
+    "rewards": 1,
+    "analysis": 2,
+    "suites": 3,
+    "experiments": 3,
+    "scripts": 4,
+}
 
 
 def module_name(path: Path) -> str:
@@ -98,8 +107,12 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def upward(graph: dict[str, set[str]]) -> list[str]:
-    return sorted(f"{src} imports {dst}" for src, dsts in graph.items() for dst in dsts
-                  if LEVELS[dst.split(".")[0]] > LEVELS[src.split(".")[0]])
+    return sorted(
+        f"{src} imports {dst}"
+        for src, dsts in graph.items()
+        for dst in dsts
+        if LEVELS[dst.split(".")[0]] > LEVELS[src.split(".")[0]]
+    )
 
 
 def test_the_walk_sees_every_package_and_function_level_imports():
@@ -117,8 +130,13 @@ def test_common_imports_nothing_of_the_project():
     make the whole project a cycle away from its bottom stage."""
     graph = import_graph()
     assert {name for name in graph if name.startswith("common")} >= {"common.io", "common.runtime"}
-    assert {f"{src} imports {dst}" for src, dsts in graph.items() if src.startswith("common")
-            for dst in dsts if not dst.startswith("common")} == set()
+    assert {
+        f"{src} imports {dst}"
+        for src, dsts in graph.items()
+        if src.startswith("common")
+        for dst in dsts
+        if not dst.startswith("common")
+    } == set()
 
 
 def test_no_package_imports_a_later_stage():
@@ -129,12 +147,15 @@ def test_no_import_cycles():
     assert cycles(import_graph()) == []
 
 
-@pytest.mark.parametrize("graph, expect_cycle, expect_up", [
-    ({"suites.a": {"suites.b"}, "suites.b": {"suites.a"}}, [["suites.a", "suites.b"]], []),
-    ({"analysis.f": {"suites.scores"}, "suites.scores": set()}, [], ["analysis.f imports suites.scores"]),
-    ({"rewards.x": {"common.io"}, "common.io": set()}, [], []),
-    ({"common.io": {"tasks.registry"}, "tasks.registry": set()}, [], ["common.io imports tasks.registry"]),
-])
+@pytest.mark.parametrize(
+    "graph, expect_cycle, expect_up",
+    [
+        ({"suites.a": {"suites.b"}, "suites.b": {"suites.a"}}, [["suites.a", "suites.b"]], []),
+        ({"analysis.f": {"suites.scores"}, "suites.scores": set()}, [], ["analysis.f imports suites.scores"]),
+        ({"rewards.x": {"common.io"}, "common.io": set()}, [], []),
+        ({"common.io": {"tasks.registry"}, "tasks.registry": set()}, [], ["common.io imports tasks.registry"]),
+    ],
+)
 def test_the_checks_catch_what_they_are_for(graph, expect_cycle, expect_up):
     assert cycles(graph) == expect_cycle
     assert upward(graph) == expect_up
@@ -167,12 +188,15 @@ def test_every_function_local_import_says_why_it_is_local():
     assert found == []
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("import os\n\ndef f():\n    return os.sep\n", 0),
-    ("def f():\n    import os\n    return os.sep\n", 1),
-    ("def f():\n    def g():\n        from os import path\n        return path\n    return g\n", 1),
-    ("def f():\n    import torch  # local import: an optional dependency\n    return torch\n", 0),
-    ("def f():\n    import torch  # torch is heavy\n    return torch\n", 1),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("import os\n\ndef f():\n    return os.sep\n", 0),
+        ("def f():\n    import os\n    return os.sep\n", 1),
+        ("def f():\n    def g():\n        from os import path\n        return path\n    return g\n", 1),
+        ("def f():\n    import torch  # local import: an optional dependency\n    return torch\n", 0),
+        ("def f():\n    import torch  # torch is heavy\n    return torch\n", 1),
+    ],
+)
 def test_the_local_import_count_catches_what_it_is_for(source, expected):
     assert len(unexplained_local_imports(source)) == expected

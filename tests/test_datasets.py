@@ -1,4 +1,5 @@
 """Collection round trip, resume, corruption handling, epsilon-greedy quality, loader errors."""
+
 import json
 
 import numpy as np
@@ -12,8 +13,9 @@ from tasks import datasets as ds
 @pytest.fixture(scope="module")
 def reach_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("ds")
-    collect_mod.collect("metaworld", ["reach"], episodes=3, epsilons=[1.0], eps_episodes=3, root=root,
-                        show_progress=False)
+    collect_mod.collect(
+        "metaworld", ["reach"], episodes=3, epsilons=[1.0], eps_episodes=3, root=root, show_progress=False
+    )
     return root
 
 
@@ -46,8 +48,9 @@ def test_expert_clips_end_at_their_first_success(reach_dataset):
     """docs/protocol.md#expert-and-epsilon-greedy-videos: an expert video ends at its first success frame
     (inclusive); epsilon-greedy
     videos keep the full horizon."""
-    experts = (ds.load_episodes("metaworld", ["reach"], root=reach_dataset)
-               + ds.load_episodes("metaworld", ["reach"], split="test", root=reach_dataset))
+    experts = ds.load_episodes("metaworld", ["reach"], root=reach_dataset) + ds.load_episodes(
+        "metaworld", ["reach"], split="test", root=reach_dataset
+    )
     for ep in experts:
         assert np.flatnonzero(ep.successes).tolist() == [ep.length - 1]
         assert ep.meta["first_success"] == ep.length < tasks_spec("reach").horizon
@@ -61,8 +64,13 @@ def tasks_spec(name):
 
 def test_an_episode_without_success_is_no_expert_clip():
     t = 5
-    ep = ds.Episode(np.zeros((t + 1, 3, 64, 64), np.uint8), np.zeros((t, 4), np.float32), np.zeros(t, np.float32),
-                    np.zeros(t, bool), {"task": "reach", "seed": 7})
+    ep = ds.Episode(
+        np.zeros((t + 1, 3, 64, 64), np.uint8),
+        np.zeros((t, 4), np.float32),
+        np.zeros(t, np.float32),
+        np.zeros(t, bool),
+        {"task": "reach", "seed": 7},
+    )
     with pytest.raises(ValueError, match="never succeeds"):
         ds.clip_at_first_success(ep)
     ep.successes[[2, 4]] = True
@@ -77,11 +85,18 @@ def test_old_format_is_refused_and_rerecorded(reach_dataset):
     good = ds.read_episode(victim)
     old_meta = {k: v for k, v in good.meta.items() if k != "format"}
     with open(victim, "wb") as f:
-        np.savez_compressed(f, frames=good.frames, actions=good.actions, rewards=good.rewards,
-                            successes=good.successes, meta=np.array(json.dumps(old_meta)))
-    with pytest.raises(ds.OutdatedEpisodeError,
-                       match=f"format 1.*python -m tasks.collect --domain metaworld --tasks reach --data-root "
-                             f"{reach_dataset}"):
+        np.savez_compressed(
+            f,
+            frames=good.frames,
+            actions=good.actions,
+            rewards=good.rewards,
+            successes=good.successes,
+            meta=np.array(json.dumps(old_meta)),
+        )
+    with pytest.raises(
+        ds.OutdatedEpisodeError,
+        match=f"format 1.*python -m tasks.collect --domain metaworld --tasks reach --data-root {reach_dataset}",
+    ):
         ds.load_episodes("metaworld", ["reach"], split="test", root=reach_dataset)
     messages = []
     plan = collect_mod.Plan("metaworld", "reach", 3, (1.0,), 3, reach_dataset)
@@ -94,8 +109,9 @@ def test_old_format_is_refused_and_rerecorded(reach_dataset):
 @pytest.mark.parametrize("count", ["0", "-3"])
 def test_episode_counts_must_be_positive(tmp_path, count, capsys):
     with pytest.raises(SystemExit):
-        collect_mod.main(["--domain", "metaworld", "--tasks", "reach", "--episodes", count,
-                          "--data-root", str(tmp_path)])
+        collect_mod.main(
+            ["--domain", "metaworld", "--tasks", "reach", "--episodes", count, "--data-root", str(tmp_path)]
+        )
     assert "must be at least 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="episodes must be at least 1"):
         collect_mod.collect("metaworld", ["reach"], episodes=int(count), root=tmp_path, show_progress=False)
@@ -143,8 +159,11 @@ def test_a_corrupted_file_names_the_command_that_re_records_it(tmp_path):
     victim = ds.episode_path(ds.episode_dir("metaworld", "reach", root=root), 0)
     victim.parent.mkdir(parents=True)
     victim.write_bytes(b"truncated")
-    with pytest.raises(ValueError, match=f"corrupted episode file .*re-record with: python -m tasks.collect "
-                                         f"--domain metaworld --tasks reach --data-root {root}"):
+    with pytest.raises(
+        ValueError,
+        match=f"corrupted episode file .*re-record with: python -m tasks.collect "
+        f"--domain metaworld --tasks reach --data-root {root}",
+    ):
         ds.read_episode(victim, root=root)
     noisy = ds.episode_path(ds.episode_dir("metaworld", "reach", kind=ds.eps_kind(0.5), root=root), 0)
     noisy.parent.mkdir(parents=True)

@@ -1,5 +1,6 @@
 """GenReward on real recorded MetaWorld episodes with a tiny, briefly trained codec and VQ-Diffusion:
 goal-video rollouts (shape, determinism, cache), the provider's two levels, and exact checkpoints."""
+
 import dataclasses
 import io
 import json
@@ -112,8 +113,13 @@ def test_fb_numbers_do_not_depend_on_the_frames_memory_layout():
 def _batch(ep, gen, n=8):
     idx = torch.randint(0, len(ep.rewards) - 3, (n,), generator=gen)
     frames = torch.from_numpy(ep.frames)
-    return {"obs": frames[idx], "action": torch.from_numpy(ep.actions)[idx], "reward": torch.zeros(n),
-            "discount": torch.ones(n), "next_obs": frames[idx + 3]}
+    return {
+        "obs": frames[idx],
+        "action": torch.from_numpy(ep.actions)[idx],
+        "reward": torch.zeros(n),
+        "discount": torch.ones(n),
+        "next_obs": frames[idx + 3],
+    }
 
 
 def test_frame_level_bonus_updates_its_model_and_checkpoints_resume_exactly(root):
@@ -157,20 +163,34 @@ def test_bad_input_and_missing_models_say_what_to_do(root, tmp_path):
 
 # ------------------------------------------------------------------------------------ through the trainer
 
+
 def _genreward_runs(genreward_model_root, results, methods=("genreward",), frames=1024):
     """genreward5 smoke runs on pick-place: one eval episode, a short goal video (8 frames, 2 denoising steps)
     so that a 256-step episode does not pay a 256-frame rollout; the request is rebuilt so ``prepare`` makes
     the statistics of exactly these settings."""
-    runs = expand("genreward5", "smoke", methods=list(methods), tasks=[TASK], results=results, frames=frames,
-                  data_root=str(genreward_model_root), torch_threads=1, device="cpu")
+    runs = expand(
+        "genreward5",
+        "smoke",
+        methods=list(methods),
+        tasks=[TASK],
+        results=results,
+        frames=frames,
+        data_root=str(genreward_model_root),
+        torch_threads=1,
+        device="cpu",
+    )
     out = []
     for spec in runs:
         c = dataclasses.replace(spec.config, eval_episodes=1, checkpoint_every_frames=512, eval_every_frames=frames)
         if c.provider == "genreward":
             c = dataclasses.replace(c, provider_overrides={**c.provider_overrides, "goal_frames": 8, "goal_steps": 2})
-        request = rewards.PrepareRequest.make(rewards.get(c.provider), overrides=c.provider_overrides,
-                                              **{f.name: getattr(spec.prepare, f.name)
-                                                 for f in dataclasses.fields(spec.prepare) if f.name != "overrides"})
+        request = rewards.PrepareRequest.make(
+            rewards.get(c.provider),
+            overrides=c.provider_overrides,
+            **{
+                f.name: getattr(spec.prepare, f.name) for f in dataclasses.fields(spec.prepare) if f.name != "overrides"
+            },
+        )
         out.append(dataclasses.replace(spec, config=c, prepare=request))
     return out
 
@@ -196,8 +216,10 @@ def test_kill_9_and_resume_with_fb_state_gives_the_rows_of_an_uninterrupted_run(
     train.run(whole.config, whole.run_dir)
     [killed] = _genreward_runs(genreward_model_root, tmp_path / "killed", frames=1536)
     code = "import json, sys; from suites import train; train.run(json.loads(sys.argv[1]), sys.argv[2])"
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config.as_dict()), str(killed.run_dir)],
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps(killed.config.as_dict()), str(killed.run_dir)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
     ckpts = killed.run_dir / "checkpoints"
     deadline = time.monotonic() + 600
     try:
@@ -248,12 +270,17 @@ def test_genreward5_smoke_end_to_end(genreward_model_root, tmp_path):
         config = json.loads((suite_dir / method / TASK / "seed_0" / "config.json").read_text())
         assert list(pd.read_csv(suite_dir / method / TASK / "seed_0" / "eval.csv")["frame"]) == [0, 512]
     assert config["provider_overrides"]["preset"] == "small"
-    dr = rewards.make("diffusion_reward", task=TASK, domain="metaworld", data_root=genreward_model_root,
-                      task_set="genreward")
+    dr = rewards.make(
+        "diffusion_reward", task=TASK, domain="metaworld", data_root=genreward_model_root, task_set="genreward"
+    )
     # the suite's diffusion_reward reads the five-task model, not the seen-task one (not silently zero-shot)
     assert dr.params["trained_on"] == five and dr.params["task_set"] == "genreward"
-    assert json.loads((suite_dir / "diffusion_reward" / TASK / "seed_0" / "config.json").read_text())[
-        "provider_overrides"]["task_set"] == "genreward"
+    assert (
+        json.loads((suite_dir / "diffusion_reward" / TASK / "seed_0" / "config.json").read_text())[
+            "provider_overrides"
+        ]["task_set"]
+        == "genreward"
+    )
 
 
 def test_prepare_pretrains_the_shared_genreward_model_in_the_requested_precision(genreward_model_root, tmp_path):
@@ -263,10 +290,20 @@ def test_prepare_pretrains_the_shared_genreward_model_in_the_requested_precision
     bf16 launch's diffusion_reward would score with an fp32-trained model, or not, depending on the order."""
     shutil.copytree(genreward_model_root / "datasets", tmp_path / "datasets")  # the videos, no models
     shared = model_ref("metaworld", "small", 2, tmp_path, "genreward")
-    assert shared == ModelRef("metaworld", rewards.get("diffusion_reward").model_name, "small", 2, tmp_path,
-                              task_set="genreward")
-    request = PrepareRequest(domain="metaworld", tasks=(TASK,), data_root=str(tmp_path), preset="small",
-                             pretrain_steps=2, expert_episodes=2, reports=False, device="cpu", precision="bf16")
+    assert shared == ModelRef(
+        "metaworld", rewards.get("diffusion_reward").model_name, "small", 2, tmp_path, task_set="genreward"
+    )
+    request = PrepareRequest(
+        domain="metaworld",
+        tasks=(TASK,),
+        data_root=str(tmp_path),
+        preset="small",
+        pretrain_steps=2,
+        expert_episodes=2,
+        reports=False,
+        device="cpu",
+        precision="bf16",
+    )
     rewards.get("genreward_frame").prepare(request, log=lambda m: None)  # the frame level: no statistics to make
     for ref in (shared.codec, shared):
         meta = torch.load(ref.checkpoint, map_location="cpu", weights_only=False)["meta"]

@@ -1,5 +1,6 @@
 """Model diagnostics (copy accuracy, NLL per token, token persistence, codec PSNR): in the pretraining history
 at every evaluation, for any saved model through the quality command, and as checkable functions."""
+
 import csv
 import json
 import shutil
@@ -16,16 +17,29 @@ from rewards.models.store import ModelRef
 from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
 from tests.conftest import TASK
 
-KEYS = {"codec": {"psnr"}, "vqdiffusion": {"copy_accuracy", "persistence", "data_persistence"},
-        "videogpt": {"nll_per_token", "persistence", "data_persistence"}}
+KEYS = {
+    "codec": {"psnr"},
+    "vqdiffusion": {"copy_accuracy", "persistence", "data_persistence"},
+    "videogpt": {"nll_per_token", "persistence", "data_persistence"},
+}
 #: the video models' EMA moves every 25 steps: evaluated at 25 and 50, their scored weights differ
 STEPS = {"codec": (4, 2), "video": (50, 25)}
 
 
 def train(ref: ModelRef, steps: int | None = None) -> None:
     total, every = STEPS["codec" if ref.is_codec else "video"]
-    pretrain(ref, steps=steps or total, tasks=[TASK], batch_size=8, device="cpu", eval_every=every,
-             ckpt_every=every, quality=False, progress=False, log=lambda m: None)
+    pretrain(
+        ref,
+        steps=steps or total,
+        tasks=[TASK],
+        batch_size=8,
+        device="cpu",
+        eval_every=every,
+        ckpt_every=every,
+        quality=False,
+        progress=False,
+        log=lambda m: None,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +105,24 @@ def test_a_saved_model_gives_its_history_numbers_through_the_quality_command(roo
     snapshot.parent.mkdir(parents=True)
     shutil.copy2(ref.checkpoint, snapshot)
     out = tmp_path / "diag.csv"
-    assert quality_main(["--domain", "metaworld", "--diagnostics", "--model-file", str(snapshot),
-                         "--data-root", str(root), "--device", "cpu", "--csv", str(out)]) == 0
+    assert (
+        quality_main(
+            [
+                "--domain",
+                "metaworld",
+                "--diagnostics",
+                "--model-file",
+                str(snapshot),
+                "--data-root",
+                str(root),
+                "--device",
+                "cpu",
+                "--csv",
+                str(out),
+            ]
+        )
+        == 0
+    )
     row = json.loads((snapshot.parent / "diagnostics.json").read_text())
     step = meta.get("best_step") or meta["steps"]
     entry = next(h for h in history(ref) if h["step"] == step)
@@ -107,11 +137,29 @@ def test_a_saved_model_gives_its_history_numbers_through_the_quality_command(roo
 
 def test_the_quality_command_refuses_a_model_of_another_domain_and_a_missing_file(root, tmp_path, capsys):
     path = ModelRef("metaworld", "codec", data_root=root).checkpoint
-    assert quality_main(["--domain", "adroit", "--diagnostics", "--model-file", str(path),
-                         "--data-root", str(root), "--device", "cpu"]) == 2
+    assert (
+        quality_main(
+            [
+                "--domain",
+                "adroit",
+                "--diagnostics",
+                "--model-file",
+                str(path),
+                "--data-root",
+                str(root),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     assert "is a metaworld model, not adroit" in capsys.readouterr().err
-    assert quality_main(["--domain", "metaworld", "--diagnostics", "--model-file", str(tmp_path / "none.pt"),
-                         "--device", "cpu"]) == 2
+    assert (
+        quality_main(
+            ["--domain", "metaworld", "--diagnostics", "--model-file", str(tmp_path / "none.pt"), "--device", "cpu"]
+        )
+        == 2
+    )
     assert "no model file" in capsys.readouterr().err
 
 

@@ -4,6 +4,7 @@ What must hold whatever the speed: bf16 scoring is deterministic under a seed, r
 keeps the VQ-Diffusion posteriors' log-space sums in fp32, never mixes fp32 and bf16 statistics, and a run
 records its precision so that a run directory never mixes two.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,6 +49,7 @@ def episode_tokens(n: int = 9, seed: int = 0) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- names
 
+
 def test_unresolved_or_unknown_precision_is_refused_naming_the_valid_ones():
     assert check("bf16") == "bf16"
     with pytest.raises(ValueError, match="valid: fp32, bf16.*resolve"):
@@ -58,6 +60,7 @@ def test_unresolved_or_unknown_precision_is_refused_naming_the_valid_ones():
 
 # ----------------------------------------------------------------------------- models
 
+
 @pytest.mark.parametrize("kind", ["ce", "ll"])
 @pytest.mark.parametrize("model", ["vqdiffusion", "videogpt"])
 def test_bf16_scoring_is_deterministic_under_a_seed(model, kind):
@@ -66,8 +69,9 @@ def test_bf16_scoring_is_deterministic_under_a_seed(model, kind):
     tokens = episode_tokens()
 
     def run(precision):
-        return score_episode_tokens(m, tokens, kind, steps=10, noise=True, precision=precision,
-                                    generator=torch.Generator().manual_seed(3))
+        return score_episode_tokens(
+            m, tokens, kind, steps=10, noise=True, precision=precision, generator=torch.Generator().manual_seed(3)
+        )
 
     a, b, f = run("bf16"), run("bf16"), run("fp32")
     assert a.dtype == torch.float32 and torch.isfinite(a).all()
@@ -118,8 +122,13 @@ def bf16_trained():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     task = torch.randperm(K, generator=g)[:VOCAB], torch.randperm(VOCAB, generator=g)
-    cfg = VQDiffusionConfig.preset("small", context=2, depth=1, time_sampling="uniform",
-                                   optim=vqd.VQDiffusionOptim(lr=2e-3, warmup_steps=0, grad_clip=1.0))
+    cfg = VQDiffusionConfig.preset(
+        "small",
+        context=2,
+        depth=1,
+        time_sampling="uniform",
+        optim=vqd.VQDiffusionOptim(lr=2e-3, warmup_steps=0, grad_clip=1.0),
+    )
     trainer = VideoModelTrainer("vqdiffusion", cfg, torch.device("cpu"), precision="bf16")
     held = toy_batch(task, 32, torch.Generator().manual_seed(9))
     before = trainer.validate(held)
@@ -149,8 +158,11 @@ def test_bf16_and_fp32_scores_of_a_trained_model_agree_in_rank(bf16_trained, kin
     for p in ("fp32", "bf16"):
         with torch.no_grad(), autocast(p, "cpu"):
             gen = torch.Generator().manual_seed(1)
-            scores[p] = (m.score_ce(ctx, steps=10, noise=False, generator=gen) if kind == "ce"
-                         else m.score_ll(ctx, tgt, steps=10, generator=gen)).numpy()
+            scores[p] = (
+                m.score_ce(ctx, steps=10, noise=False, generator=gen)
+                if kind == "ce"
+                else m.score_ll(ctx, tgt, steps=10, generator=gen)
+            ).numpy()
     assert spearman(scores["fp32"], scores["bf16"]) >= 0.9
     assert np.abs(scores["fp32"] - scores["bf16"]).max() <= 0.1 * np.ptp(scores["fp32"])
 
@@ -170,13 +182,25 @@ def test_codec_bf16_encoding_is_deterministic_and_picks_codes_in_fp32(trained_co
 
 # ----------------------------------------------------------------------------- providers and statistics
 
+
 def test_video_reward_statistics_are_kept_per_precision(video_model_root):
-    providers = {p: rewards.make("diffusion_reward", task="reach", domain="metaworld", device="cpu",
-                                 data_root=video_model_root, alpha=0.0, beta=0.0, precision=p)
-                 for p in ("fp32", "bf16")}
+    providers = {
+        p: rewards.make(
+            "diffusion_reward",
+            task="reach",
+            domain="metaworld",
+            device="cpu",
+            data_root=video_model_root,
+            alpha=0.0,
+            beta=0.0,
+            precision=p,
+        )
+        for p in ("fp32", "bf16")
+    }
     assert providers["bf16"].precision == "bf16" and "precision" not in providers["bf16"].params
-    stats = json.loads((ModelRef("metaworld", "vqdiffusion", "small", 2,
-                                 video_model_root).dir / "stats.json").read_text())
+    stats = json.loads(
+        (ModelRef("metaworld", "vqdiffusion", "small", 2, video_model_root).dir / "stats.json").read_text()
+    )
     # VQ-Diffusion's bf16 key names its scoring path (its own bf16 forward): statistics cached by the
     # autocast path before it, under "..._bf16", are not read
     assert "ce_s10_noise_seed0" in stats and "ce_s10_noise_seed0_bf16_lowp" in stats
@@ -197,6 +221,7 @@ def test_providers_without_networks_take_the_precision_keyword_and_stay_fp32():
 
 # ----------------------------------------------------------------------------- run configs
 
+
 def test_suites_run_lists_the_valid_precisions(capsys):
     with pytest.raises(SystemExit):
         run.main(["--suite", "metaworld7", "--precision", "bogus"])
@@ -207,8 +232,9 @@ def test_suites_run_lists_the_valid_precisions(capsys):
 def test_every_run_config_records_its_precision():
     default = expand("metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu")
     assert all(r.config.precision_requested == DEFAULT_PRECISION for r in default)
-    auto = expand("metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu",
-                  precision="auto")
+    auto = expand(
+        "metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu", precision="auto"
+    )
     want = resolve_precision("auto", "cpu")
     for r in auto:
         assert r.config.precision == r.config.agent["precision"] == r.prepare.precision == want
@@ -217,12 +243,28 @@ def test_every_run_config_records_its_precision():
 
 def test_an_fp32_run_refuses_a_relaunch_in_bf16(tmp_path):
 
-    fp32 = expand("metaworld7", "smoke", methods=["sparse"], tasks=["reach"], seeds=[0], device="cpu",
-                  precision="fp32", results=tmp_path)[0]
+    fp32 = expand(
+        "metaworld7",
+        "smoke",
+        methods=["sparse"],
+        tasks=["reach"],
+        seeds=[0],
+        device="cpu",
+        precision="fp32",
+        results=tmp_path,
+    )[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # bf16 on a CPU without it warns (emulated): beside the point here
-        bf16 = expand("metaworld7", "smoke", methods=["sparse"], tasks=["reach"], seeds=[0], device="cpu",
-                      precision="bf16", results=tmp_path)[0]
+        bf16 = expand(
+            "metaworld7",
+            "smoke",
+            methods=["sparse"],
+            tasks=["reach"],
+            seeds=[0],
+            device="cpu",
+            precision="bf16",
+            results=tmp_path,
+        )[0]
     fp32.run_dir.mkdir(parents=True)
     (fp32.run_dir / "config.json").write_text(json.dumps(fp32.config.as_dict(), default=str))
     check_config(fp32.config, fp32.run_dir)  # the same config: fine
@@ -239,6 +281,7 @@ def test_an_fp32_run_refuses_a_relaunch_in_bf16(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the bf16 scoring path
+
 
 def test_bf16_scoring_runs_on_bf16_weight_copies_made_per_call_and_never_saved():
     """Under bf16 autocast with autograd off (scoring, sampling) the denoiser runs on bf16 copies of its

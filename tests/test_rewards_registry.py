@@ -1,4 +1,5 @@
 """The reward registry: built-ins found lazily, decorated classes, third-party entry points, clean errors."""
+
 from __future__ import annotations
 
 import subprocess
@@ -46,8 +47,10 @@ def test_builtins_are_registered_once_in_the_table():
 
 def test_import_is_light():
     """``import rewards`` must not import torch or any provider module (they load on make())."""
-    code = ("import sys, rewards; bad = [m for m in ('torch', 'rewards.rnd', 'rewards.amp', 'rewards.sparse') "
-            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, rewards; bad = [m for m in ('torch', 'rewards.rnd', 'rewards.amp', 'rewards.sparse') "
+        "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -60,8 +63,11 @@ def test_unknown_name_lists_valid_ones():
 
 
 def test_unknown_or_missing_keywords_name_the_parameters():
-    with pytest.raises(ValueError, match=r"'rnd' got unknown parameter\(s\) alpha, lrr; it takes: task, domain, "
-                                         r"device, data_root, seed, bonus_scale, lr, update_interval, image_size"):
+    with pytest.raises(
+        ValueError,
+        match=r"'rnd' got unknown parameter\(s\) alpha, lrr; it takes: task, domain, "
+        r"device, data_root, seed, bonus_scale, lr, update_interval, image_size",
+    ):
         rewards.make("rnd", task="reach", domain="metaworld", lrr=1.0, alpha=0.5)
     with pytest.raises(ValueError, match="missing a required argument: 'domain'"):
         rewards.make("sparse", task="reach")
@@ -130,10 +136,12 @@ def plugin_dist(tmp_path, monkeypatch):
     info = tmp_path / "vrb_plugin_const-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vrb-plugin-const\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent(f"""\
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(f"""\
         [{ENTRY_POINT_GROUP}]
         plugin_const = vrb_plugin_const:ConstantBonus
-        """))
+        """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     rewards.clear_cache()
     yield "plugin_const"

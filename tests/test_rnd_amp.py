@@ -1,4 +1,5 @@
 """The built-in providers sparse, rnd and amp on real MetaWorld frames: shapes, learning, checkpoints."""
+
 from __future__ import annotations
 
 import io
@@ -58,6 +59,7 @@ def roundtrip(state):
 
 # ------------------------------------------------------------------------------------------- sparse
 
+
 def test_sparse_passes_env_reward_through(reach):
     frames, _ = reach
     env_r = np.linspace(0, 2, len(frames) - 1)  # float64 in, float32 out, values unchanged
@@ -98,12 +100,14 @@ def test_bonus_rejects_bad_batches(name, reach):
     r = rewards.make(name, task="reach", domain="metaworld", device=DEVICE, **kw)
     obs = torch.as_tensor(frames[:4])
     key = "obs" if name == "amp" else "next_obs"  # AMP scores o_t by default (the release)
-    for batch, msg in [({key: obs.float()}, "torch.uint8"),
-                       ({key: frames[:4]}, "torch uint8 tensor"),
-                       ({"other": obs}, f"key '{key}'"),
-                       (obs, "a dict"),
-                       ({key: obs[:, :, :32, :32]}, "64x64"),
-                       ({key: obs[:, :1]}, r"\[B, 3, H, W\]")]:
+    for batch, msg in [
+        ({key: obs.float()}, "torch.uint8"),
+        ({key: frames[:4]}, "torch uint8 tensor"),
+        ({"other": obs}, f"key '{key}'"),
+        (obs, "a dict"),
+        ({key: obs[:, :, :32, :32]}, "64x64"),
+        ({key: obs[:, :1]}, r"\[B, 3, H, W\]"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             r.bonus(batch)
         with pytest.raises(ValueError, match=msg):
@@ -111,6 +115,7 @@ def test_bonus_rejects_bad_batches(name, reach):
 
 
 # ---------------------------------------------------------------------------------------------- rnd
+
 
 def test_rnd_bonus_decreases_with_training_and_target_stays_frozen(reach, door):
     frames, _ = reach
@@ -137,7 +142,7 @@ def test_rnd_update_reuses_the_bonus_forward_with_the_same_numbers(reach, door):
     """The trainer's order, bonus then update on one batch: the update differentiates the forward the bonus
     made (one forward instead of two) and gives bit for bit what a separate forward gives."""
     fused, separate = (rewards.make("rnd", task="reach", domain="metaworld", device=DEVICE, seed=5) for _ in "ab")
-    batches = [as_batch(reach[0][i:i + 16]) for i in (0, 16)] + [as_batch(door[0][:16])]
+    batches = [as_batch(reach[0][i : i + 16]) for i in (0, 16)] + [as_batch(door[0][:16])]
     calls = {"n": 0}
     fused.nets.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1))
     for step in range(6):
@@ -198,6 +203,7 @@ def test_rnd_state_dict_round_trip(reach):
 
 # ---------------------------------------------------------------------------------------------- amp
 
+
 def test_amp_discriminator_separates_expert_from_other_task(reach, door):
     expert, other = reach[0], door[0]
     r = rewards.make("amp", task="reach", domain="metaworld", device=DEVICE, expert_frames=expert[:24])
@@ -226,19 +232,20 @@ def test_amp_reward_formula():
 
 # A linear D(x) = sum(w * x) has input gradient w at every x. Its 2x2 pixels carry channel vectors of
 # norm 5, 1, 3 and 0, and ||w|| over all of C*H*W is sqrt(25 + 1 + 9 + 0) = sqrt(35).
-_W = torch.tensor([[[3.0, 0.0], [1.0, 0.0]],
-                   [[4.0, 0.0], [2.0, 0.0]],
-                   [[0.0, 1.0], [2.0, 0.0]]])
+_W = torch.tensor([[[3.0, 0.0], [1.0, 0.0]], [[4.0, 0.0], [2.0, 0.0]], [[0.0, 1.0], [2.0, 0.0]]])
 
 
 def _linear_disc(x: torch.Tensor) -> torch.Tensor:
     return (x * _W).flatten(1).sum(1)
 
 
-@pytest.mark.parametrize("penalty,expected", [
-    ("per_pixel", 0.1 * ((5 - 1) ** 2 + (1 - 1) ** 2 + (3 - 1) ** 2 + (0 - 1) ** 2) / 4),  # 0.525
-    ("full", 0.1 * (35 ** 0.5 - 1) ** 2),                                                 # 2.4168...
-])
+@pytest.mark.parametrize(
+    "penalty,expected",
+    [
+        ("per_pixel", 0.1 * ((5 - 1) ** 2 + (1 - 1) ** 2 + (3 - 1) ** 2 + (0 - 1) ** 2) / 4),  # 0.525
+        ("full", 0.1 * (35**0.5 - 1) ** 2),  # 2.4168...
+    ],
+)
 def test_amp_gradient_penalty_by_hand(penalty, expected):
     """Release: mean over pixels of (channel norm - 1)^2; textbook: (norm over C*H*W - 1)^2."""
     x = torch.zeros(4, 3, 2, 2)
@@ -263,8 +270,9 @@ def test_amp_defaults_are_the_release_and_variants_are_recorded(reach):
 def test_amp_bonus_scores_the_chosen_frame(reach, door, reward_on):
     """The bonus is D's reward on batch[reward_on]; the other key does not move it."""
     a, b = torch.as_tensor(reach[0][:6]), torch.as_tensor(door[0][:6])
-    r = rewards.make("amp", task="reach", domain="metaworld", device=DEVICE, expert_frames=reach[0],
-                     reward_on=reward_on)
+    r = rewards.make(
+        "amp", task="reach", domain="metaworld", device=DEVICE, expert_frames=reach[0], reward_on=reward_on
+    )
     other = "next_obs" if reward_on == "obs" else "obs"
     bonus = r.bonus({reward_on: a, other: b})
     assert torch.equal(bonus, amp_reward(r.discriminate(a)))
@@ -298,8 +306,9 @@ def test_amp_rejects_bad_expert_frames(reach):
 
 def _write_expert_dataset(root, domain, task, episodes):
     for i, (frames, env_r) in enumerate(episodes):
-        meta = dict(task=task, domain=domain, seed=i, epsilon=0.0, camera="corner2", kind="expert",
-                    split="train", success=True)
+        meta = dict(
+            task=task, domain=domain, seed=i, epsilon=0.0, camera="corner2", kind="expert", split="train", success=True
+        )
         ep = Episode(frames, np.zeros((len(env_r), 4), np.float32), env_r, env_r > 0, meta)
         save_episode(episode_path(episode_dir(domain, task, "expert", "train", root), i), ep)
 

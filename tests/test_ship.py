@@ -4,6 +4,7 @@ unfinished run, a checkpoint, a changed re-run or a run of another setting never
 The runs are real ones: copies of the reference experiment's shipped runs (results/reference/), with a
 checkpoint-like file and a replay folder added where a training run would have them.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,12 @@ from suites import run as suite_run
 
 SHIPPED = Path(__file__).resolve().parent.parent / "results" / "reference" / "metaworld7-quick" / "metaworld7"
 SUITE = "metaworld7"
-RUNS = [f"{method}/{task}/seed_{seed}" for method in ("sparse", "viper_std") for task in ("reach", "door-close")
-        for seed in (0, 1)]
+RUNS = [
+    f"{method}/{task}/seed_{seed}"
+    for method in ("sparse", "viper_std")
+    for task in ("reach", "door-close")
+    for seed in (0, 1)
+]
 
 
 def _source(tmp_path: Path, runs=RUNS) -> Path:
@@ -121,12 +126,17 @@ def test_a_suite_the_reference_folder_lacks_is_added_only_when_named(tmp_path, c
     ref = tmp_path / "reference"
     ship(src, ref, figures=False, log=lambda m: None)
     unseen = "sparse/window-open/seed_0"
-    shutil.copytree(SHIPPED.parent.parent / "metaworld_unseen-quick" / "metaworld_unseen" / unseen,
-                    src / "metaworld_unseen" / unseen)
+    shutil.copytree(
+        SHIPPED.parent.parent / "metaworld_unseen-quick" / "metaworld_unseen" / unseen,
+        src / "metaworld_unseen" / unseen,
+    )
     shutil.copytree(SHIPPED / RUNS[1], src / SUITE / RUNS[1])
     before = _files(ref)
-    with pytest.raises(ShipError, match=r"holds suite\(s\) metaworld7, not metaworld_unseen .*"
-                                        r"metaworld_unseen/sparse/window-open/seed_0.*--suite metaworld7"):
+    with pytest.raises(
+        ShipError,
+        match=r"holds suite\(s\) metaworld7, not metaworld_unseen .*"
+        r"metaworld_unseen/sparse/window-open/seed_0.*--suite metaworld7",
+    ):
         ship(src, ref, figures=False, log=lambda m: None)
     assert _files(ref) == before  # not even the metaworld7 run
     assert main([str(src), str(ref), "--no-figures"]) == 1 and "Nothing shipped" in capsys.readouterr().err

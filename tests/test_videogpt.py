@@ -1,4 +1,5 @@
 """VideoGPT: contract shapes, KV-cache correctness, causality, score determinism, training, checkpoints."""
+
 import pytest
 import torch
 
@@ -12,8 +13,15 @@ from tests.conftest import TASK
 
 
 def tiny_config(**kw) -> VideoGPTConfig:
-    base = dict(context=1, vocab_size=256, n_layers=2, width=64, n_heads=4, dropout=0.0,
-                optim=VideoGPTOptim(lr=2e-3, warmup_steps=20))
+    base = dict(
+        context=1,
+        vocab_size=256,
+        n_layers=2,
+        width=64,
+        n_heads=4,
+        dropout=0.0,
+        optim=VideoGPTOptim(lr=2e-3, warmup_steps=20),
+    )
     base.update(kw)
     return VideoGPTConfig(**base)
 
@@ -100,9 +108,13 @@ def test_entropy_score_is_finite_and_deterministic():
 
 @pytest.fixture(scope="module")
 def episode_tokens(trained_codec, tiny_dataset):
-    return {split: [trained_codec.encode(torch.from_numpy(e.frames))
-                    for e in load_episodes("metaworld", [TASK], split=split, root=tiny_dataset)]
-            for split in ("train", "test")}
+    return {
+        split: [
+            trained_codec.encode(torch.from_numpy(e.frames))
+            for e in load_episodes("metaworld", [TASK], split=split, root=tiny_dataset)
+        ]
+        for split in ("train", "test")
+    }
 
 
 def _windows(eps, context):

@@ -13,6 +13,7 @@ nearest-code search and EMA codebook (a bf16 distance flips ties between codes),
 and the KL terms, whose differences of near-equal logs bf16's 8 mantissa bits would round away), and
 every loss.
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext

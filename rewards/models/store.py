@@ -18,6 +18,7 @@ tasks' expert videos it is trained on; the default, ``seen``, leaves the directo
 ``ModelMissingError`` (a
 ``FileNotFoundError``) whose message is the exact command that makes it.
 """
+
 from __future__ import annotations
 
 import os
@@ -172,13 +173,15 @@ class ModelRef:
         return codec.load(device), net
 
 
-def save_checkpoint(path: Path, name: str, config: dict, meta: dict,
-                    weights: torch.nn.Module | dict[str, torch.Tensor]) -> Path:
+def save_checkpoint(
+    path: Path, name: str, config: dict, meta: dict, weights: torch.nn.Module | dict[str, torch.Tensor]
+) -> Path:
     """Write ``model.pt`` atomically from a module or a state dict (weights moved to CPU so it loads anywhere)."""
     sd = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
     state = {k: v.detach().cpu() for k, v in sd.items()}
-    return atomic_torch_save(path, {"format": FORMAT, "name": name, "config": config, "meta": meta,
-                                    "state_dict": state})
+    return atomic_torch_save(
+        path, {"format": FORMAT, "name": name, "config": config, "meta": meta, "state_dict": state}
+    )
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -194,12 +197,14 @@ def fingerprint(path: Path) -> str:
 
 # ---------------------------------------------------------------- token cache
 
+
 def _files_signature(files) -> list:
     return [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
 
 
-def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str = "train",
-                   root=None, precision: str = "fp32") -> dict[str, list[torch.Tensor]]:
+def episode_tokens(
+    codec, domain: str, tasks, kind: str = "expert", split: str = "train", root=None, precision: str = "fp32"
+) -> dict[str, list[torch.Tensor]]:
     """Codec tokens of every episode of each task: ``{task: [int16 [T+1, 64], ...]}`` (CPU).
 
     Tokenising is the slow part of preparing video-model data, so each (task, kind, split) is encoded
@@ -213,10 +218,18 @@ def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str =
     # (which knows its task set); an unsaved codec is not cached
     cref = getattr(codec, "ref", None)
     preset = getattr(codec, "meta", {}).get("preset")
-    codec_dir = (cref.dir if isinstance(cref, ModelRef) else
-                 ModelRef(domain, CODEC, preset, data_root=root).dir if preset else None)
-    codec_key = (fingerprint(codec_dir / "model.pt") if codec_dir is not None and (codec_dir / "model.pt").exists()
-                 else "unsaved")
+    codec_dir = (
+        cref.dir
+        if isinstance(cref, ModelRef)
+        else ModelRef(domain, CODEC, preset, data_root=root).dir
+        if preset
+        else None
+    )
+    codec_key = (
+        fingerprint(codec_dir / "model.pt")
+        if codec_dir is not None and (codec_dir / "model.pt").exists()
+        else "unsaved"
+    )
     out = {}
     for task in tasks:
         d = episode_dir(domain, task, kind, split, root)
@@ -234,8 +247,10 @@ def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str =
                     continue
             except Exception:  # unreadable cache: re-encode
                 pass
-        tokens = [codec.encode(torch.from_numpy(read_episode(f).frames), precision=precision).to(torch.int16).cpu()
-                  for f in files]
+        tokens = [
+            codec.encode(torch.from_numpy(read_episode(f).frames), precision=precision).to(torch.int16).cpu()
+            for f in files
+        ]
         if codec_key != "unsaved":
             atomic_torch_save(cache, {"key": key, "tokens": tokens})
         out[task] = tokens

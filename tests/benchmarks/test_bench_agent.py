@@ -10,6 +10,7 @@ runs on the same networks and batch, so the numbers compare on the same machine.
 on a shared machine) and reports the ratio; the issue's goal on a CPU with native bf16 is >= 2.0x.
 Thread count is left to torch's default (the runner's choice).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -34,10 +35,13 @@ SPEEDUP_GOAL = 2.0  # bf16 update vs the reference-style fp32 update, on hardwar
 @pytest.fixture(scope="module")
 def batch() -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    return dict(obs=torch.randint(0, 256, (BATCH, *OBS), dtype=torch.uint8, generator=g),
-                next_obs=torch.randint(0, 256, (BATCH, *OBS), dtype=torch.uint8, generator=g),
-                action=torch.rand(BATCH, ACTION_DIM, generator=g) * 2 - 1,
-                reward=torch.rand(BATCH, generator=g), discount=torch.full((BATCH,), 0.99 ** 3))
+    return dict(
+        obs=torch.randint(0, 256, (BATCH, *OBS), dtype=torch.uint8, generator=g),
+        next_obs=torch.randint(0, 256, (BATCH, *OBS), dtype=torch.uint8, generator=g),
+        action=torch.rand(BATCH, ACTION_DIM, generator=g) * 2 - 1,
+        reward=torch.rand(BATCH, generator=g),
+        discount=torch.full((BATCH,), 0.99**3),
+    )
 
 
 def make_agent(precision: str) -> DrQV2Agent:
@@ -100,12 +104,17 @@ def test_update_speedup_bf16_vs_reference(benchmark, batch):
         benchmark.pedantic(one_round, rounds=9, iterations=1)
     ratios = [r / f for r, f in zip(times["reference"], times["bf16"])]
     speedup = statistics.median(ratios)
-    benchmark.extra_info.update(speedup_median=round(speedup, 3), speedup_min=round(min(ratios), 3),
-                                bf16_median_ms=round(1e3 * statistics.median(times["bf16"]), 1),
-                                reference_median_ms=round(1e3 * statistics.median(times["reference"]), 1))
-    print(f"\nbf16 vs reference-style update ({threads} thread{'s' if threads > 1 else ''}): median speed-up "
-          f"{speedup:.2f}x ({benchmark.extra_info['bf16_median_ms']} vs {benchmark.extra_info['reference_median_ms']} "
-          f"ms)")
+    benchmark.extra_info.update(
+        speedup_median=round(speedup, 3),
+        speedup_min=round(min(ratios), 3),
+        bf16_median_ms=round(1e3 * statistics.median(times["bf16"]), 1),
+        reference_median_ms=round(1e3 * statistics.median(times["reference"]), 1),
+    )
+    print(
+        f"\nbf16 vs reference-style update ({threads} thread{'s' if threads > 1 else ''}): median speed-up "
+        f"{speedup:.2f}x ({benchmark.extra_info['bf16_median_ms']} vs {benchmark.extra_info['reference_median_ms']} "
+        f"ms)"
+    )
     assert speedup >= SPEEDUP_GOAL, times
 
 
@@ -119,8 +128,12 @@ def test_bench_replay_sample(benchmark):
     rb = ReplayBuffer(100_000, OBS, ACTION_DIM, nstep=3, gamma=0.99, seed=0)
     rng = np.random.default_rng(0)
     for _ in range(20):
-        rb.add_episode(rng.integers(0, 256, (101, *OBS), dtype=np.uint8), rng.uniform(-1, 1, (100, ACTION_DIM)),
-                       rng.random(100), np.ones(100))
+        rb.add_episode(
+            rng.integers(0, 256, (101, *OBS), dtype=np.uint8),
+            rng.uniform(-1, 1, (100, ACTION_DIM)),
+            rng.random(100),
+            np.ones(100),
+        )
     out = benchmark(rb.sample, BATCH)
     assert out["obs"].shape == (BATCH, *OBS)
 
@@ -138,4 +151,4 @@ def test_bench_sgemm_peak(benchmark):
     reference = (a[rows].double() @ b.double()).float()
     torch.testing.assert_close(out[rows], reference, rtol=1e-4, atol=2e-3)
     if not benchmark.disabled:
-        benchmark.extra_info["gflops"] = 2 * 2048 ** 3 / benchmark.stats.stats.mean / 1e9
+        benchmark.extra_info["gflops"] = 2 * 2048**3 / benchmark.stats.stats.mean / 1e9

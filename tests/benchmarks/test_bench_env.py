@@ -15,6 +15,7 @@ frame, shadows or multi-sampling back on) would miss. They run only under ``--be
 tests (the default) the bodies step and render each env and check the frames, and time nothing (two of
 the ratio checks failed CI on a loaded machine).
 """
+
 import time
 
 import mujoco
@@ -58,8 +59,12 @@ def _paired_ratio(new, old, pairs: int = PAIRS) -> dict:
     the median of alternating back-to-back pairs (``timing.paired_ratio``), and each side's best steps
     per CPU second (``clock=time.process_time``: see ``timing.paired_ratio``)."""
     time_ratio, ratios, best = paired_ratio(new, old, pairs, clock=time.process_time)
-    return {"ratio": 1.0 / time_ratio, "ratios": [round(1.0 / r, 3) for r in ratios],
-            "new_best_steps_per_cpu_s": STEPS / best["new"], "old_best_steps_per_cpu_s": STEPS / best["old"]}
+    return {
+        "ratio": 1.0 / time_ratio,
+        "ratios": [round(1.0 / r, 3) for r in ratios],
+        "new_best_steps_per_cpu_s": STEPS / best["new"],
+        "old_best_steps_per_cpu_s": STEPS / best["old"],
+    }
 
 
 def _actions(env, seed=0):

@@ -15,6 +15,7 @@ thread less sensitive to other jobs than the wall clock, and the unit of the bud
 default ``--benchmark-disable`` each case is a
 plain test on one thread: one step per precision, which must give a finite loss and move the weights.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,9 +43,10 @@ def trainer(name: str, precision: str) -> VideoModelTrainer:
 
 def batches(n: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randint(0, VOCAB, (BATCH, CONTEXT, 64), generator=g), torch.randint(0, VOCAB, (BATCH, 64),
-                                                                                       generator=g))
-            for _ in range(n)]
+    return [
+        (torch.randint(0, VOCAB, (BATCH, CONTEXT, 64), generator=g), torch.randint(0, VOCAB, (BATCH, 64), generator=g))
+        for _ in range(n)
+    ]
 
 
 def run_steps(t: VideoModelTrainer, data, start: int) -> tuple[float, float, list[float]]:
@@ -74,7 +76,7 @@ def test_bench_pretrain_steps_per_second(benchmark, name, threads):
 
     def one_round():
         for i in range(blocks):
-            for p in (PRECISIONS if i % 2 == 0 else PRECISIONS[::-1]):
+            for p in PRECISIONS if i % 2 == 0 else PRECISIONS[::-1]:
                 s, c, ls = run_steps(trainers[p], data, step[p])
                 step[p] += per_block
                 seconds[p].append(s)
@@ -94,13 +96,21 @@ def test_bench_pretrain_steps_per_second(benchmark, name, threads):
     rate = {p: per_block / float(np.median(s)) for p, s in seconds.items()}
     cpu_per_step = {p: float(np.median(c)) / per_block for p, c in cpu.items()}
     if enabled:
-        benchmark.extra_info.update(model=name, preset="small", batch=BATCH, threads=threads,
-                                    steps_per_s_fp32=round(rate["fp32"], 3), steps_per_s_bf16=round(rate["bf16"], 3),
-                                    bf16_speedup=round(rate["bf16"] / rate["fp32"], 3),
-                                    cpu_s_per_step_fp32=round(cpu_per_step["fp32"], 3),
-                                    cpu_s_per_step_bf16=round(cpu_per_step["bf16"], 3),
-                                    block_seconds={p: [round(x, 3) for x in s] for p, s in seconds.items()})
-        print(f"\n{name} small, batch {BATCH}, {threads} thread(s): fp32 {rate['fp32']:.2f} steps/s, "
-              f"bf16 {rate['bf16']:.2f} steps/s ({rate['bf16'] / rate['fp32']:.2f}x); CPU s/step fp32 "
-              f"{cpu_per_step['fp32']:.3f}, bf16 {cpu_per_step['bf16']:.3f}; wall s per block {seconds}")
+        benchmark.extra_info.update(
+            model=name,
+            preset="small",
+            batch=BATCH,
+            threads=threads,
+            steps_per_s_fp32=round(rate["fp32"], 3),
+            steps_per_s_bf16=round(rate["bf16"], 3),
+            bf16_speedup=round(rate["bf16"] / rate["fp32"], 3),
+            cpu_s_per_step_fp32=round(cpu_per_step["fp32"], 3),
+            cpu_s_per_step_bf16=round(cpu_per_step["bf16"], 3),
+            block_seconds={p: [round(x, 3) for x in s] for p, s in seconds.items()},
+        )
+        print(
+            f"\n{name} small, batch {BATCH}, {threads} thread(s): fp32 {rate['fp32']:.2f} steps/s, "
+            f"bf16 {rate['bf16']:.2f} steps/s ({rate['bf16'] / rate['fp32']:.2f}x); CPU s/step fp32 "
+            f"{cpu_per_step['fp32']:.3f}, bf16 {cpu_per_step['bf16']:.3f}; wall s per block {seconds}"
+        )
         assert all(r > 0 for r in rate.values())

@@ -22,6 +22,7 @@ DrQ-v2), same shortening as above, the two methods alternating run by run, at ea
 
     pytest tests/benchmarks/test_bench_training.py --benchmark-enable -k diffusion_reward
 """
+
 import csv
 import dataclasses
 import math
@@ -40,18 +41,25 @@ TRAINING_SPEEDUP_FLOOR = 1.3  # what the benchmark asserts: below this the bf16 
 
 
 def quick_config(tmp_path, precision: str, frames: int):
-    [spec] = expand("metaworld7", "quick", methods=["sparse"], tasks=["reach"], seeds=[0],
-                    results=tmp_path / precision, frames=frames)
+    [spec] = expand(
+        "metaworld7",
+        "quick",
+        methods=["sparse"],
+        tasks=["reach"],
+        seeds=[0],
+        results=tmp_path / precision,
+        frames=frames,
+    )
     return shorten(spec.config, precision), spec.run_dir
 
 
 def shorten(config: RunConfig, precision: str) -> RunConfig:
     """The quick profile's config with updates from frame 200 and no checkpoint or evaluation inside."""
     assert config.agent["batch_size"] == 64  # the quick profile's DrQ-v2
-    agent = {**config.agent, "num_seed_frames": SEED_FRAMES, "num_expl_steps": SEED_FRAMES // 4,
-             "precision": precision}
-    return dataclasses.replace(config, agent=agent, eval_every_frames=10**9, eval_episodes=1,
-                               checkpoint_every_frames=10**9)
+    agent = {**config.agent, "num_seed_frames": SEED_FRAMES, "num_expl_steps": SEED_FRAMES // 4, "precision": precision}
+    return dataclasses.replace(
+        config, agent=agent, eval_every_frames=10**9, eval_episodes=1, checkpoint_every_frames=10**9
+    )
 
 
 def training_fps(run_dir) -> float:
@@ -85,10 +93,17 @@ def test_training_fps_sparse_reach_fp32_vs_bf16(benchmark, tmp_path):
     fps = alternate(benchmark, runs, frames)
     best = {p: max(v) for p, v in fps.items()}
     speedup = best["bf16"] / best["fp32"]
-    benchmark.extra_info.update(frames=frames, fps_fp32=round(best["fp32"], 1), fps_bf16=round(best["bf16"], 1),
-                                speedup=round(speedup, 3), goal=TRAINING_SPEEDUP_GOAL)
-    print(f"\ntraining frames/s, quick sparse reach: fp32 {best['fp32']:.1f}, bf16 {best['bf16']:.1f} "
-          f"({speedup:.2f}x; all runs {fps})")
+    benchmark.extra_info.update(
+        frames=frames,
+        fps_fp32=round(best["fp32"], 1),
+        fps_bf16=round(best["bf16"], 1),
+        speedup=round(speedup, 3),
+        goal=TRAINING_SPEEDUP_GOAL,
+    )
+    print(
+        f"\ntraining frames/s, quick sparse reach: fp32 {best['fp32']:.1f}, bf16 {best['bf16']:.1f} "
+        f"({speedup:.2f}x; all runs {fps})"
+    )
     assert all(v > 0 for v in best.values())
     if not benchmark.disabled:
         assert speedup >= TRAINING_SPEEDUP_FLOOR, fps
@@ -118,24 +133,43 @@ def test_training_fps_diffusion_reward_vs_sparse(benchmark, tmp_path, precision)
     data_root = tmp_path / "data"
     runs = {}
     for method in ("sparse", "diffusion_reward"):
-        [spec] = expand("metaworld7", "quick", methods=[method], tasks=["reach"], seeds=[0], results=tmp_path,
-                        frames=frames, data_root=str(data_root), precision=precision)
+        [spec] = expand(
+            "metaworld7",
+            "quick",
+            methods=[method],
+            tasks=["reach"],
+            seeds=[0],
+            results=tmp_path,
+            frames=frames,
+            data_root=str(data_root),
+            precision=precision,
+        )
         config, run_dir, request = shorten(spec.config, precision), spec.run_dir, spec.prepare
         if method != "sparse":
-            request = dataclasses.replace(request, pretrain_steps=PRETRAIN_STEPS, expert_episodes=EXPERT_EPISODES,
-                                          reports=False)
-            config = dataclasses.replace(config, pretrain_steps=PRETRAIN_STEPS, expert_episodes=EXPERT_EPISODES,
-                                         model_reports=False)
+            request = dataclasses.replace(
+                request, pretrain_steps=PRETRAIN_STEPS, expert_episodes=EXPERT_EPISODES, reports=False
+            )
+            config = dataclasses.replace(
+                config, pretrain_steps=PRETRAIN_STEPS, expert_episodes=EXPERT_EPISODES, model_reports=False
+            )
             prepare([RunSpec(config, run_dir, request)], log=lambda message: None)
         runs[method] = (config, run_dir)
     fps = alternate(benchmark, runs, frames)
     best = {m: max(v) for m, v in fps.items()}
     ratio = best["diffusion_reward"] / best["sparse"]
-    benchmark.extra_info.update(frames=frames, precision=precision, fps_sparse=round(best["sparse"], 1),
-                                fps_diffusion_reward=round(best["diffusion_reward"], 1), ratio=round(ratio, 3),
-                                goal=DIFFUSION_VS_SPARSE_GOAL, all_runs=fps)
-    print(f"\ntraining frames/s, quick reach, {precision}: sparse {best['sparse']:.1f}, diffusion_reward "
-          f"{best['diffusion_reward']:.1f} ({ratio:.2f}x; all runs {fps})")
+    benchmark.extra_info.update(
+        frames=frames,
+        precision=precision,
+        fps_sparse=round(best["sparse"], 1),
+        fps_diffusion_reward=round(best["diffusion_reward"], 1),
+        ratio=round(ratio, 3),
+        goal=DIFFUSION_VS_SPARSE_GOAL,
+        all_runs=fps,
+    )
+    print(
+        f"\ntraining frames/s, quick reach, {precision}: sparse {best['sparse']:.1f}, diffusion_reward "
+        f"{best['diffusion_reward']:.1f} ({ratio:.2f}x; all runs {fps})"
+    )
     assert all(v > 0 and math.isfinite(v) for v in best.values()), fps
     rows = {m: list(csv.DictReader(open(run_dir / "train.csv", newline=""))) for m, (_, run_dir) in runs.items()}
     assert all(rows.values()), rows

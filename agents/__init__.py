@@ -1,4 +1,5 @@
-"""DrQ-v2 agent and its replay buffer (design.md section 4; contracts in docs/interfaces.md)."""
+"""DrQ-v2 agent and its replay buffer (docs/protocol.md#agent-drq-v2; contracts in docs/interfaces.md)."""
+
 from .config import DrQV2Config
 from .drqv2 import DrQV2Agent
 from .replay import ReplayBuffer

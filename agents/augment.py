@@ -6,20 +6,23 @@ pixel, on floats). Here the crop is an index gather on the uint8 frames, and the
 materialised: reading a replicate-padded image at (i + s - pad) is reading the original image at that
 index clamped to the border. ``grid_sample_shift`` keeps the reference form, for tests and benchmarks.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 
-def sample_shifts(n: int, pad: int, device: torch.device | str, generator: torch.Generator | None = None
-                  ) -> torch.Tensor:
+def sample_shifts(
+    n: int, pad: int, device: torch.device | str, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Integer shifts ``[n, 2]`` = (dx, dy), each uniform in 0 .. 2 * pad (as DrQ-v2 draws them)."""
     return torch.randint(0, 2 * pad + 1, (n, 2), device=device, generator=generator)
 
 
-def random_shift(x: torch.Tensor, pad: int, shifts: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def random_shift(
+    x: torch.Tensor, pad: int, shifts: torch.Tensor | None = None, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Shift each image of ``x [N, C, H, W]`` (any dtype, uint8 is cheapest) by whole pixels.
 
     ``out[n, c, i, j] = x[n, c, clamp(i + dy - pad), clamp(j + dx - pad)]`` with ``(dx, dy) = shifts[n]``,

@@ -5,6 +5,7 @@ gradient (the clamp does not cut the gradient to the mean). Plain functions with
 avoid ``torch.distributions`` argument checks on every call and make the agent's randomness its own
 (so a checkpoint can restore it).
 """
+
 from __future__ import annotations
 
 import math

@@ -10,7 +10,7 @@ Same math as the reference implementation; the update is arranged to do less wor
 - fused Adam, ``zero_grad(set_to_none=True)``, a foreach Polyak update, and one host sync for metrics.
 
 ``cfg.precision == "bf16"`` runs the encoder, actor and critic passes (forward, and so backward) under
-``torch.autocast(bfloat16)`` (design.md section 9); parameters, gradients, Adam state, the Polyak update,
+``torch.autocast(bfloat16)`` (docs/precision.md); parameters, gradients, Adam state, the Polyak update,
 the TD target and the losses stay float32 (the Q heads' and the policy's last layers compute in float32,
 see ``networks.Float32Linear``). Autocast caches the bf16 copies of the weights inside one region, so
 the critic and the actor phases each get their own region: the actor phase must see the critic's weights
@@ -19,6 +19,7 @@ after its optimiser step.
 All randomness (policy noise, exploration actions, augmentation shifts) comes from the agent's own
 generator, which ``state_dict()`` saves, so a resumed run continues bit-for-bit on CPU.
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,11 +31,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from common.runtime import autocast, torch_threads
+
 from . import distributions as D
 from .augment import random_shift
 from .config import DrQV2Config
 from .networks import Actor, Critic, Encoder, init_module
-from common.runtime import autocast, torch_threads
 
 BATCH_KEYS = ("obs", "action", "reward", "discount", "next_obs")
 
@@ -46,8 +48,13 @@ class DrQV2Agent:
     ``cfg.num_seed_frames`` frames) is the training loop's decision.
     """
 
-    def __init__(self, obs_shape: Sequence[int], action_dim: int, cfg: DrQV2Config | None = None,
-                 device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        obs_shape: Sequence[int],
+        action_dim: int,
+        cfg: DrQV2Config | None = None,
+        device: torch.device | str = "cpu",
+    ):
         cfg = DrQV2Config() if cfg is None else cfg
         if not isinstance(cfg, DrQV2Config):
             raise ValueError(f"cfg must be a DrQV2Config, got {type(cfg).__name__}")
@@ -174,11 +181,26 @@ class DrQV2Agent:
         with torch.no_grad():
             torch._foreach_lerp_(self._target_params, self._critic_params, cfg.critic_target_tau)
             log_prob = D.normal_log_prob(pi_action, mu, std).sum(-1).mean()
-            values = torch.stack([
-                reward.mean(), target_q.mean(), q1.mean(), q2.mean(), critic_loss, actor_loss, log_prob,
-            ]).tolist()  # the one host sync of the update
-        names = ("batch_reward", "critic_target_q", "critic_q1", "critic_q2", "critic_loss", "actor_loss",
-                 "actor_logprob")
+            values = torch.stack(
+                [
+                    reward.mean(),
+                    target_q.mean(),
+                    q1.mean(),
+                    q2.mean(),
+                    critic_loss,
+                    actor_loss,
+                    log_prob,
+                ]
+            ).tolist()  # the one host sync of the update
+        names = (
+            "batch_reward",
+            "critic_target_q",
+            "critic_q1",
+            "critic_q2",
+            "critic_loss",
+            "actor_loss",
+            "actor_logprob",
+        )
         metrics = dict(zip(names, values))
         metrics["actor_ent"] = D.normal_entropy(std) * self.action_dim
         metrics["actor_std"] = std
@@ -209,21 +231,32 @@ class DrQV2Agent:
     def state_dict(self) -> dict[str, Any]:
         """Networks, target, the three optimisers and the sampling generator (for bit-exact resume)."""
         return {
-            "obs_shape": self.obs_shape, "action_dim": self.action_dim, "config": self.cfg.to_dict(),
-            "encoder": self.encoder.state_dict(), "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(), "critic_target": self.critic_target.state_dict(),
-            "encoder_opt": self.encoder_opt.state_dict(), "actor_opt": self.actor_opt.state_dict(),
-            "critic_opt": self.critic_opt.state_dict(), "generator": self.generator.get_state(),
+            "obs_shape": self.obs_shape,
+            "action_dim": self.action_dim,
+            "config": self.cfg.to_dict(),
+            "encoder": self.encoder.state_dict(),
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "encoder_opt": self.encoder_opt.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "generator": self.generator.get_state(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if tuple(state["obs_shape"]) != self.obs_shape or int(state["action_dim"]) != self.action_dim:
-            raise ValueError(f"checkpoint is for obs {tuple(state['obs_shape'])}, action_dim {state['action_dim']}; "
-                             f"this agent has obs {self.obs_shape}, action_dim {self.action_dim}")
+            raise ValueError(
+                f"checkpoint is for obs {tuple(state['obs_shape'])}, action_dim {state['action_dim']}; "
+                f"this agent has obs {self.obs_shape}, action_dim {self.action_dim}"
+            )
         saved = state.get("config", {}).get("precision", "fp32")  # checkpoints before the field were fp32
         if saved != self.cfg.precision:
-            warnings.warn(f"checkpoint was trained with precision {saved}, this agent runs {self.cfg.precision}: "
-                          "it continues, but not as the saved run would have")
+            warnings.warn(
+                f"checkpoint was trained with precision {saved}, this agent runs {self.cfg.precision}: "
+                "it continues, but not as the saved run would have",
+                stacklevel=1,
+            )
         for name in ("encoder", "actor", "critic", "critic_target", "encoder_opt", "actor_opt", "critic_opt"):
             getattr(self, name).load_state_dict(state[name])
         try:
@@ -231,5 +264,7 @@ class DrQV2Agent:
         except RuntimeError:
             # A CPU generator cannot take a CUDA generator's state (or the reverse); a run moved across
             # device types cannot be bit-exact anyway, so reseed deterministically from the saved state.
-            warnings.warn(f"generator state from another device type; reseeding the {self.device.type} generator")
+            warnings.warn(
+                f"generator state from another device type; reseeding the {self.device.type} generator", stacklevel=1
+            )
             self.generator.manual_seed(int(torch.as_tensor(state["generator"]).long().sum()))

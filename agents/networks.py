@@ -1,9 +1,10 @@
 """DrQ-v2 networks: conv encoder, actor and twin-Q critic, with DrQ-v2's orthogonal init.
 
-Shapes follow design.md section 4: the encoder maps 3x64x64 to 32x25x25 = 20000 features; actor and
+Shapes follow docs/protocol.md#agent-drq-v2: the encoder maps 3x64x64 to 32x25x25 = 20000 features; actor and
 critic each have their own trunk Linear(20000, 50) + LayerNorm + tanh (the encoder itself is shared and
 learns only through the critic).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -69,10 +70,14 @@ class Encoder(nn.Module):
             raise ValueError(f"observation {tuple(obs_shape)} is too small for the encoder (needs H, W >= 15)")
         self.repr_dim = num_filters * oh * ow
         self.convnet = nn.Sequential(
-            nn.Conv2d(c, num_filters, 3, stride=2), nn.ReLU(inplace=True),
-            nn.Conv2d(num_filters, num_filters, 3, stride=1), nn.ReLU(inplace=True),
-            nn.Conv2d(num_filters, num_filters, 3, stride=1), nn.ReLU(inplace=True),
-            nn.Conv2d(num_filters, num_filters, 3, stride=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c, num_filters, 3, stride=2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(num_filters, num_filters, 3, stride=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(num_filters, num_filters, 3, stride=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(num_filters, num_filters, 3, stride=1),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -103,9 +108,13 @@ def _trunk(repr_dim: int, feature_dim: int) -> nn.Sequential:
 
 
 def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True),
-                         nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True),
-                         Float32Linear(hidden_dim, out_dim))
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden_dim),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden_dim, hidden_dim),
+        nn.ReLU(inplace=True),
+        Float32Linear(hidden_dim, out_dim),
+    )
 
 
 class Actor(nn.Module):

@@ -22,6 +22,7 @@ the checkpoint (written by the process that crashed after it), so the buffer sam
 uninterrupted one would. Files of evicted episodes stay until ``prune_store`` is told no checkpoint needs
 them. Without a store the state keeps the arrays inline (small buffers, tests).
 """
+
 from __future__ import annotations
 
 import os
@@ -42,11 +43,11 @@ STATE_FORMAT = 2  # 1: arrays inside the state; 2: episode files in the store, c
 
 @dataclass
 class _Episode:
-    frames: np.ndarray      # uint8 [T+1, C, H, W]
-    actions: np.ndarray     # float32 [T, A]
-    rewards: np.ndarray     # float32 [T]
-    discounts: np.ndarray   # float32 [T]
-    nstep_reward: np.ndarray    # float32 [max(T - n + 1, 0)]
+    frames: np.ndarray  # uint8 [T+1, C, H, W]
+    actions: np.ndarray  # float32 [T, A]
+    rewards: np.ndarray  # float32 [T]
+    discounts: np.ndarray  # float32 [T]
+    nstep_reward: np.ndarray  # float32 [max(T - n + 1, 0)]
     nstep_discount: np.ndarray  # float32 [max(T - n + 1, 0)]
 
     @property
@@ -54,8 +55,9 @@ class _Episode:
         return len(self.actions)
 
 
-def nstep_returns(rewards: np.ndarray, discounts: np.ndarray, nstep: int, gamma: float
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def nstep_returns(
+    rewards: np.ndarray, discounts: np.ndarray, nstep: int, gamma: float
+) -> tuple[np.ndarray, np.ndarray]:
     """For every window start t with t + n <= T:
 
     reward_t = sum_{k<n} gamma^k r_{t+k} prod_{j<k} d_{t+j},   discount_t = gamma^n prod_{j<n} d_{t+j}
@@ -69,16 +71,24 @@ def nstep_returns(rewards: np.ndarray, discounts: np.ndarray, nstep: int, gamma:
     reward = np.zeros(starts, np.float64)
     discount = np.ones(starts, np.float64)
     for k in range(nstep):
-        reward += discount * rewards[k:k + starts]
-        discount *= discounts[k:k + starts] * gamma
+        reward += discount * rewards[k : k + starts]
+        discount *= discounts[k : k + starts] * gamma
     return reward.astype(np.float32), discount.astype(np.float32)
 
 
 class ReplayBuffer:
     """``add_episode`` whole episodes, ``sample`` n-step batches; ``len()`` counts stored transitions."""
 
-    def __init__(self, capacity: int, obs_shape: Sequence[int], action_dim: int, nstep: int = 3,
-                 gamma: float = 0.99, seed: int = 0, store: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: Sequence[int],
+        action_dim: int,
+        nstep: int = 3,
+        gamma: float = 0.99,
+        seed: int = 0,
+        store: str | os.PathLike | None = None,
+    ):
         if int(capacity) < 1:
             raise ValueError(f"capacity must be >= 1 transition, got {capacity}")
         obs_shape = tuple(int(s) for s in obs_shape)
@@ -128,8 +138,7 @@ class ReplayBuffer:
         return int(self._window_ends[-1]) if len(self._window_ends) else 0
 
     # ------------------------------------------------------------------ adding
-    def add_episode(self, frames: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
-                    discounts: np.ndarray) -> None:
+    def add_episode(self, frames: np.ndarray, actions: np.ndarray, rewards: np.ndarray, discounts: np.ndarray) -> None:
         """Store a finished episode (copied). Evicts the oldest episodes to stay within capacity.
 
         An episode shorter than ``nstep`` transitions is stored (it counts in ``len``) but yields no
@@ -137,11 +146,13 @@ class ReplayBuffer:
         """
         frames, actions, rewards, discounts = self._check_episode(frames, actions, rewards, discounts)
         if len(actions) > self.capacity:
-            raise ValueError(f"episode of {len(actions)} transitions does not fit in a buffer of capacity "
-                             f"{self.capacity}")
+            raise ValueError(
+                f"episode of {len(actions)} transitions does not fit in a buffer of capacity {self.capacity}"
+            )
         if self.store is not None:  # on disk first: a checkpoint never counts an episode that has no file
-            atomic_save_npz(self.episode_path(self._added), frames=frames, actions=actions, rewards=rewards,
-                            discounts=discounts)
+            atomic_save_npz(
+                self.episode_path(self._added), frames=frames, actions=actions, rewards=rewards, discounts=discounts
+            )
         self._insert(frames, actions, rewards, discounts)
 
     def _insert(self, frames, actions, rewards, discounts) -> None:
@@ -157,22 +168,30 @@ class ReplayBuffer:
     def _check_episode(self, frames, actions, rewards, discounts):
         frames = np.asarray(frames)
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != self.obs_shape:
-            raise ValueError(f"frames must be uint8 [T+1, {', '.join(map(str, self.obs_shape))}], "
-                             f"got {frames.dtype} {frames.shape}")
+            raise ValueError(
+                f"frames must be uint8 [T+1, {', '.join(map(str, self.obs_shape))}], got {frames.dtype} {frames.shape}"
+            )
         t = frames.shape[0] - 1
         if t < 1:
             raise ValueError(f"an episode needs at least one transition (2 frames), got {frames.shape[0]} frames")
         actions = np.asarray(actions, dtype=np.float32)
         rewards = np.asarray(rewards, dtype=np.float32)
         discounts = np.asarray(discounts, dtype=np.float32)
-        for name, arr, shape in (("actions", actions, (t, self.action_dim)), ("rewards", rewards, (t,)),
-                                 ("discounts", discounts, (t,))):
+        for name, arr, shape in (
+            ("actions", actions, (t, self.action_dim)),
+            ("rewards", rewards, (t,)),
+            ("discounts", discounts, (t,)),
+        ):
             if arr.shape != shape:
                 raise ValueError(f"{name} must have shape {shape} for {t + 1} frames, got {arr.shape}")
             if not np.isfinite(arr).all():
                 raise ValueError(f"{name} contains NaN or inf")
-        return (np.array(frames, copy=True), np.array(actions, copy=True), np.array(rewards, copy=True),
-                np.array(discounts, copy=True))
+        return (
+            np.array(frames, copy=True),
+            np.array(actions, copy=True),
+            np.array(rewards, copy=True),
+            np.array(discounts, copy=True),
+        )
 
     # ---------------------------------------------------------------- sampling
     def sample(self, batch_size: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
@@ -213,15 +232,23 @@ class ReplayBuffer:
         way ``torch.save`` it; it loads with ``torch.load(..., weights_only=True)``.
         """
         state: dict[str, Any] = {
-            "format": STATE_FORMAT, "capacity": self.capacity, "obs_shape": self.obs_shape,
-            "action_dim": self.action_dim, "nstep": self.nstep, "gamma": self.gamma,
-            "num_added": self._added, "first_held": self.first_held, "num_transitions": self._num_transitions,
+            "format": STATE_FORMAT,
+            "capacity": self.capacity,
+            "obs_shape": self.obs_shape,
+            "action_dim": self.action_dim,
+            "nstep": self.nstep,
+            "gamma": self.gamma,
+            "num_added": self._added,
+            "first_held": self.first_held,
+            "num_transitions": self._num_transitions,
             "rng": self._rng.bit_generator.state,
         }
         if self.store is None:
             eps = self._episodes
-            state["episodes"] = {key: [torch.from_numpy(getattr(e, key)) for e in eps]
-                                 for key in ("frames", "actions", "rewards", "discounts")}
+            state["episodes"] = {
+                key: [torch.from_numpy(getattr(e, key)) for e in eps]
+                for key in ("frames", "actions", "rewards", "discounts")
+            }
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -234,8 +261,10 @@ class ReplayBuffer:
         """
         fmt = state.get("format", 1)
         if fmt != STATE_FORMAT:
-            raise ValueError(f"replay state format {fmt} is not {STATE_FORMAT} (format 1 kept the arrays inside "
-                             "the checkpoint); start the run over in a fresh directory")
+            raise ValueError(
+                f"replay state format {fmt} is not {STATE_FORMAT} (format 1 kept the arrays inside "
+                "the checkpoint); start the run over in a fresh directory"
+            )
         for key in ("obs_shape", "action_dim", "nstep", "gamma"):
             mine, theirs = getattr(self, key), state[key]
             if (tuple(theirs) if key == "obs_shape" else theirs) != mine:
@@ -245,9 +274,15 @@ class ReplayBuffer:
             raise ValueError(f"replay state holds episodes {first}..{added - 1}: not a valid range")
         inline = state.get("episodes")
         if (inline is None) != (self.store is not None):
-            raise ValueError("replay state " + ("has no episodes and this buffer no store to read them from"
-                                                if inline is None else "holds its episodes inline but this "
-                                                "buffer has a store; build it without one to load this state"))
+            raise ValueError(
+                "replay state "
+                + (
+                    "has no episodes and this buffer no store to read them from"
+                    if inline is None
+                    else "holds its episodes inline but this "
+                    "buffer has a store; build it without one to load this state"
+                )
+            )
         if inline is not None:
             episodes = zip(*(inline[k] for k in ("frames", "actions", "rewards", "discounts")))
         else:
@@ -259,10 +294,12 @@ class ReplayBuffer:
         for f, a, r, d in episodes:
             self._insert(*self._check_episode(np.asarray(f), np.asarray(a), np.asarray(r), np.asarray(d)))
         if self._added != added or self.first_held != first or self._num_transitions != state["num_transitions"]:
-            raise ValueError(f"replay episodes {first}..{added - 1} rebuild a buffer of {self.num_episodes} "
-                             f"episodes / {self._num_transitions} transitions, the state says "
-                             f"{added - first} / {state['num_transitions']} (capacity {self.capacity}, "
-                             f"saved with {state['capacity']})")
+            raise ValueError(
+                f"replay episodes {first}..{added - 1} rebuild a buffer of {self.num_episodes} "
+                f"episodes / {self._num_transitions} transitions, the state says "
+                f"{added - first} / {state['num_transitions']} (capacity {self.capacity}, "
+                f"saved with {state['capacity']})"
+            )
         self._rng.bit_generator.state = state["rng"]
         if self.store is not None:
             self.truncate_store(added)
@@ -270,8 +307,9 @@ class ReplayBuffer:
     def _read_episode(self, index: int) -> tuple[np.ndarray, ...]:
         path = self.episode_path(index)
         if not path.exists():
-            raise FileNotFoundError(f"replay episode file {path} is missing (the checkpoint covers episodes up "
-                                    f"to {index} and later)")
+            raise FileNotFoundError(
+                f"replay episode file {path} is missing (the checkpoint covers episodes up to {index} and later)"
+            )
         with np.load(path, allow_pickle=False) as z:
             return z["frames"], z["actions"], z["rewards"], z["discounts"]
 

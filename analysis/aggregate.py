@@ -1,6 +1,6 @@
 """From the long scores table to rliable's score matrices, and the rliable statistics on them.
 
-Score of a run on its task (design.md section 8): the success rate averaged over its last 3
+Score of a run on its task (docs/protocol.md#evaluation-and-statistics): the success rate averaged over its last 3
 evaluations; "at frame F" means the last 3 evaluations at or before F. rliable wants, per method, a
 ``[num_runs, num_tasks]`` matrix over one common task set, so this module also decides which runs can
 enter the aggregates and records, in plain words, every run or method it leaves out and why:
@@ -27,6 +27,7 @@ for those, rliable's bootstrap gets a vectorised function that returns exactly w
 estimator returns (``fast_probability_of_improvement``, ``fast_score_distribution``,
 ``fast_iqm_per_frame``; tests/test_figures.py checks the equality, ties included).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ AGGREGATE_METRICS: dict[str, Callable[[np.ndarray], float]] = {
     "Optimality Gap": metrics.aggregate_optimality_gap,
 }
 PAIR_SEPARATOR = "|"  # joins (X, Y) in rliable's probability-of-improvement keys
-MIN_RUNS_FOR_CI = 2   # runs per task below which a method's bootstrap interval is not reported
+MIN_RUNS_FOR_CI = 2  # runs per task below which a method's bootstrap interval is not reported
 
 
 def has_ci(matrix: np.ndarray) -> bool:
@@ -67,9 +68,11 @@ def _without_ci(ci: np.ndarray) -> np.ndarray:
 def success_rates(scores: pd.DataFrame) -> pd.DataFrame:
     """``method, task, seed, frame, value`` rows of the success-rate metric, sorted by frame."""
     rows = scores[scores["metric"] == SUCCESS_METRIC]
-    return (rows[["method", "task", "seed", "frame", "value"]]
-            .sort_values(["method", "task", "seed", "frame"], kind="stable")
-            .reset_index(drop=True))
+    return (
+        rows[["method", "task", "seed", "frame", "value"]]
+        .sort_values(["method", "task", "seed", "frame"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def run_scores(success: pd.DataFrame, frames: int | None = None, last_n: int = LAST_N_EVALS) -> pd.DataFrame:
@@ -85,7 +88,8 @@ def run_scores(success: pd.DataFrame, frames: int | None = None, last_n: int = L
     rows = success if frames is None else success[success["frame"] <= frames]
     tail = rows.groupby(["method", "task", "seed"], sort=True).tail(last_n)
     out = tail.groupby(["method", "task", "seed"], sort=True).agg(
-        score=("value", "mean"), n_evals=("value", "size"), frame=("frame", "max"))
+        score=("value", "mean"), n_evals=("value", "size"), frame=("frame", "max")
+    )
     return out.reset_index()
 
 
@@ -93,10 +97,10 @@ def run_scores(success: pd.DataFrame, frames: int | None = None, last_n: int = L
 class Selection:
     """Which runs enter the aggregates, and why the others do not."""
 
-    methods: list[str]                     # aggregated methods, display order
-    tasks: list[str]                       # the common task set (columns of every matrix)
-    runs: pd.DataFrame                     # method, task, seed of every run used
-    notes: list[str] = field(default_factory=list)   # human-readable exclusions
+    methods: list[str]  # aggregated methods, display order
+    tasks: list[str]  # the common task set (columns of every matrix)
+    runs: pd.DataFrame  # method, task, seed of every run used
+    notes: list[str] = field(default_factory=list)  # human-readable exclusions
     unfinished: pd.DataFrame = field(default_factory=pd.DataFrame)  # status rows left out as unfinished
     dropped_methods: dict[str, list[str]] = field(default_factory=dict)  # method -> tasks it lacks
 
@@ -109,26 +113,32 @@ def select_runs(status: pd.DataFrame, success: pd.DataFrame) -> Selection:
     """Apply the partial-results rules (module docstring) to the suite's runs."""
     notes: list[str] = []
     evaluated = set(map(tuple, success[["method", "task", "seed"]].drop_duplicates().to_numpy()))
-    has_evals = np.array([(m, t, s) in evaluated for m, t, s in
-                          status[["method", "task", "seed"]].itertuples(index=False)], dtype=bool)
+    has_evals = np.array(
+        [(m, t, s) in evaluated for m, t, s in status[["method", "task", "seed"]].itertuples(index=False)], dtype=bool
+    )
     unfinished = status[~status["done"].to_numpy(bool)]
     for r in unfinished.itertuples(index=False):
-        notes.append(f"{run_key(r.method, r.task, r.seed)}: unfinished (last evaluated frame "
-                     f"{_fmt_frame(r.last_frame)} of {_fmt_frame(r.budget)}): left out of aggregates")
+        notes.append(
+            f"{run_key(r.method, r.task, r.seed)}: unfinished (last evaluated frame "
+            f"{_fmt_frame(r.last_frame)} of {_fmt_frame(r.budget)}): left out of aggregates"
+        )
     for r in status[status["done"].to_numpy(bool) & ~has_evals].itertuples(index=False):
         notes.append(f"{run_key(r.method, r.task, r.seed)}: {DONE_FILE} but no evaluation: left out")
     finished = status[status["done"].to_numpy(bool) & has_evals][["method", "task", "seed"]]
     for oracle in method_order(set(status["method"]) & set(ORACLES)):
-        notes.append(f"{display_name(oracle)}: a reference, not a method: drawn apart in the learning curves, "
-                     "never aggregated, compared or ranked with the methods")
+        notes.append(
+            f"{display_name(oracle)}: a reference, not a method: drawn apart in the learning curves, "
+            "never aggregated, compared or ranked with the methods"
+        )
     finished = finished[~finished["method"].isin(ORACLES)]
 
     all_seeds = sorted(set(status["seed"]))
     for (method, task), grp in status.groupby(["method", "task"], sort=True):
         missing = sorted(set(all_seeds) - set(grp["seed"]))
         if missing:
-            notes.append(f"{method}/{task}: no run for seed(s) {missing} "
-                         f"(the suite's runs so far have seeds {all_seeds})")
+            notes.append(
+                f"{method}/{task}: no run for seed(s) {missing} (the suite's runs so far have seeds {all_seeds})"
+            )
 
     tasks = sorted(set(finished["task"]))
     methods, kept, dropped = [], [], {}
@@ -137,15 +147,19 @@ def select_runs(status: pd.DataFrame, success: pd.DataFrame) -> Selection:
         lacking = [t for t in tasks if t not in set(runs["task"])]
         if lacking:
             dropped[method] = lacking
-            notes.append(f"{method}: no finished run on task(s) {lacking}: left out of aggregates "
-                         "(they need every method on the same task set)")
+            notes.append(
+                f"{method}: no finished run on task(s) {lacking}: left out of aggregates "
+                "(they need every method on the same task set)"
+            )
             continue
         n = int(runs.groupby("task").size().min())
         for task, grp in runs.groupby("task", sort=True):
             seeds = sorted(grp["seed"])
             if len(seeds) > n:
-                notes.append(f"{method}/{task}: seed(s) {seeds[n:]} left out to keep {n} run(s) per task "
-                             f"(the fewest finished on any task for {method})")
+                notes.append(
+                    f"{method}/{task}: seed(s) {seeds[n:]} left out to keep {n} run(s) per task "
+                    f"(the fewest finished on any task for {method})"
+                )
             kept.append(pd.DataFrame({"method": method, "task": task, "seed": seeds[:n]}))
         methods.append(method)
     runs = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=["method", "task", "seed"])
@@ -167,8 +181,10 @@ def score_matrices(scores_per_run: pd.DataFrame, selection: Selection) -> dict[s
         raise ValueError(f"no score for selected run(s) {lost}: no evaluation at or before the frame asked")
     out = {}
     for method in selection.methods:
-        cols = [merged[(merged["method"] == method) & (merged["task"] == t)]
-                .sort_values("seed")["score"].to_numpy(float) for t in selection.tasks]
+        cols = [
+            merged[(merged["method"] == method) & (merged["task"] == t)].sort_values("seed")["score"].to_numpy(float)
+            for t in selection.tasks
+        ]
         out[method] = np.stack(cols, axis=1)
     return out
 
@@ -197,7 +213,7 @@ def fast_iqm_per_frame(x: np.ndarray) -> np.ndarray:
     """
     flat = np.sort(x.reshape(-1, x.shape[-1]), axis=0)
     cut = int(0.25 * flat.shape[0])
-    return flat[cut:flat.shape[0] - cut].mean(axis=0)
+    return flat[cut : flat.shape[0] - cut].mean(axis=0)
 
 
 def _seeded(call: Callable, *args, **kwargs):
@@ -227,10 +243,10 @@ def _improvement(matrices: Mapping[str, np.ndarray], pairs: list[tuple[str, str]
     if not pairs:
         return pd.DataFrame(columns=["x", "y", "value", "lower", "upper"])
     keyed = {f"{x}{PAIR_SEPARATOR}{y}": (matrices[x], matrices[y]) for x, y in pairs}
-    point, ci = _seeded(rly.get_interval_estimates, keyed,
-                        lambda x, y: np.array([fast_probability_of_improvement(x, y)]), reps=reps)
-    ci = {k: c if has_ci(a) and has_ci(b) else _without_ci(c)
-          for (k, c), (a, b) in zip(ci.items(), keyed.values())}
+    point, ci = _seeded(
+        rly.get_interval_estimates, keyed, lambda x, y: np.array([fast_probability_of_improvement(x, y)]), reps=reps
+    )
+    ci = {k: c if has_ci(a) and has_ci(b) else _without_ci(c) for (k, c), (a, b) in zip(ci.items(), keyed.values())}
     rows = [(x, y, float(point[k][0]), float(ci[k][0, 0]), float(ci[k][1, 0])) for (x, y), k in zip(pairs, keyed)]
     return pd.DataFrame(rows, columns=["x", "y", "value", "lower", "upper"])
 
@@ -260,16 +276,19 @@ def improvement_matrix(matrices: Mapping[str, np.ndarray]) -> pd.DataFrame:
     return table
 
 
-def performance_profiles(matrices: Mapping[str, np.ndarray], taus: np.ndarray, reps: int
-                         ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def performance_profiles(
+    matrices: Mapping[str, np.ndarray], taus: np.ndarray, reps: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Score distributions (fraction of runs with score > tau) with CIs (rliable)."""
-    profile, cis = _seeded(rly.create_performance_profile, dict(matrices), taus, reps=reps,
-                           custom_profile_func=fast_score_distribution)
+    profile, cis = _seeded(
+        rly.create_performance_profile, dict(matrices), taus, reps=reps, custom_profile_func=fast_score_distribution
+    )
     return profile, {m: c if has_ci(matrices[m]) else _without_ci(c) for m, c in cis.items()}
 
 
-def scores_over_frames(success: pd.DataFrame, selection: Selection, grid: np.ndarray,
-                       last_n: int = LAST_N_EVALS) -> dict[str, np.ndarray]:
+def scores_over_frames(
+    success: pd.DataFrame, selection: Selection, grid: np.ndarray, last_n: int = LAST_N_EVALS
+) -> dict[str, np.ndarray]:
     """``{method: [num_runs, num_tasks, len(grid)]}``: each run's score at each frame of ``grid``.
 
     The same numbers as ``score_matrices(run_scores(success, f), selection)`` for each ``f``, from
@@ -277,8 +296,7 @@ def scores_over_frames(success: pd.DataFrame, selection: Selection, grid: np.nda
     """
     keys = ["method", "task", "seed"]
     used = success.merge(selection.runs, on=keys).sort_values(keys + ["frame"], kind="stable")
-    used["score"] = used.groupby(keys)["value"].transform(
-        lambda v: v.rolling(last_n, min_periods=1).mean())
+    used["score"] = used.groupby(keys)["value"].transform(lambda v: v.rolling(last_n, min_periods=1).mean())
     per_run = {k: (g["frame"].to_numpy(), g["score"].to_numpy()) for k, g in used.groupby(keys)}
     grid = np.asarray(grid)
     out = {}
@@ -291,8 +309,9 @@ def scores_over_frames(success: pd.DataFrame, selection: Selection, grid: np.nda
                 frames, score = per_run[(method, task, seed)]
                 idx = np.searchsorted(frames, grid, side="right") - 1
                 if (idx < 0).any():
-                    raise ValueError(f"{run_key(method, task, seed)} has no evaluation at or before frame "
-                                     f"{int(grid[idx < 0][0])}")
+                    raise ValueError(
+                        f"{run_key(method, task, seed)} has no evaluation at or before frame {int(grid[idx < 0][0])}"
+                    )
                 rows.append(score[idx])
             columns.append(np.stack(rows))
         out[method] = np.stack(columns, axis=1)
@@ -323,8 +342,7 @@ def iqm_curves(curves: Mapping[str, np.ndarray], grid: np.ndarray, reps: int) ->
     """
     point, ci = _seeded(rly.get_interval_estimates, dict(curves), fast_iqm_per_frame, reps=reps)
     ci = {m: c if has_ci(curves[m]) else _without_ci(c) for m, c in ci.items()}
-    rows = [(m, int(f), point[m][i], ci[m][0, i], ci[m][1, i])
-            for m in curves for i, f in enumerate(grid)]
+    rows = [(m, int(f), point[m][i], ci[m][0, i], ci[m][1, i]) for m in curves for i, f in enumerate(grid)]
     return pd.DataFrame(rows, columns=["method", "frame", "value", "lower", "upper"])
 
 
@@ -352,8 +370,10 @@ def hours_over_frames(times: pd.DataFrame, selection: Selection, grid: np.ndarra
         if not per_run:
             continue
         hours = np.stack(per_run)
-        rows += [(method, int(f), float(np.median(hours[:, i])), float(hours[:, i].min()), float(hours[:, i].max()))
-                 for i, f in enumerate(grid)]
+        rows += [
+            (method, int(f), float(np.median(hours[:, i])), float(hours[:, i].min()), float(hours[:, i].max()))
+            for i, f in enumerate(grid)
+        ]
     return pd.DataFrame(rows, columns=["method", "frame", "value", "lower", "upper"])
 
 

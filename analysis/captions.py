@@ -9,6 +9,7 @@ The texts are built here, from the same facts for every figure, so that two figu
 statistic in two ways; the plotting functions add what only they know (a CI too narrow to draw, a left-out
 panel, methods whose curves coincide).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,28 +23,29 @@ from common.runs import CONFIG_FILE, EVAL_FILE, find_runs, read_config_json
 #: the aggregate figures' interval, in one wording
 BOOTSTRAP_CI = "95% stratified-bootstrap CIs (rliable; {reps:,} resamples of the runs within each task)"
 #: the per-task learning curves' band, in one wording: it is not a CI, and the caption says so
-STANDARD_ERROR = ("shaded band: \u00b11 standard error of the mean over seeds (not a CI; the aggregate figures "
-                  "use 95% stratified-bootstrap CIs)")
+STANDARD_ERROR = (
+    "shaded band: \u00b11 standard error of the mean over seeds (not a CI; the aggregate figures "
+    "use 95% stratified-bootstrap CIs)"
+)
 
 
 @dataclass(frozen=True)
 class Facts:
     """What every caption states, read once from the suite's runs."""
 
-    frames: str          # "60,000 frames per run"
-    seeds: str           # "3 seeds per task" (every run, oracles and unfinished ones included)
-    runs: str            # "6 runs per method (2 tasks x 3 seeds)" (the aggregated runs)
-    reps: int            # bootstrap resamples
-    eval_episodes: str   # "5 evaluation episodes" ("" when the configs do not say)
-    machine: str         # "AMD EPYC, CPU-only torch 2.13.0+cpu, 1 torch thread per run (<config file>; ...)"
+    frames: str  # "60,000 frames per run"
+    seeds: str  # "3 seeds per task" (every run, oracles and unfinished ones included)
+    runs: str  # "6 runs per method (2 tasks x 3 seeds)" (the aggregated runs)
+    reps: int  # bootstrap resamples
+    eval_episodes: str  # "5 evaluation episodes" ("" when the configs do not say)
+    machine: str  # "AMD EPYC, CPU-only torch 2.13.0+cpu, 1 torch thread per run (<config file>; ...)"
     machine_short: str = f"machine as recorded in {CONFIG_FILE}"  # "AMD EPYC, 1 torch thread per run"
     last_n: int = LAST_N_EVALS
 
     @property
     def score(self) -> str:
         episodes = f" over {self.eval_episodes}" if self.eval_episodes else ""
-        return (f"Score of a run: its evaluation success rate{episodes}, mean of its last {self.last_n} "
-                "evaluations")
+        return f"Score of a run: its evaluation success rate{episodes}, mean of its last {self.last_n} evaluations"
 
     @property
     def ci(self) -> str:
@@ -51,41 +53,51 @@ class Facts:
 
 
 def aggregates(f: Facts) -> str:
-    return (f"Bars: {f.ci}; black tick: point estimate. {f.score}. {f.frames}; {f.runs}. "
-            "Oracles are not aggregated.")
+    return f"Bars: {f.ci}; black tick: point estimate. {f.score}. {f.frames}; {f.runs}. Oracles are not aggregated."
 
 
 def improvement(f: Facts) -> str:
-    return (f"P(X > Y): probability that a run of X scores above a run of Y on the same task (ties count 1/2), "
-            f"averaged over tasks. Bars: {f.ci}; black tick: point estimate. {f.score}. {f.frames}; {f.runs}.")
+    return (
+        f"P(X > Y): probability that a run of X scores above a run of Y on the same task (ties count 1/2), "
+        f"averaged over tasks. Bars: {f.ci}; black tick: point estimate. {f.score}. {f.frames}; {f.runs}."
+    )
 
 
 def improvement_matrix(f: Facts) -> str:
-    return (f"Point estimates of P(X > Y) only, no CIs (the probability-of-improvement figures carry them). "
-            f"{f.score}. {f.frames}; {f.runs}.")
+    return (
+        f"Point estimates of P(X > Y) only, no CIs (the probability-of-improvement figures carry them). "
+        f"{f.score}. {f.frames}; {f.runs}."
+    )
 
 
 def profile(f: Facts) -> str:
-    return (f"Fraction of runs whose score exceeds \u03c4; shaded: {f.ci}. {f.score}. {f.frames}; {f.runs}.")
+    return f"Fraction of runs whose score exceeds \u03c4; shaded: {f.ci}. {f.score}. {f.frames}; {f.runs}."
 
 
 def sample_efficiency(f: Facts) -> str:
-    return (f"IQM over runs of each run's score at that frame (success rate, mean of its last {f.last_n} "
-            f"evaluations at or before it); shaded: {f.ci}. {f.frames}; {f.runs}.")
+    return (
+        f"IQM over runs of each run's score at that frame (success rate, mean of its last {f.last_n} "
+        f"evaluations at or before it); shaded: {f.ci}. {f.frames}; {f.runs}."
+    )
 
 
 def wall_clock(f: Facts) -> str:
-    return (sample_efficiency(f) + " Right: the same curves against training time: x is the median over the "
-            f"method's runs of the hours each took to reach that frame ({EVAL_FILE} time: the training loop with "
-            "its reward labelling and evaluations, summed over resumes; reward-model pretraining not included; "
-            "a run's time also depends on what else its machine ran); whisker at the last point: fastest to slowest run. "
-            f"Machine: {f.machine}.")
+    return (
+        sample_efficiency(f) + " Right: the same curves against training time: x is the median over the "
+        f"method's runs of the hours each took to reach that frame ({EVAL_FILE} time: the training loop with "
+        "its reward labelling and evaluations, summed over resumes; reward-model pretraining not included; "
+        "a run's time also depends on what else its machine ran); whisker at the last point: fastest to "
+        "slowest run. "
+        f"Machine: {f.machine}."
+    )
 
 
 def learning_curves(f: Facts) -> str:
     episodes = f" ({f.eval_episodes})" if f.eval_episodes else ""
-    return (f"Line: mean over seeds of the success rate at each evaluation{episodes}; {STANDARD_ERROR}. "
-            f"Solid: finished runs; dotted: runs still under way; dashed: oracles. {f.frames}; {f.seeds}.")
+    return (
+        f"Line: mean over seeds of the success rate at each evaluation{episodes}; {STANDARD_ERROR}. "
+        f"Solid: finished runs; dotted: runs still under way; dashed: oracles. {f.frames}; {f.seeds}."
+    )
 
 
 def runs_per_method(selection: Selection) -> str:
@@ -165,13 +177,21 @@ def recorded_machine(suite_dir: Path) -> str:
     if not parts:
         return f"machine as recorded in {CONFIG_FILE} (no CPU or torch build recorded)"
     missing = len(configs) - sum(cpus.values())
-    note = f" ({CONFIG_FILE}; {missing} of {len(configs)} runs did not record their CPU)" if cpus and missing else (
-        f" ({CONFIG_FILE})" if cpus else f" ({CONFIG_FILE}; no run recorded its CPU)")
+    note = (
+        f" ({CONFIG_FILE}; {missing} of {len(configs)} runs did not record their CPU)"
+        if cpus and missing
+        else (f" ({CONFIG_FILE})" if cpus else f" ({CONFIG_FILE}; no run recorded its CPU)")
+    )
     return ", ".join(parts) + note
 
 
 def suite_facts(suite_dir: Path, frames: str, seeds: str, selection: Selection, reps: int) -> Facts:
-    return Facts(frames=frames, seeds=seeds, runs=runs_per_method(selection), reps=reps,
-                 eval_episodes=eval_episodes(suite_dir), machine=recorded_machine(suite_dir),
-                 machine_short=machine_name(suite_dir))
-
+    return Facts(
+        frames=frames,
+        seeds=seeds,
+        runs=runs_per_method(selection),
+        reps=reps,
+        eval_episodes=eval_episodes(suite_dir),
+        machine=recorded_machine(suite_dir),
+        machine_short=machine_name(suite_dir),
+    )

@@ -1,6 +1,6 @@
 """One aggregate, one setting: the runs of a suite folder must share what changes their numbers.
 
-A results folder can gather runs from several launches, machines and sessions (the reference experiment
+A results folder can gather runs from several launches and machines (the reference experiment
 took many). Seeds, tasks and methods are meant to differ; the settings below are not: a bf16 run beside
 fp32 ones, or a smoke-profile run beside quick ones, would enter the same IQM as if they were samples of
 one experiment. ``suites.train`` already refuses to mix configs inside one run directory; this check does
@@ -9,6 +9,7 @@ the same across the runs of a suite before anything is aggregated, and names the
 Machines (``versions``: CPU, library builds) may differ: runs from two machines of one setting are two
 samples of the same experiment, only not bit-identical (``analysis.same_runs`` compares that).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -61,8 +62,9 @@ def folder_settings(suite_dir: str | Path) -> dict[str, dict[str, list[str]]]:
     return gather_settings(folder_configs(suite_dir))
 
 
-def mixed_settings(suite_dir: str | Path, extra: Iterable[tuple[str, Mapping[str, Any]]] = ()
-                   ) -> dict[str, dict[str, list[str]]]:
+def mixed_settings(
+    suite_dir: str | Path, extra: Iterable[tuple[str, Mapping[str, Any]]] = ()
+) -> dict[str, dict[str, list[str]]]:
     """``folder_settings`` (plus the ``(name, config)`` runs of ``extra``, as if they were in the folder)
     reduced to the keys on which the runs disagree; empty when they all share one setting."""
     seen = gather_settings([*folder_configs(suite_dir), *extra])
@@ -94,7 +96,8 @@ def check_one_setting(suite_dir: str | Path, extra: Iterable[tuple[str, Mapping[
     raise MixedSettingsError(
         f"the runs under {where} were made under different settings, so one aggregate would mix them "
         f"silently: {'; '.join(parts)}. Keep one setting per results folder: move the odd runs to another "
-        f"--results folder, or rerun them with the others' setting (e.g. --precision, --profile)")
+        f"--results folder, or rerun them with the others' setting (e.g. --precision, --profile)"
+    )
 
 
 def check_joins(suite_dir: str | Path, configs: Iterable[Mapping[str, Any]]) -> None:
@@ -116,4 +119,5 @@ def check_joins(suite_dir: str | Path, configs: Iterable[Mapping[str, Any]]) -> 
         raise MixedSettingsError(
             f"{suite_dir} holds runs of another setting than this launch ({'; '.join(parts)}), and one "
             f"aggregate must not mix them: launch with the folder's setting (e.g. --precision, --profile) or "
-            f"into another --results folder")
+            f"into another --results folder"
+        )

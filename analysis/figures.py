@@ -26,6 +26,7 @@ score, the budget and the runs; every success-rate and probability axis is 0-1. 
 :func:`make_figures` at the end of a suite. Partial results follow the rules of
 ``analysis.aggregate``; every exclusion is listed in the report.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,9 +62,11 @@ def _suite_dir(suite: str, results_dir: Path) -> Path:
         raise ValueError(f"--suite must be a suite name (a folder of {results_dir}), got {suite!r}")
     if not suite_dir.is_dir():
         present = sorted(p.name for p in results_dir.iterdir() if p.is_dir()) if results_dir.is_dir() else []
-        raise NoResultsError(f"no results for suite {suite!r}: {suite_dir} does not exist "
-                             f"(suites with results: {', '.join(present) or 'none'}); "
-                             f"run `python -m suites.run --suite {suite}` first")
+        raise NoResultsError(
+            f"no results for suite {suite!r}: {suite_dir} does not exist "
+            f"(suites with results: {', '.join(present) or 'none'}); "
+            f"run `python -m suites.run --suite {suite}` first"
+        )
     return suite_dir
 
 
@@ -72,8 +75,10 @@ def _check_method(role: str, method: str, selection: agg.Selection, all_methods:
     if method not in all_methods:
         raise ValueError(f"unknown {role} method {method!r}; methods of this suite: {', '.join(all_methods)}")
     if method not in selection.methods:
-        raise ValueError(f"{role} method {method!r} is left out of the aggregates (missing tasks or "
-                         f"unfinished runs); usable {role}s: {', '.join(selection.methods) or 'none'}")
+        raise ValueError(
+            f"{role} method {method!r} is left out of the aggregates (missing tasks or "
+            f"unfinished runs); usable {role}s: {', '.join(selection.methods) or 'none'}"
+        )
     return method
 
 
@@ -98,9 +103,15 @@ def _rows(df: pd.DataFrame, figure: str, **const) -> pd.DataFrame:
     return df.assign(figure=figure, **const)
 
 
-def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir: str | os.PathLike | None = None,
-                 frames: int | None = None, reference: str | None = None, reps: int = DEFAULT_REPS,
-                 baseline: str | None = None) -> list[Path]:
+def make_figures(
+    suite: str,
+    results_dir: str | os.PathLike = "results",
+    out_dir: str | os.PathLike | None = None,
+    frames: int | None = None,
+    reference: str | None = None,
+    reps: int = DEFAULT_REPS,
+    baseline: str | None = None,
+) -> list[Path]:
     """Write every figure (PNG and PDF), ``figure_data.csv`` and ``report.md``; return their paths.
 
     Raises :class:`NoResultsError` when the suite has no evaluations, :class:`MixedSettingsError` when its
@@ -119,12 +130,18 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
     scores = load_scores(suite_dir)
     success = agg.success_rates(scores)
     if success.empty:
-        raise NoResultsError(f"suite {suite!r} has no evaluations yet under {suite_dir} "
-                             f"(no {EVAL_FILE} with a {agg.SUCCESS_METRIC} column)")
+        raise NoResultsError(
+            f"suite {suite!r} has no evaluations yet under {suite_dir} "
+            f"(no {EVAL_FILE} with a {agg.SUCCESS_METRIC} column)"
+        )
     status = run_status(suite_dir)
     all_methods = method_order(status["method"])
-    status = status.assign(_o=status["method"].map(all_methods.index)).sort_values(
-        ["_o", "task", "seed"]).drop(columns="_o").reset_index(drop=True)
+    status = (
+        status.assign(_o=status["method"].map(all_methods.index))
+        .sort_values(["_o", "task", "seed"])
+        .drop(columns="_o")
+        .reset_index(drop=True)
+    )
     selection = agg.select_runs(status, success)
     reference = _pick_reference(reference, selection, all_methods)
     baseline = _pick_baseline(baseline, selection, all_methods)
@@ -147,9 +164,18 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
             final = matrices if at is None else final
             est = agg.interval_estimates(matrices, reps)
             data.append(_rows(est, stem, frame=at))
-            written += plots.save(plots.aggregates(est, methods, colors, context.title(f"success rate at {label}"),
-                                                   captions.aggregates(facts), num_tasks=len(selection.tasks)),
-                                  out_dir, stem)
+            written += plots.save(
+                plots.aggregates(
+                    est,
+                    methods,
+                    colors,
+                    context.title(f"success rate at {label}"),
+                    captions.aggregates(facts),
+                    num_tasks=len(selection.tasks),
+                ),
+                out_dir,
+                stem,
+            )
             tests = permutation.pairwise_tests(matrices, permutation.TEST_STATISTIC)
             csv_name = "pairwise_tests.csv" if at is None else f"pairwise_tests_{at}_frames.csv"
             written.append(atomic_write_text(out_dir / csv_name, tests.to_csv(index=False, float_format="%.6g")))
@@ -158,61 +184,131 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
         poi = agg.probability_of_improvement(final, reference, reps)
         report.poi = poi
         if not poi.empty:
-            data.append(_rows(poi.rename(columns={"x": "method", "y": "other"}), "probability_of_improvement",
-                              metric="P(X > Y)"))
-            written += plots.save(plots.improvement(poi, colors, context.title("probability of improvement"),
-                                                    caption=captions.improvement(facts)),
-                                  out_dir, "probability_of_improvement")
+            data.append(
+                _rows(
+                    poi.rename(columns={"x": "method", "y": "other"}), "probability_of_improvement", metric="P(X > Y)"
+                )
+            )
+            written += plots.save(
+                plots.improvement(
+                    poi, colors, context.title("probability of improvement"), caption=captions.improvement(facts)
+                ),
+                out_dir,
+                "probability_of_improvement",
+            )
             table = agg.improvement_matrix(final)
             long = table.stack().rename_axis(["method", "other"]).reset_index(name="value")
             data.append(_rows(long, "improvement_matrix", metric="P(X > Y)"))
-            written += plots.save(plots.improvement_heatmap(table, context.title("P(X > Y), final budget"),
-                                                            captions.improvement_matrix(facts)),
-                                  out_dir, "improvement_matrix")
+            written += plots.save(
+                plots.improvement_heatmap(
+                    table, context.title("P(X > Y), final budget"), captions.improvement_matrix(facts)
+                ),
+                out_dir,
+                "improvement_matrix",
+            )
         if baseline is not None:
             over = agg.improvement_over(final, baseline, reps)
             report.poi_over = over
             if not over.empty:
                 stem = f"improvement_over_{baseline}"
                 data.append(_rows(over.rename(columns={"x": "method", "y": "other"}), stem, metric="P(X > Y)"))
-                written += plots.save(plots.improvement(over, colors, context.title(
-                    f"probability of improvement over {baseline}"), color_by="x",
-                    caption=captions.improvement(facts)), out_dir, stem)
+                written += plots.save(
+                    plots.improvement(
+                        over,
+                        colors,
+                        context.title(f"probability of improvement over {baseline}"),
+                        color_by="x",
+                        caption=captions.improvement(facts),
+                    ),
+                    out_dir,
+                    stem,
+                )
 
         profile, cis = agg.performance_profiles(final, TAUS, reps)
         for m in methods:
-            data.append(_rows(pd.DataFrame({"method": m, "tau": TAUS, "value": profile[m],
-                                            "lower": cis[m][0], "upper": cis[m][1]}),
-                              "performance_profile", metric="fraction of runs > tau"))
-        written += plots.save(plots.profiles(profile, cis, TAUS, methods, colors,
-                                             context.title("performance profile (final budget)"),
-                                             captions.profile(facts)),
-                              out_dir, "performance_profile")
+            data.append(
+                _rows(
+                    pd.DataFrame(
+                        {"method": m, "tau": TAUS, "value": profile[m], "lower": cis[m][0], "upper": cis[m][1]}
+                    ),
+                    "performance_profile",
+                    metric="fraction of runs > tau",
+                )
+            )
+        written += plots.save(
+            plots.profiles(
+                profile,
+                cis,
+                TAUS,
+                methods,
+                colors,
+                context.title("performance profile (final budget)"),
+                captions.profile(facts),
+            ),
+            out_dir,
+            "performance_profile",
+        )
 
         grid = agg.frame_grid(success, selection)
         curves = agg.iqm_curves(agg.scores_over_frames(success, selection, grid), grid, reps)
         data.append(_rows(curves, "sample_efficiency_iqm", metric="IQM"))
-        written += plots.save(plots.sample_efficiency(curves, methods, colors, context.title("IQM success rate"),
-                                                      captions.sample_efficiency(facts)),
-                              out_dir, "sample_efficiency_iqm")
+        written += plots.save(
+            plots.sample_efficiency(
+                curves, methods, colors, context.title("IQM success rate"), captions.sample_efficiency(facts)
+            ),
+            out_dir,
+            "sample_efficiency_iqm",
+        )
         hours = agg.hours_over_frames(run_times(suite_dir), selection, grid)
-        data.append(_rows(hours, "sample_efficiency_wall_clock",
-                          metric="training hours (median; fastest, slowest run)"))
-        written += plots.save(plots.sample_efficiency_wall_clock(
-            curves, hours, methods, colors, context.title("IQM success rate against frames and training hours"),
-            captions.wall_clock(facts), facts.machine_short), out_dir, "sample_efficiency_wall_clock")
+        data.append(
+            _rows(hours, "sample_efficiency_wall_clock", metric="training hours (median; fastest, slowest run)")
+        )
+        written += plots.save(
+            plots.sample_efficiency_wall_clock(
+                curves,
+                hours,
+                methods,
+                colors,
+                context.title("IQM success rate against frames and training hours"),
+                captions.wall_clock(facts),
+                facts.machine_short,
+            ),
+            out_dir,
+            "sample_efficiency_wall_clock",
+        )
 
     rows = agg.learning_curve_rows(success, status)
     tasks = sorted(rows["task"].unique())
     lc = agg.learning_curves(success, status).rename(columns={"mean": "value"})
     data.append(_rows(lc, "learning_curves", metric=agg.SUCCESS_METRIC))
-    written += plots.save(plots.learning_curves(rows, tasks, method_order(rows["method"]), colors,
-                                                context.title("success rate per task"),
-                                                caption=captions.learning_curves(facts)),
-                          out_dir, "learning_curves")
+    written += plots.save(
+        plots.learning_curves(
+            rows,
+            tasks,
+            method_order(rows["method"]),
+            colors,
+            context.title("success rate per task"),
+            caption=captions.learning_curves(facts),
+        ),
+        out_dir,
+        "learning_curves",
+    )
 
-    columns = ["figure", "metric", "method", "other", "task", "status", "frame", "tau", "value", "lower",
-               "upper", "se", "n_seeds"]
+    columns = [
+        "figure",
+        "metric",
+        "method",
+        "other",
+        "task",
+        "status",
+        "frame",
+        "tau",
+        "value",
+        "lower",
+        "upper",
+        "se",
+        "n_seeds",
+    ]
     # Records, not concat: the tables have different all-NA columns, which concat's dtype rules warn about.
     table = pd.DataFrame.from_records([r for d in data for r in d.to_dict("records")], columns=columns)
     written.append(atomic_write_text(out_dir / "figure_data.csv", table.to_csv(index=False)))
@@ -222,23 +318,35 @@ def make_figures(suite: str, results_dir: str | os.PathLike = "results", out_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.figures", description=__doc__.split("\n\n")[0].replace("``", ""))
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.figures", description=__doc__.split("\n\n")[0].replace("``", "")
+    )
     parser.add_argument("--suite", required=True, help="suite name (a folder of --results)")
     parser.add_argument("--results", default="results", help="results root (default: ./results)")
     parser.add_argument("--out", default=None, help="output folder (default: <results>/<suite>/figures)")
-    parser.add_argument("--frames", type=int, default=None,
-                        help="also aggregate at this frame count (last 3 evaluations at or before it)")
-    parser.add_argument("--reference", default=None,
-                        help=f"method compared with every other one (default: {DEFAULT_REFERENCE} if present, "
-                             "else the first method)")
-    parser.add_argument("--baseline", default=None,
-                        help=f"method every other one is compared against, P(X > baseline) (default: "
-                             f"{DEFAULT_BASELINE} if aggregated, else no such figure)")
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=None,
+        help="also aggregate at this frame count (last 3 evaluations at or before it)",
+    )
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help=f"method compared with every other one (default: {DEFAULT_REFERENCE} if present, else the first method)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help=f"method every other one is compared against, P(X > baseline) (default: "
+        f"{DEFAULT_BASELINE} if aggregated, else no such figure)",
+    )
     parser.add_argument("--reps", type=int, default=DEFAULT_REPS, help="bootstrap repetitions (default 2000)")
     args = parser.parse_args(argv)
     try:
-        written = make_figures(args.suite, args.results, args.out, args.frames, args.reference, args.reps,
-                               args.baseline)
+        written = make_figures(
+            args.suite, args.results, args.out, args.frames, args.reference, args.reps, args.baseline
+        )
     except (ValueError, FileNotFoundError) as exc:  # NoResultsError is a ValueError
         print(f"analysis.figures: {exc}", file=sys.stderr)
         return 1

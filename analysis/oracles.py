@@ -1,10 +1,11 @@
-"""Which results are oracles: references drawn apart, never a method among methods (design.md section 5).
+"""Which results are oracles: references drawn apart, never a method among methods (docs/models-and-rewards.md#rewards).
 
 ``dense`` learns from the env's own shaped reward (distances read off the simulator state), which no
 reward-from-video method may see. It bounds what a good reward could give, so the figures show it
 apart (dashed, labelled "dense (oracle)") and the aggregates, probabilities of improvement and any
 ranking leave it out. This tuple is the one place that says so; a new oracle is one more name here.
 """
+
 from __future__ import annotations
 
 from typing import Iterable

@@ -2,10 +2,11 @@
 
 Figures are compared side by side (aggregates, learning curves, reward analysis), so a method's colour
 must depend on its name only, never on which other methods happen to be in a suite. Known methods
-(design.md section 5) have fixed colours from seaborn's colour-blind palette and a fixed order;
+(docs/models-and-rewards.md#rewards) have fixed colours from seaborn's colour-blind palette and a fixed order;
 methods added later get a colour from a second palette chosen by a stable hash of the name and sort
 after the known ones, alphabetically.
 """
+
 from __future__ import annotations
 
 import zlib

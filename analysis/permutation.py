@@ -17,6 +17,7 @@ counting the observed labelling once so p is never 0. Ties count as "at least as
 A pair is called separated only where the bootstrap CIs are disjoint *and* the permutation p-value is
 below ``ALPHA`` (``separated``).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -56,13 +57,13 @@ STATISTICS = {"iqm": iqm, "mean": mean}
 
 @dataclass(frozen=True)
 class PermutationResult:
-    difference: float      # statistic(a) - statistic(b) on the observed labels
+    difference: float  # statistic(a) - statistic(b) on the observed labels
     p_value: float
-    runs_a: int            # runs per task of each method
+    runs_a: int  # runs per task of each method
     runs_b: int
     tasks: int
-    driving_runs: int      # runs in the tasks whose pooled scores are not all equal (only those can move it)
-    permutations: int      # relabellings counted (all of them when exact)
+    driving_runs: int  # runs in the tasks whose pooled scores are not all equal (only those can move it)
+    permutations: int  # relabellings counted (all of them when exact)
     exact: bool
 
 
@@ -75,9 +76,15 @@ def _check(matrix: np.ndarray, name: str) -> np.ndarray:
     return m
 
 
-def stratified_permutation_test(a: np.ndarray, b: np.ndarray, statistic: str = "iqm",
-                                alternative: str = "two-sided", n_resamples: int = N_RESAMPLES,
-                                exact_limit: int = EXACT_LIMIT, seed: int = 0) -> PermutationResult:
+def stratified_permutation_test(
+    a: np.ndarray,
+    b: np.ndarray,
+    statistic: str = "iqm",
+    alternative: str = "two-sided",
+    n_resamples: int = N_RESAMPLES,
+    exact_limit: int = EXACT_LIMIT,
+    seed: int = 0,
+) -> PermutationResult:
     """Test ``statistic(a) - statistic(b)`` over ``[runs, tasks]`` score matrices (same tasks, same order),
     permuting the method labels within each task. ``alternative``: ``"greater"`` (a above b),
     ``"less"`` or ``"two-sided"`` (|difference|)."""
@@ -95,16 +102,16 @@ def stratified_permutation_test(a: np.ndarray, b: np.ndarray, statistic: str = "
     observed = round(float(fn(a.ravel()) - fn(b.ravel())), 12) + 0.0  # no -0.0 or 1e-18 from float sums
 
     per_task = math.comb(n, n_a)
-    total = per_task ** tasks
+    total = per_task**tasks
     exact = total <= exact_limit
     if exact:
-        splits = np.array(list(itertools.combinations(range(n), n_a)))         # [C, n_a]
+        splits = np.array(list(itertools.combinations(range(n), n_a)))  # [C, n_a]
         rest = np.array([[i for i in range(n) if i not in s] for s in splits])  # [C, n_b]
         grid = np.array(list(itertools.product(range(len(splits)), repeat=tasks)))  # [P, tasks]
-        idx_a, idx_b = splits[grid], rest[grid]                                 # [P, tasks, n_a|n_b]
+        idx_a, idx_b = splits[grid], rest[grid]  # [P, tasks, n_a|n_b]
     else:
         rng = np.random.default_rng(seed)
-        perms = np.argsort(rng.random((n_resamples, tasks, n)), axis=-1)        # [R, tasks, n]
+        perms = np.argsort(rng.random((n_resamples, tasks, n)), axis=-1)  # [R, tasks, n]
         idx_a, idx_b = perms[..., :n_a], perms[..., n_a:]
     cols = np.arange(tasks)[None, :, None]
     vals_a = pooled[idx_a, cols].reshape(len(idx_a), -1)
@@ -126,21 +133,47 @@ def stratified_permutation_test(a: np.ndarray, b: np.ndarray, statistic: str = "
     return PermutationResult(observed, p, n_a, n_b, tasks, len(varied) * n, count, exact)
 
 
-def pairwise_tests(matrices: Mapping[str, np.ndarray], statistic: str = "iqm", alternative: str = "two-sided",
-                   seed: int = 0) -> pd.DataFrame:
+def pairwise_tests(
+    matrices: Mapping[str, np.ndarray], statistic: str = "iqm", alternative: str = "two-sided", seed: int = 0
+) -> pd.DataFrame:
     """One row per ordered pair (a, b) with a before b in ``matrices``' order: the difference, p-value,
     runs, driving runs, and whether the test was exact."""
     names = list(matrices)
     rows = []
     for i, x in enumerate(names):
-        for y in names[i + 1:]:
+        for y in names[i + 1 :]:
             r = stratified_permutation_test(matrices[x], matrices[y], statistic, alternative, seed=seed)
-            rows.append({"a": x, "b": y, "statistic": statistic, "difference": r.difference,
-                         "p_value": r.p_value, "runs_per_task_a": r.runs_a, "runs_per_task_b": r.runs_b,
-                         "tasks": r.tasks, "driving_runs": r.driving_runs, "permutations": r.permutations,
-                         "exact": r.exact})
-    return pd.DataFrame(rows, columns=["a", "b", "statistic", "difference", "p_value", "runs_per_task_a",
-                                       "runs_per_task_b", "tasks", "driving_runs", "permutations", "exact"])
+            rows.append(
+                {
+                    "a": x,
+                    "b": y,
+                    "statistic": statistic,
+                    "difference": r.difference,
+                    "p_value": r.p_value,
+                    "runs_per_task_a": r.runs_a,
+                    "runs_per_task_b": r.runs_b,
+                    "tasks": r.tasks,
+                    "driving_runs": r.driving_runs,
+                    "permutations": r.permutations,
+                    "exact": r.exact,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "a",
+            "b",
+            "statistic",
+            "difference",
+            "p_value",
+            "runs_per_task_a",
+            "runs_per_task_b",
+            "tasks",
+            "driving_runs",
+            "permutations",
+            "exact",
+        ],
+    )
 
 
 def separated(ci_a: tuple[float, float], ci_b: tuple[float, float], p_value: float, alpha: float = ALPHA) -> bool:

@@ -23,6 +23,7 @@ What a reader needs to weigh a figure is drawn into it, not left to the report:
 Oracles (``analysis.oracles``) are drawn dashed and labelled "<name> (oracle)"; they never enter the
 aggregate figures (``select_runs`` leaves them out).
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,12 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "p", "*")
 #: x-axis label of each aggregate metric; the optimality gap is 1 - score, not a score
 METRIC_AXIS = {"Optimality Gap": "Optimality gap (1 - success rate)"}
 #: (oracle?, status) -> line style: oracles dashed, unfinished runs dotted
-LINESTYLES = {(False, "finished"): "-", (False, "unfinished"): ":",
-              (True, "finished"): "--", (True, "unfinished"): "-."}
+LINESTYLES = {
+    (False, "finished"): "-",
+    (False, "unfinished"): ":",
+    (True, "finished"): "--",
+    (True, "unfinished"): "-.",
+}
 #: every success-rate and probability axis: the whole range, the same on every panel
 UNIT_RANGE = (0.0, 1.0)
 UNIT_TICKS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -64,8 +69,10 @@ NARROW_CI = 0.005
 CAPTION_GID = "caption"
 NARROW_CI_GID = "narrow-ci"
 NO_CI_GID = "no-ci"
-NARROW_CI_NOTE = ("Thick coloured tick: a CI too narrow to draw as a bar (under {w} wide; zero when every "
-                  "resample gives the same value).").format(w=NARROW_CI)
+NARROW_CI_NOTE = (
+    "Thick coloured tick: a CI too narrow to draw as a bar (under {w} wide; zero when every "
+    "resample gives the same value)."
+).format(w=NARROW_CI)
 NO_CI_NOTE = "Hollow circle: no CI (one run per task leaves the bootstrap nothing to resample)."
 
 
@@ -174,13 +181,32 @@ def _mark_intervals(ax, rows: list[tuple[float, float, float, float]], colors: l
     drawn = set()
     for (y, point, lo, hi), color in zip(rows, colors):
         if not np.isfinite([lo, hi]).all():
-            ax.plot([point], [y], marker="o", markersize=11, markerfacecolor="none", markeredgecolor=color,
-                    markeredgewidth=2.2, linestyle="none", clip_on=False, zorder=5, gid=NO_CI_GID)
+            ax.plot(
+                [point],
+                [y],
+                marker="o",
+                markersize=11,
+                markerfacecolor="none",
+                markeredgecolor=color,
+                markeredgewidth=2.2,
+                linestyle="none",
+                clip_on=False,
+                zorder=5,
+                gid=NO_CI_GID,
+            )
             drawn.add(NO_CI_GID)
         elif hi - lo < NARROW_CI:
             mid = (lo + hi) / 2  # a bar's height (rliable: 0.6 rows), 5 points wide, under the point tick
-            ax.plot([mid, mid], [y - 0.3, y + 0.3], linewidth=5, color=color, solid_capstyle="butt",
-                    clip_on=False, zorder=1.8, gid=NARROW_CI_GID)
+            ax.plot(
+                [mid, mid],
+                [y - 0.3, y + 0.3],
+                linewidth=5,
+                color=color,
+                solid_capstyle="butt",
+                clip_on=False,
+                zorder=1.8,
+                gid=NARROW_CI_GID,
+            )
             drawn.add(NARROW_CI_GID)
     return drawn
 
@@ -201,8 +227,16 @@ def add_caption(fig: plt.Figure, text: str, fontsize: float = 9.5) -> None:
     bbox = fig.get_tightbbox(renderer)  # inches
     chars = max(50, int(bbox.width * 72 / (0.55 * fontsize)))
     wrapped = textwrap.fill(text, chars, break_on_hyphens=False, break_long_words=False)
-    fig.text(bbox.x0 / fig.get_figwidth(), (bbox.y0 - 0.15) / fig.get_figheight(), wrapped, ha="left",
-             va="top", fontsize=fontsize, color="0.15", gid=CAPTION_GID)
+    fig.text(
+        bbox.x0 / fig.get_figwidth(),
+        (bbox.y0 - 0.15) / fig.get_figheight(),
+        wrapped,
+        ha="left",
+        va="top",
+        fontsize=fontsize,
+        color="0.15",
+        gid=CAPTION_GID,
+    )
 
 
 def figure_caption(fig: plt.Figure) -> str:
@@ -233,8 +267,9 @@ def save(fig: plt.Figure, out_dir: str | os.PathLike, stem: str) -> list[Path]:
         if fmt == "pdf":
             meta["CreationDate"] = None
         path = Path(out_dir) / f"{stem}.{fmt}"
-        atomic_write(path, lambda f, fmt=fmt, meta=meta: fig.savefig(f, format=fmt, dpi=DPI,
-                                                                     bbox_inches="tight", metadata=meta))
+        atomic_write(
+            path, lambda f, fmt=fmt, meta=meta: fig.savefig(f, format=fmt, dpi=DPI, bbox_inches="tight", metadata=meta)
+        )
         paths.append(path)
     plt.close(fig)
     return paths
@@ -256,8 +291,14 @@ def _frames_label(frames: np.ndarray) -> tuple[float, str]:
     return 1.0, "Frames"
 
 
-def aggregates(estimates: pd.DataFrame, methods: list[str], colors: Colors, title: str, caption: str = "",
-               num_tasks: int | None = None) -> plt.Figure:
+def aggregates(
+    estimates: pd.DataFrame,
+    methods: list[str],
+    colors: Colors,
+    title: str,
+    caption: str = "",
+    num_tasks: int | None = None,
+) -> plt.Figure:
     """IQM / mean / (median) / optimality gap with CIs, one row per method (rliable), all on one 0-1 axis.
 
     With ``num_tasks`` given, the Median panel is left out when it equals the Mean by construction
@@ -274,21 +315,33 @@ def aggregates(estimates: pd.DataFrame, methods: list[str], colors: Colors, titl
     row_height = max(0.5, 2.0 / len(methods))
     height = row_height * len(methods)
     fig, axes = plot_utils.plot_interval_estimates(
-        point, drawable, metric_names=names, algorithms=methods, colors=colors,
-        xlabel="", subfigure_width=3.8, row_height=row_height,
-        xlabel_y_coordinate=-0.6 / height, wspace=0.25)
+        point,
+        drawable,
+        metric_names=names,
+        algorithms=methods,
+        colors=colors,
+        xlabel="",
+        subfigure_width=3.8,
+        row_height=row_height,
+        xlabel_y_coordinate=-0.6 / height,
+        wspace=0.25,
+    )
     drawn: set[str] = set()
     for i, (ax, name) in enumerate(zip(np.atleast_1d(axes), names)):
         ax.set_xlabel(METRIC_AXIS.get(name, "Success rate"), fontsize="large")  # the gap is not a score
         _unit_axis(ax, "x")
         ax.tick_params(axis="x", labelsize="large")
-        drawn |= _mark_intervals(ax, [(y, point[m][i], *interval[m][:, i]) for y, m in enumerate(methods)],
-                                 [colors[m] for m in methods])
+        drawn |= _mark_intervals(
+            ax, [(y, point[m][i], *interval[m][:, i]) for y, m in enumerate(methods)], [colors[m] for m in methods]
+        )
     # rliable sizes the figure from the number of rows: place the title in inches above the axes.
     fig.suptitle(title, fontsize="xx-large", y=1.0 + 0.55 / height, va="bottom")
-    dropped = ("" if "Median" in names or num_tasks is None else
-               f"No Median panel: with {num_tasks} task{'s' if num_tasks != 1 else ''} the median of the task "
-               "means is their mean, so it would repeat the Mean panel.")
+    dropped = (
+        ""
+        if "Median" in names or num_tasks is None
+        else f"No Median panel: with {num_tasks} task{'s' if num_tasks != 1 else ''} the median of the task "
+        "means is their mean, so it would repeat the Mean panel."
+    )
     add_caption(fig, _caption(caption, *_interval_notes(drawn), dropped))
     return fig
 
@@ -300,19 +353,29 @@ def improvement(poi: pd.DataFrame, colors: Colors, title: str, color_by: str = "
     point = dict(zip(keys, poi["value"].to_numpy()))
     # a pair without a CI (a one-seed method, NaN bounds) gets a zero-width bar at its point (rliable's twin
     # axis keeps the same rows as the left one; NaN bars would shift it) and a hollow circle drawn below
-    interval = {k: np.array([lo, hi]) if np.isfinite([lo, hi]).all() else np.array([v, v])
-                for k, v, lo, hi in zip(keys, poi["value"], poi["lower"], poi["upper"])}
+    interval = {
+        k: np.array([lo, hi]) if np.isfinite([lo, hi]).all() else np.array([v, v])
+        for k, v, lo, hi in zip(keys, poi["value"], poi["lower"], poi["upper"])
+    }
     bar_colors = [colors[m] for m in poi[color_by]]
     fig, ax = plt.subplots(figsize=(6.5, 0.65 * len(keys) + 1.4))
     plot_utils.plot_probability_of_improvement(
-        point, interval, pair_separator=PAIR_SEPARATOR, ax=ax,
-        colors=bar_colors, xticks=UNIT_TICKS,
-        left_ylabel="Algorithm X", right_ylabel="Algorithm Y", ticklabelsize="large", labelsize="large")
+        point,
+        interval,
+        pair_separator=PAIR_SEPARATOR,
+        ax=ax,
+        colors=bar_colors,
+        xticks=UNIT_TICKS,
+        left_ylabel="Algorithm X",
+        right_ylabel="Algorithm Y",
+        ticklabelsize="large",
+        labelsize="large",
+    )
     _unit_axis(ax, "x")
     ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
-    drawn = _mark_intervals(ax, [(y, v, lo, hi) for y, (v, lo, hi) in
-                                 enumerate(zip(poi["value"], poi["lower"], poi["upper"]))],
-                            bar_colors)
+    drawn = _mark_intervals(
+        ax, [(y, v, lo, hi) for y, (v, lo, hi) in enumerate(zip(poi["value"], poi["lower"], poi["upper"]))], bar_colors
+    )
     ax.set_title(title, fontsize="large", pad=24)
     add_caption(fig, _caption(caption, *_interval_notes(drawn)))
     return fig
@@ -322,8 +385,19 @@ def improvement_heatmap(table: pd.DataFrame, title: str, caption: str = "") -> p
     """Point estimates of P(row > column) for every ordered pair of methods."""
     n = len(table)
     fig, ax = plt.subplots(figsize=(1.1 * n + 2.5, 0.9 * n + 1.5))
-    sns.heatmap(table, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="RdBu_r", center=0.5, square=True,
-                cbar_kws={"label": "P(X > Y)"}, ax=ax, annot_kws={"fontsize": 10})
+    sns.heatmap(
+        table,
+        annot=True,
+        fmt=".2f",
+        vmin=0,
+        vmax=1,
+        cmap="RdBu_r",
+        center=0.5,
+        square=True,
+        cbar_kws={"label": "P(X > Y)"},
+        ax=ax,
+        annot_kws={"fontsize": 10},
+    )
     ax.set_xlabel("Algorithm Y")
     ax.set_ylabel("Algorithm X")
     ax.set_title(title)
@@ -334,14 +408,22 @@ def improvement_heatmap(table: pd.DataFrame, title: str, caption: str = "") -> p
     return fig
 
 
-def profiles(profile: dict, cis: dict, taus: np.ndarray, methods: list[str], colors: Colors,
-             title: str, caption: str = "") -> plt.Figure:
+def profiles(
+    profile: dict, cis: dict, taus: np.ndarray, methods: list[str], colors: Colors, title: str, caption: str = ""
+) -> plt.Figure:
     """Fraction of runs with success rate above tau, with CIs (rliable)."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     plot_utils.plot_performance_profiles(
-        {m: profile[m] for m in methods}, taus, performance_profile_cis={m: cis[m] for m in methods},
-        colors=colors, ax=ax, xlabel=r"Success rate ($\tau$)",
-        ylabel=r"Fraction of runs with score $> \tau$", labelsize="large", ticklabelsize="large")
+        {m: profile[m] for m in methods},
+        taus,
+        performance_profile_cis={m: cis[m] for m in methods},
+        colors=colors,
+        ax=ax,
+        xlabel=r"Success rate ($\tau$)",
+        ylabel=r"Fraction of runs with score $> \tau$",
+        labelsize="large",
+        ticklabelsize="large",
+    )
     curves = {m: (np.asarray(taus), np.asarray(profile[m])) for m in methods}
     groups = coinciding(curves)
     _mark_lines(ax.get_lines(), methods, len(taus), groups)
@@ -362,20 +444,38 @@ def _curve_arrays(curves: pd.DataFrame, methods: list[str], frames: np.ndarray) 
     return point, interval
 
 
-def _iqm_panel(ax, x: dict[str, np.ndarray], point: dict, interval: dict, methods: list[str], colors: Colors,
-               xlabel: str, groups: list[list[str]]) -> None:
+def _iqm_panel(
+    ax,
+    x: dict[str, np.ndarray],
+    point: dict,
+    interval: dict,
+    methods: list[str],
+    colors: Colors,
+    xlabel: str,
+    groups: list[list[str]],
+) -> None:
     """rliable's sample-efficiency curve, one method at a time so that each may have its own x values."""
     for m in methods:
         plot_utils.plot_sample_efficiency_curve(
-            x[m], {m: point[m]}, {m: interval[m]}, algorithms=[m], colors=colors, ax=ax,
-            xlabel=xlabel, ylabel="IQM success rate", labelsize="large", ticklabelsize="large")
+            x[m],
+            {m: point[m]},
+            {m: interval[m]},
+            algorithms=[m],
+            colors=colors,
+            ax=ax,
+            xlabel=xlabel,
+            ylabel="IQM success rate",
+            labelsize="large",
+            ticklabelsize="large",
+        )
     _mark_lines(ax.get_lines(), methods, max(len(v) for v in x.values()), groups)
     _unit_axis(ax, "y")
     ax.tick_params(axis="y", labelleft=True)
 
 
-def sample_efficiency(curves: pd.DataFrame, methods: list[str], colors: Colors, title: str,
-                      caption: str = "") -> plt.Figure:
+def sample_efficiency(
+    curves: pd.DataFrame, methods: list[str], colors: Colors, title: str, caption: str = ""
+) -> plt.Figure:
     """IQM of the success rate over frames with CI bands (rliable)."""
     frames = np.sort(curves["frame"].unique())
     scale, label = _frames_label(frames)
@@ -390,8 +490,15 @@ def sample_efficiency(curves: pd.DataFrame, methods: list[str], colors: Colors, 
     return fig
 
 
-def sample_efficiency_wall_clock(curves: pd.DataFrame, hours: pd.DataFrame, methods: list[str], colors: Colors,
-                                 title: str, caption: str = "", machine: str = "") -> plt.Figure:
+def sample_efficiency_wall_clock(
+    curves: pd.DataFrame,
+    hours: pd.DataFrame,
+    methods: list[str],
+    colors: Colors,
+    title: str,
+    caption: str = "",
+    machine: str = "",
+) -> plt.Figure:
     """The IQM curves against frames (left) and against training hours (right), on one 0-1 axis.
 
     A video reward labels every episode with a model, which costs time per frame that a frame axis does not
@@ -413,35 +520,75 @@ def sample_efficiency_wall_clock(curves: pd.DataFrame, hours: pd.DataFrame, meth
         x[m] = h["value"].to_numpy()
         ends[m] = (h["value"].iloc[-1], h["lower"].iloc[-1], h["upper"].iloc[-1], point[m][-1])
     if timed:
-        _iqm_panel(right, x, {m: point[m] for m in timed}, {m: interval[m] for m in timed}, timed, colors,
-                   "Training hours (median over the method's runs)", [g for g in groups if set(g) <= set(timed)])
+        _iqm_panel(
+            right,
+            x,
+            {m: point[m] for m in timed},
+            {m: interval[m] for m in timed},
+            timed,
+            colors,
+            "Training hours (median over the method's runs)",
+            [g for g in groups if set(g) <= set(timed)],
+        )
         for i, m in enumerate(timed):
             value, lo, hi, y = ends[m]
-            right.errorbar([value], [y], xerr=[[value - lo], [hi - value]], color=colors[m], capsize=4,
-                           linewidth=1.4, clip_on=False, zorder=3 + i)
+            right.errorbar(
+                [value],
+                [y],
+                xerr=[[value - lo], [hi - value]],
+                color=colors[m],
+                capsize=4,
+                linewidth=1.4,
+                clip_on=False,
+                zorder=3 + i,
+            )
         right.set_xlim(left=0)
     else:
-        right.text(0.5, 0.5, f"no run recorded its training time ({EVAL_FILE} {EVAL_TIME})", ha="center", va="center",
-                   transform=right.transAxes)
+        right.text(
+            0.5,
+            0.5,
+            f"no run recorded its training time ({EVAL_FILE} {EVAL_TIME})",
+            ha="center",
+            va="center",
+            transform=right.transAxes,
+        )
     right.set_title("against wall-clock training time" + (f"\non {machine}" if machine else ""), fontsize="large")
-    handles = [Line2D([], [], color=colors[m], linewidth=2, marker=method_marker(m), markerfacecolor="none",
-                      markersize=8, label=m) for m in methods]
-    right.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="medium",
-                 frameon=False)
+    handles = [
+        Line2D(
+            [], [], color=colors[m], linewidth=2, marker=method_marker(m), markerfacecolor="none", markersize=8, label=m
+        )
+        for m in methods
+    ]
+    right.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="medium", frameon=False)
     fig.suptitle(title, fontsize="x-large")
     fig.tight_layout()
     note = _coinciding_note(groups, {m: (frames, point[m]) for m in methods}, "Same IQM at every frame")
-    untimed = ("" if len(timed) == len(methods) else "No recorded training time, left panel only: "
-               + ", ".join(m for m in methods if m not in timed) + ".")
+    untimed = (
+        ""
+        if len(timed) == len(methods)
+        else "No recorded training time, left panel only: " + ", ".join(m for m in methods if m not in timed) + "."
+    )
     # the cost in numbers: where each method's curve ends on the hours axis (curves at 0 end on top of each other)
-    cost = ("" if not timed else f"Median training hours to {int(frames[-1]):,} frames: "
-            + ", ".join(f"{m} {ends[m][0]:.2f} ({ends[m][1]:.2f}-{ends[m][2]:.2f})" for m in timed) + ".")
+    cost = (
+        ""
+        if not timed
+        else f"Median training hours to {int(frames[-1]):,} frames: "
+        + ", ".join(f"{m} {ends[m][0]:.2f} ({ends[m][1]:.2f}-{ends[m][2]:.2f})" for m in timed)
+        + "."
+    )
     add_caption(fig, _caption(caption, cost, note, untimed))
     return fig
 
 
-def learning_curves(rows: pd.DataFrame, tasks: list[str], methods: list[str], colors: Colors,
-                    title: str, ncols: int = 3, caption: str = "") -> plt.Figure:
+def learning_curves(
+    rows: pd.DataFrame,
+    tasks: list[str],
+    methods: list[str],
+    colors: Colors,
+    title: str,
+    ncols: int = 3,
+    caption: str = "",
+) -> plt.Figure:
     """One panel per task: mean success rate over seeds with a standard-error band.
 
     The same mean and standard error (ddof 1) as ``analysis.aggregate.learning_curves``. Finished
@@ -460,8 +607,9 @@ def learning_curves(rows: pd.DataFrame, tasks: list[str], methods: list[str], co
     panel_height = 5.0  # 4.4 in of axes, with its labels and a line of notes under it
     fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, panel_height * nrows + band), squeeze=False)
     scale, label = _frames_label(rows["frame"].to_numpy())
-    stats = (rows.groupby(["task", "method", "status", "frame"], sort=True)["value"]
-             .agg(mean="mean", se="sem").reset_index())
+    stats = (
+        rows.groupby(["task", "method", "status", "frame"], sort=True)["value"].agg(mean="mean", se="sem").reset_index()
+    )
     for ax, task in zip(axes.flat, tasks):
         lines = {}
         for i, m in enumerate(methods):
@@ -474,11 +622,21 @@ def learning_curves(rows: pd.DataFrame, tasks: list[str], methods: list[str], co
         groups = coinciding(curves)
         for key, (i, m, status, g) in lines.items():
             x, y, se = g["frame"].to_numpy() / scale, g["mean"].to_numpy(), g["se"].fillna(0).to_numpy()
-            ax.plot(x, y, color=colors[m], linestyle=LINESTYLES[(is_oracle(m), status)], linewidth=1.8,
-                    marker=method_marker(m), markersize=_marker_size(i), markerfacecolor="none",
-                    markeredgewidth=1.4, markevery=_markevery(key, groups, len(x)), zorder=3 + i, clip_on=False)
-            ax.fill_between(x, np.clip(y - se, 0, 1), np.clip(y + se, 0, 1), color=colors[m], alpha=0.15,
-                            linewidth=0)
+            ax.plot(
+                x,
+                y,
+                color=colors[m],
+                linestyle=LINESTYLES[(is_oracle(m), status)],
+                linewidth=1.8,
+                marker=method_marker(m),
+                markersize=_marker_size(i),
+                markerfacecolor="none",
+                markeredgewidth=1.4,
+                markevery=_markevery(key, groups, len(x)),
+                zorder=3 + i,
+                clip_on=False,
+            )
+            ax.fill_between(x, np.clip(y - se, 0, 1), np.clip(y + se, 0, 1), color=colors[m], alpha=0.15, linewidth=0)
         ax.set_title(task, fontsize="x-large")
         ax.set_xlabel(label, fontsize="large")
         ax.set_ylabel("Success rate", fontsize="large")
@@ -489,21 +647,45 @@ def learning_curves(rows: pd.DataFrame, tasks: list[str], methods: list[str], co
         ax.grid(True, alpha=0.25)
         note = _coinciding_note(groups, curves, "Same curve")
         if note:  # under the x label, whatever its size
-            ax.annotate(textwrap.fill(note, 75, break_on_hyphens=False), xy=(0.5, 0), xycoords=ax.xaxis.label,
-                        xytext=(0, -6), textcoords="offset points", ha="center", va="top", fontsize="medium")
-    for ax in list(axes.flat)[len(tasks):]:
+            ax.annotate(
+                textwrap.fill(note, 75, break_on_hyphens=False),
+                xy=(0.5, 0),
+                xycoords=ax.xaxis.label,
+                xytext=(0, -6),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize="medium",
+            )
+    for ax in list(axes.flat)[len(tasks) :]:
         ax.set_visible(False)
-    handles = [Line2D([], [], color=colors[m], linewidth=2.5, label=display_name(m),
-                      linestyle=LINESTYLES[(is_oracle(m), "finished")], marker=method_marker(m),
-                      markerfacecolor="none", markersize=9) for m in methods]
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=colors[m],
+            linewidth=2.5,
+            label=display_name(m),
+            linestyle=LINESTYLES[(is_oracle(m), "finished")],
+            marker=method_marker(m),
+            markerfacecolor="none",
+            markersize=9,
+        )
+        for m in methods
+    ]
     if unfinished:
         handles.append(Line2D([], [], color="black", linestyle=":", label="unfinished runs"))
     legend_cols = int(np.ceil(len(handles) / legend_rows))
     height = fig.get_figheight()
     fig.tight_layout(rect=(0, 0, 1, 1 - band / height), h_pad=2.0, w_pad=2.5)
-    fig.suptitle(title + "  (mean and standard error over seeds)", fontsize="x-large",
-                 y=1 - 0.08 / height, va="top")
-    fig.legend(handles=handles, loc="upper center", ncol=legend_cols, frameon=False, fontsize="large",
-               bbox_to_anchor=(0.5, 1 - (0.25 + 0.3 * title_lines) / height))
+    fig.suptitle(title + "  (mean and standard error over seeds)", fontsize="x-large", y=1 - 0.08 / height, va="top")
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        ncol=legend_cols,
+        frameon=False,
+        fontsize="large",
+        bbox_to_anchor=(0.5, 1 - (0.25 + 0.3 * title_lines) / height),
+    )
     add_caption(fig, caption)
     return fig

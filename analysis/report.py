@@ -2,7 +2,7 @@
 
 Written next to the figures it links (relative links, so the folder can be moved or published as is).
 
-It claims no more than the numbers carry (issue 13):
+It claims no more than the numbers carry, so that a reader cannot take a figure for more than it is:
 
 - the header, like every figure title (:meth:`Context.title`), states suite, profile, frames per run
   and seeds per task;
@@ -16,6 +16,7 @@ It claims no more than the numbers carry (issue 13):
   one seed (an experiment under way), those get no interval and no rank, and the others are ranked and
   paired among themselves.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,7 @@ from analysis.oracles import display_name
 from analysis.permutation import ALPHA, FEW_RUNS
 from common.runs import CONFIG_FILE, DONE_FILE, find_runs, read_config_json
 
-#: where the suite ships what it measured (design.md section 10)
+#: where the suite ships what it measured (docs/results.md)
 REFERENCE_RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
 SMOKE_PROFILE = "smoke"
 NO_CI = "CI not available"
@@ -52,8 +53,8 @@ class Context:
 
     suite: str
     profile: str
-    frames: str   # "100,000 frames per run"
-    seeds: str    # "3 seeds per task"
+    frames: str  # "100,000 frames per run"
+    seeds: str  # "3 seeds per task"
 
     @property
     def caption(self) -> str:
@@ -92,8 +93,8 @@ def _seeds_per_task(status: pd.DataFrame) -> str:
 class AggregateTable:
     """Interval estimates of one budget (final, or at a frame count) for the report."""
 
-    label: str                  # "final budget", "500,000 frames"
-    estimates: pd.DataFrame     # method, metric, value, lower, upper
+    label: str  # "final budget", "500,000 frames"
+    estimates: pd.DataFrame  # method, metric, value, lower, upper
     runs_per_task: dict[str, int]
     tests: pd.DataFrame | None = None  # analysis.permutation.pairwise_tests (None: the CIs alone decide)
 
@@ -106,8 +107,8 @@ class ReportInputs:
     reference: str | None
     reps: int
     tables: list[AggregateTable] = field(default_factory=list)
-    poi: pd.DataFrame | None = None        # P(reference > Y)
-    poi_over: pd.DataFrame | None = None   # P(X > baseline)
+    poi: pd.DataFrame | None = None  # P(reference > Y)
+    poi_over: pd.DataFrame | None = None  # P(X > baseline)
     figures: list[Path] = field(default_factory=list)
     context: Context | None = None  # None: built from ``status`` with an unknown profile
     reference_results: Path = REFERENCE_RESULTS
@@ -170,8 +171,12 @@ def separated_pairs(estimates: pd.DataFrame, tests: pd.DataFrame | None = None) 
     first. This is the claim a reader may make from the aggregate: "``above`` beats ``below`` at this
     budget"; any pair not listed is not told apart."""
     ranks = tie_aware_ranks(estimates, tests)
-    return [(a.method, b.method) for a in ranks.itertuples(index=False) for b in ranks.itertuples(index=False)
-            if _above(a, b, tests)]
+    return [
+        (a.method, b.method)
+        for a in ranks.itertuples(index=False)
+        for b in ranks.itertuples(index=False)
+        if _above(a, b, tests)
+    ]
 
 
 def best_method(table: AggregateTable) -> tuple[str | None, str]:
@@ -187,8 +192,10 @@ def best_method(table: AggregateTable) -> tuple[str | None, str]:
         return None, f"a tie: every method has IQM {ranks['value'].iloc[0]:.3f}"
     top = ranks[ranks["rank"] == 1]
     if len(top) > 1:
-        return None, (f"a tie: {', '.join(f'`{m}`' for m in top['method'])} are not told apart "
-                      f"({SEPARATION_RULE}), so none of them is ahead on this evidence")
+        return None, (
+            f"a tie: {', '.join(f'`{m}`' for m in top['method'])} are not told apart "
+            f"({SEPARATION_RULE}), so none of them is ahead on this evidence"
+        )
     return str(top["method"].iloc[0]), ""
 
 
@@ -215,8 +222,10 @@ def _table(table: AggregateTable) -> list[str]:
     task gets neither an interval nor a rank, and the others are ranked among themselves."""
     names = list(AGGREGATE_METRICS)
     with_ci = methods_with_cis(table)
-    lines = ["| rank | method | " + " | ".join(f"{n} [95% CI]" for n in names) + " | runs per task |",
-             "|---:|---|" + "---|" * len(names) + "---:|"]
+    lines = [
+        "| rank | method | " + " | ".join(f"{n} [95% CI]" for n in names) + " | runs per task |",
+        "|---:|---|" + "---|" * len(names) + "---:|",
+    ]
     est = table.estimates.set_index(["method", "metric"])
     ranked = tie_aware_ranks(table.estimates[table.estimates["method"].isin(with_ci)], table.tests)
     unranked = [m for m in ranking(table.estimates)["method"] if m not in with_ci]
@@ -229,12 +238,18 @@ def _table(table: AggregateTable) -> list[str]:
             cells.append(f"{e['value']:.3f} {ci}")
         lines.append(f"| {rank} | {method} | " + " | ".join(cells) + f" | {table.runs_per_task[method]} |")
     if not with_ci:
-        lines += ["", "CIs not available: one seed per task leaves the stratified bootstrap nothing to "
-                  "resample, so no interval and no rank is given."]
+        lines += [
+            "",
+            "CIs not available: one seed per task leaves the stratified bootstrap nothing to "
+            "resample, so no interval and no rank is given.",
+        ]
         return lines
     if unranked:
-        lines += ["", f"CIs not available for {', '.join(f'`{m}`' for m in unranked)} (one seed per task): "
-                  "no interval and no rank; the ranks and separated pairs compare the other methods only."]
+        lines += [
+            "",
+            f"CIs not available for {', '.join(f'`{m}`' for m in unranked)} (one seed per task): "
+            "no interval and no rank; the ranks and separated pairs compare the other methods only.",
+        ]
     rule = SEPARATION_RULE if table.tests is not None else "IQM 95% CIs disjoint"
     if ranked["tied"].any():
         lines += ["", f"Ranks with `=` are ties: those methods are not told apart ({rule})."]
@@ -256,10 +271,14 @@ def _tests_table(table: AggregateTable, with_ci: list[str]) -> list[str]:
     warning that few runs per task make the bootstrap CI too narrow."""
     est = table.estimates[table.estimates["metric"] == "IQM"].set_index("method")
     stat = str(table.tests["statistic"].iloc[0]).replace("iqm", "IQM") if len(table.tests) else "mean"
-    lines = [f"Pairwise tests (two-sided stratified permutation test of the {stat} score difference: method "
-             "labels exchanged within each task; exact where every relabelling can be counted):", "",
-             f"| pair | {stat} difference | IQM 95% CIs | permutation p | runs per task | runs that can move it | "
-             "separated |", "|---|---:|---|---:|---:|---:|---|"]
+    lines = [
+        f"Pairwise tests (two-sided stratified permutation test of the {stat} score difference: method "
+        "labels exchanged within each task; exact where every relabelling can be counted):",
+        "",
+        f"| pair | {stat} difference | IQM 95% CIs | permutation p | runs per task | runs that can move it | "
+        "separated |",
+        "|---|---:|---|---:|---:|---:|---|",
+    ]
     for r in table.tests.itertuples(index=False):
         if r.a not in with_ci or r.b not in with_ci:
             continue
@@ -267,15 +286,20 @@ def _tests_table(table: AggregateTable, with_ci: list[str]) -> list[str]:
         disjoint = a["lower"] > b["upper"] or b["lower"] > a["upper"]
         both = disjoint and r.p_value < ALPHA
         kind = "" if r.exact else f" (est., {r.permutations:,} relabellings)"
-        lines.append(f"| `{r.a}` vs `{r.b}` | {r.difference:+.3f} | {'disjoint' if disjoint else 'overlap'} | "
-                     f"{r.p_value:.3f}{kind} | {r.runs_per_task_a} vs {r.runs_per_task_b} | {r.driving_runs} | "
-                     f"{'yes' if both else 'no'} |")
+        lines.append(
+            f"| `{r.a}` vs `{r.b}` | {r.difference:+.3f} | {'disjoint' if disjoint else 'overlap'} | "
+            f"{r.p_value:.3f}{kind} | {r.runs_per_task_a} vs {r.runs_per_task_b} | {r.driving_runs} | "
+            f"{'yes' if both else 'no'} |"
+        )
     fewest = min(table.runs_per_task[m] for m in with_ci) if with_ci else 0
     if fewest < FEW_RUNS:
-        lines += ["", f"With {fewest} run{'s' if fewest != 1 else ''} per task (fewer than {FEW_RUNS}) the "
-                  "stratified bootstrap has few distinct resamples per task (3 runs: 10), so its CIs understate "
-                  "the uncertainty: a CI cannot include a seed that was never observed to fail. A pair is "
-                  "called separated only where the permutation test agrees."]
+        lines += [
+            "",
+            f"With {fewest} run{'s' if fewest != 1 else ''} per task (fewer than {FEW_RUNS}) the "
+            "stratified bootstrap has few distinct resamples per task (3 runs: 10), so its CIs understate "
+            "the uncertainty: a CI cannot include a seed that was never observed to fail. A pair is "
+            "called separated only where the permutation test agrees.",
+        ]
     return lines
 
 
@@ -300,8 +324,10 @@ def _verdict(table: AggregateTable, reference: str) -> str:
     _, baseline, rel = relative_improvement(table.estimates, reference)
     rel_text = "undefined (baseline IQM is 0)" if np.isnan(rel) else f"{100 * rel:+.1f}%"
     if best is not None:
-        return (f"Best method by IQM: **{best}**. Relative IQM improvement of `{reference}` "
-                f"over the best baseline `{baseline}`: **{rel_text}**.")
+        return (
+            f"Best method by IQM: **{best}**. Relative IQM improvement of `{reference}` "
+            f"over the best baseline `{baseline}`: **{rel_text}**."
+        )
     text = f"No best method: {why}."
     with_ci = methods_with_cis(table)
     if 2 <= len(with_ci) < len(table.runs_per_task):
@@ -310,8 +336,10 @@ def _verdict(table: AggregateTable, reference: str) -> str:
         if len(top) == 1:
             rule = SEPARATION_RULE if table.tests is not None else "IQM 95% CIs disjoint"
             text += f" Among the methods with CIs, `{top['method'].iloc[0]}` is above every other ({rule})."
-    return (text + f" IQM of `{reference}` relative to `{baseline}` (the other method with the highest point "
-            f"estimate): {rel_text}, {_difference(table, reference, baseline)}.")
+    return (
+        text + f" IQM of `{reference}` relative to `{baseline}` (the other method with the highest point "
+        f"estimate): {rel_text}, {_difference(table, reference, baseline)}."
+    )
 
 
 def _training_successes(grp: pd.DataFrame) -> str:
@@ -331,39 +359,52 @@ def _counts(status: pd.DataFrame) -> list[str]:
     """Runs per method, with the training episodes that succeeded (a difference that shows before
     evaluation success does: at a small budget every learned reward may evaluate at 0) and the hours
     the finished runs took (done.json), so the cost of an experiment is read from its own files."""
-    lines = ["| method | tasks | finished runs | unfinished runs | seeds | training episodes with a success "
-             "| hours (finished runs) |",
-             "|---|---:|---:|---:|---|---|---:|"]
+    lines = [
+        "| method | tasks | finished runs | unfinished runs | seeds | training episodes with a success "
+        "| hours (finished runs) |",
+        "|---|---:|---:|---:|---|---|---:|",
+    ]
     for method, grp in status.groupby("method", sort=False):
         seeds = sorted(set(grp["seed"]))
-        lines.append(f"| {display_name(method)} | {grp['task'].nunique()} | {int(grp['done'].sum())} | "
-                     f"{int((~grp['done']).sum())} | {', '.join(map(str, seeds))} | "
-                     f"{_training_successes(grp)} | {_hours(grp['seconds'])} |")
+        lines.append(
+            f"| {display_name(method)} | {grp['task'].nunique()} | {int(grp['done'].sum())} | "
+            f"{int((~grp['done']).sum())} | {', '.join(map(str, seeds))} | "
+            f"{_training_successes(grp)} | {_hours(grp['seconds'])} |"
+        )
     return lines
 
 
 def render(inp: ReportInputs, out_dir: Path) -> str:
     """The report as markdown text."""
     sel, status = inp.selection, inp.status
-    ctx = inp.context or Context(inp.suite, "unknown", _span(status["budget"], "frames per run"),
-                                 _seeds_per_task(status))
+    ctx = inp.context or Context(
+        inp.suite, "unknown", _span(status["budget"], "frames per run"), _seeds_per_task(status)
+    )
     lines = []
     if ctx.profile == SMOKE_PROFILE:
         shipped = inp.reference_results.is_dir() and any(inp.reference_results.iterdir())
-        where = ("see the shipped reference results in `results/reference/`" if shipped else
-                 "the reference results (`results/reference/`) are not shipped yet")
+        where = (
+            "see the shipped reference results in `results/reference/`"
+            if shipped
+            else "the reference results (`results/reference/`) are not shipped yet"
+        )
         lines += [f"**Smoke profile: this report checks the pipeline and measures nothing**; {where}.", ""]
     lines += [f"# Suite `{inp.suite}`: results", "", f"**{ctx.caption}.**", ""]
-    lines.append(f"{status['method'].nunique()} method(s), {status['task'].nunique()} task(s), "
-                 f"{len(status)} run(s): {int(status['done'].sum())} finished, "
-                 f"{int((~status['done']).sum())} unfinished. Score of a run = success rate, mean of "
-                 f"its last {LAST_N_EVALS} evaluations. Aggregates use finished runs only, on "
-                 f"{len(sel.tasks)} task(s) ({', '.join(sel.tasks) or 'none'}); 95% CIs from "
-                 f"{inp.reps} stratified-bootstrap repetitions (rliable).")
+    lines.append(
+        f"{status['method'].nunique()} method(s), {status['task'].nunique()} task(s), "
+        f"{len(status)} run(s): {int(status['done'].sum())} finished, "
+        f"{int((~status['done']).sum())} unfinished. Score of a run = success rate, mean of "
+        f"its last {LAST_N_EVALS} evaluations. Aggregates use finished runs only, on "
+        f"{len(sel.tasks)} task(s) ({', '.join(sel.tasks) or 'none'}); 95% CIs from "
+        f"{inp.reps} stratified-bootstrap repetitions (rliable)."
+    )
     lines.append("")
     if sel.empty:
-        lines += ["**No aggregates**: no method has a finished run on every task of the suite "
-                  "(see below). The learning curves still show every run.", ""]
+        lines += [
+            "**No aggregates**: no method has a finished run on every task of the suite "
+            "(see below). The learning curves still show every run.",
+            "",
+        ]
     for table in inp.tables:
         lines += [f"## Aggregates at {table.label}", ""] + _table(table) + [""]
         if inp.reference is not None and len(table.estimates["method"].unique()) > 1:
@@ -373,14 +414,19 @@ def render(inp: ReportInputs, out_dir: Path) -> str:
             continue
         what = f" over `{poi['y'].iloc[0]}`" if over else ""
         lines += [f"## Probability of improvement{what} (final budget)", ""]
-        lines += [f"- P({r.x} > {r.y}) = {r.value:.3f} "
-                  + (f"[{r.lower:.3f}, {r.upper:.3f}]" if pd.notna(r.lower) else f"({NO_CI}: one seed per task)")
-                  for r in poi.itertuples(index=False)]
+        lines += [
+            f"- P({r.x} > {r.y}) = {r.value:.3f} "
+            + (f"[{r.lower:.3f}, {r.upper:.3f}]" if pd.notna(r.lower) else f"({NO_CI}: one seed per task)")
+            for r in poi.itertuples(index=False)
+        ]
         lines.append("")
     lines += ["## Runs", ""] + _counts(status) + [""]
     if status["seconds"].notna().any():
-        lines += [f"Training time of the finished runs: {_hours(status['seconds'])} hours in all (each run's "
-                  f"{DONE_FILE}; runs side by side overlap in wall-clock time).", ""]
+        lines += [
+            f"Training time of the finished runs: {_hours(status['seconds'])} hours in all (each run's "
+            f"{DONE_FILE}; runs side by side overlap in wall-clock time).",
+            "",
+        ]
     lines += ["## Left out or missing", ""]
     lines += [f"- {n}" for n in sel.notes] or ["- nothing: every run finished and entered the aggregates"]
     lines += ["", "## Figures", ""]

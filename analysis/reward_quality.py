@@ -32,6 +32,7 @@ The gate (the paper's Fig. 3 claim, design section 6b): seen tasks pooled ``rho_
 ``p < 0.01``; unseen tasks pooled ``rho_window > 0`` with ``p < 0.05``. A split without tasks is not part of
 the verdict (reported as such), so a seen-only scoring can still pass.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -57,6 +58,7 @@ STEP_COLUMNS = ("provider", "task", "split", "epsilon", "episode", "step", "rewa
 
 # ------------------------------------------------------------------------------ the window
 
+
 def success_window(first_success_steps: Iterable[int]) -> int:
     """``K``: the median first-success step of a task's held-out expert episodes, rounded to an int >= 1.
 
@@ -64,8 +66,9 @@ def success_window(first_success_steps: Iterable[int]) -> int:
     command that records them."""
     steps = np.asarray(list(first_success_steps), dtype=float)
     if steps.size == 0 or np.any(steps < 1):
-        raise ValueError(f"success_window: expected first-success steps >= 1 of at least one expert episode, "
-                         f"got {steps.tolist()}")
+        raise ValueError(
+            f"success_window: expected first-success steps >= 1 of at least one expert episode, got {steps.tolist()}"
+        )
     return max(1, int(np.round(np.median(steps))))
 
 
@@ -80,6 +83,7 @@ def check_steps(steps: pd.DataFrame, windows: Mapping[str, int]) -> None:
 
 # ------------------------------------------------------------------------------ per episode
 
+
 def episode_returns(steps: pd.DataFrame, windows: Mapping[str, int]) -> pd.DataFrame:
     """One row per (provider, task, epsilon, episode): its length, first success, ``K``, learned return over the
     whole episode (``raw_return``) and over ``[0, K)`` (``window_return``), the dense returns likewise, and the
@@ -89,10 +93,19 @@ def episode_returns(steps: pd.DataFrame, windows: Mapping[str, int]) -> pd.DataF
     s = s.assign(in_window=s["step"] < s["K"])
     keys = ["provider", "task", "split", "epsilon", "episode"]
     g = s.groupby(keys, sort=False)
-    out = g.agg(length=("step", "size"), first_success=("first_success", "first"), K=("K", "first"),
-                raw_return=("reward", "sum"), dense_return=("dense", "sum")).reset_index()
-    w = s[s["in_window"]].groupby(keys, sort=False).agg(window_return=("reward", "sum"),
-                                                         dense_window_return=("dense", "sum")).reset_index()
+    out = g.agg(
+        length=("step", "size"),
+        first_success=("first_success", "first"),
+        K=("K", "first"),
+        raw_return=("reward", "sum"),
+        dense_return=("dense", "sum"),
+    ).reset_index()
+    w = (
+        s[s["in_window"]]
+        .groupby(keys, sort=False)
+        .agg(window_return=("reward", "sum"), dense_window_return=("dense", "sum"))
+        .reset_index()
+    )
     out = out.merge(w, on=keys, how="left").fillna({"window_return": 0.0, "dense_window_return": 0.0})
     out["success"] = out["first_success"] > 0
     out["std_return"] = zscore_within(out, "raw_return")
@@ -110,8 +123,15 @@ def zscore_within(table: pd.DataFrame, column: str, by: Sequence[str] = ("provid
 
 # ------------------------------------------------------------------------------ statistics
 
-def spearman_ci(x: np.ndarray, y: np.ndarray, strata: np.ndarray | None = None, n_boot: int = N_BOOT,
-                seed: int = 0, level: float = CI_LEVEL) -> dict[str, float]:
+
+def spearman_ci(
+    x: np.ndarray,
+    y: np.ndarray,
+    strata: np.ndarray | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    level: float = CI_LEVEL,
+) -> dict[str, float]:
     """Spearman rho and p-value of ``x`` with ``y`` and a percentile bootstrap CI over the rows (resampled
     within each stratum when ``strata`` is given, so every task keeps its episode count). NaN where there is
     no ranking (fewer than 3 rows, or ``x`` or ``y`` constant)."""
@@ -132,7 +152,7 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, strata: np.ndarray | None = None, 
     rx, ry = rankdata(x[idx], axis=1), rankdata(y[idx], axis=1)
     rx -= rx.mean(axis=1, keepdims=True)
     ry -= ry.mean(axis=1, keepdims=True)
-    denom = np.sqrt((rx ** 2).sum(axis=1) * (ry ** 2).sum(axis=1))
+    denom = np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         boot = np.where(denom > 0, (rx * ry).sum(axis=1) / np.where(denom > 0, denom, 1.0), np.nan)
     if np.isfinite(boot).any():
@@ -148,8 +168,14 @@ def _return_stats(g: pd.DataFrame, pooled: bool, seed: int, n_boot: int) -> dict
     strata = g["task"].to_numpy() if pooled else None
     for name, col in (("whole", "std_return"), ("window", "std_window_return")):
         st = spearman_ci(g[col].to_numpy(float), y, strata, n_boot, seed)
-        row.update({f"rho_{name}": st["rho"], f"p_{name}": st["p"], f"ci_low_{name}": st["ci_low"],
-                    f"ci_high_{name}": st["ci_high"]})
+        row.update(
+            {
+                f"rho_{name}": st["rho"],
+                f"p_{name}": st["p"],
+                f"ci_low_{name}": st["ci_low"],
+                f"ci_high_{name}": st["ci_high"],
+            }
+        )
     return row
 
 
@@ -193,20 +219,28 @@ def dense_step_correlation(steps: pd.DataFrame) -> pd.DataFrame:
                 warnings.simplefilter("ignore")
                 res = spearmanr(x, y)
             rho, p = float(res.statistic), float(res.pvalue)
-        rows.append({"provider": provider, "task": task, "rho_dense_step": rho, "p_dense_step": p,
-                     "n_steps": len(g)})
+        rows.append({"provider": provider, "task": task, "rho_dense_step": rho, "p_dense_step": p, "n_steps": len(g)})
     return pd.DataFrame(rows)
 
 
-def task_table(episodes: pd.DataFrame, steps: pd.DataFrame, windows: Mapping[str, int], seed: int = 0,
-               n_boot: int = N_BOOT) -> pd.DataFrame:
+def task_table(
+    episodes: pd.DataFrame, steps: pd.DataFrame, windows: Mapping[str, int], seed: int = 0, n_boot: int = N_BOOT
+) -> pd.DataFrame:
     """Per (provider, split, task): ``K``, counts, whole/window Spearman with p and CI, the per-step correlation
     with the dense oracle and the before/after standardised rewards."""
     rows = []
     for (provider, split, task), g in episodes.groupby(["provider", "split", "task"], sort=False):
-        rows.append({"provider": provider, "split": split, "task": task, "K": int(windows[task]),
-                     "n_episodes": len(g), "n_levels": g["epsilon"].nunique(),
-                     **_return_stats(g, False, seed, n_boot)})
+        rows.append(
+            {
+                "provider": provider,
+                "split": split,
+                "task": task,
+                "K": int(windows[task]),
+                "n_episodes": len(g),
+                "n_levels": g["epsilon"].nunique(),
+                **_return_stats(g, False, seed, n_boot),
+            }
+        )
     table = pd.DataFrame(rows)
     if table.empty:
         return table
@@ -220,8 +254,15 @@ def split_table(episodes: pd.DataFrame, seed: int = 0, n_boot: int = N_BOOT) -> 
     task-stratified bootstrap CI; the gate's input."""
     rows = []
     for (provider, split), g in episodes.groupby(["provider", "split"], sort=False):
-        rows.append({"provider": provider, "split": split, "n_episodes": len(g), "n_tasks": g["task"].nunique(),
-                     **_return_stats(g, True, seed, n_boot)})
+        rows.append(
+            {
+                "provider": provider,
+                "split": split,
+                "n_episodes": len(g),
+                "n_tasks": g["task"].nunique(),
+                **_return_stats(g, True, seed, n_boot),
+            }
+        )
     return ordered(pd.DataFrame(rows), ["split"])
 
 
@@ -232,19 +273,24 @@ def summary_table(episodes: pd.DataFrame, seed: int = 0, n_boot: int = N_BOOT) -
     tail = 100 * (1 - CI_LEVEL) / 2
     rows = []
     for (provider, split, eps), g in episodes.groupby(["provider", "split", "epsilon"], sort=False):
-        row = {"provider": provider, "split": split, "epsilon": float(eps), "n_episodes": len(g),
-               "n_tasks": g["task"].nunique()}
+        row = {
+            "provider": provider,
+            "split": split,
+            "epsilon": float(eps),
+            "n_episodes": len(g),
+            "n_tasks": g["task"].nunique(),
+        }
         for name, col in (("whole", "std_return"), ("window", "std_window_return")):
             v = g[col].to_numpy(float)
             boot = v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
             low, high = np.percentile(boot, [tail, 100 - tail])
-            row.update({f"mean_{name}": float(v.mean()), f"ci_low_{name}": float(low),
-                        f"ci_high_{name}": float(high)})
+            row.update({f"mean_{name}": float(v.mean()), f"ci_low_{name}": float(low), f"ci_high_{name}": float(high)})
         rows.append(row)
     return ordered(pd.DataFrame(rows), ["split", "epsilon"])
 
 
 # ------------------------------------------------------------------------------ the gate
+
 
 def _split_passes(split: str, rho: float, p: float) -> bool:
     if not (np.isfinite(rho) and np.isfinite(p)):
@@ -267,11 +313,16 @@ def gate(splits: pd.DataFrame) -> dict[str, dict[str, Any]]:
                 continue
             r = row.iloc[0]
             rho, p = float(r["rho_window"]), float(r["p_window"])
-            entry[split] = {"rho": _finite(rho), "p": _finite(p), "ci": [_finite(r["ci_low_window"]),
-                                                                       _finite(r["ci_high_window"])],
-                            "n": int(r["n_episodes"]), "n_tasks": int(r["n_tasks"]),
-                            "rho_whole": _finite(r["rho_whole"]), "p_whole": _finite(r["p_whole"]),
-                            "pass": _split_passes(split, rho, p)}
+            entry[split] = {
+                "rho": _finite(rho),
+                "p": _finite(p),
+                "ci": [_finite(r["ci_low_window"]), _finite(r["ci_high_window"])],
+                "n": int(r["n_episodes"]),
+                "n_tasks": int(r["n_tasks"]),
+                "rho_whole": _finite(r["rho_whole"]),
+                "p_whole": _finite(r["p_whole"]),
+                "pass": _split_passes(split, rho, p),
+            }
         present = [entry[s] for s in SPLIT_ORDER if entry[s] is not None]
         entry["pass"] = bool(present) and all(e["pass"] for e in present)
         out[provider] = entry
@@ -280,8 +331,10 @@ def gate(splits: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 def thresholds() -> dict[str, str]:
     """The gate's rule in words (written beside every verdict)."""
-    return {"seen": f"pre-success-window Spearman >= {SEEN_MIN_RHO:g} with p < {SEEN_MAX_P:g}",
-            "unseen": f"pre-success-window Spearman > {UNSEEN_MIN_RHO:g} with p < {UNSEEN_MAX_P:g}"}
+    return {
+        "seen": f"pre-success-window Spearman >= {SEEN_MIN_RHO:g} with p < {SEEN_MAX_P:g}",
+        "unseen": f"pre-success-window Spearman > {UNSEEN_MIN_RHO:g} with p < {UNSEEN_MAX_P:g}",
+    }
 
 
 def _finite(v: Any) -> float | None:
@@ -292,6 +345,7 @@ def _finite(v: Any) -> float | None:
 
 # ------------------------------------------------------------------------------ markdown
 
+
 def _fmt(v: Any, spec: str = "+.2f") -> str:
     return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
 
@@ -299,10 +353,14 @@ def _fmt(v: Any, spec: str = "+.2f") -> str:
 def gate_markdown(verdict: Mapping[str, Mapping[str, Any]]) -> str:
     """One row per provider: each split's window rho [CI] (p, n) and pass, whole-episode rho beside it."""
     rule = thresholds()
-    lines = [f"Gate: seen tasks {rule['seen']}; unseen tasks {rule['unseen']} (tasks pooled, returns z-scored "
-             f"per task; whole-episode Spearman reported beside it, not gated).", "",
-             "| provider | seen: window rho [95% CI] (p, n) | seen: whole rho | unseen: window rho [95% CI] (p, n) "
-             "| unseen: whole rho | gate |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"Gate: seen tasks {rule['seen']}; unseen tasks {rule['unseen']} (tasks pooled, returns z-scored "
+        f"per task; whole-episode Spearman reported beside it, not gated).",
+        "",
+        "| provider | seen: window rho [95% CI] (p, n) | seen: whole rho | unseen: window rho [95% CI] (p, n) "
+        "| unseen: whole rho | gate |",
+        "|---|---|---|---|---|---|",
+    ]
     for provider, entry in verdict.items():
         cells = []
         for split in SPLIT_ORDER:
@@ -311,8 +369,10 @@ def gate_markdown(verdict: Mapping[str, Mapping[str, Any]]) -> str:
                 cells += ["-", "-"]
                 continue
             ci = e["ci"]
-            cells.append(f"{_fmt(e['rho'])} [{_fmt(ci[0])}, {_fmt(ci[1])}] (p={_fmt(e['p'], '.2g')}, {e['n']}) "
-                         f"{'pass' if e['pass'] else 'FAIL'}")
+            cells.append(
+                f"{_fmt(e['rho'])} [{_fmt(ci[0])}, {_fmt(ci[1])}] (p={_fmt(e['p'], '.2g')}, {e['n']}) "
+                f"{'pass' if e['pass'] else 'FAIL'}"
+            )
             cells.append(f"{_fmt(e['rho_whole'])} (p={_fmt(e['p_whole'], '.2g')})")
         lines.append(f"| {provider} | " + " | ".join(cells) + f" | {'**pass**' if entry['pass'] else '**FAIL**'} |")
     return "\n".join(lines) + "\n"
@@ -320,34 +380,38 @@ def gate_markdown(verdict: Mapping[str, Mapping[str, Any]]) -> str:
 
 def task_markdown(tasks: pd.DataFrame) -> str:
     """Per provider and task: K, window and whole rho (p), per-step rho with dense, before/after z."""
-    lines = ["| provider | split | task | K | window rho (p) | whole rho (p) | step rho with dense | "
-             "expert z pre / post | random z pre / post |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| provider | split | task | K | window rho (p) | whole rho (p) | step rho with dense | "
+        "expert z pre / post | random z pre / post |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in tasks.itertuples(index=False):
         lines.append(
             f"| {r.provider} | {r.split} | {r.task} | {r.K} | {_fmt(r.rho_window)} (p={_fmt(r.p_window, '.2g')}) | "
             f"{_fmt(r.rho_whole)} (p={_fmt(r.p_whole, '.2g')}) | {_fmt(r.rho_dense_step)} | "
-            f"{_fmt(r.z_pre_expert)} / {_fmt(r.z_post_expert)} | {_fmt(r.z_pre_random)} / {_fmt(r.z_post_random)} |")
+            f"{_fmt(r.z_pre_expert)} / {_fmt(r.z_post_expert)} | {_fmt(r.z_pre_random)} / {_fmt(r.z_post_random)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------ figure
 
+
 def plot(summary: pd.DataFrame, title: str):
     """The paper's Figs. 2-3: mean standardised learned return against epsilon with 95% bootstrap CIs, one
     line per provider (suite colours; the dense oracle black), columns seen / unseen, rows the pre-success
     window (gated) and the whole episode."""
-    import matplotlib
+    import matplotlib  # local import: matplotlib.use("Agg") must run before pyplot is imported
 
     matplotlib.use("Agg")  # headless: the figure is written to files only
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local import: matplotlib.use("Agg") must run before pyplot is imported
 
     splits = [s for s in SPLIT_ORDER if s in set(summary["split"])]
     colors = method_colors(summary["provider"])
     if "noise" in colors:  # the control is drawn grey, never mistaken for a method
         colors["noise"] = (0.55, 0.55, 0.55)
     ticks = sorted(set(summary["epsilon"]))
-    fig, axes = plt.subplots(2, len(splits), figsize=(max(6.8, 4.6 * len(splits)), 7.2), sharex=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(2, len(splits), figsize=(max(6.8, 4.6 * len(splits)), 7.2), sharex=True, squeeze=False)
     for col, split in enumerate(splits):
         part = summary[summary["split"] == split]
         for row, (name, label) in enumerate((("window", "pre-success window [0, K)"), ("whole", "whole episode"))):
@@ -359,8 +423,14 @@ def plot(summary: pd.DataFrame, title: str):
                 x, y = r["epsilon"].to_numpy(float), r[f"mean_{name}"].to_numpy(float)
                 style = "--" if provider in ("dense", "noise") else "-"
                 ax.plot(x, y, marker="o", markersize=4, linewidth=1.8, color=color, linestyle=style, label=provider)
-                ax.fill_between(x, r[f"ci_low_{name}"].to_numpy(float), r[f"ci_high_{name}"].to_numpy(float),
-                                color=color, alpha=0.14, linewidth=0)
+                ax.fill_between(
+                    x,
+                    r[f"ci_low_{name}"].to_numpy(float),
+                    r[f"ci_high_{name}"].to_numpy(float),
+                    color=color,
+                    alpha=0.14,
+                    linewidth=0,
+                )
             ax.axhline(0.0, color="0.6", linewidth=0.8, linestyle=":", zorder=0)
             ax.set_xticks(ticks)
             ax.set_xticklabels([f"{e:g}" for e in ticks])
@@ -379,12 +449,12 @@ def plot(summary: pd.DataFrame, title: str):
                 labels.append(lab)
     fig.suptitle(f"{title}: learned return of ε-greedy experts (mean, 95% bootstrap CI)", fontsize=11)
     fig.tight_layout()
-    fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), frameon=False,
-               bbox_to_anchor=(0.5, 0.01))
+    fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), frameon=False, bbox_to_anchor=(0.5, 0.01))
     return fig
 
 
 # ------------------------------------------------------------------------------ order
+
 
 def ordered(table: pd.DataFrame, then: list[str]) -> pd.DataFrame:
     """Rows in the suite's method order (unknown names, e.g. ``noise``, after), then seen before unseen, then
@@ -401,5 +471,8 @@ def ordered(table: pd.DataFrame, then: list[str]) -> pd.DataFrame:
             cols.append("_s")
         else:
             cols.append(c)
-    return keys.sort_values(cols, kind="stable").drop(columns=[c for c in ("_p", "_s") if c in keys]) \
+    return (
+        keys.sort_values(cols, kind="stable")
+        .drop(columns=[c for c in ("_p", "_s") if c in keys])
         .reset_index(drop=True)
+    )

@@ -1,4 +1,4 @@
-"""Whether two results folders hold the same runs, row for row (issue 14's reproduction check).
+"""Whether two results folders hold the same runs, row for row (the reproduction check of docs/reference-experiment.md).
 
     python -m analysis.same_runs results/reference/metaworld7-quick results
 
@@ -9,12 +9,14 @@ below each folder; for every run found in both, it compares
 - ``config.json``, key by key (versions, platform and CPU included: a different torch, MuJoCo or CPU is a
   different machine for this purpose; a ``versions`` entry that only one side recorded, such as the CPU
   of a run made before runs recorded it, is noted, not counted as a difference);
-- ``eval.csv`` and ``train.csv``, cell by cell, exactly (no float tolerance hides a drift), except the wall-clock columns (``common.runs.WALL_CLOCK_COLUMNS``), which no two runs share.
+- ``eval.csv`` and ``train.csv``, cell by cell, exactly (no float tolerance hides a drift), except the wall-clock
+columns (``common.runs.WALL_CLOCK_COLUMNS``), which no two runs share.
 
 A run still training on one side is compared on the rows it has written so far ("prefix"), so a long
 reproduction can be checked while it runs. Exit status 0 when at least one run matched and every matched
 run is the same, 1 otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +27,16 @@ from typing import Sequence
 
 import pandas as pd
 
-from common.runs import (CSV_FILES, FRAME, LAYOUT, WALL_CLOCK_COLUMNS, find_results, is_done, read_config_json,
-                         read_run_csv)
+from common.runs import (
+    CSV_FILES,
+    FRAME,
+    LAYOUT,
+    WALL_CLOCK_COLUMNS,
+    find_results,
+    is_done,
+    read_config_json,
+    read_run_csv,
+)
 
 
 @dataclass
@@ -107,8 +117,11 @@ def compare(first: Path, second: Path) -> tuple[list[Comparison], list[str], lis
     """(comparisons of the runs in both, keys only in the first, keys only in the second)."""
     ra, rb = run_dirs(first), run_dirs(second)
     both = [k for k in ra if k in rb]
-    return ([compare_run(k, ra[k], rb[k]) for k in both], [k for k in ra if k not in rb],
-            [k for k in rb if k not in ra])
+    return (
+        [compare_run(k, ra[k], rb[k]) for k in both],
+        [k for k in ra if k not in rb],
+        [k for k in rb if k not in ra],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,16 +131,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     for root in (a.first, a.second):
         if not root.is_dir():
-            print(f"error: {root} is not a directory (a results folder holds {LAYOUT}/)",
-                  file=sys.stderr)
+            print(f"error: {root} is not a directory (a results folder holds {LAYOUT}/)", file=sys.stderr)
             return 2
     comparisons, only_first, only_second = compare(a.first, a.second)
     for c in comparisons:
-        print(f"same       {c.key}: {', '.join(c.compared)}" if c.same else
-              f"DIFFERENT  {c.key}: " + "; ".join(c.differences))
-    print(f"{len(comparisons)} run(s) in both: {sum(c.same for c in comparisons)} same, "
-          f"{sum(not c.same for c in comparisons)} different; {len(only_first)} only in {a.first}, "
-          f"{len(only_second)} only in {a.second}")
+        print(
+            f"same       {c.key}: {', '.join(c.compared)}"
+            if c.same
+            else f"DIFFERENT  {c.key}: " + "; ".join(c.differences)
+        )
+    print(
+        f"{len(comparisons)} run(s) in both: {sum(c.same for c in comparisons)} same, "
+        f"{sum(not c.same for c in comparisons)} different; {len(only_first)} only in {a.first}, "
+        f"{len(only_second)} only in {a.second}"
+    )
     if not comparisons:
         print("no run is in both folders: nothing was compared", file=sys.stderr)
     return 0 if comparisons and all(c.same for c in comparisons) else 1

@@ -11,6 +11,7 @@ Layout (docs/interfaces.md; the run folders' names and columns are ``common.runs
     <suite_dir>/<method>/<task>/seed_<k>/{config.json, eval.csv, done.json}
     <suite_dir>/scores.csv      long form: method, task, seed, frame, metric, value
 """
+
 from __future__ import annotations
 
 import json
@@ -21,19 +22,39 @@ import numpy as np
 import pandas as pd
 
 from common.io import atomic_write_text
-from common.runs import (CONFIG_FILE, DONE_FILE, EVAL_FILE, EVAL_TIME, FRAME, NON_METRIC_COLUMNS, TRAIN_FILE, TRAIN_SUCCESS,
-                         RunDir, find_runs, is_done, read_run_csv)
+from common.runs import (
+    CONFIG_FILE,
+    DONE_FILE,
+    EVAL_FILE,
+    EVAL_TIME,
+    FRAME,
+    NON_METRIC_COLUMNS,
+    TRAIN_FILE,
+    TRAIN_SUCCESS,
+    RunDir,
+    find_runs,
+    is_done,
+    read_run_csv,
+)
 
 SCORES_FILE = "scores.csv"
 SCORE_COLUMNS = ["method", "task", "seed", "frame", "metric", "value"]
-STATUS_COLUMNS = ["method", "task", "seed", "done", "last_frame", "budget", "train_episodes",
-                  "train_successes", "seconds"]
+STATUS_COLUMNS = [
+    "method",
+    "task",
+    "seed",
+    "done",
+    "last_frame",
+    "budget",
+    "train_episodes",
+    "train_successes",
+    "seconds",
+]
 
 
 def _eval_to_long(df: pd.DataFrame, run: RunDir) -> pd.DataFrame:
     """Every numeric column except frame/step/time becomes a metric row."""
-    metrics = [c for c in df.columns
-               if c not in NON_METRIC_COLUMNS and pd.api.types.is_numeric_dtype(df[c])]
+    metrics = [c for c in df.columns if c not in NON_METRIC_COLUMNS and pd.api.types.is_numeric_dtype(df[c])]
     if df.empty or not metrics:
         return pd.DataFrame(columns=SCORE_COLUMNS)
     long = df.melt(id_vars=[FRAME], value_vars=metrics, var_name="metric", value_name="value")
@@ -62,13 +83,15 @@ def build_scores(suite_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def _typed(scores: pd.DataFrame) -> pd.DataFrame:
-    return scores.astype({"method": str, "task": str, "seed": "int64", "frame": "int64",
-                          "metric": str, "value": "float64"})
+    return scores.astype(
+        {"method": str, "task": str, "seed": "int64", "frame": "int64", "metric": str, "value": "float64"}
+    )
 
 
 def _newest_eval_mtime(suite_dir: Path) -> int:
-    mtimes = [(run.path / EVAL_FILE).stat().st_mtime_ns for run in find_runs(suite_dir)
-              if (run.path / EVAL_FILE).is_file()]
+    mtimes = [
+        (run.path / EVAL_FILE).stat().st_mtime_ns for run in find_runs(suite_dir) if (run.path / EVAL_FILE).is_file()
+    ]
     return max(mtimes, default=0)
 
 
@@ -103,12 +126,24 @@ def run_times(suite_dir: str | os.PathLike) -> pd.DataFrame:
         if evals.empty or EVAL_TIME not in evals.columns:
             continue
         seconds = pd.to_numeric(evals[EVAL_TIME], errors="coerce")
-        parts.append(pd.DataFrame({"method": run.method, "task": run.task, "seed": run.seed,
-                                   "frame": evals[FRAME].to_numpy(), "seconds": seconds.to_numpy()}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "method": run.method,
+                    "task": run.task,
+                    "seed": run.seed,
+                    "frame": evals[FRAME].to_numpy(),
+                    "seconds": seconds.to_numpy(),
+                }
+            )
+        )
     columns = ["method", "task", "seed", "frame", "seconds"]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    return out.dropna(subset=["seconds"]).astype({"method": str, "task": str, "seed": "int64", "frame": "int64",
-                                                  "seconds": "float64"}).reset_index(drop=True)
+    return (
+        out.dropna(subset=["seconds"])
+        .astype({"method": str, "task": str, "seed": "int64", "frame": "int64", "seconds": "float64"})
+        .reset_index(drop=True)
+    )
 
 
 def _json_number(path: Path, key: str) -> float:
@@ -148,10 +183,29 @@ def run_status(suite_dir: str | os.PathLike) -> pd.DataFrame:
     for run in find_runs(suite_dir):
         evals = read_run_csv(run.path / EVAL_FILE)
         last = float(evals[FRAME].max()) if not evals.empty else np.nan
-        rows.append((run.method, run.task, run.seed, is_done(run.path), last,
-                     _json_number(run.path / CONFIG_FILE, "frames"), *_training_successes(run),
-                     _json_number(run.path / DONE_FILE, "seconds")))
+        rows.append(
+            (
+                run.method,
+                run.task,
+                run.seed,
+                is_done(run.path),
+                last,
+                _json_number(run.path / CONFIG_FILE, "frames"),
+                *_training_successes(run),
+                _json_number(run.path / DONE_FILE, "seconds"),
+            )
+        )
     status = pd.DataFrame(rows, columns=STATUS_COLUMNS)
-    return status.astype({"method": str, "task": str, "seed": "int64", "done": bool,
-                          "last_frame": "float64", "budget": "float64", "train_episodes": "int64",
-                          "train_successes": "int64", "seconds": "float64"})
+    return status.astype(
+        {
+            "method": str,
+            "task": str,
+            "seed": "int64",
+            "done": bool,
+            "last_frame": "float64",
+            "budget": "float64",
+            "train_episodes": "int64",
+            "train_successes": "int64",
+            "seconds": "float64",
+        }
+    )

@@ -5,7 +5,7 @@
 
 ``results/reference/`` ships, per run, the four files of ``SHIPPED_FILES`` and nothing heavier, and each
 suite's ``scores.csv``, figures and report regenerated from them (docs/reference-experiment.md). The runs
-come from many launches, sessions and machines, and copying them by hand is where mistakes come in: an
+come from many launches and machines, and copying them by hand is where mistakes come in: an
 unfinished run, a checkpoint, a run of another setting beside the others (fp32 beside bf16), or a re-run
 that silently replaces the run whose numbers the README quotes. This copies with those checks:
 
@@ -24,6 +24,7 @@ that silently replaces the run whose numbers the README quotes. This copies with
 
 Exit status 0 when it shipped or found nothing new to ship, 1 on a conflict, a mixed setting or bad input.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +89,10 @@ def plan(source: str | Path, reference: str | Path, suites: Sequence[str] | None
     found = _suites(runs)
     unknown = sorted(set(suites or ()) - set(found))
     if unknown:
-        raise ShipError(f"no runs of suite {', '.join(map(repr, unknown))} under {source}; suites there: "
-                        f"{', '.join(found) or 'none'}")
+        raise ShipError(
+            f"no runs of suite {', '.join(map(repr, unknown))} under {source}; suites there: "
+            f"{', '.join(found) or 'none'}"
+        )
     out = Plan()
     for key, run in sorted(runs.items()):
         if suites and _suite(key) not in suites:
@@ -99,14 +102,19 @@ def plan(source: str | Path, reference: str | Path, suites: Sequence[str] | None
             continue
         missing = [name for name in SHIPPED_FILES if not (run / name).is_file()]
         if missing:
-            raise ShipError(f"{run} is finished but lacks {', '.join(missing)}: not a run directory of "
-                            f"suites.train, nothing shipped")
+            raise ShipError(
+                f"{run} is finished but lacks {', '.join(missing)}: not a run directory of "
+                f"suites.train, nothing shipped"
+            )
         shipped = reference / key
         if not (shipped / DONE).is_file():  # not there, or an interrupted ship: (re)copy
             out.add[key] = run
             continue
-        differ = [name for name in SHIPPED_FILES
-                  if not (shipped / name).is_file() or (shipped / name).read_bytes() != (run / name).read_bytes()]
+        differ = [
+            name
+            for name in SHIPPED_FILES
+            if not (shipped / name).is_file() or (shipped / name).read_bytes() != (run / name).read_bytes()
+        ]
         if differ:
             out.conflicts[key] = differ
         else:
@@ -131,16 +139,23 @@ def check(p: Plan, reference: str | Path, suites: Sequence[str] | None = None) -
     held = _reference_suites(Path(reference))
     new = sorted(set(p.suites) - set(held) - set(suites or ()))
     if held and new:
-        raise ShipError(f"{reference} holds suite(s) {', '.join(held)}, not {', '.join(new)} (runs to add: "
-                        f"{_names([k for k in p.add if _suite(k) in new])}). Nothing shipped; to ship only "
-                        f"some suites give --suite {' '.join(held)}, to add a new suite folder name it in --suite")
+        raise ShipError(
+            f"{reference} holds suite(s) {', '.join(held)}, not {', '.join(new)} (runs to add: "
+            f"{_names([k for k in p.add if _suite(k) in new])}). Nothing shipped; to ship only "
+            f"some suites give --suite {' '.join(held)}, to add a new suite folder name it in --suite"
+        )
     if p.conflicts:
         lines = "; ".join(f"{key} ({', '.join(files)})" for key, files in sorted(p.conflicts.items()))
-        raise ShipError(f"{len(p.conflicts)} run(s) are shipped already with other files: {lines}. Nothing "
-                        f"shipped; to replace a shipped run, remove its directory under {reference} first")
+        raise ShipError(
+            f"{len(p.conflicts)} run(s) are shipped already with other files: {lines}. Nothing "
+            f"shipped; to replace a shipped run, remove its directory under {reference} first"
+        )
     for suite in p.suites:
-        extra = [(f"{key.split('/', 1)[1]} (to add)", read_config_json(run))
-                 for key, run in p.add.items() if _suite(key) == suite]
+        extra = [
+            (f"{key.split('/', 1)[1]} (to add)", read_config_json(run))
+            for key, run in p.add.items()
+            if _suite(key) == suite
+        ]
         check_one_setting(Path(reference) / suite, extra)
 
 
@@ -155,8 +170,15 @@ def copy_runs(p: Plan, reference: str | Path) -> list[Path]:
     return written
 
 
-def ship(source: str | Path, reference: str | Path, suites: Sequence[str] | None = None, figures: bool = True,
-         reps: int = DEFAULT_REPS, dry_run: bool = False, log=print) -> Plan:
+def ship(
+    source: str | Path,
+    reference: str | Path,
+    suites: Sequence[str] | None = None,
+    figures: bool = True,
+    reps: int = DEFAULT_REPS,
+    dry_run: bool = False,
+    log=print,
+) -> Plan:
     """Plan, check, copy, then regenerate the figures of every suite that got runs; return the plan."""
     p = plan(source, reference, suites)
     check(p, reference, suites)
@@ -185,8 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("reference", help="folder to add them to, e.g. results/reference/metaworld7-quick")
     parser.add_argument("--suite", nargs="+", default=None, help="only these suite folders of the source")
     parser.add_argument("--dry-run", action="store_true", help="say what would be shipped, copy nothing")
-    parser.add_argument("--no-figures", action="store_true",
-                        help="do not regenerate scores.csv, figures and report (folders that ship none)")
+    parser.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="do not regenerate scores.csv, figures and report (folders that ship none)",
+    )
     args = parser.parse_args(argv)
     try:
         ship(args.source, args.reference, args.suite, figures=not args.no_figures, dry_run=args.dry_run)

@@ -9,6 +9,7 @@ half-written one, which is what lets datasets and runs resume by simply checking
 name); the finished file gets the mode a plain ``open()`` would have given it, ``0666 & ~umask`` (0644 under
 the usual umask 022), so results and datasets stay readable by the group and others who share them.
 """
+
 from __future__ import annotations
 
 import io
@@ -121,7 +122,7 @@ def atomic_save_npz(path: str | os.PathLike, compressed: bool = True, **arrays: 
 
 
 def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     return atomic_write(path, lambda f: torch.save(obj, f))
 

@@ -17,6 +17,7 @@ Layout (docs/interfaces.md)::
         checkpoints/    ckpt_<frame>.pt, for a resume only; deleted when the run finishes
         replay/         the replay's episodes, for a resume only; deleted when the run finishes
 """
+
 from __future__ import annotations
 
 import io
@@ -142,8 +143,14 @@ def read_config_json(run_dir: str | os.PathLike) -> dict[str, Any]:
 #: always written before ``model_reports``; every run was fp32 before ``precision``. ``precision_requested``
 #: came with ``auto``: a config without it asked for what it ran (``_upgrade``); no run was gated on its
 #: video model's reward quality before ``reward_quality``.
-ADDED_KEYS: Mapping[str, Any] = {"zero_shot": False, "pretrain_steps": None, "expert_episodes": None,
-                                 "model_reports": True, "precision": "fp32", "reward_quality": None}
+ADDED_KEYS: Mapping[str, Any] = {
+    "zero_shot": False,
+    "pretrain_steps": None,
+    "expert_episodes": None,
+    "model_reports": True,
+    "precision": "fp32",
+    "reward_quality": None,
+}
 ADDED_AGENT_KEYS: Mapping[str, Any] = {"precision": "fp32"}
 #: the dense-reward rule of a run recorded before runs named theirs (``dense_reward``): gymnasium-robotics
 #: 1.4.2's own v1 reward, whose hand-to-object term has the wrong sign on these Adroit tasks (their
@@ -166,7 +173,8 @@ def _upgrade(config: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything one run needs and records (design.md: its full config, versions and seed), built by
+    """Everything one run needs and records (its full config, versions and seed;
+    docs/interfaces.md#runs-and-results), built by
     ``suites.plan`` and written to ``config.json`` before the run starts; ``suites.train`` reads nothing else.
 
     ``config.json`` holds exactly these keys (``as_dict``); :meth:`from_dict` reads a config of any age
@@ -230,10 +238,12 @@ class RunConfig:
         d = _upgrade(config)
         unknown, missing = sorted(set(d) - set(cls.keys())), sorted(set(cls.keys()) - set(d))
         if unknown or missing:
-            raise ValueError(f"not a run config: {'unknown keys ' + ', '.join(unknown) if unknown else ''}"
-                             f"{'; ' if unknown and missing else ''}"
-                             f"{'missing keys ' + ', '.join(missing) if missing else ''}; "
-                             f"valid keys: {', '.join(cls.keys())}")
+            raise ValueError(
+                f"not a run config: {'unknown keys ' + ', '.join(unknown) if unknown else ''}"
+                f"{'; ' if unknown and missing else ''}"
+                f"{'missing keys ' + ', '.join(missing) if missing else ''}; "
+                f"valid keys: {', '.join(cls.keys())}"
+            )
         return cls(**d)
 
     @classmethod
@@ -307,9 +317,12 @@ def find_results(root: str | os.PathLike, configured: bool = True) -> dict[str, 
     """``<suite>/<method>/<task>/seed_<n>`` -> run directory for every run below a results folder ``root``
     (only those with a ``config.json`` unless ``configured`` is False), sorted by key."""
     root = Path(root)
-    return {run_key(r.method, r.task, r.seed, suite.name): r.path
-            for suite in sorted(p for p in root.iterdir() if p.is_dir())
-            for r in find_runs(suite) if not configured or (r.path / CONFIG_FILE).is_file()}
+    return {
+        run_key(r.method, r.task, r.seed, suite.name): r.path
+        for suite in sorted(p for p in root.iterdir() if p.is_dir())
+        for r in find_runs(suite)
+        if not configured or (r.path / CONFIG_FILE).is_file()
+    }
 
 
 def checkpoint_path(run_dir: str | os.PathLike, frame: int) -> Path:

@@ -4,6 +4,7 @@ One place for each so that a run's config can record exactly what it ran with. E
 (the agent, the reward models, the runner, the analysis), so they live in ``common``, which imports
 nothing of the project. The off-screen GL backend is the tasks' own business (``tasks/__init__.py``).
 """
+
 from __future__ import annotations
 
 import os
@@ -21,7 +22,7 @@ import numpy as np
 
 def resolve_device(spec: str = "auto") -> "torch.device":  # noqa: F821
     """``auto`` -> CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:N`` are taken as given."""
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -37,7 +38,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 #: what an agent, a model or a statistic is computed in: a resolved precision, recorded in configs and metas
 RESOLVED_PRECISIONS = ("fp32", "bf16")
 #: what ``--precision`` defaults to: "auto" (bf16 where the hardware does it natively, fp32 elsewhere) since
-#: 2026-11-22, when the same-seed fp32 vs bf16 comparisons of design.md section 9 passed: the same learning
+#: the same-seed fp32 vs bf16 comparisons of docs/precision.md passed: the same learning
 #: (dense on reach, 2 seeds each, results/reference/precision-parity) and the same reward ranking (Spearman
 #: >= 0.99, docs/precision.md). The benchmarks time this default.
 DEFAULT_PRECISION = "auto"
@@ -51,7 +52,7 @@ def cpu_has_native_bf16() -> bool:
     ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` is not used: it is true on any AVX512 CPU, where
     oneDNN emulates bf16 (slower than fp32).
     """
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     try:
         caps = torch._C._cpu._get_cpu_capability()
@@ -75,7 +76,7 @@ def cpu_name() -> str:
 
     Rows are bit-exact only on the same kind of CPU: ``auto`` precision resolves to bf16 on one with
     native bf16 and to fp32 on one without, and float kernels differ between instruction sets, so a run
-    says which CPU made it (the machine kind behind this project has changed between sessions).
+    says which CPU made it (a project may move between machine kinds, and bf16 results differ across CPUs).
     """
     try:
         with open("/proc/cpuinfo") as f:
@@ -89,7 +90,7 @@ def cpu_name() -> str:
 
 def native_bf16(device: "torch.device | str") -> bool:  # noqa: F821
     """bf16 runs at native speed on ``device``: CUDA compute capability >= 8.0, or a bf16-capable CPU."""
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     device = torch.device(device)
     if device.type == "cuda":
@@ -114,9 +115,11 @@ def resolve_precision(name: str, device: "torch.device | str") -> str:  # noqa: 
     if name == "auto":
         return "bf16" if native else "fp32"
     if not native:
-        warnings.warn(f"precision bf16 on {device}, which has no native bf16 (needs a CPU with AVX512-BF16 "
-                      "or AMX, or CUDA compute capability >= 8.0): it will run emulated, slower than fp32",
-                      stacklevel=2)
+        warnings.warn(
+            f"precision bf16 on {device}, which has no native bf16 (needs a CPU with AVX512-BF16 "
+            "or AMX, or CUDA compute capability >= 8.0): it will run emulated, slower than fp32",
+            stacklevel=2,
+        )
     return "bf16"
 
 
@@ -125,13 +128,15 @@ def autocast(precision: str, device: "torch.device | str") -> ContextManager:  #
 
     Takes a resolved precision (``auto`` must be resolved first, so a run records what it ran with).
     """
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     if precision == "fp32":
         return nullcontext()
     if precision != "bf16":
-        raise ValueError(f"autocast takes a resolved precision, 'bf16' or 'fp32'; got {precision!r}"
-                         + (" (call resolve_precision first)" if precision == "auto" else ""))
+        raise ValueError(
+            f"autocast takes a resolved precision, 'bf16' or 'fp32'; got {precision!r}"
+            + (" (call resolve_precision first)" if precision == "auto" else "")
+        )
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
@@ -142,7 +147,7 @@ def torch_threads(n: int) -> Iterator[None]:
     The thread count is process-wide state: acting, timing and test fixtures that need a different count
     for a while must give the old one back, or whatever runs next is silently slower or faster.
     """
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     before = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -154,15 +159,24 @@ def torch_threads(n: int) -> Iterator[None]:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy's global RNG and torch (CPU and CUDA)."""
-    import torch
+    import torch  # local import: common stays torch-free at import
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
-PACKAGES = ("video-reward-bench", "torch", "numpy", "gymnasium", "metaworld", "gymnasium-robotics",
-            "mujoco", "rliable", "pandas")
+PACKAGES = (
+    "video-reward-bench",
+    "torch",
+    "numpy",
+    "gymnasium",
+    "metaworld",
+    "gymnasium-robotics",
+    "mujoco",
+    "rliable",
+    "pandas",
+)
 
 
 def versions() -> dict[str, Any]:

@@ -18,6 +18,7 @@ Everything is resumable: a budget already in ``pretraining.csv`` with its snapsh
 segment continues from the last checkpoint (every 500 steps). Models stay under ``--data-root``; only the
 CSV and the models' ``history.json`` go to ``--out`` (results are shipped, weights are not).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,17 +30,29 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from common.io import atomic_write_json, atomic_write_text
+from common.runtime import DEFAULT_PRECISION, PRECISIONS, cpu_name, resolve_device, resolve_precision
 from rewards.models import store
 from rewards.models.pretrain import pretrain
 from tasks.cli import positive_int, run_reporting_user_errors
 from tasks.collect import collect
 from tasks.datasets import DatasetMissingError
-from common.io import atomic_write_json, atomic_write_text
 from tasks.registry import DOMAINS, seen_tasks
-from common.runtime import DEFAULT_PRECISION, PRECISIONS, cpu_name, resolve_device, resolve_precision
 
-COLUMNS = ("model", "preset", "context", "budget", "best_step", "val_loss", "segment_cpu_s", "cpu_hours",
-           "segment_wall_s", "precision", "seed", "machine")
+COLUMNS = (
+    "model",
+    "preset",
+    "context",
+    "budget",
+    "best_step",
+    "val_loss",
+    "segment_cpu_s",
+    "cpu_hours",
+    "segment_wall_s",
+    "precision",
+    "seed",
+    "machine",
+)
 DEFAULT_BUDGETS = (1000, 3000, 10000, 30000)
 
 
@@ -54,8 +67,10 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if rows and tuple(rows[0]) != COLUMNS:
-        raise ValueError(f"{path} has columns {list(rows[0])}, expected {list(COLUMNS)}: it was written by "
-                         f"another version of the study; move it away to start a new study")
+        raise ValueError(
+            f"{path} has columns {list(rows[0])}, expected {list(COLUMNS)}: it was written by "
+            f"another version of the study; move it away to start a new study"
+        )
     return rows
 
 
@@ -67,10 +82,23 @@ def write_rows(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def study(domain: str, models: Sequence[str], budgets: Sequence[int], out: Path, data_root: str | None,
-          preset: str = "small", context: int = 2, seed: int = 0, device: str = "auto", precision: str = "auto",
-          max_cpu_hours: float = 8.0, tasks: Sequence[str] | None = None, codec_steps: int | None = None,
-          episodes: int | None = None, log=print) -> list[dict]:
+def study(
+    domain: str,
+    models: Sequence[str],
+    budgets: Sequence[int],
+    out: Path,
+    data_root: str | None,
+    preset: str = "small",
+    context: int = 2,
+    seed: int = 0,
+    device: str = "auto",
+    precision: str = "auto",
+    max_cpu_hours: float = 8.0,
+    tasks: Sequence[str] | None = None,
+    codec_steps: int | None = None,
+    episodes: int | None = None,
+    log=print,
+) -> list[dict]:
     """Run (or continue) the study; returns the rows of ``pretraining.csv``. ``tasks`` (default: the domain's
     seen tasks), ``codec_steps`` (default: the preset's) and ``episodes`` (expert episodes per task, default
     the collector's) exist to make a small study for tests."""
@@ -82,8 +110,17 @@ def study(domain: str, models: Sequence[str], budgets: Sequence[int], out: Path,
     task_list = list(tasks) if tasks else seen_tasks(domain)
     collect(domain, task_list, episodes=episodes, root=data_root, show_progress=False)
     codec = store.ModelRef(domain, store.CODEC, preset, data_root=data_root)
-    pretrain(codec, codec_steps, task_list, seed=seed, device=device, precision=precision, quality=False,
-             progress=False, log=log)
+    pretrain(
+        codec,
+        codec_steps,
+        task_list,
+        seed=seed,
+        device=device,
+        precision=precision,
+        quality=False,
+        progress=False,
+        log=log,
+    )
     for model in models:
         ref = store.ModelRef(domain, model, preset, context, data_root)
         for budget in sorted(budgets):
@@ -99,27 +136,59 @@ def study(domain: str, models: Sequence[str], budgets: Sequence[int], out: Path,
                 log(f"{model}: passed the reward-quality gate at a smaller budget: no budget above this")
                 break
             cpu, wall = time.process_time(), time.time()
-            pretrain(ref, budget, task_list, seed=seed, device=device, precision=precision, quality=False,
-                     progress=False, log=log)
+            pretrain(
+                ref,
+                budget,
+                task_list,
+                seed=seed,
+                device=device,
+                precision=precision,
+                quality=False,
+                progress=False,
+                log=log,
+            )
             segment_cpu, segment_wall = time.process_time() - cpu, time.time() - wall
             meta = store.read_checkpoint(ref.checkpoint)["meta"]
             snap.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ref.checkpoint, snap / "model.pt.tmp")
             (snap / "model.pt.tmp").replace(snap / "model.pt")
             rows = [r for r in rows if not (r["model"] == model and int(r["budget"]) == budget)]
-            rows.append({"model": model, "preset": preset, "context": context, "budget": budget,
-                         "best_step": meta.get("best_step"), "val_loss": meta.get("val_loss"),
-                         "segment_cpu_s": round(segment_cpu, 2), "cpu_hours": round(spent + segment_cpu / 3600, 5),
-                         "segment_wall_s": round(segment_wall, 1), "precision": precision, "seed": seed,
-                         "machine": cpu_name()})
+            rows.append(
+                {
+                    "model": model,
+                    "preset": preset,
+                    "context": context,
+                    "budget": budget,
+                    "best_step": meta.get("best_step"),
+                    "val_loss": meta.get("val_loss"),
+                    "segment_cpu_s": round(segment_cpu, 2),
+                    "cpu_hours": round(spent + segment_cpu / 3600, 5),
+                    "segment_wall_s": round(segment_wall, 1),
+                    "precision": precision,
+                    "seed": seed,
+                    "machine": cpu_name(),
+                }
+            )
             write_rows(csv_path, rows)
             shutil.copy2(ref.dir / "history.json", out / f"history_{ref.name}.json")
-            log(f"{model} at {budget} steps: best step {meta.get('best_step')}, validation loss "
-                f"{meta.get('val_loss'):.4f}, {segment_cpu / 3600:.2f} CPU-hours this segment")
-    atomic_write_json(out / "study.json", {"domain": domain, "models": list(models), "budgets": list(budgets),
-                                            "preset": preset, "context": context, "seed": seed,
-                                            "precision": precision, "max_cpu_hours": max_cpu_hours,
-                                            "tasks": task_list})
+            log(
+                f"{model} at {budget} steps: best step {meta.get('best_step')}, validation loss "
+                f"{meta.get('val_loss'):.4f}, {segment_cpu / 3600:.2f} CPU-hours this segment"
+            )
+    atomic_write_json(
+        out / "study.json",
+        {
+            "domain": domain,
+            "models": list(models),
+            "budgets": list(budgets),
+            "preset": preset,
+            "context": context,
+            "seed": seed,
+            "precision": precision,
+            "max_cpu_hours": max_cpu_hours,
+            "tasks": task_list,
+        },
+    )
     return rows
 
 
@@ -136,14 +205,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="results/reward-quality", help="where the CSV and histories go")
     p.add_argument("--tasks", nargs="+", default=None, help="default: the domain's seen tasks")
     p.add_argument("--codec-steps", type=positive_int, default=None, help="default: the preset's")
-    p.add_argument("--episodes", type=positive_int, default=None, help="expert episodes per task (default: the collector's)")
+    p.add_argument(
+        "--episodes", type=positive_int, default=None, help="expert episodes per task (default: the collector's)"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default=DEFAULT_PRECISION, choices=list(PRECISIONS))
     a = p.parse_args(argv)
     return run_reporting_user_errors(
-        lambda: study(a.domain, a.models, a.budgets, Path(a.out), a.data_root, a.preset, a.context, a.seed,
-                      a.device, a.precision, a.max_cpu_hours, a.tasks, a.codec_steps, a.episodes),
-        (store.ModelMissingError, DatasetMissingError, ValueError))
+        lambda: study(
+            a.domain,
+            a.models,
+            a.budgets,
+            Path(a.out),
+            a.data_root,
+            a.preset,
+            a.context,
+            a.seed,
+            a.device,
+            a.precision,
+            a.max_cpu_hours,
+            a.tasks,
+            a.codec_steps,
+            a.episodes,
+        ),
+        (store.ModelMissingError, DatasetMissingError, ValueError),
+    )
 
 
 if __name__ == "__main__":

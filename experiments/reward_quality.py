@@ -58,6 +58,7 @@ For the suite launcher: :func:`evaluate_model_gate` gives one provider's gate ve
 a given checkpoint), cached under ``<data-root>/reward_quality/gate_cache/`` by the checkpoints' fingerprints
 and the scoring settings.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,6 +79,9 @@ import rewards
 import tasks as task_registry
 from analysis import reward_quality as rq
 from analysis.plots import save
+from common.io import atomic_write_json, atomic_write_text
+from common.io import data_root as resolve_root
+from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything, versions
 from rewards.genreward import GenRewardBase
 from rewards.genreward import load_models as genreward_models
 from rewards.genreward import model_ref as genreward_ref
@@ -87,11 +91,8 @@ from rewards.models.store import ModelMissingError, ModelRef, fingerprint
 from rewards.registry import parameters
 from tasks import datasets as ds
 from tasks.collect import collect
-from common.io import atomic_write_json, atomic_write_text
-from common.io import data_root as resolve_root
 from tasks.registry import DEFAULT_TASK_SET, TASK_SETS
 from tasks.registry import task_set as task_set_tasks
-from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything, versions
 
 #: the video-model rewards (design section 5)
 VIDEO_PROVIDERS = ("diffusion_reward", "viper", "viper_std", "diffusion_ll", "viper_ce", "diffusion_reward_nonoise")
@@ -104,9 +105,9 @@ NOISE = "noise"
 LEFT_OUT = {
     "rnd": "learned online from an agent's replay; a recorded episode would be labelled by its env reward alone",
     "amp": "its discriminator is learned online from an agent's replay; a recorded episode would be labelled by "
-           "its env reward alone",
+    "its env reward alone",
     "genreward_frame": "the forward-backward bonus is learned online from an agent's replay; score "
-                       "genreward_video (GenReward's video level) instead",
+    "genreward_video (GenReward's video level) instead",
 }
 DEFAULT_EPSILONS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: episodes per epsilon level and task. Why 5: labelling a 100-step MetaWorld episode costs ~5 CPU-seconds with
@@ -122,9 +123,11 @@ DOMAIN_TITLES = {"metaworld": "MetaWorld", "adroit": "Adroit"}
 #: constructor parameters naming the task set of a provider's video model
 TASK_SET_PARAMS = ("task_set", "pretrained_on")
 _FIXED_PARAMS = ("preset", *TASK_SET_PARAMS)
-GENREWARD_NOTE = ("video level only: the frame-level forward-backward bonus is learned online from an agent's "
-                  "replay and cannot score a recorded episode, so it is absent (w_frame=0); these rows equal "
-                  "genreward_video's")
+GENREWARD_NOTE = (
+    "video level only: the frame-level forward-backward bonus is learned online from an agent's "
+    "replay and cannot score a recorded episode, so it is absent (w_frame=0); these rows equal "
+    "genreward_video's"
+)
 NOISE_NOTE = "control: i.i.d. standard-normal per-step rewards from a fixed seed (what a useless reward looks like)"
 _SNAPSHOT = re.compile(r"step_(\d+)$")
 
@@ -132,6 +135,7 @@ _SNAPSHOT = re.compile(r"step_(\d+)$")
 @dataclass
 class QualityResult:
     """What :func:`score` made: the tables (also on disk), the gate verdict and the paths written."""
+
     steps: pd.DataFrame
     episodes: pd.DataFrame
     tasks: pd.DataFrame
@@ -144,6 +148,7 @@ class QualityResult:
 
 
 # ------------------------------------------------------------------------------------- inputs
+
 
 def _suffix(task_set: str) -> str:
     """``""`` for the default task set, ``"_<set>"`` otherwise (as ``ModelRef.name``)."""
@@ -206,9 +211,16 @@ def check_count(name: str, value: int | None) -> None:
         raise ValueError(f"{name}: expected an int >= 1 or None (the default), got {value!r}")
 
 
-def check_inputs(domain: str, providers: Sequence[str], task_list: Sequence[str], epsilons: Sequence[float],
-                 eps_episodes: int, preset: str, task_set: str = DEFAULT_TASK_SET,
-                 overrides: Mapping[str, Any] | None = None) -> None:
+def check_inputs(
+    domain: str,
+    providers: Sequence[str],
+    task_list: Sequence[str],
+    epsilons: Sequence[float],
+    eps_episodes: int,
+    preset: str,
+    task_set: str = DEFAULT_TASK_SET,
+    overrides: Mapping[str, Any] | None = None,
+) -> None:
     """Fail before any recording or training: unknown names list the valid ones."""
     if domain not in task_registry.DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; valid: {', '.join(task_registry.DOMAINS)}")
@@ -229,14 +241,18 @@ def check_inputs(domain: str, providers: Sequence[str], task_list: Sequence[str]
         if _genreward_level(cls) == "frame":
             raise ValueError(f"{name}: cannot be scored offline ({LEFT_OUT['genreward_frame']})")
         if cls.uses_video_model and task_set != DEFAULT_TASK_SET and not _init_params(cls) & set(TASK_SET_PARAMS):
-            raise ValueError(f"{name}: its video model cannot be pointed at the {task_set!r} task set (it takes "
-                             f"none of {', '.join(TASK_SET_PARAMS)}); score it with --task-set {DEFAULT_TASK_SET}")
+            raise ValueError(
+                f"{name}: its video model cannot be pointed at the {task_set!r} task set (it takes "
+                f"none of {', '.join(TASK_SET_PARAMS)}); score it with --task-set {DEFAULT_TASK_SET}"
+            )
     classes = [c for c in map(_provider_class, providers) if c is not None]
     overrides = dict(overrides or {})
     fixed = sorted(set(overrides) & {*_FIXED_PARAMS, *(k for c in classes for k in c.score_only)})
     if fixed:
-        raise ValueError(f"overrides: {', '.join(fixed)} are set by the scoring (--preset, --task-set, the "
-                         f"providers' score-only settings), not by an override")
+        raise ValueError(
+            f"overrides: {', '.join(fixed)} are set by the scoring (--preset, --task-set, the "
+            f"providers' score-only settings), not by an override"
+        )
     for key in overrides:
         if not any(key in _init_params(c) for c in classes):
             raise ValueError(f"override {key!r}: none of the providers {', '.join(providers)} takes it")
@@ -256,8 +272,9 @@ def check_inputs(domain: str, providers: Sequence[str], task_list: Sequence[str]
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
 
 
-def make_kwargs(cls: type, preset: str, task_set: str = DEFAULT_TASK_SET,
-                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def make_kwargs(
+    cls: type, preset: str, task_set: str = DEFAULT_TASK_SET, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Constructor overrides for scoring: the provider's ``score_only`` overrides, the model preset and task set
     of a video-model provider, then the ``overrides`` it takes (e.g. GenReward's ``goal_frames``)."""
     takes = _init_params(cls)
@@ -274,8 +291,14 @@ def model_ref(name: str, kwargs: Mapping[str, Any], domain: str, root: Any) -> M
         return None
     if _genreward_level(cls) is not None:
         return genreward_ref(domain, kwargs["preset"], kwargs.get("context", 2), root, kwargs["pretrained_on"])
-    return ModelRef(domain, cls.model_name, kwargs["preset"], kwargs.get("context", 2), root,
-                    kwargs.get("task_set", DEFAULT_TASK_SET))
+    return ModelRef(
+        domain,
+        cls.model_name,
+        kwargs["preset"],
+        kwargs.get("context", 2),
+        root,
+        kwargs.get("task_set", DEFAULT_TASK_SET),
+    )
 
 
 def check_models(domain: str, providers: Sequence[str], kwargs: Mapping[str, Mapping[str, Any]], root: Any) -> None:
@@ -286,7 +309,6 @@ def check_models(domain: str, providers: Sequence[str], kwargs: Mapping[str, Map
         if ref is None:
             continue
         if _genreward_level(_provider_class(name)) is not None:
-
             genreward_models(domain, ref.preset, ref.context, "cpu", root, ref.task_set)  # names both commands
             continue
         for r in (ref.codec, ref):
@@ -296,6 +318,7 @@ def check_models(domain: str, providers: Sequence[str], kwargs: Mapping[str, Map
 
 # ------------------------------------------------------------------------------------- a checkpoint's root
 
+
 def scoring_root(ref: ModelRef, model_file: str | Path) -> Path:
     """A data root in which ``ref``'s model is ``model_file``: the datasets and every other model of the domain
     are symbolic links to the real root's, ``ref``'s directory is its own (its ``stats.json`` is computed for
@@ -303,8 +326,10 @@ def scoring_root(ref: ModelRef, model_file: str | Path) -> Path:
     re-scoring reuses its statistics and a rewritten checkpoint gets a fresh one."""
     model_file = Path(model_file).resolve()
     if not model_file.is_file():
-        raise ModelMissingError(f"no checkpoint at {model_file}; the budget study (python -m experiments.budget_study) "
-                                f"or python -m rewards.models.pretrain makes one")
+        raise ModelMissingError(
+            f"no checkpoint at {model_file}; the budget study (python -m experiments.budget_study) "
+            f"or python -m rewards.models.pretrain makes one"
+        )
     real = resolve_root(ref.data_root)
     key = hashlib.sha1(f"{model_file}:{fingerprint(model_file)}".encode()).hexdigest()[:12]
     root = real / "reward_quality" / "scoring" / ref.name / key
@@ -335,6 +360,7 @@ def _link(path: Path, target: Path) -> None:
 
 # ------------------------------------------------------------------------------------- labelling
 
+
 def _share_goal_videos(provider: Any, shared: dict, capacity: int) -> None:
     """Give ``provider`` the goal-video cache of an earlier provider of the same task with the same model and
     rollout settings (``genreward`` after ``genreward_video``): the videos are a pure function of those, so they
@@ -342,8 +368,15 @@ def _share_goal_videos(provider: Any, shared: dict, capacity: int) -> None:
     cache, ref = getattr(provider, "goals", None), getattr(getattr(provider, "model", None), "ref", None)
     if not isinstance(cache, GoalVideoCache) or ref is None:
         return
-    key = (str(ref.checkpoint), fingerprint(ref.checkpoint), str(provider.device), cache.seed, cache.steps,
-           cache.noise, cache.precision)
+    key = (
+        str(ref.checkpoint),
+        fingerprint(ref.checkpoint),
+        str(provider.device),
+        cache.seed,
+        cache.steps,
+        cache.noise,
+        cache.precision,
+    )
     if key in shared:
         provider.goals = shared[key]
     else:
@@ -367,24 +400,43 @@ def success_windows(domain: str, task_list: Sequence[str], root: Any) -> dict[st
     return windows
 
 
-def label_steps(domain: str, providers: Sequence[str], task_list: Sequence[str], epsilons: Sequence[float],
-                eps_episodes: int, *, preset: str = "small", data_root: Any = None, device: Any = "cpu",
-                seed: int = 0, progress: bool = False, precision: str = "fp32", task_set: str = DEFAULT_TASK_SET,
-                overrides: Mapping[str, Any] | None = None, record: dict[str, Any] | None = None) -> pd.DataFrame:
+def label_steps(
+    domain: str,
+    providers: Sequence[str],
+    task_list: Sequence[str],
+    epsilons: Sequence[float],
+    eps_episodes: int,
+    *,
+    preset: str = "small",
+    data_root: Any = None,
+    device: Any = "cpu",
+    seed: int = 0,
+    progress: bool = False,
+    precision: str = "fp32",
+    task_set: str = DEFAULT_TASK_SET,
+    overrides: Mapping[str, Any] | None = None,
+    record: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """The steps table (``analysis.reward_quality.STEP_COLUMNS``): every step of the first ``eps_episodes``
     episodes of each epsilon level, labelled by each provider. Episodes must exist (with their dense reward) and
     providers be prepared; tasks are the outer loop so one task's episodes are in memory at a time. ``record``
     receives per provider and task its ``params`` and, for goal-video providers, the goal videos rolled out."""
     record = {} if record is None else record
     parts = []
-    bar = tqdm(total=len(task_list) * len(providers), desc=f"score {domain}", unit="provider-task",
-               disable=not progress)
+    bar = tqdm(
+        total=len(task_list) * len(providers), desc=f"score {domain}", unit="provider-task", disable=not progress
+    )
     for task in task_list:
         split = split_of(task, task_set)
-        episodes = {float(e): ds.load_episodes(domain, [task], kind=ds.eps_kind(e), root=data_root)[:eps_episodes]
-                    for e in epsilons}
-        dense = {(e, i): ds.require_dense(ep, f"{task} epsilon {e:g} episode {i}", data_root)
-                 for e, eps_list in episodes.items() for i, ep in enumerate(eps_list)}
+        episodes = {
+            float(e): ds.load_episodes(domain, [task], kind=ds.eps_kind(e), root=data_root)[:eps_episodes]
+            for e in epsilons
+        }
+        dense = {
+            (e, i): ds.require_dense(ep, f"{task} epsilon {e:g} episode {i}", data_root)
+            for e, eps_list in episodes.items()
+            for i, ep in enumerate(eps_list)
+        }
         shared: dict = {}
         for name in providers:
             bar.set_postfix_str(f"{name} / {task}")
@@ -392,8 +444,16 @@ def label_steps(domain: str, providers: Sequence[str], task_list: Sequence[str],
             provider = goals = misses = None
             if cls is not None:
                 seed_everything(seed)
-                provider = rewards.make(name, task=task, domain=domain, device=device, data_root=data_root,
-                                        seed=seed, precision=precision, **make_kwargs(cls, preset, task_set, overrides))
+                provider = rewards.make(
+                    name,
+                    task=task,
+                    domain=domain,
+                    device=device,
+                    data_root=data_root,
+                    seed=seed,
+                    precision=precision,
+                    **make_kwargs(cls, preset, task_set, overrides),
+                )
                 _share_goal_videos(provider, shared, sum(map(len, episodes.values())))
                 goals = getattr(provider, "goals", None)
                 misses = getattr(goals, "misses", None)
@@ -405,16 +465,30 @@ def label_steps(domain: str, providers: Sequence[str], task_list: Sequence[str],
                         given = dense[(eps, i)] if cls.env_reward == "dense" else ep.rewards
                         r = np.asarray(provider.label_episode(ep.frames, given), dtype=np.float64)
                     if r.shape != ep.rewards.shape or not np.all(np.isfinite(r)):
-                        raise ValueError(f"reward {name!r} on {task} (epsilon {eps}, episode {i}): expected finite "
-                                         f"rewards of shape {ep.rewards.shape}, got shape {r.shape}")
+                        raise ValueError(
+                            f"reward {name!r} on {task} (epsilon {eps}, episode {i}): expected finite "
+                            f"rewards of shape {ep.rewards.shape}, got shape {r.shape}"
+                        )
                     hits = np.flatnonzero(ep.successes)
-                    parts.append(pd.DataFrame({
-                        "provider": name, "task": task, "split": split, "epsilon": eps, "episode": i,
-                        "step": np.arange(ep.length), "reward": r, "dense": dense[(eps, i)].astype(np.float64),
-                        "first_success": int(hits[0]) + 1 if hits.size else -1}))
+                    parts.append(
+                        pd.DataFrame(
+                            {
+                                "provider": name,
+                                "task": task,
+                                "split": split,
+                                "epsilon": eps,
+                                "episode": i,
+                                "step": np.arange(ep.length),
+                                "reward": r,
+                                "dense": dense[(eps, i)].astype(np.float64),
+                                "first_success": int(hits[0]) + 1 if hits.size else -1,
+                            }
+                        )
+                    )
             entry = record.setdefault(name, {}).setdefault(task, {})
-            entry["params"] = dict(provider.params) if provider is not None else {"control": "standard normal",
-                                                                                  "seed": int(seed)}
+            entry["params"] = (
+                dict(provider.params) if provider is not None else {"control": "standard normal", "seed": int(seed)}
+            )
             if misses is not None:
                 entry["goal_videos"] = int(goals.misses - misses)
             del provider
@@ -425,8 +499,10 @@ def label_steps(domain: str, providers: Sequence[str], task_list: Sequence[str],
 
 # ------------------------------------------------------------------------------------- tables and files
 
-def tabulate(steps: pd.DataFrame, windows: Mapping[str, int], seed: int = 0,
-             n_boot: int = rq.N_BOOT) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+
+def tabulate(
+    steps: pd.DataFrame, windows: Mapping[str, int], seed: int = 0, n_boot: int = rq.N_BOOT
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """(episodes, tasks, splits, summary, gate) from a steps table: what every output is made of."""
     episodes = rq.episode_returns(steps, windows)
     tasks = rq.task_table(episodes, steps, windows, seed, n_boot)
@@ -435,15 +511,33 @@ def tabulate(steps: pd.DataFrame, windows: Mapping[str, int], seed: int = 0,
     return episodes, tasks, splits, summary, rq.gate(splits)
 
 
-def write_outputs(out: Path, title: str, stem: str, steps: pd.DataFrame, windows: Mapping[str, int],
-                  notes: Mapping[str, str], config: Mapping[str, Any], seed: int = 0,
-                  n_boot: int = rq.N_BOOT) -> tuple[dict[str, Path], tuple]:
+def write_outputs(
+    out: Path,
+    title: str,
+    stem: str,
+    steps: pd.DataFrame,
+    windows: Mapping[str, int],
+    notes: Mapping[str, str],
+    config: Mapping[str, Any],
+    seed: int = 0,
+    n_boot: int = rq.N_BOOT,
+) -> tuple[dict[str, Path], tuple]:
     """Every output file of one scoring (atomically); returns the paths and :func:`tabulate`'s tables."""
     tables = tabulate(steps, windows, seed, n_boot)
     episodes, tasks, splits, summary, verdict = tables
-    paths = {k: out / f for k, f in (("steps", "steps.csv.gz"), ("episodes", "episodes.csv"), ("tasks", "tasks.csv"),
-                                     ("splits", "splits.csv"), ("summary", "summary.csv"), ("gate", "gate.json"),
-                                     ("markdown", "reward_quality.md"), ("config", "config.json"))}
+    paths = {
+        k: out / f
+        for k, f in (
+            ("steps", "steps.csv.gz"),
+            ("episodes", "episodes.csv"),
+            ("tasks", "tasks.csv"),
+            ("splits", "splits.csv"),
+            ("summary", "summary.csv"),
+            ("gate", "gate.json"),
+            ("markdown", "reward_quality.md"),
+            ("config", "config.json"),
+        )
+    }
     out.mkdir(parents=True, exist_ok=True)
     tmp = paths["steps"].with_name(f".{paths['steps'].name}.tmp")
     steps.to_csv(tmp, index=False, float_format="%.6g", compression="gzip")
@@ -453,31 +547,54 @@ def write_outputs(out: Path, title: str, stem: str, steps: pd.DataFrame, windows
     atomic_write_json(paths["gate"], {"thresholds": rq.thresholds(), "windows": dict(windows), "providers": verdict})
     notes_md = "".join(f"- `{name}`: {note}\n" for name, note in notes.items())
     left_out = "".join(f"- `{name}`: {why}\n" for name, why in LEFT_OUT.items())
-    atomic_write_text(paths["markdown"], (
-        f"# Reward quality, {title}\n\nHeld-out episodes: epsilon-greedy experts at full horizon (epsilon 0 is the "
-        f"expert); pre-success window K per task = median first-success step of the expert test clips "
-        f"({', '.join(f'{t} {k}' for t, k in windows.items())}).\n\n## Gate\n\n{rq.gate_markdown(verdict)}\n"
-        f"## Per task\n\nStep rho with dense: Spearman of the per-step reward with the dense oracle's over all "
-        f"(episode, step) pairs; z: per-step reward z-scored per task, mean before / after the first success "
-        f"(expert: its own first success; epsilon 1: K).\n\n{rq.task_markdown(tasks)}"
-        + (f"\n## Notes\n\n{notes_md}" if notes_md else "")
-        + f"\n## Left out\n\n{left_out}"))
+    atomic_write_text(
+        paths["markdown"],
+        (
+            f"# Reward quality, {title}\n\nHeld-out episodes: epsilon-greedy experts at full horizon (epsilon 0 is the "
+            f"expert); pre-success window K per task = median first-success step of the expert test clips "
+            f"({', '.join(f'{t} {k}' for t, k in windows.items())}).\n\n## Gate\n\n{rq.gate_markdown(verdict)}\n"
+            f"## Per task\n\nStep rho with dense: Spearman of the per-step reward with the dense oracle's over all "
+            f"(episode, step) pairs; z: per-step reward z-scored per task, mean before / after the first success "
+            f"(expert: its own first success; epsilon 1: K).\n\n{rq.task_markdown(tasks)}"
+            + (f"\n## Notes\n\n{notes_md}" if notes_md else "")
+            + f"\n## Left out\n\n{left_out}"
+        ),
+    )
     fig = rq.plot(summary, title)
     paths["figure"], paths["figure_pdf"] = save(fig, out, stem)
-    atomic_write_json(paths["config"], {**config, "windows": dict(windows), "notes": dict(notes),
-                                        "left_out": LEFT_OUT, "versions": versions()})
+    atomic_write_json(
+        paths["config"],
+        {**config, "windows": dict(windows), "notes": dict(notes), "left_out": LEFT_OUT, "versions": versions()},
+    )
     return paths, tables
 
 
 # ------------------------------------------------------------------------------------- pipeline
 
-def score(domain: str, providers: Sequence[str] | None = None, tasks: Sequence[str] | None = None, *,
-          preset: str = "small", epsilons: Sequence[float] = DEFAULT_EPSILONS,
-          eps_episodes: int = DEFAULT_EPS_EPISODES, expert_episodes: int | None = None,
-          pretrain_steps: int | None = None, data_root: Any = None, out_dir: Any = None, device: str = "auto",
-          seed: int = 0, log: Callable[[str], Any] = print, progress: bool = True, precision: str | None = None,
-          task_set: str = DEFAULT_TASK_SET, overrides: Mapping[str, Any] | None = None, pretrain: bool = True,
-          model_file: str | Path | None = None, n_boot: int = rq.N_BOOT) -> QualityResult:
+
+def score(
+    domain: str,
+    providers: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    *,
+    preset: str = "small",
+    epsilons: Sequence[float] = DEFAULT_EPSILONS,
+    eps_episodes: int = DEFAULT_EPS_EPISODES,
+    expert_episodes: int | None = None,
+    pretrain_steps: int | None = None,
+    data_root: Any = None,
+    out_dir: Any = None,
+    device: str = "auto",
+    seed: int = 0,
+    log: Callable[[str], Any] = print,
+    progress: bool = True,
+    precision: str | None = None,
+    task_set: str = DEFAULT_TASK_SET,
+    overrides: Mapping[str, Any] | None = None,
+    pretrain: bool = True,
+    model_file: str | Path | None = None,
+    n_boot: int = rq.N_BOOT,
+) -> QualityResult:
     """Record, prepare, label, tabulate, gate and plot; returns the tables and the paths written.
 
     ``providers`` default to ``DEFAULT_PROVIDERS``, ``tasks`` to :func:`default_tasks`. ``expert_episodes`` and
@@ -496,90 +613,185 @@ def score(domain: str, providers: Sequence[str] | None = None, tasks: Sequence[s
     if expert_episodes is not None and expert_episodes < 2:
         raise ValueError("expert_episodes: expected >= 2 (one test clip at least, for the pre-success window)")
     real_root = resolve_root(data_root)
-    kwargs = {name: make_kwargs(_provider_class(name), preset, task_set, overrides)
-              for name in providers if name != NOISE}
+    kwargs = {
+        name: make_kwargs(_provider_class(name), preset, task_set, overrides) for name in providers if name != NOISE
+    }
     root = real_root
     model_info = None
     if model_file is not None:
         refs = {n: model_ref(n, kw, domain, real_root) for n, kw in kwargs.items()}
         models = {r for r in refs.values() if r is not None}
         if len(models) != 1:
-            raise ValueError(f"model_file: expected the providers to score with one video model, got "
-                             f"{sorted(r.name for r in models) or 'none'} ({', '.join(providers)})")
+            raise ValueError(
+                f"model_file: expected the providers to score with one video model, got "
+                f"{sorted(r.name for r in models) or 'none'} ({', '.join(providers)})"
+            )
         (ref,) = models
         root = scoring_root(ref, model_file)
         pretrain = False
-        model_info = {"model": ref.name, "model_file": str(Path(model_file).resolve()),
-                      "fingerprint": fingerprint(model_file)}
+        model_info = {
+            "model": ref.name,
+            "model_file": str(Path(model_file).resolve()),
+            "fingerprint": fingerprint(model_file),
+        }
     out = Path(out_dir) if out_dir is not None else default_out_dir(domain, task_set=task_set)
     dev = resolve_device(device)
     requested = DEFAULT_PRECISION if precision is None else precision
     resolved = resolve_precision(requested, dev)
     notes = provider_notes(providers)
     start = time.time()
-    log(f"reward quality of {', '.join(providers)} on {domain} ({task_set} task-set models"
+    log(
+        f"reward quality of {', '.join(providers)} on {domain} ({task_set} task-set models"
         f"{', checkpoint ' + str(model_file) if model_file else ''}): {len(task_list)} task(s), epsilons "
-        f"{', '.join(f'{e:g}' for e in epsilons)}, {eps_episodes} episode(s) each, device {dev}")
+        f"{', '.join(f'{e:g}' for e in epsilons)}, {eps_episodes} episode(s) each, device {dev}"
+    )
     if not pretrain:
         check_models(domain, providers, kwargs, str(root))
-    collect(domain, task_list, episodes=expert_episodes, epsilons=epsilons, eps_episodes=eps_episodes,
-            root=real_root, show_progress=progress, dense_eps=True)
+    collect(
+        domain,
+        task_list,
+        episodes=expert_episodes,
+        epsilons=epsilons,
+        eps_episodes=eps_episodes,
+        root=real_root,
+        show_progress=progress,
+        dense_eps=True,
+    )
     for name in providers if pretrain else ():
         cls = _provider_class(name)
         if cls is not None:
-            cls.prepare(rewards.PrepareRequest.make(
-                cls, overrides=kwargs[name], domain=domain, tasks=tuple(task_list), data_root=str(root),
-                preset=preset, pretrain_steps=pretrain_steps, expert_episodes=expert_episodes, device=str(dev),
-                precision=resolved), log=log)
+            cls.prepare(
+                rewards.PrepareRequest.make(
+                    cls,
+                    overrides=kwargs[name],
+                    domain=domain,
+                    tasks=tuple(task_list),
+                    data_root=str(root),
+                    preset=preset,
+                    pretrain_steps=pretrain_steps,
+                    expert_episodes=expert_episodes,
+                    device=str(dev),
+                    precision=resolved,
+                ),
+                log=log,
+            )
     windows = success_windows(domain, task_list, real_root)
     record: dict[str, Any] = {}
-    steps = label_steps(domain, providers, task_list, epsilons, eps_episodes, preset=preset, data_root=root,
-                        device=dev, seed=seed, progress=progress, precision=resolved, task_set=task_set,
-                        overrides=overrides, record=record)
+    steps = label_steps(
+        domain,
+        providers,
+        task_list,
+        epsilons,
+        eps_episodes,
+        preset=preset,
+        data_root=root,
+        device=dev,
+        seed=seed,
+        progress=progress,
+        precision=resolved,
+        task_set=task_set,
+        overrides=overrides,
+        record=record,
+    )
     models = "" if task_set == DEFAULT_TASK_SET else f" ({task_set} task-set models)"
-    title = f"{DOMAIN_TITLES.get(domain, domain)}{models}" + (f", {model_info['model']} {Path(model_file).parent.name}"
-                                                               if model_info else "")
+    title = f"{DOMAIN_TITLES.get(domain, domain)}{models}" + (
+        f", {model_info['model']} {Path(model_file).parent.name}" if model_info else ""
+    )
     config = {
-        "domain": domain, "task_set": task_set, "task_set_tasks": task_set_tasks(task_set, domain),
-        "providers": providers, "tasks": task_list, "splits": {t: split_of(t, task_set) for t in task_list},
-        "preset": preset, "epsilons": epsilons, "eps_episodes": int(eps_episodes), "expert_episodes": expert_episodes,
-        "pretrain_steps": pretrain_steps, "pretrain": bool(pretrain), "overrides": overrides,
-        "score_overrides": kwargs, "model_file": model_info,
+        "domain": domain,
+        "task_set": task_set,
+        "task_set_tasks": task_set_tasks(task_set, domain),
+        "providers": providers,
+        "tasks": task_list,
+        "splits": {t: split_of(t, task_set) for t in task_list},
+        "preset": preset,
+        "epsilons": epsilons,
+        "eps_episodes": int(eps_episodes),
+        "expert_episodes": expert_episodes,
+        "pretrain_steps": pretrain_steps,
+        "pretrain": bool(pretrain),
+        "overrides": overrides,
+        "score_overrides": kwargs,
+        "model_file": model_info,
         "provider_params": {n: {t: v["params"] for t, v in by.items()} for n, by in record.items()},
-        "goal_videos": {n: {t: v["goal_videos"] for t, v in by.items()}
-                        for n, by in record.items() if any("goal_videos" in v for v in by.values())},
-        "device": str(dev), "seed": int(seed), "data_root": str(real_root), "scoring_root": str(root),
-        "precision": resolved, "precision_requested": requested, "n_boot": int(n_boot),
-        "seconds": round(time.time() - start, 1)}
+        "goal_videos": {
+            n: {t: v["goal_videos"] for t, v in by.items()}
+            for n, by in record.items()
+            if any("goal_videos" in v for v in by.values())
+        },
+        "device": str(dev),
+        "seed": int(seed),
+        "data_root": str(real_root),
+        "scoring_root": str(root),
+        "precision": resolved,
+        "precision_requested": requested,
+        "n_boot": int(n_boot),
+        "seconds": round(time.time() - start, 1),
+    }
     paths, (episodes, task_rows, splits, summary, verdict) = write_outputs(
-        out, title, f"reward_quality_{domain}{_suffix(task_set)}", steps, windows, notes, config, seed, n_boot)
-    log(f"gate ({rq.thresholds()['seen']} on seen tasks; {rq.thresholds()['unseen']} on unseen):\n"
-        f"{rq.gate_markdown(verdict)}")
+        out, title, f"reward_quality_{domain}{_suffix(task_set)}", steps, windows, notes, config, seed, n_boot
+    )
+    log(
+        f"gate ({rq.thresholds()['seen']} on seen tasks; {rq.thresholds()['unseen']} on unseen):\n"
+        f"{rq.gate_markdown(verdict)}"
+    )
     log(f"reward quality written to {out} in {time.time() - start:.0f}s (figure: {paths['figure']})")
     return QualityResult(steps, episodes, task_rows, splits, summary, verdict, windows, out, paths)
 
 
 # ------------------------------------------------------------------------------------- the launcher's gate
 
-def gate_settings(provider: str, domain: str, *, overrides: Mapping[str, Any] | None = None, preset: str = "small",
-                  task_set: str = DEFAULT_TASK_SET, tasks: Sequence[str] | None = None,
-                  epsilons: Sequence[float] = DEFAULT_EPSILONS, eps_episodes: int = DEFAULT_EPS_EPISODES,
-                  expert_episodes: int | None = None, seed: int = 0, precision: str = "fp32") -> dict[str, Any]:
+
+def gate_settings(
+    provider: str,
+    domain: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    preset: str = "small",
+    task_set: str = DEFAULT_TASK_SET,
+    tasks: Sequence[str] | None = None,
+    epsilons: Sequence[float] = DEFAULT_EPSILONS,
+    eps_episodes: int = DEFAULT_EPS_EPISODES,
+    expert_episodes: int | None = None,
+    seed: int = 0,
+    precision: str = "fp32",
+) -> dict[str, Any]:
     """Everything a gate verdict depends on besides the checkpoints (the cache key's settings part)."""
-    return {"provider": provider, "domain": domain, "overrides": dict(overrides or {}), "preset": preset,
-            "task_set": task_set, "tasks": list(tasks) if tasks is not None else default_tasks(domain, task_set),
-            "epsilons": [float(e) for e in epsilons], "eps_episodes": int(eps_episodes),
-            "expert_episodes": expert_episodes, "seed": int(seed), "precision": precision,
-            "thresholds": rq.thresholds()}
+    return {
+        "provider": provider,
+        "domain": domain,
+        "overrides": dict(overrides or {}),
+        "preset": preset,
+        "task_set": task_set,
+        "tasks": list(tasks) if tasks is not None else default_tasks(domain, task_set),
+        "epsilons": [float(e) for e in epsilons],
+        "eps_episodes": int(eps_episodes),
+        "expert_episodes": expert_episodes,
+        "seed": int(seed),
+        "precision": precision,
+        "thresholds": rq.thresholds(),
+    }
 
 
-def evaluate_model_gate(provider: str, domain: str, data_root: Any = None, *,
-                        overrides: Mapping[str, Any] | None = None, preset: str = "small",
-                        task_set: str = DEFAULT_TASK_SET, tasks: Sequence[str] | None = None,
-                        epsilons: Sequence[float] = DEFAULT_EPSILONS, eps_episodes: int = DEFAULT_EPS_EPISODES,
-                        expert_episodes: int | None = None, model_file: str | Path | None = None,
-                        device: str = "auto", precision: str | None = None, seed: int = 0,
-                        out_dir: Any = None, log: Callable[[str], Any] = print) -> dict[str, Any]:
+def evaluate_model_gate(
+    provider: str,
+    domain: str,
+    data_root: Any = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    preset: str = "small",
+    task_set: str = DEFAULT_TASK_SET,
+    tasks: Sequence[str] | None = None,
+    epsilons: Sequence[float] = DEFAULT_EPSILONS,
+    eps_episodes: int = DEFAULT_EPS_EPISODES,
+    expert_episodes: int | None = None,
+    model_file: str | Path | None = None,
+    device: str = "auto",
+    precision: str | None = None,
+    seed: int = 0,
+    out_dir: Any = None,
+    log: Callable[[str], Any] = print,
+) -> dict[str, Any]:
     """One provider's gate verdict (``analysis.reward_quality.gate``'s entry, plus ``cached`` and ``out_dir``) on
     the models on disk, or on ``model_file``. Never trains: a missing model raises ``ModelMissingError`` naming
     the command that makes it. Cached in ``<data-root>/reward_quality/gate_cache/<provider>_<key>.json`` by the
@@ -589,11 +801,20 @@ def evaluate_model_gate(provider: str, domain: str, data_root: Any = None, *,
     root = resolve_root(data_root)
     dev = resolve_device(device)
     resolved = resolve_precision(DEFAULT_PRECISION if precision is None else precision, dev)
-    settings = gate_settings(provider, domain, overrides=overrides, preset=preset, task_set=task_set, tasks=tasks,
-                             epsilons=epsilons, eps_episodes=eps_episodes, expert_episodes=expert_episodes,
-                             seed=seed, precision=resolved)
-    check_inputs(domain, [provider], settings["tasks"], settings["epsilons"], eps_episodes, preset, task_set,
-                 overrides)
+    settings = gate_settings(
+        provider,
+        domain,
+        overrides=overrides,
+        preset=preset,
+        task_set=task_set,
+        tasks=tasks,
+        epsilons=epsilons,
+        eps_episodes=eps_episodes,
+        expert_episodes=expert_episodes,
+        seed=seed,
+        precision=resolved,
+    )
+    check_inputs(domain, [provider], settings["tasks"], settings["epsilons"], eps_episodes, preset, task_set, overrides)
     prints = {}
     if provider != NOISE:
         ref = model_ref(provider, make_kwargs(_provider_class(provider), preset, task_set, overrides), domain, root)
@@ -602,9 +823,11 @@ def evaluate_model_gate(provider: str, domain: str, data_root: Any = None, *,
                 raise ref.missing()
             if not ref.codec.exists():
                 raise ref.codec.missing()
-            prints = {"model": fingerprint(model_file if model_file is not None else ref.checkpoint),
-                      "model_file": str(Path(model_file).resolve()) if model_file is not None else str(ref.checkpoint),
-                      "codec": fingerprint(ref.codec.checkpoint)}
+            prints = {
+                "model": fingerprint(model_file if model_file is not None else ref.checkpoint),
+                "model_file": str(Path(model_file).resolve()) if model_file is not None else str(ref.checkpoint),
+                "codec": fingerprint(ref.codec.checkpoint),
+            }
     key = hashlib.sha1(json.dumps({"settings": settings, "checkpoints": prints}, sort_keys=True).encode()).hexdigest()
     cache = root / "reward_quality" / "gate_cache" / f"{provider}_{key[:16]}.json"
     if cache.is_file():
@@ -612,10 +835,26 @@ def evaluate_model_gate(provider: str, domain: str, data_root: Any = None, *,
         log(f"{provider}: gate {'passed' if entry['verdict']['pass'] else 'failed'} (cached, {cache})")
         return {**entry["verdict"], "cached": True, "out_dir": entry["out_dir"]}
     out = Path(out_dir) if out_dir is not None else root / "reward_quality" / "gate" / f"{provider}_{key[:16]}"
-    result = score(domain, [provider], settings["tasks"], preset=preset, epsilons=epsilons, eps_episodes=eps_episodes,
-                   expert_episodes=expert_episodes, data_root=root, out_dir=out, device=str(dev), seed=seed,
-                   log=log, progress=False, precision=resolved, task_set=task_set, overrides=overrides,
-                   pretrain=False, model_file=model_file)
+    result = score(
+        domain,
+        [provider],
+        settings["tasks"],
+        preset=preset,
+        epsilons=epsilons,
+        eps_episodes=eps_episodes,
+        expert_episodes=expert_episodes,
+        data_root=root,
+        out_dir=out,
+        device=str(dev),
+        seed=seed,
+        log=log,
+        progress=False,
+        precision=resolved,
+        task_set=task_set,
+        overrides=overrides,
+        pretrain=False,
+        model_file=model_file,
+    )
     verdict = result.gate[provider]
     atomic_write_json(cache, {"settings": settings, "checkpoints": prints, "verdict": verdict, "out_dir": str(out)})
     return {**verdict, "cached": False, "out_dir": str(out)}
@@ -623,8 +862,22 @@ def evaluate_model_gate(provider: str, domain: str, data_root: Any = None, *,
 
 # ------------------------------------------------------------------------------------- budget study
 
-BUDGET_COLUMNS = ("provider", "model", "budget", "fingerprint", "seen_rho", "seen_p", "seen_n", "seen_pass",
-                  "unseen_rho", "unseen_p", "unseen_n", "unseen_pass", "pass", "out_dir")
+BUDGET_COLUMNS = (
+    "provider",
+    "model",
+    "budget",
+    "fingerprint",
+    "seen_rho",
+    "seen_p",
+    "seen_n",
+    "seen_pass",
+    "unseen_rho",
+    "unseen_p",
+    "unseen_n",
+    "unseen_pass",
+    "pass",
+    "out_dir",
+)
 
 
 def snapshots(study_dir: Path, ref: ModelRef) -> list[tuple[int, Path]]:
@@ -638,8 +891,15 @@ def snapshots(study_dir: Path, ref: ModelRef) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def score_budgets(domain: str, providers: Sequence[str], study_dir: str | Path, out_dir: str | Path, *,
-                  log: Callable[[str], Any] = print, **kwargs: Any) -> pd.DataFrame:
+def score_budgets(
+    domain: str,
+    providers: Sequence[str],
+    study_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    log: Callable[[str], Any] = print,
+    **kwargs: Any,
+) -> pd.DataFrame:
     """Score every budget-study snapshot of each provider's video model (:func:`score` with ``model_file``) into
     ``<out>/budgets/<provider>/step_<N>/``; a snapshot whose ``gate.json`` records the same checkpoint
     fingerprint is not scored again. Writes ``<out>/budgets.csv`` and, when a budget passes, ``<out>/
@@ -650,34 +910,56 @@ def score_budgets(domain: str, providers: Sequence[str], study_dir: str | Path, 
     rows = []
     for name in providers:
         cls = _provider_class(name)
-        ref = None if cls is None else model_ref(name, make_kwargs(cls, preset, task_set, kwargs.get("overrides")),
-                                                 domain, root)
+        ref = (
+            None
+            if cls is None
+            else model_ref(name, make_kwargs(cls, preset, task_set, kwargs.get("overrides")), domain, root)
+        )
         if ref is None:
-            raise ValueError(f"{name}: no video model, nothing to score per budget; the budget study scores "
-                             f"providers of a video model ({', '.join(VIDEO_PROVIDERS)})")
+            raise ValueError(
+                f"{name}: no video model, nothing to score per budget; the budget study scores "
+                f"providers of a video model ({', '.join(VIDEO_PROVIDERS)})"
+            )
         found = snapshots(study_dir, ref)
         if not found:
-            raise ModelMissingError(f"no snapshots of {ref.name} under {study_dir / ref.name}; make them with: "
-                                    f"python -m experiments.budget_study --domain {domain} --models {ref.kind} "
-                                    f"--data-root {root}")
+            raise ModelMissingError(
+                f"no snapshots of {ref.name} under {study_dir / ref.name}; make them with: "
+                f"python -m experiments.budget_study --domain {domain} --models {ref.kind} "
+                f"--data-root {root}"
+            )
         for budget, path in found:
             where = out / "budgets" / name / f"step_{budget}"
             fp = fingerprint(path)
             done = where / "gate.json"
             config = where / "config.json"
-            if done.is_file() and config.is_file() and \
-                    (json.loads(config.read_text()).get("model_file") or {}).get("fingerprint") == fp:
+            if (
+                done.is_file()
+                and config.is_file()
+                and (json.loads(config.read_text()).get("model_file") or {}).get("fingerprint") == fp
+            ):
                 log(f"{name} at {budget} steps: scored already ({where})")
                 verdict = json.loads(done.read_text())["providers"][name]
             else:
                 log(f"{name} at {budget} steps: scoring {path}")
                 verdict = score(domain, [name], out_dir=where, model_file=path, log=log, **kwargs).gate[name]
-            row = {"provider": name, "model": ref.kind, "budget": budget, "fingerprint": fp, "pass": verdict["pass"],
-                   "out_dir": str(where)}
+            row = {
+                "provider": name,
+                "model": ref.kind,
+                "budget": budget,
+                "fingerprint": fp,
+                "pass": verdict["pass"],
+                "out_dir": str(where),
+            }
             for split in ("seen", "unseen"):
                 e = verdict.get(split) or {}
-                row.update({f"{split}_rho": e.get("rho"), f"{split}_p": e.get("p"), f"{split}_n": e.get("n"),
-                            f"{split}_pass": e.get("pass")})
+                row.update(
+                    {
+                        f"{split}_rho": e.get("rho"),
+                        f"{split}_p": e.get("p"),
+                        f"{split}_n": e.get("n"),
+                        f"{split}_pass": e.get("pass"),
+                    }
+                )
             rows.append(row)
     table = pd.DataFrame(rows, columns=list(BUDGET_COLUMNS))
     atomic_write_text(out / "budgets.csv", table.to_csv(index=False, float_format="%.6g"))
@@ -685,16 +967,29 @@ def score_budgets(domain: str, providers: Sequence[str], study_dir: str | Path, 
         passed = g[g["pass"].astype(bool)].sort_values("budget")
         if not passed.empty:
             first = passed.iloc[0]
-            atomic_write_json(out / f"gate_passed_{model}", {
-                "model": model, "budget": int(first["budget"]), "provider": first["provider"],
-                "seen_rho": first["seen_rho"], "seen_p": first["seen_p"], "unseen_rho": first["unseen_rho"],
-                "unseen_p": first["unseen_p"], "out_dir": first["out_dir"], "thresholds": rq.thresholds()})
-            log(f"{model}: passes the gate at {int(first['budget'])} steps ({first['provider']}); "
-                f"wrote {out / f'gate_passed_{model}'}")
+            atomic_write_json(
+                out / f"gate_passed_{model}",
+                {
+                    "model": model,
+                    "budget": int(first["budget"]),
+                    "provider": first["provider"],
+                    "seen_rho": first["seen_rho"],
+                    "seen_p": first["seen_p"],
+                    "unseen_rho": first["unseen_rho"],
+                    "unseen_p": first["unseen_p"],
+                    "out_dir": first["out_dir"],
+                    "thresholds": rq.thresholds(),
+                },
+            )
+            log(
+                f"{model}: passes the gate at {int(first['budget'])} steps ({first['provider']}); "
+                f"wrote {out / f'gate_passed_{model}'}"
+            )
     return table
 
 
 # ------------------------------------------------------------------------------------- CLI
+
 
 def _epsilons(text: str) -> list[float]:
     try:
@@ -707,26 +1002,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m experiments.reward_quality", description=__doc__.split("\n\n")[0])
     p.add_argument("--domain", required=True, choices=task_registry.DOMAINS)
-    p.add_argument("--task-set", default=DEFAULT_TASK_SET, choices=list(TASK_SETS),
-                   help="the tasks the video models are pretrained on, as rewards.models.pretrain --task-set")
-    p.add_argument("--providers", nargs="+", default=list(DEFAULT_PROVIDERS),
-                   help=f"providers to score (default: {' '.join(DEFAULT_PROVIDERS)}); also the other video "
-                        f"rewards, genreward_video, sparse and {NOISE} (the control)")
-    p.add_argument("--tasks", nargs="+", help=f"default: the seen tasks and the first {DEFAULT_UNSEEN} unseen ones "
-                                              f"(--task-set other than seen: the set's tasks)")
+    p.add_argument(
+        "--task-set",
+        default=DEFAULT_TASK_SET,
+        choices=list(TASK_SETS),
+        help="the tasks the video models are pretrained on, as rewards.models.pretrain --task-set",
+    )
+    p.add_argument(
+        "--providers",
+        nargs="+",
+        default=list(DEFAULT_PROVIDERS),
+        help=f"providers to score (default: {' '.join(DEFAULT_PROVIDERS)}); also the other video "
+        f"rewards, genreward_video, sparse and {NOISE} (the control)",
+    )
+    p.add_argument(
+        "--tasks",
+        nargs="+",
+        help=f"default: the seen tasks and the first {DEFAULT_UNSEEN} unseen ones "
+        f"(--task-set other than seen: the set's tasks)",
+    )
     p.add_argument("--preset", default="small", choices=PRESETS, help="video-model size (default small)")
-    p.add_argument("--epsilons", type=_epsilons, default=list(DEFAULT_EPSILONS),
-                   help="comma-separated epsilon levels (default 0,0.25,0.5,0.75,1)")
+    p.add_argument(
+        "--epsilons",
+        type=_epsilons,
+        default=list(DEFAULT_EPSILONS),
+        help="comma-separated epsilon levels (default 0,0.25,0.5,0.75,1)",
+    )
     p.add_argument("--eps-episodes", type=int, default=DEFAULT_EPS_EPISODES, help="episodes per epsilon and task")
-    p.add_argument("--expert-episodes", type=int, help="expert episodes per task, train + test (default 20 "
-                                                       "MetaWorld, 50 Adroit; a fifth are the test clips)")
+    p.add_argument(
+        "--expert-episodes",
+        type=int,
+        help="expert episodes per task, train + test (default 20 MetaWorld, 50 Adroit; a fifth are the test clips)",
+    )
     p.add_argument("--pretrain-steps", type=int, help="training steps of missing models (default: the preset's)")
     p.add_argument("--no-pretrain", action="store_true", help="use the models on disk as they are")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model-file", help="score this checkpoint of the providers' video model")
-    which.add_argument("--budget-study", help="score every <model>/step_<N>/model.pt snapshot under this folder "
-                                              "(experiments.budget_study's <data-root>/budget_study); give --out "
-                                              "the budget study's --out, where it looks for gate_passed_<model>")
+    which.add_argument(
+        "--budget-study",
+        help="score every <model>/step_<N>/model.pt snapshot under this folder "
+        "(experiments.budget_study's <data-root>/budget_study); give --out "
+        "the budget study's --out, where it looks for gate_passed_<model>",
+    )
     p.add_argument("--goal-frames", type=int, help="GenReward: goal-video length (default: the episode's)")
     p.add_argument("--goal-steps", type=int, help="GenReward: denoising steps per goal frame (default 10)")
     p.add_argument("--data-root", help="datasets and models (default: $VRB_DATA_ROOT or ./data)")
@@ -744,16 +1061,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         resolve_device(a.device)
     except (ValueError, RuntimeError) as e:
         p.error(str(e))
-    common = dict(preset=a.preset, epsilons=a.epsilons, eps_episodes=a.eps_episodes,
-                  expert_episodes=a.expert_episodes, data_root=a.data_root, device=a.device, seed=a.seed,
-                  precision=a.precision, task_set=a.task_set, overrides=overrides)
+    common = dict(
+        preset=a.preset,
+        epsilons=a.epsilons,
+        eps_episodes=a.eps_episodes,
+        expert_episodes=a.expert_episodes,
+        data_root=a.data_root,
+        device=a.device,
+        seed=a.seed,
+        precision=a.precision,
+        task_set=a.task_set,
+        overrides=overrides,
+    )
     try:
         if a.budget_study:
             out = a.out or default_out_dir(a.domain, task_set=a.task_set)
             score_budgets(a.domain, a.providers, a.budget_study, out, tasks=task_list, **common)
         else:
-            score(a.domain, a.providers, task_list, pretrain_steps=a.pretrain_steps, out_dir=a.out,
-                  pretrain=not a.no_pretrain, model_file=a.model_file, **common)
+            score(
+                a.domain,
+                a.providers,
+                task_list,
+                pretrain_steps=a.pretrain_steps,
+                out_dir=a.out,
+                pretrain=not a.no_pretrain,
+                model_file=a.model_file,
+                **common,
+            )
     except (ModelMissingError, ds.DatasetMissingError, ds.OutdatedEpisodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

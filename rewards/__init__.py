@@ -10,14 +10,36 @@
 Kept light on purpose: importing this package imports neither torch nor any provider module;
 ``rewards.make`` imports a provider's module when it is first asked for (see ``rewards.registry``).
 """
-from rewards.base import (DOMAINS, RewardProvider, batch_next_obs, validate_episode, validate_frames,
-                          validate_obs_batch)
+
+from rewards.base import DOMAINS, RewardProvider, batch_next_obs, validate_episode, validate_frames, validate_obs_batch
 from rewards.prepare import PrepareRequest
-from rewards.registry import (BUILTINS, ENTRY_POINT_GROUP, UnknownRewardError, available, clear_cache, get,
-                              make, register, unregister)
+from rewards.registry import (
+    BUILTINS,
+    ENTRY_POINT_GROUP,
+    UnknownRewardError,
+    available,
+    clear_cache,
+    get,
+    make,
+    register,
+    unregister,
+)
 
 __all__ = [
-    "DOMAINS", "PrepareRequest", "RewardProvider", "batch_next_obs", "validate_episode", "validate_frames", "validate_obs_batch",
-    "BUILTINS", "ENTRY_POINT_GROUP", "UnknownRewardError", "available", "clear_cache", "get", "make",
-    "register", "unregister",
+    "DOMAINS",
+    "PrepareRequest",
+    "RewardProvider",
+    "batch_next_obs",
+    "validate_episode",
+    "validate_frames",
+    "validate_obs_batch",
+    "BUILTINS",
+    "ENTRY_POINT_GROUP",
+    "UnknownRewardError",
+    "available",
+    "clear_cache",
+    "get",
+    "make",
+    "register",
+    "unregister",
 ]

@@ -14,8 +14,8 @@ Choices (from the Diffusion Reward release unless said):
   the batch's scored frames, themselves a uniform sample) against 32 expert frames drawn uniformly;
 - gradient penalty 0.1 on random interpolates expert--policy.
 
-Two switches, recorded in ``params`` (design.md section 5, Decision 2026-11-22: default as the
-release ran this baseline, the textbook variant one keyword away):
+Two switches, recorded in ``params`` (docs/models-and-rewards.md#rewards: default as the
+release ran this baseline, so that results compare with its; the textbook variant one keyword away):
 
 - ``penalty="per_pixel"`` (release): ``lambda * mean over B, H, W of (||grad at that pixel over
   channels||_2 - 1)^2`` (``grad.norm(2, dim=1)``); ``penalty="full"`` (textbook WGAN-GP / AMP): the
@@ -28,6 +28,7 @@ Expert frames come from ``tasks.datasets.expert_frames(domain, task, split="trai
 loaded once when the provider is built so that a missing dataset fails before training starts (its
 ``DatasetMissingError`` names the ``python -m tasks.collect`` command that makes it).
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -37,6 +38,8 @@ import torch
 from torch import nn
 
 from rewards.base import RewardProvider, seeded_init, validate_episode, validate_frames, validate_obs_batch
+from tasks.collect import collect
+from tasks.datasets import expert_frames as load_expert_frames  # written by the tasks package
 
 
 def _scale(obs_uint8: torch.Tensor) -> torch.Tensor:
@@ -49,16 +52,19 @@ class Discriminator(nn.Module):
     def __init__(self, image_size: int = 64, hidden: int = 256) -> None:
         super().__init__()
         self.convnet = nn.Sequential(
-            nn.Conv2d(3, 32, 3, stride=2), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, stride=1), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, stride=1), nn.ReLU(),
+            nn.Conv2d(3, 32, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=1),
+            nn.ReLU(),
             nn.Flatten(),
         )
         with torch.no_grad():
             flat = int(self.convnet(torch.zeros(1, 3, image_size, image_size)).shape[1])
-        self.trunk = nn.Sequential(nn.Linear(flat, hidden), nn.Tanh(),
-                                   nn.Linear(hidden, hidden), nn.Tanh(),
-                                   nn.Linear(hidden, 1))
+        self.trunk = nn.Sequential(
+            nn.Linear(flat, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1)
+        )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.orthogonal_(m.weight, nn.init.calculate_gain("relu"))
@@ -93,8 +99,14 @@ PENALTY_NORMS = {"per_pixel": _per_pixel_norm, "full": _full_norm}
 REWARD_KEYS = ("obs", "next_obs")
 
 
-def gradient_penalty(disc: nn.Module, expert: torch.Tensor, policy: torch.Tensor, weight: float,
-                     generator: torch.Generator, penalty: str = "per_pixel") -> torch.Tensor:
+def gradient_penalty(
+    disc: nn.Module,
+    expert: torch.Tensor,
+    policy: torch.Tensor,
+    weight: float,
+    generator: torch.Generator,
+    penalty: str = "per_pixel",
+) -> torch.Tensor:
     """``weight * mean((||dD/dx(x_hat)|| - 1)^2)``, x_hat uniform on the segments expert--policy.
 
     ``penalty`` picks the norm (``PENALTY_NORMS``): ``"per_pixel"`` over channels at each pixel, the
@@ -123,14 +135,32 @@ class AMPReward(RewardProvider):
     dataset, e.g. for experts recorded elsewhere; ``params`` then records ``expert_source="given"``.
     """
 
-    def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None, seed: int = 0,
-                 bonus_scale: float = 1.0, lr: float = 1e-4, update_interval: int = 10, batch_size: int = 32,
-                 grad_penalty: float = 0.1, hidden_dim: int = 256, image_size: int = 64,
-                 penalty: str = "per_pixel", reward_on: str = "obs",
-                 expert_frames: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        task: str,
+        domain: str,
+        device: Any = "cpu",
+        data_root: Any = None,
+        seed: int = 0,
+        bonus_scale: float = 1.0,
+        lr: float = 1e-4,
+        update_interval: int = 10,
+        batch_size: int = 32,
+        grad_penalty: float = 0.1,
+        hidden_dim: int = 256,
+        image_size: int = 64,
+        penalty: str = "per_pixel",
+        reward_on: str = "obs",
+        expert_frames: np.ndarray | None = None,
+    ) -> None:
         super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed)
-        for key, value, low in (("update_interval", update_interval, 1), ("batch_size", batch_size, 1),
-                                ("hidden_dim", hidden_dim, 1), ("image_size", image_size, 8)):
+        for key, value, low in (
+            ("update_interval", update_interval, 1),
+            ("batch_size", batch_size, 1),
+            ("hidden_dim", hidden_dim, 1),
+            ("image_size", image_size, 8),
+        ):
             if not (isinstance(value, (int, np.integer)) and value >= low):
                 raise ValueError(f"{key}: expected an int >= {low}, got {value!r}")
         if not lr > 0:
@@ -151,17 +181,23 @@ class AMPReward(RewardProvider):
 
         source = "dataset" if expert_frames is None else "given"
         if expert_frames is None:
-            from tasks.datasets import expert_frames as load_expert_frames  # written by the tasks package
-
             expert_frames = load_expert_frames(self.domain, self.task, split="train", root=data_root)
         expert_frames = validate_frames(expert_frames, self.image_size, name="expert_frames")
         self.expert = torch.as_tensor(np.ascontiguousarray(expert_frames)).to(self.device)
 
-        self.params = {"bonus_scale": self.bonus_scale, "lr": float(lr), "update_interval": self.update_interval,
-                       "batch_size": self.batch_size, "grad_penalty": self.grad_penalty,
-                       "hidden_dim": int(hidden_dim), "image_size": self.image_size, "penalty": self.penalty,
-                       "reward_on": self.reward_on, "expert_source": source,
-                       "num_expert_frames": int(len(self.expert))}
+        self.params = {
+            "bonus_scale": self.bonus_scale,
+            "lr": float(lr),
+            "update_interval": self.update_interval,
+            "batch_size": self.batch_size,
+            "grad_penalty": self.grad_penalty,
+            "hidden_dim": int(hidden_dim),
+            "image_size": self.image_size,
+            "penalty": self.penalty,
+            "reward_on": self.reward_on,
+            "expert_source": source,
+            "num_expert_frames": int(len(self.expert)),
+        }
         with seeded_init(self.seed):
             self.disc = Discriminator(self.image_size, int(hidden_dim))
         self.disc.to(self.device)
@@ -173,8 +209,6 @@ class AMPReward(RewardProvider):
     @classmethod
     def prepare(cls, request, log=print) -> None:
         """Record the expert videos of the request's tasks where they are missing (``tasks.collect``)."""
-        from tasks.collect import collect
-
         collect(request.domain, list(request.tasks), episodes=request.expert_episodes, root=request.data_root)
 
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
@@ -216,13 +250,22 @@ class AMPReward(RewardProvider):
         loss.backward()
         self.optimizer.step()
         self.num_updates += 1
-        return {"amp_expert_loss": float(expert_loss.detach()), "amp_policy_loss": float(policy_loss.detach()),
-                "amp_grad_penalty": float(penalty.detach()), "amp_d_expert": float(d_expert.detach().mean()),
-                "amp_d_policy": float(d_policy.detach().mean())}
+        return {
+            "amp_expert_loss": float(expert_loss.detach()),
+            "amp_policy_loss": float(policy_loss.detach()),
+            "amp_grad_penalty": float(penalty.detach()),
+            "amp_d_expert": float(d_expert.detach().mean()),
+            "amp_d_policy": float(d_policy.detach().mean()),
+        }
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "disc": self.disc.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(), "num_updates": self.num_updates}
+        return {
+            **super().state_dict(),
+            "disc": self.disc.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "num_updates": self.num_updates,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._check_state(state)

@@ -15,6 +15,7 @@ run needs to resume bit-for-bit (weights, optimiser state, RNG state) goes throu
 This module imports no torch at import time so that ``import rewards`` stays cheap; torch is
 imported inside the functions that need it.
 """
+
 from __future__ import annotations
 
 import abc
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from rewards.prepare import PrepareRequest
 
-from common.runtime import RESOLVED_PRECISIONS
+from common.runtime import RESOLVED_PRECISIONS, resolve_device
 from tasks.registry import DOMAINS  # the domains the suite knows (one list, kept by the task registry)
 
 #: Frames are RGB, channels first.
@@ -40,6 +41,7 @@ CHANNELS = 3
 # ---------------------------------------------------------------------------------------------
 # shared validation (every provider, including the video-model ones, calls these)
 # ---------------------------------------------------------------------------------------------
+
 
 def _describe(x: Any) -> str:
     shape = getattr(x, "shape", None)
@@ -64,13 +66,11 @@ def validate_frames(frames: Any, image_size: int | None = None, name: str = "fra
     if frames.shape[0] < 2:
         raise ValueError(f"{name}: expected at least 2 frames (reset frame + one step), got {frames.shape[0]}")
     if image_size is not None and frames.shape[2:] != (image_size, image_size):
-        raise ValueError(f"{name}: expected {image_size}x{image_size} frames, got "
-                         f"{frames.shape[2]}x{frames.shape[3]}")
+        raise ValueError(f"{name}: expected {image_size}x{image_size} frames, got {frames.shape[2]}x{frames.shape[3]}")
     return frames
 
 
-def validate_episode(frames: Any, env_rewards: Any,
-                     image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def validate_episode(frames: Any, env_rewards: Any, image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Check a finished episode and return ``(frames, env_rewards as float32 [T])``.
 
     ``frames``: uint8 ``[T+1, 3, H, W]`` (reset frame first); ``env_rewards``: real numbers ``[T]``,
@@ -91,7 +91,7 @@ def validate_episode(frames: Any, env_rewards: Any,
 
 def validate_obs_batch(obs: Any, image_size: int | None = None, name: str = "next_obs") -> "torch.Tensor":
     """Check a batch of observations: a torch uint8 tensor ``[B, 3, H, W]`` with B >= 1."""
-    import torch
+    import torch  # local import: `import rewards` stays torch-free (rewards/registry.py)
 
     if not isinstance(obs, torch.Tensor):
         raise ValueError(f"{name}: expected a torch uint8 tensor [B, 3, H, W], got {_describe(obs)}")
@@ -100,8 +100,7 @@ def validate_obs_batch(obs: Any, image_size: int | None = None, name: str = "nex
     if obs.ndim != 4 or obs.shape[1] != CHANNELS or obs.shape[0] < 1:
         raise ValueError(f"{name}: expected shape [B, 3, H, W] with B >= 1, got {tuple(obs.shape)}")
     if image_size is not None and tuple(obs.shape[2:]) != (image_size, image_size):
-        raise ValueError(f"{name}: expected {image_size}x{image_size} frames, got "
-                         f"{obs.shape[2]}x{obs.shape[3]}")
+        raise ValueError(f"{name}: expected {image_size}x{image_size} frames, got {obs.shape[2]}x{obs.shape[3]}")
     return obs
 
 
@@ -121,7 +120,7 @@ def seeded_init(seed: int) -> Iterator[None]:
     Networks are created on the CPU inside this block (then moved to the device), so the same seed
     gives the same initial weights on every machine.
     """
-    import torch
+    import torch  # local import: `import rewards` stays torch-free (rewards/registry.py)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -137,6 +136,7 @@ def validate_domain(domain: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # the interface
 # ---------------------------------------------------------------------------------------------
+
 
 class RewardProvider(abc.ABC):
     """Base class of every reward provider (built-in or third-party).
@@ -164,11 +164,17 @@ class RewardProvider(abc.ABC):
     #: which env reward ``label_episode`` is given: "sparse" (success) or "dense" (the env's shaped reward)
     env_reward: str = "sparse"
 
-    def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None,
-                 seed: int = 0, precision: str = "fp32") -> None:
-        from common.runtime import resolve_device
-
-        import torch
+    def __init__(
+        self,
+        *,
+        task: str,
+        domain: str,
+        device: Any = "cpu",
+        data_root: Any = None,
+        seed: int = 0,
+        precision: str = "fp32",
+    ) -> None:
+        import torch  # local import: `import rewards` stays torch-free (rewards/registry.py)
 
         if not isinstance(task, str) or not task:
             raise ValueError(f"task: expected a task name (str), got {task!r}")
@@ -181,8 +187,10 @@ class RewardProvider(abc.ABC):
         # (rewards.make drops the keyword for it) and it is not part of params, so checkpoints written before
         # it existed still load: the run config records the precision, and its check refuses a mix
         if precision not in RESOLVED_PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(RESOLVED_PRECISIONS)}"
-                             + (" (resolve 'auto' first: common.runtime.resolve_precision)" if precision == "auto" else ""))
+            raise ValueError(
+                f"unknown precision {precision!r}; valid: {', '.join(RESOLVED_PRECISIONS)}"
+                + (" (resolve 'auto' first: common.runtime.resolve_precision)" if precision == "auto" else "")
+            )
         self.precision = precision
         self.params: dict[str, Any] = {}
 
@@ -196,8 +204,10 @@ class RewardProvider(abc.ABC):
         """
         params = inspect.signature(cls.__init__).parameters
         if name not in params or params[name].default is inspect.Parameter.empty:
-            raise ValueError(f"{cls.__name__} has no parameter {name!r} with a default; its parameters: "
-                             f"{', '.join(p for p, v in params.items() if v.default is not inspect.Parameter.empty)}")
+            raise ValueError(
+                f"{cls.__name__} has no parameter {name!r} with a default; its parameters: "
+                f"{', '.join(p for p, v in params.items() if v.default is not inspect.Parameter.empty)}"
+            )
         return params[name].default
 
     @classmethod
@@ -205,11 +215,13 @@ class RewardProvider(abc.ABC):
         """Parameter ``name`` of the runs behind ``request``: the method's override, else the default. Only
         ``prepare_overrides`` are kept in a request; any other name would silently read the default."""
         if name not in cls.prepare_overrides:
-            raise ValueError(f"{cls.__name__}.prepare cannot read {name!r}: a request keeps only "
-                             f"{', '.join(cls.prepare_overrides) or 'no overrides'}")
+            raise ValueError(
+                f"{cls.__name__}.prepare cannot read {name!r}: a request keeps only "
+                f"{', '.join(cls.prepare_overrides) or 'no overrides'}"
+            )
         return request.override(name, cls.default(name))
 
-    @classmethod
+    @classmethod  # noqa: B027 (an optional hook, empty by design)
     def prepare(cls, request: "PrepareRequest", log: Any = print) -> None:
         """Make what this provider needs for ``request`` (datasets, pretrained models) if it is missing.
 
@@ -243,14 +255,18 @@ class RewardProvider(abc.ABC):
     def _check_state(self, state: Mapping[str, Any]) -> None:
         """Refuse a checkpoint of another provider or of other parameters (it would not resume exactly)."""
         if not isinstance(state, Mapping) or "params" not in state:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: expected a dict from state_dict(), "
-                             f"got {type(state).__name__}")
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: expected a dict from state_dict(), got {type(state).__name__}"
+            )
         if state.get("name", self.name) != self.name:
             raise ValueError(f"checkpoint is for reward {state.get('name')!r}, this provider is {self.name!r}")
         saved = dict(state["params"])
         if saved != self.params:
-            diff = {k: (saved.get(k), self.params.get(k)) for k in sorted(set(saved) | set(self.params))
-                    if saved.get(k) != self.params.get(k)}
+            diff = {
+                k: (saved.get(k), self.params.get(k))
+                for k in sorted(set(saved) | set(self.params))
+                if saved.get(k) != self.params.get(k)
+            }
             raise ValueError(f"checkpoint parameters differ from this provider's (saved, current): {diff}")
 
     def __repr__(self) -> str:

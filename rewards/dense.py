@@ -1,4 +1,4 @@
-"""``dense``: the env's own shaped reward in place of the sparse one (design.md section 5 table).
+"""``dense``: the env's own shaped reward in place of the sparse one (docs/protocol.md#dense-reward-the-oracle).
 
 An oracle upper reference, not a method: the MetaWorld v3 reward and the Adroit dense reward are
 hand-written from the simulator state (distances to handles and goals), information no
@@ -11,6 +11,7 @@ to ``label_episode`` instead of the sparse one (:func:`env_reward_series`). ``tr
 sparse episode return in ``episode_return``; ``learned_return`` is the dense return the agent
 learned from.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -34,9 +35,11 @@ def env_reward_series(kind: str, sparse: Sequence[float], dense: Sequence[Any], 
         return np.asarray(sparse, np.float32)
     if kind == "dense":
         if len(dense) != len(sparse) or any(d is None for d in dense):
-            raise ValueError(f"reward 'dense' needs info[{DENSE_INFO_KEY!r}] at every env step, but the env"
-                             f"{' of ' + where if where else ''} did not report it; the pixel env "
-                             f"(tasks/pixel_env.py) must add the shaped reward summed over the action repeat")
+            raise ValueError(
+                f"reward 'dense' needs info[{DENSE_INFO_KEY!r}] at every env step, but the env"
+                f"{' of ' + where if where else ''} did not report it; the pixel env "
+                f"(tasks/pixel_env.py) must add the shaped reward summed over the action repeat"
+            )
         return np.asarray(dense, np.float32)
     raise ValueError(f"env_reward: expected 'sparse' or 'dense', got {kind!r}")
 

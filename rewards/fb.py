@@ -28,6 +28,7 @@ Choices (and why):
 Inputs are generic: an ``encoder`` module maps a state batch to features (a one-hot for the chain
 test, a small conv trunk on uint8 frames for the provider), one encoder for the F/G side and one for B.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,15 +40,22 @@ from torch import nn
 
 
 def mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(inp, hidden), nn.LayerNorm(hidden), nn.Tanh(),
-                         nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out))
+    return nn.Sequential(
+        nn.Linear(inp, hidden),
+        nn.LayerNorm(hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, out),
+    )
 
 
 class FBNetworks(nn.Module):
     """F(s, a), G(s) ~ E_a F(s, a) and B(s'), each in R^d; ``make_encoder()`` -> (module, feature dim)."""
 
-    def __init__(self, make_encoder: Callable[[], tuple[nn.Module, int]], action_dim: int, z_dim: int = 32,
-                 hidden: int = 256) -> None:
+    def __init__(
+        self, make_encoder: Callable[[], tuple[nn.Module, int]], action_dim: int, z_dim: int = 32, hidden: int = 256
+    ) -> None:
         super().__init__()
         self.f_encoder, feat = make_encoder()
         self.b_encoder, b_feat = make_encoder()
@@ -92,8 +100,15 @@ class FBLearner:
     update uses no randomness, so a restored learner continues bit-for-bit.
     """
 
-    def __init__(self, nets: FBNetworks, gamma: float = 0.98, lr: float = 1e-4, tau: float = 0.01,
-                 ortho_coef: float = 1.0, device: Any = "cpu") -> None:
+    def __init__(
+        self,
+        nets: FBNetworks,
+        gamma: float = 0.98,
+        lr: float = 1e-4,
+        tau: float = 0.01,
+        ortho_coef: float = 1.0,
+        device: Any = "cpu",
+    ) -> None:
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"gamma: expected a discount in [0, 1), got {gamma!r}")
         if not lr > 0 or not 0.0 < tau <= 1.0:
@@ -104,8 +119,9 @@ class FBLearner:
         self.gamma, self.tau, self.ortho_coef = float(gamma), float(tau), float(ortho_coef)
         self.num_updates = 0
 
-    def loss(self, s: torch.Tensor, a: torch.Tensor, s_next: torch.Tensor,
-             not_done: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, s: torch.Tensor, a: torch.Tensor, s_next: torch.Tensor, not_done: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         with torch.no_grad():
             g_next = self.target.G(s_next)
             b_next_t = self.target.B(s_next)
@@ -117,11 +133,15 @@ class FBLearner:
         l_g = _fb_loss(self.nets.G(s), b_next, target)
         l_o = orthonormality_loss(b_next)
         loss = l_f + l_g + self.ortho_coef * l_o
-        return loss, {"fb_loss": float(l_f.detach()), "fb_g_loss": float(l_g.detach()),
-                      "fb_ortho_loss": float(l_o.detach())}
+        return loss, {
+            "fb_loss": float(l_f.detach()),
+            "fb_g_loss": float(l_g.detach()),
+            "fb_ortho_loss": float(l_o.detach()),
+        }
 
-    def update(self, s: torch.Tensor, a: torch.Tensor, s_next: torch.Tensor,
-               not_done: torch.Tensor | None = None) -> dict[str, float]:
+    def update(
+        self, s: torch.Tensor, a: torch.Tensor, s_next: torch.Tensor, not_done: torch.Tensor | None = None
+    ) -> dict[str, float]:
         loss, info = self.loss(s, a, s_next, not_done)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -144,8 +164,12 @@ class FBLearner:
         return self.nets.F(s, a) @ z
 
     def state_dict(self) -> dict[str, Any]:
-        return {"nets": self.nets.state_dict(), "target": self.target.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "num_updates": self.num_updates}
+        return {
+            "nets": self.nets.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "num_updates": self.num_updates,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.nets.load_state_dict(state["nets"])
@@ -164,13 +188,19 @@ class PixelTrunk(nn.Module):
     channels_last tensor (the codec decodes goal frames that way), which sums in another order, so the same
     pixels gave outputs a few ulps apart depending on how the caller's array was strided. A checkpoint
     reloads arrays C-contiguous, so that made a resumed run's z_g differ from the uninterrupted run's
-    (issue 15). One layout in, one set of numbers out."""
+    (a resumed run's rewards must equal the uninterrupted run's). One layout in, one set of numbers out."""
 
     def __init__(self, image_size: int = 64, out: int = 128) -> None:
         super().__init__()
         self.convs = nn.Sequential(
-            nn.Conv2d(3, 32, 3, stride=2), nn.ReLU(), nn.Conv2d(32, 32, 3, stride=2), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, stride=2), nn.ReLU(), nn.Flatten())
+            nn.Conv2d(3, 32, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=2),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
         with torch.no_grad():
             flat = self.convs(torch.zeros(1, 3, image_size, image_size)).shape[1]
         self.head = nn.Sequential(nn.Linear(flat, out), nn.LayerNorm(out), nn.Tanh())

@@ -1,6 +1,6 @@
 """``genreward``: reward for following a generated goal video (GenReward, Wang et al., arXiv 2512.00961).
 
-Two levels (docs/genreward.md; design.md section 5):
+Two levels (docs/genreward.md; docs/models-and-rewards.md#rewards):
 
     r_t = w_video * (cos(h(o_{t+1}), h(g_{t+1})) - mu_task) / sigma_task + beta * r_env_t   (episode end, frozen)
         + w_frame * F(o_t, a_t)^T z_g                                                  (update time, n-step return)
@@ -26,6 +26,7 @@ video model: ``"genreward"`` (GenReward's setting: pretrained on the five genrew
 ``"seen"`` (the zero-shot variant: the domain's model pretrained on its seen tasks); it is the model's
 ``ModelRef.task_set`` (``tasks.registry.TASK_SETS``).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,17 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import torch
 
+from common.io import atomic_write_json
+from common.runtime import resolve_device
 from rewards.base import RewardProvider, seeded_init, validate_episode, validate_obs_batch
+from rewards.fb import FBLearner, FBNetworks, PixelTrunk
+from rewards.goal_video import GoalVideoCache, frame_key, generate
+from rewards.models import store
+from rewards.models.pretrain import pretrain
+from rewards.models.store import ModelMissingError, ModelRef
+from tasks.collect import collect
+from tasks.datasets import DatasetMissingError, collect_command, episode_dir, load_episodes
+from tasks.registry import task_set as registry_task_set
 
 VIDEO_MODEL = "vqdiffusion"
 #: ``pretrained_on`` names a task set of ``tasks.registry.TASK_SETS`` (the model's ``ModelRef.task_set``)
@@ -43,10 +54,9 @@ TASK_SETS = ("genreward", "seen")
 
 # ------------------------------------------------------------------------------------ the model
 
+
 def task_set(domain: str, pretrained_on: str) -> list[str]:
     """The tasks the video model is pretrained on: the genreward split, or the domain's seen tasks."""
-    from tasks.registry import task_set as registry_task_set
-
     if pretrained_on not in TASK_SETS:
         raise ValueError(f"pretrained_on: unknown task set {pretrained_on!r}; valid: {', '.join(TASK_SETS)}")
     return registry_task_set(pretrained_on, domain)
@@ -56,33 +66,35 @@ def pretrain_commands(domain: str, preset: str, context: int, data_root: Any, pr
     """The commands that make the task set's expert videos, codec and VQ-Diffusion."""
     ref = model_ref(domain, preset, context, data_root, pretrained_on)
     tasks = " ".join(ref.tasks)
-    return (f"python -m tasks.collect --domain {domain} --tasks {tasks}" + (f" --data-root {data_root}" if data_root else "")
-            + f" && {ref.codec.command} && {ref.command}")
+    return (
+        f"python -m tasks.collect --domain {domain} --tasks {tasks}"
+        + (f" --data-root {data_root}" if data_root else "")
+        + f" && {ref.codec.command} && {ref.command}"
+    )
 
 
 def model_ref(domain: str, preset: str, context: int, data_root: Any, pretrained_on: str):
     """The VQ-Diffusion of the task set: ``pretrained_on`` is the ``ModelRef``'s task set."""
-    from rewards.models.store import ModelRef
-
     task_set(domain, pretrained_on)  # validates the name (listing GenReward's two)
     return ModelRef(domain, VIDEO_MODEL, preset, context, data_root, task_set=pretrained_on)
 
 
 def load_models(domain: str, preset: str, context: int, device: Any, data_root: Any, pretrained_on: str):
     """(codec, VQ-Diffusion) of the task set; a missing one names the commands that make it."""
-    from rewards.models.store import ModelMissingError
-
     ref = model_ref(domain, preset, context, data_root, pretrained_on)
     try:
         return ref.load_with_codec(device)
     except ModelMissingError as e:
         if pretrained_on == "seen":
             raise
-        raise ModelMissingError(f"{e.args[0].split(';')[0]} (GenReward's {pretrained_on} task set); make it with: "
-                                f"{pretrain_commands(domain, preset, context, data_root, pretrained_on)}") from None
+        raise ModelMissingError(
+            f"{e.args[0].split(';')[0]} (GenReward's {pretrained_on} task set); make it with: "
+            f"{pretrain_commands(domain, preset, context, data_root, pretrained_on)}"
+        ) from None
 
 
 # ------------------------------------------------------------------------------------ statistics
+
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cosine_similarity(a.float(), b.float(), dim=-1)
@@ -96,13 +108,20 @@ def aligned_cosine(codec: Any, frames: np.ndarray, goal_latents: torch.Tensor) -
     return _cosine(lat, goal_latents[idx].to(lat.device)).cpu().numpy().astype(np.float32)
 
 
-def expert_cosine_stats(codec: Any, model: Any, domain: str, task: str, *, goal_frames: int | None, steps: int,
-                        noise: bool, seed: int, root: Any) -> dict[str, float]:
+def expert_cosine_stats(
+    codec: Any,
+    model: Any,
+    domain: str,
+    task: str,
+    *,
+    goal_frames: int | None,
+    steps: int,
+    noise: bool,
+    seed: int,
+    root: Any,
+) -> dict[str, float]:
     """mean/std of the aligned cosine over the task's expert training videos, each against the goal video of
     its own first frame (generated with ``seed``, as the provider does)."""
-    from rewards.goal_video import generate
-    from tasks.datasets import load_episodes
-
     values = []
     for ep in load_episodes(domain, [task], split="train", root=root):
         length = goal_frames or ep.frames.shape[0] - 1
@@ -112,33 +131,49 @@ def expert_cosine_stats(codec: Any, model: Any, domain: str, task: str, *, goal_
     return {"mean": float(v.mean()), "std": float(max(v.std(), 1e-6)), "n": int(v.size)}
 
 
-def cached_stats(codec: Any, model: Any, domain: str, task: str, preset: str, context: int, *,
-                 goal_frames: int | None, steps: int, noise: bool, seed: int, data_root: Any,
-                 pretrained_on: str) -> dict[str, float]:
+def cached_stats(
+    codec: Any,
+    model: Any,
+    domain: str,
+    task: str,
+    preset: str,
+    context: int,
+    *,
+    goal_frames: int | None,
+    steps: int,
+    noise: bool,
+    seed: int,
+    data_root: Any,
+    pretrained_on: str,
+) -> dict[str, float]:
     """``expert_cosine_stats`` cached in the model's ``genreward_stats.json``, keyed by the settings and
     the fingerprints of the model and the expert videos (recomputed when either changes)."""
-    from rewards.models import store
-    from tasks.datasets import episode_dir
-    from common.io import atomic_write_json
-
     mdir = model_ref(domain, preset, context, data_root, pretrained_on).dir
     files = sorted(episode_dir(domain, task, "expert", "train", data_root).glob("ep_*.npz"))
-    key = json.dumps({"task": task, "goal_frames": goal_frames, "steps": steps, "noise": noise, "seed": seed,
-                      "model": store.fingerprint(mdir / "model.pt"),
-                      "videos": [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]}, sort_keys=True)
+    key = json.dumps(
+        {
+            "task": task,
+            "goal_frames": goal_frames,
+            "steps": steps,
+            "noise": noise,
+            "seed": seed,
+            "model": store.fingerprint(mdir / "model.pt"),
+            "videos": [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files],
+        },
+        sort_keys=True,
+    )
     path = mdir / "genreward_stats.json"
     cache = json.loads(path.read_text()) if path.exists() else {}
     if key not in cache:
-        cache[key] = expert_cosine_stats(codec, model, domain, task, goal_frames=goal_frames, steps=steps,
-                                         noise=noise, seed=seed, root=data_root)
+        cache[key] = expert_cosine_stats(
+            codec, model, domain, task, goal_frames=goal_frames, steps=steps, noise=noise, seed=seed, root=data_root
+        )
         atomic_write_json(path, cache)
     return cache[key]
 
 
 def expert_final_latents(codec: Any, domain: str, task: str, root: Any) -> torch.Tensor:
     """Codec latents of the last (success) frame of each expert training video of ``task``."""
-    from tasks.datasets import load_episodes
-
     last = np.stack([ep.frames[-1] for ep in load_episodes(domain, [task], split="train", root=root)])
     return codec.latents(torch.from_numpy(last))
 
@@ -151,6 +186,7 @@ def key_frame_index(goal_latents: torch.Tensor, final_latents: torch.Tensor) -> 
 
 # ------------------------------------------------------------------------------------ the provider
 
+
 class GenRewardBase(RewardProvider):
     uses_video_model = True
     #: what changes the artefacts: the model (task set, context) and the statistics' rollout settings
@@ -161,14 +197,32 @@ class GenRewardBase(RewardProvider):
     use_video: ClassVar[bool] = True
     use_frame: ClassVar[bool] = True
 
-    def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None, seed: int = 0,
-                 w_video: float = 1.0, w_frame: float = 0.1, beta: float = 1.0, goal_frames: int | None = None,
-                 goal_steps: int = 10, goal_noise: bool = True, context: int = 2, preset: str = "small",
-                 pretrained_on: str = "genreward", fb_dim: int = 32, fb_lr: float = 1e-4, fb_gamma: float = 0.98,
-                 fb_tau: float = 0.01, update_interval: int = 1, max_goals: int = 64,
-                 image_size: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        task: str,
+        domain: str,
+        device: Any = "cpu",
+        data_root: Any = None,
+        seed: int = 0,
+        w_video: float = 1.0,
+        w_frame: float = 0.1,
+        beta: float = 1.0,
+        goal_frames: int | None = None,
+        goal_steps: int = 10,
+        goal_noise: bool = True,
+        context: int = 2,
+        preset: str = "small",
+        pretrained_on: str = "genreward",
+        fb_dim: int = 32,
+        fb_lr: float = 1e-4,
+        fb_gamma: float = 0.98,
+        fb_tau: float = 0.01,
+        update_interval: int = 1,
+        max_goals: int = 64,
+        image_size: int = 64,
+    ) -> None:
         super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed)
-        from rewards.goal_video import GoalVideoCache
 
         if goal_frames is not None and int(goal_frames) < 1:
             raise ValueError(f"goal_frames: expected None (the episode's length) or an int >= 1, got {goal_frames!r}")
@@ -182,8 +236,9 @@ class GenRewardBase(RewardProvider):
         self.image_size, self.update_interval, self.max_goals = int(image_size), int(update_interval), int(max_goals)
         self.fb_cfg = dict(z_dim=int(fb_dim), lr=float(fb_lr), gamma=float(fb_gamma), tau=float(fb_tau))
         self.codec, self.model = load_models(domain, preset, self.context, self.device, data_root, pretrained_on)
-        self.goals = GoalVideoCache(self.codec, self.model, seed=self.seed, steps=int(goal_steps),
-                                    noise=bool(goal_noise))
+        self.goals = GoalVideoCache(
+            self.codec, self.model, seed=self.seed, steps=int(goal_steps), noise=bool(goal_noise)
+        )
         self.mu, self.sigma = 0.0, 1.0
         if self.use_video:
             st = self._stats(task, data_root, int(goal_steps), bool(goal_noise))
@@ -193,25 +248,47 @@ class GenRewardBase(RewardProvider):
         self.key_frames: list[np.ndarray] = []
         self.key_ids: list[str] = []
         self.episodes = 0
-        self.params = {"model": VIDEO_MODEL, "pretrained_on": pretrained_on,
-                       "trained_on": list(getattr(self.model, "meta", {}).get("tasks", [])),
-                       "w_video": self.w_video, "w_frame": self.bonus_scale, "beta": self.beta,
-                       "goal_frames": self.goal_frames, "goal_steps": int(goal_steps), "goal_noise": bool(goal_noise),
-                       "context": self.context, "preset": preset, "mu": self.mu, "sigma": self.sigma,
-                       "fb": dict(self.fb_cfg), "update_interval": self.update_interval,
-                       "max_goals": self.max_goals, "image_size": self.image_size}
+        self.params = {
+            "model": VIDEO_MODEL,
+            "pretrained_on": pretrained_on,
+            "trained_on": list(getattr(self.model, "meta", {}).get("tasks", [])),
+            "w_video": self.w_video,
+            "w_frame": self.bonus_scale,
+            "beta": self.beta,
+            "goal_frames": self.goal_frames,
+            "goal_steps": int(goal_steps),
+            "goal_noise": bool(goal_noise),
+            "context": self.context,
+            "preset": preset,
+            "mu": self.mu,
+            "sigma": self.sigma,
+            "fb": dict(self.fb_cfg),
+            "update_interval": self.update_interval,
+            "max_goals": self.max_goals,
+            "image_size": self.image_size,
+        }
 
     def _stats(self, task: str, data_root: Any, steps: int, noise: bool) -> dict[str, float]:
-        from tasks.datasets import DatasetMissingError, collect_command
-
         try:
-            return cached_stats(self.codec, self.model, self.domain, task, self.preset, self.context,
-                                goal_frames=self.goal_frames, steps=steps, noise=noise, seed=0,
-                                data_root=data_root, pretrained_on=self.pretrained_on)
+            return cached_stats(
+                self.codec,
+                self.model,
+                self.domain,
+                task,
+                self.preset,
+                self.context,
+                goal_frames=self.goal_frames,
+                steps=steps,
+                noise=noise,
+                seed=0,
+                data_root=data_root,
+                pretrained_on=self.pretrained_on,
+            )
         except DatasetMissingError:
-            raise FileNotFoundError(f"{self.name}: no expert training videos of {task!r} to standardise its "
-                                    f"rewards; make them with: {collect_command(self.domain, [task], root=data_root)}"
-                                    ) from None
+            raise FileNotFoundError(
+                f"{self.name}: no expert training videos of {task!r} to standardise its "
+                f"rewards; make them with: {collect_command(self.domain, [task], root=data_root)}"
+            ) from None
 
     # -- upstream artefacts ------------------------------------------------------------------------
     @classmethod
@@ -219,10 +296,6 @@ class GenRewardBase(RewardProvider):
         """Expert videos of the task set and of the request's tasks, codec and VQ-Diffusion pretrained on the
         task set (the same steps as ``VideoModelReward.prepare``, with the task set's ``ModelRef``), then the
         video-level statistics of each task (so parallel runs only read them)."""
-        from rewards.models.pretrain import pretrain
-        from tasks.collect import collect
-        from common.runtime import resolve_device
-
         r = request
         pretrained_on, context = cls.setting(r, "pretrained_on"), cls.setting(r, "context")
         train_on = task_set(r.domain, pretrained_on)
@@ -231,20 +304,27 @@ class GenRewardBase(RewardProvider):
         device = str(resolve_device(r.device))
         for model in (ref.codec, ref):
             log(f"pretraining {r.domain} {model.name} on the {pretrained_on} tasks if needed")
-            pretrain(model, steps=r.pretrain_steps, device=device, quality=r.reports, log=log,
-                     precision=r.precision)
+            pretrain(model, steps=r.pretrain_steps, device=device, quality=r.reports, log=log, precision=r.precision)
         if cls.use_video:
             codec, model = ref.load_with_codec(device)
             for task in r.tasks:
-                cached_stats(codec, model, r.domain, task, r.preset, context,
-                             goal_frames=cls.setting(r, "goal_frames"), steps=cls.setting(r, "goal_steps"),
-                             noise=cls.setting(r, "goal_noise"), seed=0, data_root=r.data_root,
-                             pretrained_on=pretrained_on)
+                cached_stats(
+                    codec,
+                    model,
+                    r.domain,
+                    task,
+                    r.preset,
+                    context,
+                    goal_frames=cls.setting(r, "goal_frames"),
+                    steps=cls.setting(r, "goal_steps"),
+                    noise=cls.setting(r, "goal_noise"),
+                    seed=0,
+                    data_root=r.data_root,
+                    pretrained_on=pretrained_on,
+                )
 
     # -- episode-level reward --------------------------------------------------------------------
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
-        from rewards.goal_video import frame_key
-
         frames, env_rewards = validate_episode(frames, env_rewards, self.image_size)
         with torch.no_grad():
             goal = self.goals.get(frames[0], self.goal_frames or len(env_rewards))
@@ -260,7 +340,7 @@ class GenRewardBase(RewardProvider):
                     # keeps a whole cached goal video alive
                     frame = goal.frames[key_frame_index(goal.latents, self.final_latents)]
                     self.key_frames.append(np.array(frame, dtype=np.uint8, order="C", copy=True))
-                    del self.key_ids[:-self.max_goals], self.key_frames[:-self.max_goals]
+                    del self.key_ids[: -self.max_goals], self.key_frames[: -self.max_goals]
         self.episodes += 1
         if not np.all(np.isfinite(r)):
             raise ValueError(f"{self.name}: non-finite reward on task {self.task!r}, episode {self.episodes}")
@@ -268,21 +348,24 @@ class GenRewardBase(RewardProvider):
 
     # -- frame-level reward ----------------------------------------------------------------------
     def _fb_for(self, action_dim: int):
-        from rewards.fb import FBLearner, FBNetworks, PixelTrunk
-
         if self.fb is None:
             with seeded_init(self.seed):
                 nets = FBNetworks(lambda: (PixelTrunk(self.image_size), 128), action_dim, self.fb_cfg["z_dim"])
-            self.fb = FBLearner(nets, gamma=self.fb_cfg["gamma"], lr=self.fb_cfg["lr"], tau=self.fb_cfg["tau"],
-                                device=self.device)
+            self.fb = FBLearner(
+                nets, gamma=self.fb_cfg["gamma"], lr=self.fb_cfg["lr"], tau=self.fb_cfg["tau"], device=self.device
+            )
         elif self.fb.nets.action_dim != action_dim:
-            raise ValueError(f"{self.name}: batch actions have {action_dim} dims, the FB networks {self.fb.nets.action_dim}")
+            raise ValueError(
+                f"{self.name}: batch actions have {action_dim} dims, the FB networks {self.fb.nets.action_dim}"
+            )
         return self.fb
 
     def _batch(self, batch: Mapping[str, Any]):
         if not isinstance(batch, Mapping) or not {"obs", "action", "next_obs"} <= set(batch):
-            raise ValueError(f"batch: expected a replay sample with keys obs, action, next_obs, got "
-                             f"{sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__}")
+            raise ValueError(
+                f"batch: expected a replay sample with keys obs, action, next_obs, got "
+                f"{sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__}"
+            )
         obs = validate_obs_batch(batch["obs"], self.image_size, "batch['obs']").to(self.device)
         nxt = validate_obs_batch(batch["next_obs"], self.image_size, "batch['next_obs']").to(self.device)
         action = batch["action"].to(self.device).float()
@@ -310,10 +393,14 @@ class GenRewardBase(RewardProvider):
 
     # -- checkpoints -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "episodes": self.episodes, "key_ids": list(self.key_ids),
-                "key_frames": np.stack(self.key_frames) if self.key_frames else None,
-                "action_dim": self.fb.nets.action_dim if self.fb is not None else None,
-                "fb": self.fb.state_dict() if self.fb is not None else None}
+        return {
+            **super().state_dict(),
+            "episodes": self.episodes,
+            "key_ids": list(self.key_ids),
+            "key_frames": np.stack(self.key_frames) if self.key_frames else None,
+            "action_dim": self.fb.nets.action_dim if self.fb is not None else None,
+            "fb": self.fb.state_dict() if self.fb is not None else None,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._check_state(state)
@@ -332,9 +419,11 @@ class GenReward(GenRewardBase):
 
 class GenRewardVideo(GenRewardBase):
     """Video level only (ablation): no FB, no bonus."""
+
     use_frame = False
 
 
 class GenRewardFrame(GenRewardBase):
     """Frame level only (ablation): env reward in replay, FB bonus toward the key goal frame."""
+
     use_video = False

@@ -15,6 +15,7 @@ has to be checkpointed (a resumed run regenerates the same video), and two episo
 same frame share one video. ``GoalVideoCache`` keeps the most recent ones (a run's first episode pays for
 its video; later ones only when the first frame changes: MetaWorld draws the goal among 50 per task).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,15 @@ def rollout_seed(seed: int, key: str) -> int:
 
 
 @torch.no_grad()
-def rollout_tokens(model: Any, first: torch.Tensor, length: int, steps: int = 10, noise: bool = True,
-                   generator: torch.Generator | None = None, precision: str = "fp32") -> torch.Tensor:
+def rollout_tokens(
+    model: Any,
+    first: torch.Tensor,
+    length: int,
+    steps: int = 10,
+    noise: bool = True,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+) -> torch.Tensor:
     """Tokens ``[B, length + 1, 64]`` of videos continuing each first frame's tokens ``first [B, 64]``.
 
     Batched over B first frames (one ``model.sample`` call per generated frame). Entry 0 is ``first``.
@@ -51,7 +59,7 @@ def rollout_tokens(model: Any, first: torch.Tensor, length: int, steps: int = 10
         raise ValueError(f"length: expected a number of frames to generate >= 1, got {length!r}")
     if not (isinstance(first, torch.Tensor) and first.dtype == torch.long and first.ndim == 2):
         raise ValueError(f"first: expected int64 tokens [B, 64], got {getattr(first, 'dtype', type(first))}")
-    l = int(model.config.context)
+    l = int(model.config.context)  # noqa: E741 (the paper's context length)
     first = first.to(model.device)
     window = [first] * l
     out = [first]
@@ -72,21 +80,31 @@ class GoalVideo:
     latents: torch.Tensor
 
 
-def generate(codec: Any, model: Any, first_frame: np.ndarray, length: int, seed: int = 0, steps: int = 10,
-             noise: bool = True, precision: str = "fp32") -> GoalVideo:
+def generate(
+    codec: Any,
+    model: Any,
+    first_frame: np.ndarray,
+    length: int,
+    seed: int = 0,
+    steps: int = 10,
+    noise: bool = True,
+    precision: str = "fp32",
+) -> GoalVideo:
     """The goal video of ``length`` generated frames after ``first_frame`` (uint8 ``[3, 64, 64]``)."""
     validate_frames(np.asarray(first_frame)[None].repeat(2, axis=0), name="first_frame")
     key = frame_key(first_frame)
     device = model.device
     gen = torch.Generator(device=device).manual_seed(rollout_seed(seed, key))
-    first = codec.encode(torch.from_numpy(np.ascontiguousarray(first_frame))[None].to(codec.device),
-                         precision=precision)
+    first = codec.encode(
+        torch.from_numpy(np.ascontiguousarray(first_frame))[None].to(codec.device), precision=precision
+    )
     tokens = rollout_tokens(model, first.to(device), length, steps, noise, gen, precision)[0]
     pixels = codec.decode(tokens.to(codec.device))
     # the codec decodes channels_last; the frames are handed on C-contiguous, the layout a checkpoint reloads
     # them in (a key goal frame's numbers must not depend on whether it came from here or from a checkpoint)
-    return GoalVideo(frames=np.ascontiguousarray(pixels.cpu().numpy()),
-                     latents=codec.latents(pixels, precision=precision).float())
+    return GoalVideo(
+        frames=np.ascontiguousarray(pixels.cpu().numpy()), latents=codec.latents(pixels, precision=precision).float()
+    )
 
 
 class GoalVideoCache:
@@ -96,8 +114,16 @@ class GoalVideoCache:
     video. ``misses`` counts the rollouts actually paid for.
     """
 
-    def __init__(self, codec: Any, model: Any, seed: int = 0, steps: int = 10, noise: bool = True,
-                 capacity: int = 64, precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        codec: Any,
+        model: Any,
+        seed: int = 0,
+        steps: int = 10,
+        noise: bool = True,
+        capacity: int = 64,
+        precision: str = "fp32",
+    ) -> None:
         self.codec, self.model, self.precision = codec, model, precision
         self.seed, self.steps, self.noise, self.capacity = int(seed), int(steps), bool(noise), int(capacity)
         self._videos: OrderedDict[tuple[str, int], GoalVideo] = OrderedDict()
@@ -108,8 +134,9 @@ class GoalVideoCache:
         if key in self._videos:
             self._videos.move_to_end(key)
             return self._videos[key]
-        video = generate(self.codec, self.model, first_frame, int(length), self.seed, self.steps, self.noise,
-                         self.precision)
+        video = generate(
+            self.codec, self.model, first_frame, int(length), self.seed, self.steps, self.noise, self.precision
+        )
         self.misses += 1
         self._videos[key] = video
         while len(self._videos) > self.capacity:

@@ -10,6 +10,7 @@ must be prepared (``RewardProvider.prepare_overrides``, e.g. a video model's ``c
 
 Imports nothing heavy: providers, the planner and the analysis all use it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from common.runtime import RESOLVED_PRECISIONS
+from rewards.models import PRESETS
 from tasks.registry import DOMAINS
 
 
@@ -26,8 +28,10 @@ def _hashable(value: Any, name: str) -> Any:
     try:
         hash(value)
     except TypeError:
-        raise ValueError(f"override {name!r}: a prepare override must be a plain value (number, string, "
-                         f"tuple), got {type(value).__name__}") from None
+        raise ValueError(
+            f"override {name!r}: a prepare override must be a plain value (number, string, "
+            f"tuple), got {type(value).__name__}"
+        ) from None
     return value
 
 
@@ -51,8 +55,6 @@ class PrepareRequest:
     overrides: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        from rewards.models import PRESETS
-
         if self.domain not in DOMAINS:
             raise ValueError(f"unknown domain {self.domain!r}; valid: {', '.join(DOMAINS)}")
         if isinstance(self.tasks, str):

@@ -20,6 +20,7 @@ A built-in name wins over an entry point of the same name (with a warning). A cl
 gets that name as its ``name`` attribute unless it sets one itself, so its own messages can say which
 provider speaks before ``make()`` has finished building it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,27 +31,30 @@ from importlib import metadata
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
+from common.runtime import PRECISIONS
 from rewards.base import RewardProvider
 
 ENTRY_POINT_GROUP = "video_reward_bench.rewards"
 
 #: the built-in providers, imported on demand: a new one is a line here (and a test in
 #: tests/test_rewards_registry.py checks each line loads a provider class of its module)
-BUILTINS: Mapping[str, str] = MappingProxyType({
-    "sparse": "rewards.sparse:SparseReward",
-    "dense": "rewards.dense:DenseReward",
-    "rnd": "rewards.rnd:RNDReward",
-    "amp": "rewards.amp:AMPReward",
-    "diffusion_reward": "rewards.video_reward:DiffusionReward",
-    "diffusion_reward_nonoise": "rewards.video_reward:DiffusionRewardNoNoise",
-    "diffusion_ll": "rewards.video_reward:DiffusionLL",
-    "viper": "rewards.video_reward:Viper",
-    "viper_std": "rewards.video_reward:ViperStd",
-    "viper_ce": "rewards.video_reward:ViperCE",
-    "genreward": "rewards.genreward:GenReward",
-    "genreward_video": "rewards.genreward:GenRewardVideo",
-    "genreward_frame": "rewards.genreward:GenRewardFrame",
-})
+BUILTINS: Mapping[str, str] = MappingProxyType(
+    {
+        "sparse": "rewards.sparse:SparseReward",
+        "dense": "rewards.dense:DenseReward",
+        "rnd": "rewards.rnd:RNDReward",
+        "amp": "rewards.amp:AMPReward",
+        "diffusion_reward": "rewards.video_reward:DiffusionReward",
+        "diffusion_reward_nonoise": "rewards.video_reward:DiffusionRewardNoNoise",
+        "diffusion_ll": "rewards.video_reward:DiffusionLL",
+        "viper": "rewards.video_reward:Viper",
+        "viper_std": "rewards.video_reward:ViperStd",
+        "viper_ce": "rewards.video_reward:ViperCE",
+        "genreward": "rewards.genreward:GenReward",
+        "genreward_video": "rewards.genreward:GenRewardVideo",
+        "genreward_frame": "rewards.genreward:GenRewardFrame",
+    }
+)
 
 #: keywords the runner gives every provider (``suites.train``): not a method's overrides
 COMMON_KEYWORDS = ("task", "domain", "device", "data_root", "seed", "precision")
@@ -115,8 +119,11 @@ def get(name: str) -> type[RewardProvider]:
     if name in BUILTINS:
         cls = _load(BUILTINS[name], name)
         if name in _entry_points():
-            warnings.warn(f"entry point {name!r} ({_entry_points()[name].value}) is shadowed by the built-in "
-                          f"provider of that name", stacklevel=2)
+            warnings.warn(
+                f"entry point {name!r} ({_entry_points()[name].value}) is shadowed by the built-in "
+                f"provider of that name",
+                stacklevel=2,
+            )
     elif name in _registered:
         cls = _registered[name]
     elif name in _entry_points():
@@ -132,8 +139,11 @@ def parameters(cls: type) -> list[str]:
     """The named constructor parameters of a provider class, in order: what ``make`` accepts as keywords and
     what a caller (e.g. the reward analysis) may set on it."""
     sig = inspect.signature(cls.__init__)
-    return [p for p in list(sig.parameters)[1:]
-            if sig.parameters[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)]
+    return [
+        p
+        for p in list(sig.parameters)[1:]
+        if sig.parameters[p].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    ]
 
 
 def takes_any_keyword(cls: type) -> bool:
@@ -154,7 +164,6 @@ def make(name: str, **kwargs: Any) -> RewardProvider:
     if "precision" in kwargs and "precision" not in takes and not takes_any_keyword(cls):
         # common keyword: a provider without networks worth autocasting (sparse, RND, AMP...) runs fp32 and does
         # not take it; the name is still checked, and the provider's ``precision`` stays "fp32"
-        from common.runtime import PRECISIONS
 
         if kwargs["precision"] not in PRECISIONS:
             raise ValueError(f"unknown precision {kwargs['precision']!r}; valid: {', '.join(PRECISIONS)}")
@@ -162,8 +171,9 @@ def make(name: str, **kwargs: Any) -> RewardProvider:
     if not takes_any_keyword(cls):
         unknown = sorted(set(kwargs) - set(takes))
         if unknown:
-            raise ValueError(f"reward {name!r} got unknown parameter(s) {', '.join(unknown)}; "
-                             f"it takes: {', '.join(takes)}")
+            raise ValueError(
+                f"reward {name!r} got unknown parameter(s) {', '.join(unknown)}; it takes: {', '.join(takes)}"
+            )
     try:
         sig.bind(None, **kwargs)
     except TypeError as e:

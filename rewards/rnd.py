@@ -11,6 +11,7 @@ Choices, as in the Diffusion Reward release:
 - the predictor is trained when ``step % update_interval == 0`` (step = agent step, the release's gate
   ``global_step % expl_update_interval``): interval 1 on MetaWorld (every call), 100 on Adroit.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,9 +31,12 @@ FEATURE_DIM = 512
 
 def _conv_trunk() -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(3, 32, kernel_size=6, stride=3), nn.LeakyReLU(),
-        nn.Conv2d(32, 64, kernel_size=4, stride=2), nn.LeakyReLU(),
-        nn.Conv2d(64, 64, kernel_size=3, stride=1), nn.LeakyReLU(),
+        nn.Conv2d(3, 32, kernel_size=6, stride=3),
+        nn.LeakyReLU(),
+        nn.Conv2d(32, 64, kernel_size=4, stride=2),
+        nn.LeakyReLU(),
+        nn.Conv2d(64, 64, kernel_size=3, stride=1),
+        nn.LeakyReLU(),
         nn.Flatten(),
     )
 
@@ -51,8 +55,10 @@ class RNDNetworks(nn.Module):
         self.target = nn.Sequential(_conv_trunk(), nn.Linear(flat, FEATURE_DIM))
         self.predictor = nn.Sequential(
             _conv_trunk(),
-            nn.Linear(flat, FEATURE_DIM), nn.ReLU(),
-            nn.Linear(FEATURE_DIM, FEATURE_DIM), nn.ReLU(),
+            nn.Linear(flat, FEATURE_DIM),
+            nn.ReLU(),
+            nn.Linear(FEATURE_DIM, FEATURE_DIM),
+            nn.ReLU(),
             nn.Linear(FEATURE_DIM, FEATURE_DIM),
         )
         for m in self.modules():
@@ -70,9 +76,19 @@ class RNDNetworks(nn.Module):
 class RNDReward(RewardProvider):
     """Env reward in replay; RND bonus on ``next_obs`` at update time; predictor trained online."""
 
-    def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None, seed: int = 0,
-                 bonus_scale: float = 1.0, lr: float = 1e-4, update_interval: int | None = None,
-                 image_size: int = 64) -> None:
+    def __init__(
+        self,
+        *,
+        task: str,
+        domain: str,
+        device: Any = "cpu",
+        data_root: Any = None,
+        seed: int = 0,
+        bonus_scale: float = 1.0,
+        lr: float = 1e-4,
+        update_interval: int | None = None,
+        image_size: int = 64,
+    ) -> None:
         super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed)
         if update_interval is None:
             update_interval = UPDATE_INTERVAL[self.domain]
@@ -81,12 +97,18 @@ class RNDReward(RewardProvider):
         if not lr > 0:
             raise ValueError(f"lr: expected a positive learning rate, got {lr!r}")
         if not (isinstance(image_size, (int, np.integer)) and image_size >= 27):
-            raise ValueError(f"image_size: expected an int >= 27 (the smallest input the conv stack takes), got {image_size!r}")
+            raise ValueError(
+                f"image_size: expected an int >= 27 (the smallest input the conv stack takes), got {image_size!r}"
+            )
         self.bonus_scale = float(bonus_scale)
         self.update_interval = int(update_interval)
         self.image_size = int(image_size)
-        self.params = {"bonus_scale": self.bonus_scale, "lr": float(lr),
-                       "update_interval": self.update_interval, "image_size": self.image_size}
+        self.params = {
+            "bonus_scale": self.bonus_scale,
+            "lr": float(lr),
+            "update_interval": self.update_interval,
+            "image_size": self.image_size,
+        }
         with seeded_init(self.seed):
             self.nets = RNDNetworks(self.image_size)
         self.nets.to(self.device)
@@ -143,8 +165,12 @@ class RNDReward(RewardProvider):
         return {"rnd_loss": float(loss.detach())}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "nets": self.nets.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "num_updates": self.num_updates}
+        return {
+            **super().state_dict(),
+            "nets": self.nets.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "num_updates": self.num_updates,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._check_state(state)

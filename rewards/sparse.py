@@ -1,4 +1,5 @@
 """``sparse``: the environment's own success reward, nothing learned (the baseline of every figure)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,6 @@
 """Pretrained video-model rewards: Diffusion Reward, VIPER, VIPER-std and the CE/LL and noise ablations.
 
-Every one of them is the same computation (design.md section 5)::
+Every one of them is the same computation (docs/models-and-rewards.md#rewards)::
 
     r_t = (1 - alpha) * (s_t - mu_task) / sigma_task + beta * r_env_t     (episode end, frozen in replay)
         + alpha * r_rnd(o_{t+n})                                        (update time, on the n-step return)
@@ -25,6 +25,7 @@ The whole episode is scored in one batched call when it ends. A non-finite rewar
 ValueError names the provider, task and episode frames (the trainer then stops with its last good
 checkpoint kept).
 """
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
@@ -32,8 +33,16 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import torch
 
+from common.runtime import resolve_device
 from rewards.base import RewardProvider, validate_episode
+from rewards.models import reward_stats
+from rewards.models.pretrain import pretrain
+from rewards.models.store import ModelRef
+from rewards.models.video_model import score_episode_tokens
 from rewards.prepare import PrepareRequest
+from rewards.rnd import RNDReward
+from tasks.collect import collect
+from tasks.datasets import collect_command
 
 #: (model, steps) whose preparation this process has already announced (``VideoReward.prepare``)
 _ANNOUNCED: set = set()
@@ -41,6 +50,7 @@ _ANNOUNCED: set = set()
 #: how an episode's scores are standardised: "task" (the paper's: that task's own expert videos, also for an
 #: unseen task) or "seen" (strict zero-shot: pooled statistics of the tasks the model was trained on)
 ZERO_SHOT_STATS = ("task", "seen")
+
 
 class VideoModelReward(RewardProvider):
     uses_video_model = True
@@ -55,11 +65,26 @@ class VideoModelReward(RewardProvider):
     task_alpha: ClassVar[Mapping[str, float]] = {}
     default_noise: ClassVar[bool] = True
 
-    def __init__(self, *, task: str, domain: str, device: Any = "cpu", data_root: Any = None, seed: int = 0,
-                 alpha: float | None = None, beta: float = 1.0, steps: int = 10, noise: bool | None = None,
-                 context: int = 2, preset: str = "small", rnd_update_interval: int | None = None,
-                 image_size: int = 64, task_set: str = "seen", zero_shot_stats: str = "task",
-                 precision: str = "fp32") -> None:
+    def __init__(
+        self,
+        *,
+        task: str,
+        domain: str,
+        device: Any = "cpu",
+        data_root: Any = None,
+        seed: int = 0,
+        alpha: float | None = None,
+        beta: float = 1.0,
+        steps: int = 10,
+        noise: bool | None = None,
+        context: int = 2,
+        preset: str = "small",
+        rnd_update_interval: int | None = None,
+        image_size: int = 64,
+        task_set: str = "seen",
+        zero_shot_stats: str = "task",
+        precision: str = "fp32",
+    ) -> None:
         """``task_set``: the tasks the video model is pretrained on (``tasks.registry.TASK_SETS``; ``seen``, the
         paper's, or e.g. ``genreward`` in the genreward5 suite). ``zero_shot_stats``: ``task`` (the paper's
         setting: mu/sigma from the task's own expert videos, which for an unseen task is expert data of the
@@ -69,9 +94,6 @@ class VideoModelReward(RewardProvider):
         # statistics computed at the same precision (their cache is keyed by it); it is the run config's
         # "precision", not one of params (a checkpoint's params stay comparable with older ones)
         super().__init__(task=task, domain=domain, device=device, data_root=data_root, seed=seed, precision=precision)
-        from rewards.models import reward_stats
-        from rewards.models.store import ModelRef
-        from rewards.rnd import RNDReward
 
         alpha = self.task_alpha.get(task, self.default_alpha) if alpha is None else float(alpha)
         if not 0.0 <= alpha <= 1.0:
@@ -82,39 +104,78 @@ class VideoModelReward(RewardProvider):
         self.alpha, self.beta, self.steps, self.noise = alpha, float(beta), int(steps), noise
         self.context, self.preset, self.image_size = int(context), preset, int(image_size)
         if zero_shot_stats not in ZERO_SHOT_STATS:
-            raise ValueError(f"zero_shot_stats: unknown setting {zero_shot_stats!r}; valid: {', '.join(ZERO_SHOT_STATS)}")
+            raise ValueError(
+                f"zero_shot_stats: unknown setting {zero_shot_stats!r}; valid: {', '.join(ZERO_SHOT_STATS)}"
+            )
         self.bonus_scale = alpha
         self.ref = ModelRef(domain, self.model_name, preset, self.context, data_root, task_set)
         self.codec, self.model = self.ref.load_with_codec(self.device)
         self.mu, self.sigma = 0.0, 1.0
         stats_tasks = None
         if self.standardise and zero_shot_stats == "seen":
-            pooled = reward_stats.pooled_stats(self.ref, self.score_kind, steps=self.steps, noise=noise, seed=0,
-                                               device=self.device, loaded=(self.codec, self.model),
-                                               precision=self.precision)
+            pooled = reward_stats.pooled_stats(
+                self.ref,
+                self.score_kind,
+                steps=self.steps,
+                noise=noise,
+                seed=0,
+                device=self.device,
+                loaded=(self.codec, self.model),
+                precision=self.precision,
+            )
             self.mu, self.sigma, stats_tasks = pooled["mean"], pooled["std"], pooled["tasks"]
         elif self.standardise:
-            stats = reward_stats.task_stats(self.ref, self.score_kind, steps=self.steps, noise=noise, tasks=[task],
-                                            seed=0, device=self.device, loaded=(self.codec, self.model),
-                                            precision=self.precision)
+            stats = reward_stats.task_stats(
+                self.ref,
+                self.score_kind,
+                steps=self.steps,
+                noise=noise,
+                tasks=[task],
+                seed=0,
+                device=self.device,
+                loaded=(self.codec, self.model),
+                precision=self.precision,
+            )
             if task not in stats:
-                from tasks.datasets import collect_command
-
                 raise FileNotFoundError(
                     f"{self.name}: no expert training videos of {task!r} to standardise its rewards; make them "
-                    f"with: {collect_command(domain, [task], root=data_root)}")
+                    f"with: {collect_command(domain, [task], root=data_root)}"
+                )
             self.mu, self.sigma, stats_tasks = stats[task]["mean"], stats[task]["std"], [task]
         # RND bonus (alpha > 0): the same networks and schedule as the `rnd` provider
-        self.rnd = RNDReward(task=task, domain=domain, device=self.device, seed=seed, bonus_scale=1.0,
-                             update_interval=rnd_update_interval, image_size=image_size) if alpha > 0 else None
+        self.rnd = (
+            RNDReward(
+                task=task,
+                domain=domain,
+                device=self.device,
+                seed=seed,
+                bonus_scale=1.0,
+                update_interval=rnd_update_interval,
+                image_size=image_size,
+            )
+            if alpha > 0
+            else None
+        )
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         self.episodes = 0
-        self.params = {"model": self.model_name, "score": self.score_kind, "alpha": alpha, "beta": self.beta,
-                       "steps": self.steps, "noise": noise, "context": self.context, "preset": preset,
-                       "standardised": self.standardise, "mu": self.mu, "sigma": self.sigma,
-                       "task_set": task_set, "zero_shot_stats": zero_shot_stats, "stats_tasks": stats_tasks,
-                       "rnd_update_interval": self.rnd.update_interval if self.rnd else None,
-                       "trained_on": list(getattr(self.model, "meta", {}).get("tasks", []))}
+        self.params = {
+            "model": self.model_name,
+            "score": self.score_kind,
+            "alpha": alpha,
+            "beta": self.beta,
+            "steps": self.steps,
+            "noise": noise,
+            "context": self.context,
+            "preset": preset,
+            "standardised": self.standardise,
+            "mu": self.mu,
+            "sigma": self.sigma,
+            "task_set": task_set,
+            "zero_shot_stats": zero_shot_stats,
+            "stats_tasks": stats_tasks,
+            "rnd_update_interval": self.rnd.update_interval if self.rnd else None,
+            "trained_on": list(getattr(self.model, "meta", {}).get("tasks", [])),
+        }
 
     # -- upstream artefacts ------------------------------------------------------------------------
     @classmethod
@@ -127,11 +188,6 @@ class VideoModelReward(RewardProvider):
         constructor's defaults otherwise). Strict zero-shot (``zero_shot_stats="seen"``) records and scores
         the training tasks' videos only: the request's own tasks need no expert video.
         """
-        from rewards.models.pretrain import pretrain
-        from rewards.models.store import ModelRef
-        from tasks.collect import collect
-        from common.runtime import resolve_device
-
         r = request
         context, steps, noise = cls.setting(r, "context"), cls.setting(r, "steps"), cls.setting(r, "noise")
         strict = cls.setting(r, "zero_shot_stats")
@@ -141,8 +197,12 @@ class VideoModelReward(RewardProvider):
         device = str(resolve_device(r.device))
         ref = ModelRef(r.domain, cls.model_name, r.preset, context, r.data_root, cls.setting(r, "task_set"))
         train_on = ref.tasks
-        collect(r.domain, sorted(set(train_on) | (set() if strict else set(r.tasks))), episodes=r.expert_episodes,
-                root=r.data_root)
+        collect(
+            r.domain,
+            sorted(set(train_on) | (set() if strict else set(r.tasks))),
+            episodes=r.expert_episodes,
+            root=r.data_root,
+        )
         for model in (ref.codec, ref):
             # providers sharing a model (viper, viper_std; every method's codec) announce it once per launch
             key = (model, r.pretrain_steps)
@@ -150,30 +210,49 @@ class VideoModelReward(RewardProvider):
             _ANNOUNCED.add(key)
             if first:
                 log(f"pretraining {r.domain} {model.name} if needed")
-            pretrain(model, steps=r.pretrain_steps, tasks=train_on, device=device, quality=r.reports,
-                     log=log if first else (lambda message: None), precision=r.precision)
+            pretrain(
+                model,
+                steps=r.pretrain_steps,
+                tasks=train_on,
+                device=device,
+                quality=r.reports,
+                log=log if first else (lambda message: None),
+                precision=r.precision,
+            )
         if cls.standardise:
-            from rewards.models import reward_stats
-
             noise = cls.default_noise if noise is None else bool(noise)
             if strict:
-                reward_stats.pooled_stats(ref, cls.score_kind, steps=steps, noise=noise, device=device,
-                                          precision=r.precision)
+                reward_stats.pooled_stats(
+                    ref, cls.score_kind, steps=steps, noise=noise, device=device, precision=r.precision
+                )
             else:
-                reward_stats.task_stats(ref, cls.score_kind, steps=steps, noise=noise, tasks=list(r.tasks),
-                                        device=device, precision=r.precision)
+                reward_stats.task_stats(
+                    ref,
+                    cls.score_kind,
+                    steps=steps,
+                    noise=noise,
+                    tasks=list(r.tasks),
+                    device=device,
+                    precision=r.precision,
+                )
 
     # -- rewards -----------------------------------------------------------------------------------
     def scores(self, frames: np.ndarray) -> np.ndarray:
         """The model's score of each transition of an episode, float32 [T] (one batched call)."""
-        from rewards.models.video_model import score_episode_tokens
-
         with torch.no_grad():
-            tokens = self.codec.encode(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device),
-                                       precision=self.precision)
-            s = score_episode_tokens(self.model, tokens, self.score_kind, steps=self.steps, noise=self.noise,
-                                     generator=self.generator, batch_size=max(1, frames.shape[0]),
-                                     precision=self.precision)
+            tokens = self.codec.encode(
+                torch.from_numpy(np.ascontiguousarray(frames)).to(self.device), precision=self.precision
+            )
+            s = score_episode_tokens(
+                self.model,
+                tokens,
+                self.score_kind,
+                steps=self.steps,
+                noise=self.noise,
+                generator=self.generator,
+                batch_size=max(1, frames.shape[0]),
+                precision=self.precision,
+            )
         return s.cpu().numpy().astype(np.float32)
 
     def label_episode(self, frames: np.ndarray, env_rewards: np.ndarray) -> np.ndarray:
@@ -183,8 +262,10 @@ class VideoModelReward(RewardProvider):
         self.episodes += 1
         if not np.all(np.isfinite(r)):
             bad = np.flatnonzero(~np.isfinite(r))
-            raise ValueError(f"{self.name}: non-finite reward on task {self.task!r}, episode {self.episodes} "
-                             f"of this provider, transitions {bad[:5].tolist()}")
+            raise ValueError(
+                f"{self.name}: non-finite reward on task {self.task!r}, episode {self.episodes} "
+                f"of this provider, transitions {bad[:5].tolist()}"
+            )
         return r.astype(np.float32)
 
     def bonus(self, batch: Mapping[str, Any]) -> "torch.Tensor | None":
@@ -194,8 +275,12 @@ class VideoModelReward(RewardProvider):
         return self.rnd.update(batch, step) if self.rnd is not None else {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "rnd": self.rnd.state_dict() if self.rnd else None,
-                "generator": self.generator.get_state(), "episodes": self.episodes}
+        return {
+            **super().state_dict(),
+            "rnd": self.rnd.state_dict() if self.rnd else None,
+            "generator": self.generator.get_state(),
+            "episodes": self.episodes,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._check_state(state)

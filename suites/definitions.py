@@ -10,6 +10,7 @@ provider (built-in or from a package's entry point) by name, and either one with
 suite. Such a method's label is ``NAME-key=value[-key=value...]`` (keys sorted): readable, one label per
 setting, and a valid folder name on every common file system (no ``:`` or ``/``).
 """
+
 from __future__ import annotations
 
 import re
@@ -53,8 +54,10 @@ def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
     A ValueError names what is wrong and shows the syntax."""
     name, colon, rest = spec.partition(":")
     if not LABEL.fullmatch(name):
-        raise ValueError(f"method {spec!r}: expected {METHOD_SYNTAX}, with NAME a method label or a reward "
-                         f"provider (letters, digits, . _ + = -)")
+        raise ValueError(
+            f"method {spec!r}: expected {METHOD_SYNTAX}, with NAME a method label or a reward "
+            f"provider (letters, digits, . _ + = -)"
+        )
     params: dict[str, Any] = {}
     if not colon:
         return name, params
@@ -75,12 +78,17 @@ def method_label(name: str, params: Mapping[str, Any]) -> str:
     parts = [name]
     for key in sorted(params):
         value = params[key]
-        text = ("true" if value else "false") if isinstance(value, bool) else (
-            repr(value) if isinstance(value, float) else str(value))
+        text = (
+            ("true" if value else "false")
+            if isinstance(value, bool)
+            else (repr(value) if isinstance(value, float) else str(value))
+        )
         if not isinstance(value, (bool, int, float, str)) or not _LABEL_VALUE.fullmatch(text):
-            raise ValueError(f"{key}={value!r} cannot be part of a method label (a folder name: a number, true, "
-                             f"false or text of letters, digits and . _ + -); give the method a label in a "
-                             f"suite file")
+            raise ValueError(
+                f"{key}={value!r} cannot be part of a method label (a folder name: a number, true, "
+                f"false or text of letters, digits and . _ + -); give the method a label in a "
+                f"suite file"
+            )
         parts.append(f"{key}={text}")
     return "-".join(parts)
 
@@ -98,8 +106,10 @@ def check_overrides(provider: str, overrides: Mapping[str, Any], where: str) -> 
     takes = [p for p in parameters(cls) if p not in COMMON_KEYWORDS]
     unknown = sorted(set(overrides) - set(takes))
     if unknown:
-        raise ValueError(f"{where}: reward {provider!r} has no parameter {', '.join(unknown)}; it takes: "
-                         f"{', '.join(takes) or 'none'}")
+        raise ValueError(
+            f"{where}: reward {provider!r} has no parameter {', '.join(unknown)}; it takes: "
+            f"{', '.join(takes) or 'none'}"
+        )
 
 
 def _methods(*names: str) -> tuple[Method, ...]:
@@ -127,10 +137,12 @@ class Suite:
         base = next((m for m in self.methods if m.label == name), None)
         if base is None:
             if name not in rewards.available():
-                raise ValueError(f"suite {self.name!r} has no method {name!r} and no reward provider has that "
-                                 f"name; the suite's methods: {', '.join(m.label for m in self.methods)}; "
-                                 f"registered providers: {', '.join(rewards.available())} "
-                                 f"(either runs as {METHOD_SYNTAX})")
+                raise ValueError(
+                    f"suite {self.name!r} has no method {name!r} and no reward provider has that "
+                    f"name; the suite's methods: {', '.join(m.label for m in self.methods)}; "
+                    f"registered providers: {', '.join(rewards.available())} "
+                    f"(either runs as {METHOD_SYNTAX})"
+                )
             base = Method(name, name)
         if not params:
             return base
@@ -148,8 +160,9 @@ class Suite:
         for spec in specs:
             m = self.method(spec)
             if m.label in chosen:
-                raise ValueError(f"methods {chosen[m.label][0]!r} and {spec!r} are the same method "
-                                 f"{m.label!r}; give it once")
+                raise ValueError(
+                    f"methods {chosen[m.label][0]!r} and {spec!r} are the same method {m.label!r}; give it once"
+                )
             chosen[m.label] = (spec, m)
         return tuple(m for _, m in chosen.values())
 
@@ -158,11 +171,13 @@ BASELINES = _methods("sparse", "rnd", "amp")
 MAIN = _methods("sparse", "rnd", "amp", "viper", "viper_std", "diffusion_reward")
 # AMP needs expert frames of the target task, so the zero-shot suite leaves it out (as the paper does).
 ZERO_SHOT = _methods("sparse", "rnd", "viper", "viper_std", "diffusion_reward")
-# Strict zero-shot (design.md section 5, "Zero-shot statistics"): the paper standardises an unseen task's
+# Strict zero-shot (docs/models-and-rewards.md#rewards, "Zero-shot statistics"): the paper standardises an unseen task's
 # scores with that task's own expert videos; these variants use the pooled statistics of the seen tasks,
 # so the run touches no data of its task at all.
-STRICT_ZERO_SHOT = (Method("diffusion_reward_strict", "diffusion_reward", MappingProxyType({"zero_shot_stats": "seen"})),
-                    Method("viper_std_strict", "viper_std", MappingProxyType({"zero_shot_stats": "seen"})))
+STRICT_ZERO_SHOT = (
+    Method("diffusion_reward_strict", "diffusion_reward", MappingProxyType({"zero_shot_stats": "seen"})),
+    Method("viper_std_strict", "viper_std", MappingProxyType({"zero_shot_stats": "seen"})),
+)
 # GenReward's setting: the video models of the genreward5 suite are pretrained on its five tasks (the
 # `genreward` task set), as GenReward's own; on the seen-task models they would be silently zero-shot.
 GENREWARD_SET = MappingProxyType({"task_set": "genreward"})
@@ -176,39 +191,104 @@ def _variants(provider: str, key: str, values, label) -> tuple[Method, ...]:
     return tuple(Method(label(v), provider, MappingProxyType({key: v})) for v in values)
 
 
-SUITES: Mapping[str, Suite] = MappingProxyType({s.name: s for s in (
-    Suite("metaworld7", "MetaWorld, the 7 seen tasks (paper Fig. 4)", "metaworld",
-          tuple(task_registry.names("metaworld")), MAIN + ORACLE, quick_tasks=("reach", "door-close")),
-    Suite("adroit3", "Adroit door, hammer, pen (paper Fig. 4)", "adroit",
-          tuple(task_registry.names("adroit")), MAIN + ORACLE, quick_tasks=("door", "hammer")),
-    # quick tasks by pilot (docs/reference-experiment.md): the dense oracle reaches 1.0 on coffee-button and
-    # window-open within 60k frames and sparse stays at 0; drawer-open was dropped (dense never succeeded there)
-    Suite("metaworld_unseen", "zero-shot: models pretrained on the 7 seen tasks, RL on the 8 unseen (Fig. 5)",
-          "metaworld", tuple(task_registry.names("metaworld_unseen")), ZERO_SHOT + STRICT_ZERO_SHOT + ORACLE,
-          quick_tasks=("coffee-button", "window-open"), seeds=MappingProxyType({"paper": 4}), zero_shot=True),
-    Suite("ablate_ce_ll", "conditional entropy vs log-likelihood, VQ-Diffusion vs VideoGPT (Fig. 11)", "adroit",
-          ABLATION_TASKS, _methods("diffusion_reward", "diffusion_ll", "viper_ce", "viper_std"),
-          quick_tasks=ABLATION_TASKS),
-    Suite("ablate_steps", "denoising steps of the entropy estimate (Fig. 11)", "adroit", ABLATION_TASKS,
-          _variants("diffusion_reward", "steps", (2, 5, 10, 20), lambda v: f"steps_{v}"), quick_tasks=ABLATION_TASKS),
-    Suite("ablate_noise", "Gumbel noise in the entropy estimate on / off (Fig. 11)", "adroit", ABLATION_TASKS,
-          _methods("diffusion_reward", "diffusion_reward_nonoise"), quick_tasks=ABLATION_TASKS),
-    Suite("ablate_alpha", "weight of the RND bonus against the video reward (Fig. 11)", "adroit", ABLATION_TASKS,
-          _variants("diffusion_reward", "alpha", (1.0, 0.95, 0.5, 0.0), lambda v: f"alpha_{v:g}"),
-          quick_tasks=ABLATION_TASKS),
-    Suite("ablate_context", "context length l of the video model (Fig. 11)", "adroit", ABLATION_TASKS,
-          _variants("diffusion_reward", "context", (1, 2, 4, 8), lambda v: f"context_{v}"),
-          quick_tasks=ABLATION_TASKS),
-    Suite("genreward5", "GenReward's setting: 5 MetaWorld tasks, 256-step episodes, video model pretrained on "
-          "their expert videos (genreward: pretrained_on='seen' for the zero-shot variant)", "metaworld",
-          tuple(task_registry.names("genreward", include_optional=True)),
-          _methods("sparse", "rnd") + (Method("viper_std", "viper_std", GENREWARD_SET),
-                                       Method("diffusion_reward", "diffusion_reward", GENREWARD_SET))
-          + _methods("genreward"),
-          quick_tasks=("pick-place", "shelf-place")),
-    Suite("smoke", "sparse, rnd, amp on reach for a few thousand frames (tests)", "metaworld",
-          ("reach",), BASELINES, quick_tasks=("reach",), default_profile="smoke"),
-)})
+SUITES: Mapping[str, Suite] = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            Suite(
+                "metaworld7",
+                "MetaWorld, the 7 seen tasks (paper Fig. 4)",
+                "metaworld",
+                tuple(task_registry.names("metaworld")),
+                MAIN + ORACLE,
+                quick_tasks=("reach", "door-close"),
+            ),
+            Suite(
+                "adroit3",
+                "Adroit door, hammer, pen (paper Fig. 4)",
+                "adroit",
+                tuple(task_registry.names("adroit")),
+                MAIN + ORACLE,
+                quick_tasks=("door", "hammer"),
+            ),
+            # quick tasks by pilot (docs/reference-experiment.md): the dense oracle reaches 1.0 on coffee-button and
+            # window-open within 60k frames and sparse stays at 0; drawer-open was dropped (dense never succeeded there)
+            Suite(
+                "metaworld_unseen",
+                "zero-shot: models pretrained on the 7 seen tasks, RL on the 8 unseen (Fig. 5)",
+                "metaworld",
+                tuple(task_registry.names("metaworld_unseen")),
+                ZERO_SHOT + STRICT_ZERO_SHOT + ORACLE,
+                quick_tasks=("coffee-button", "window-open"),
+                seeds=MappingProxyType({"paper": 4}),
+                zero_shot=True,
+            ),
+            Suite(
+                "ablate_ce_ll",
+                "conditional entropy vs log-likelihood, VQ-Diffusion vs VideoGPT (Fig. 11)",
+                "adroit",
+                ABLATION_TASKS,
+                _methods("diffusion_reward", "diffusion_ll", "viper_ce", "viper_std"),
+                quick_tasks=ABLATION_TASKS,
+            ),
+            Suite(
+                "ablate_steps",
+                "denoising steps of the entropy estimate (Fig. 11)",
+                "adroit",
+                ABLATION_TASKS,
+                _variants("diffusion_reward", "steps", (2, 5, 10, 20), lambda v: f"steps_{v}"),
+                quick_tasks=ABLATION_TASKS,
+            ),
+            Suite(
+                "ablate_noise",
+                "Gumbel noise in the entropy estimate on / off (Fig. 11)",
+                "adroit",
+                ABLATION_TASKS,
+                _methods("diffusion_reward", "diffusion_reward_nonoise"),
+                quick_tasks=ABLATION_TASKS,
+            ),
+            Suite(
+                "ablate_alpha",
+                "weight of the RND bonus against the video reward (Fig. 11)",
+                "adroit",
+                ABLATION_TASKS,
+                _variants("diffusion_reward", "alpha", (1.0, 0.95, 0.5, 0.0), lambda v: f"alpha_{v:g}"),
+                quick_tasks=ABLATION_TASKS,
+            ),
+            Suite(
+                "ablate_context",
+                "context length l of the video model (Fig. 11)",
+                "adroit",
+                ABLATION_TASKS,
+                _variants("diffusion_reward", "context", (1, 2, 4, 8), lambda v: f"context_{v}"),
+                quick_tasks=ABLATION_TASKS,
+            ),
+            Suite(
+                "genreward5",
+                "GenReward's setting: 5 MetaWorld tasks, 256-step episodes, video model pretrained on "
+                "their expert videos (genreward: pretrained_on='seen' for the zero-shot variant)",
+                "metaworld",
+                tuple(task_registry.names("genreward", include_optional=True)),
+                _methods("sparse", "rnd")
+                + (
+                    Method("viper_std", "viper_std", GENREWARD_SET),
+                    Method("diffusion_reward", "diffusion_reward", GENREWARD_SET),
+                )
+                + _methods("genreward"),
+                quick_tasks=("pick-place", "shelf-place"),
+            ),
+            Suite(
+                "smoke",
+                "sparse, rnd, amp on reach for a few thousand frames (tests)",
+                "metaworld",
+                ("reach",),
+                BASELINES,
+                quick_tasks=("reach",),
+                default_profile="smoke",
+            ),
+        )
+    }
+)
 
 
 def get(name: str) -> Suite:

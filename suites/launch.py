@@ -10,6 +10,7 @@
 
 ``make_launcher(name, ...)`` builds one from ``LAUNCHERS``; a new backend is one more entry there.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from common.runs import RunConfig
+from suites import train
 from suites.gpus import gpu_slots
 from suites.plan import RunSpec
 
@@ -80,8 +82,6 @@ def worker_main(job_file: str, result_file: str, parent: int) -> None:
     with open(job_file, "rb") as f:
         config, run_dir = pickle.load(f)
     try:
-        from suites import train
-
         result: Any = train.run(config, run_dir)
     except BaseException as e:  # noqa: BLE001 - handed to the launcher, which reports it
         e.remote_traceback = traceback.format_exc()  # type: ignore[attr-defined]
@@ -96,8 +96,9 @@ def worker_main(job_file: str, result_file: str, parent: int) -> None:
     os.replace(tmp, result_file)
 
 
-_WORKER_CODE = ("import sys; from suites.launch import worker_main; "
-                "worker_main(sys.argv[1], sys.argv[2], int(sys.argv[3]))")
+_WORKER_CODE = (
+    "import sys; from suites.launch import worker_main; worker_main(sys.argv[1], sys.argv[2], int(sys.argv[3]))"
+)
 
 
 # ------------------------------------------------------------------------------------ launcher side
@@ -112,8 +113,11 @@ class _Worker:
             pickle.dump((config, str(run.run_dir)), f)
         root = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-        self.proc = subprocess.Popen([sys.executable, "-c", _WORKER_CODE, str(self.job_file),
-                                      str(self.result_file), str(os.getpid())], env=env, process_group=0)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_CODE, str(self.job_file), str(self.result_file), str(os.getpid())],
+            env=env,
+            process_group=0,
+        )
 
     def result(self) -> dict | BaseException:
         code = self.proc.returncode
@@ -130,7 +134,8 @@ class _Worker:
             except ValueError:
                 name = f"signal {-code}"
             why = f"the worker process was killed by {name}" + (
-                " (out of memory, or killed by hand)" if -code == signal.SIGKILL else "")
+                " (out of memory, or killed by hand)" if -code == signal.SIGKILL else ""
+            )
         else:
             why = f"the worker process exited with code {code} without a result"
         return WorkerDied(f"{why}; the run's last checkpoint is kept")
@@ -150,8 +155,7 @@ class LocalLauncher:
     on for nobody. Workers are fresh interpreters (no GL context or CUDA state inherited by fork).
     """
 
-    def __init__(self, jobs: int | None = None, on_poll: Callable[[], None] | None = None,
-                 poll_seconds: float = 2.0):
+    def __init__(self, jobs: int | None = None, on_poll: Callable[[], None] | None = None, poll_seconds: float = 2.0):
         if jobs is not None and jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {jobs}")
         self.jobs, self.on_poll, self.poll_seconds = jobs, on_poll, poll_seconds
@@ -232,7 +236,7 @@ def _local(jobs: int | None, on_poll: Callable[[], None] | None, options: Mappin
 
 def _submitit(cluster: str) -> Callable[..., Launcher]:
     def make(jobs: int | None, on_poll: Callable[[], None] | None, options: Mapping[str, Any]) -> Launcher:
-        from suites.submitit_launcher import SubmititLauncher  # submitit is an optional dependency
+        from suites.submitit_launcher import SubmititLauncher  # local import: submitit is an optional dependency
 
         return SubmititLauncher(jobs, on_poll, cluster=cluster, **options)
 
@@ -246,8 +250,9 @@ LAUNCHERS: Mapping[str, Callable[..., Launcher]] = {
 }
 
 
-def make_launcher(name: str, jobs: int | None = None, on_poll: Callable[[], None] | None = None,
-                  **options: Any) -> Launcher:
+def make_launcher(
+    name: str, jobs: int | None = None, on_poll: Callable[[], None] | None = None, **options: Any
+) -> Launcher:
     """The launcher ``name`` (see ``LAUNCHERS``); ``options`` are the submitit launchers' settings."""
     try:
         factory = LAUNCHERS[name]

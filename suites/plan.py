@@ -1,10 +1,12 @@
 """Expand a suite into resolved run configs (methods x tasks x seeds) for a profile.
 
-A resolved config (``common.runs.RunConfig``) holds everything a run needs and records (design.md: every
-run records its full config, versions and seed), so ``suites.train.run(config, run_dir)`` needs nothing else. Each run also
+A resolved config (``common.runs.RunConfig``) holds everything a run needs and records (every run records
+its full config, versions and seed: docs/interfaces.md#runs-and-results), so
+``suites.train.run(config, run_dir)`` needs nothing else. Each run also
 carries the ``rewards.PrepareRequest`` of its method, built here once per method: ``suites.run`` groups
 runs by (provider, request) and prepares each group once before any run starts.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +17,7 @@ from typing import Sequence
 import rewards
 import tasks as task_registry
 from common.runs import RunConfig, run_dir
+from common.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
 from suites import definitions, profiles
 
 
@@ -29,11 +32,22 @@ class RunSpec:
         return self.config.key
 
 
-def expand(suite_name: str | definitions.Suite, profile_name: str | None = None, *, methods: Sequence[str] | None = None,
-           tasks: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
-           results: str | Path = "results", device: str = "auto", wandb: str = "off",
-           data_root: str | None = None, frames: int | None = None, torch_threads: int | None = None,
-           image_size: int = 64, precision: str | None = None) -> list[RunSpec]:
+def expand(
+    suite_name: str | definitions.Suite,
+    profile_name: str | None = None,
+    *,
+    methods: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    results: str | Path = "results",
+    device: str = "auto",
+    wandb: str = "off",
+    data_root: str | None = None,
+    frames: int | None = None,
+    torch_threads: int | None = None,
+    image_size: int = 64,
+    precision: str | None = None,
+) -> list[RunSpec]:
     """The runs of ``suite_name`` under ``profile_name``; ``precision`` (``auto|bf16|fp32``, default
     ``common.runtime.DEFAULT_PRECISION``) is resolved here for ``device`` (``auto`` -> bf16 where it is native),
     so every config records what it runs with (``precision``) and what was asked (``precision_requested``),
@@ -42,8 +56,7 @@ def expand(suite_name: str | definitions.Suite, profile_name: str | None = None,
     ``suite_name`` is a suite of ``suites.definitions.SUITES`` or a ``Suite`` (e.g. read from a TOML file by
     ``suites.suite_file``); each of ``methods`` is a label of the suite or any registered reward provider,
     with optional parameters (``NAME:key=value,...``, see ``Suite.method``)."""
-    from agents import DrQV2Config
-    from common.runtime import DEFAULT_PRECISION, resolve_device, resolve_precision, versions
+    from agents import DrQV2Config  # local import: agents imports torch; planning a suite stays torch-free
 
     requested = DEFAULT_PRECISION if precision is None else precision
     resolved = resolve_precision(requested, resolve_device(device))  # unknown names list the valid ones
@@ -58,7 +71,7 @@ def expand(suite_name: str | definitions.Suite, profile_name: str | None = None,
                 raise ValueError(f"task {t!r} is not in suite {suite.name!r}; its tasks: {', '.join(suite.tasks)}")
         chosen_tasks = list(tasks)
     else:
-        chosen_tasks = list(suite.quick_tasks if profile.few_tasks else suite.tasks)[:profile.max_tasks]
+        chosen_tasks = list(suite.quick_tasks if profile.few_tasks else suite.tasks)[: profile.max_tasks]
     n_seeds = suite.seeds.get(profile.name, profile.seeds)
     chosen_seeds = list(seeds) if seeds is not None else list(range(n_seeds))
     stamp = versions()
@@ -69,10 +82,18 @@ def expand(suite_name: str | definitions.Suite, profile_name: str | None = None,
         if provider.uses_video_model:
             overrides.setdefault("preset", profile.model_preset)  # video models: the profile picks the size
         request = rewards.PrepareRequest.make(
-            provider, overrides=overrides, domain=suite.domain, tasks=tuple(chosen_tasks), data_root=data_root,
-            preset=overrides.get("preset", profile.model_preset), pretrain_steps=profile.pretrain_steps,
-            expert_episodes=profile.expert_episodes, reports=profile.model_reports, device=device,
-            precision=resolved)
+            provider,
+            overrides=overrides,
+            domain=suite.domain,
+            tasks=tuple(chosen_tasks),
+            data_root=data_root,
+            preset=overrides.get("preset", profile.model_preset),
+            pretrain_steps=profile.pretrain_steps,
+            expert_episodes=profile.expert_episodes,
+            reports=profile.model_reports,
+            device=device,
+            precision=resolved,
+        )
         for t in chosen_tasks:
             spec = task_registry.spec(t)
             budget = int(spec.budget(profile.name) if frames is None else frames)
@@ -81,20 +102,37 @@ def expand(suite_name: str | definitions.Suite, profile_name: str | None = None,
             agent["precision"] = resolved
             for s in chosen_seeds:
                 config = RunConfig(
-                    suite=suite.name, zero_shot=suite.zero_shot, method=m.label, provider=m.provider,
-                    provider_overrides=dict(overrides), task=t, domain=spec.domain, seed=int(s),
-                    profile=profile.name, frames=budget,
-                    action_repeat=spec.action_repeat, horizon=spec.horizon, camera=spec.camera,
+                    suite=suite.name,
+                    zero_shot=suite.zero_shot,
+                    method=m.label,
+                    provider=m.provider,
+                    provider_overrides=dict(overrides),
+                    task=t,
+                    domain=spec.domain,
+                    seed=int(s),
+                    profile=profile.name,
+                    frames=budget,
+                    action_repeat=spec.action_repeat,
+                    horizon=spec.horizon,
+                    camera=spec.camera,
                     dense_reward=spec.dense_reward,
-                    image_size=image_size, eval_every_frames=profile.eval_every_frames,
+                    image_size=image_size,
+                    eval_every_frames=profile.eval_every_frames,
                     eval_episodes=profile.eval_episodes,
                     checkpoint_every_frames=profile.checkpoint_every_frames,
                     # what the provider's models and data were made with (a record; prepare reads the request)
-                    model_preset=request.preset, pretrain_steps=request.pretrain_steps,
-                    expert_episodes=request.expert_episodes, model_reports=request.reports,
-                    agent=dict(agent), precision=resolved, precision_requested=requested,
-                    device=device, wandb=wandb,
-                    data_root=data_root, torch_threads=torch_threads, versions=stamp,
+                    model_preset=request.preset,
+                    pretrain_steps=request.pretrain_steps,
+                    expert_episodes=request.expert_episodes,
+                    model_reports=request.reports,
+                    agent=dict(agent),
+                    precision=resolved,
+                    precision_requested=requested,
+                    device=device,
+                    wandb=wandb,
+                    data_root=data_root,
+                    torch_threads=torch_threads,
+                    versions=stamp,
                 )
                 out.append(RunSpec(config, run_dir(Path(results), suite.name, m.label, t, int(s)), request))
     return out
@@ -112,8 +150,9 @@ def budget_warnings(runs: Sequence[RunSpec]) -> list[str]:
     for task, frames in sorted(budgets.items()):
         pilot = task_registry.spec(task).oracle_fails_within
         if frames <= pilot:
-            out.append(f"{task}: the dense oracle reached no evaluation success in a {pilot:,}-frame pilot "
-                       f"and these runs have {frames:,} frames, so every method will likely score 0 there "
-                       f"(pilots: docs/reference-experiment.md; --frames sets a longer budget)")
+            out.append(
+                f"{task}: the dense oracle reached no evaluation success in a {pilot:,}-frame pilot "
+                f"and these runs have {frames:,} frames, so every method will likely score 0 there "
+                f"(pilots: docs/reference-experiment.md; --frames sets a longer budget)"
+            )
     return out
-

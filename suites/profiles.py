@@ -1,17 +1,18 @@
-"""Profiles: how big a suite runs (design.md section 7).
+"""Profiles: how big a suite runs (docs/protocol.md#budgets-and-profiles).
 
 - ``paper``: the paper's budgets (task spec frames: MetaWorld 1M, assembly 3M, Adroit 3M), 5 seeds,
   paper-size video models, DrQ-v2 exactly as the spec. Needs GPUs and a cluster.
 - ``quick``: what a CPU can show: small video models, the suite's few quick tasks, a budget chosen so
-  that methods can separate (design.md sections 7 and 10).
+  that methods can separate (docs/protocol.md#budgets-and-profiles, docs/results.md).
 - ``smoke``: seconds to a few minutes, for tests: 2k frames, tiny batch and networks.
 
 Exploration: the paper profile keeps DrQ-v2's std schedule linear(1.0, 0.1, 3e6 agent steps), the
 release's value for its 3.1M-frame runs. Profiles below that budget scale the schedule to their run so
-it reaches 0.1 at the run's last agent step (design.md section 4, Decision 2026-11-22): at 3e6 a
+it reaches 0.1 at the run's last agent step (docs/protocol.md#agent-drq-v2): at 3e6 a
 30-100k-frame run explores at std >= 0.98 throughout, its data stays random and no method can show
 anything.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -60,22 +61,50 @@ class Profile:
         return overrides
 
 
-PROFILES: Mapping[str, Profile] = MappingProxyType({
-    "paper": Profile("paper", seeds=5, model_preset="paper", eval_every_frames=20_000, eval_episodes=10,
-                     checkpoint_every_frames=100_000, scale_std_schedule=False),
-    # quick: DrQ-v2 at batch 64 instead of 256 (one update costs ~0.5 s at 256 on a 2-core CPU); 3 seeds,
-    # MetaWorld 60k frames: the budget where the dense oracle reaches 0.8 on both quick tasks (pilots in
-    # docs/reference-experiment.md; the task specs hold the frames). Adroit 50k is too short: the dense
-    # oracle never succeeded on door or pen there (session 11 pilots); no budget that works is measured yet
-    "quick": Profile("quick", seeds=3, model_preset="small", eval_every_frames=5_000, eval_episodes=5,
-                     checkpoint_every_frames=10_000, few_tasks=True, pretrain_steps=1_000,
-                     agent=MappingProxyType(dict(batch_size=64))),
-    "smoke": Profile("smoke", seeds=1, model_preset="small", eval_every_frames=1_000, eval_episodes=2,
-                     checkpoint_every_frames=1_000, few_tasks=True, pretrain_steps=30, expert_episodes=2, model_reports=False,
-                     max_tasks=1, reward_quality=GateScoring("runs", (0.0, 1.0), 2),
-                     agent=MappingProxyType(dict(batch_size=16, hidden_dim=64, num_seed_frames=400,
-                                                 num_expl_steps=200))),
-})
+PROFILES: Mapping[str, Profile] = MappingProxyType(
+    {
+        "paper": Profile(
+            "paper",
+            seeds=5,
+            model_preset="paper",
+            eval_every_frames=20_000,
+            eval_episodes=10,
+            checkpoint_every_frames=100_000,
+            scale_std_schedule=False,
+        ),
+        # quick: DrQ-v2 at batch 64 instead of 256 (one update costs ~0.5 s at 256 on a 2-core CPU); 3 seeds,
+        # MetaWorld 60k frames: the budget where the dense oracle reaches 0.8 on both quick tasks (pilots in
+        # docs/reference-experiment.md; the task specs hold the frames). Adroit 50k is too short: the dense
+        # oracle never succeeded on door or pen there (docs/reference-experiment.md#adroit-pilots, measured on
+        # gymnasium-robotics' wrong-sign reward); no budget that works is measured yet
+        "quick": Profile(
+            "quick",
+            seeds=3,
+            model_preset="small",
+            eval_every_frames=5_000,
+            eval_episodes=5,
+            checkpoint_every_frames=10_000,
+            few_tasks=True,
+            pretrain_steps=1_000,
+            agent=MappingProxyType(dict(batch_size=64)),
+        ),
+        "smoke": Profile(
+            "smoke",
+            seeds=1,
+            model_preset="small",
+            eval_every_frames=1_000,
+            eval_episodes=2,
+            checkpoint_every_frames=1_000,
+            few_tasks=True,
+            pretrain_steps=30,
+            expert_episodes=2,
+            model_reports=False,
+            max_tasks=1,
+            reward_quality=GateScoring("runs", (0.0, 1.0), 2),
+            agent=MappingProxyType(dict(batch_size=16, hidden_dim=64, num_seed_frames=400, num_expl_steps=200)),
+        ),
+    }
+)
 
 
 def get(name: str) -> Profile:

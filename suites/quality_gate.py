@@ -13,6 +13,7 @@ How much is scored is the profile's (``suites.profiles.GateScoring``): the gate'
 paper profiles, only the launched tasks and a few episodes on the smoke profile, whose models train for a few
 steps (there the line checks the pipeline and is no verdict).
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
@@ -44,8 +45,10 @@ def line(method: str, verdict: Mapping[str, Any], note: str = "") -> str:
         e = verdict.get(split)
         if e is None:
             continue
-        parts.append(f"{split} rho {_num(e['rho'], '+.2f')} (p {_num(e['p'], '.2g')}, {e['n']} episodes, "
-                     f"whole-episode rho {_num(e['rho_whole'], '+.2f')}) {'pass' if e['pass'] else 'fail'}")
+        parts.append(
+            f"{split} rho {_num(e['rho'], '+.2f')} (p {_num(e['p'], '.2g')}, {e['n']} episodes, "
+            f"whole-episode rho {_num(e['rho_whole'], '+.2f')}) {'pass' if e['pass'] else 'fail'}"
+        )
     word = "pass" if verdict["pass"] else "FAIL"
     return f"reward quality {method}: {word} ({'; '.join(parts) or 'no split scored'}){note}"
 
@@ -59,8 +62,13 @@ def video_methods(runs: Sequence[RunSpec]) -> dict[str, RunSpec]:
     return out
 
 
-def check(runs: Sequence[RunSpec], scoring: GateScoring, device: str = "auto", precision: str | None = None,
-          log: Callable[[str], Any] = print) -> dict[str, dict[str, Any]]:
+def check(
+    runs: Sequence[RunSpec],
+    scoring: GateScoring,
+    device: str = "auto",
+    precision: str | None = None,
+    log: Callable[[str], Any] = print,
+) -> dict[str, dict[str, Any]]:
     """``{method: verdict as runs record it}`` for every video method of ``runs``; runs the scoring where the
     launcher runs its preparation (``Launcher.call``), after the models exist."""
     out: dict[str, dict[str, Any]] = {}
@@ -74,12 +82,27 @@ def check(runs: Sequence[RunSpec], scoring: GateScoring, device: str = "auto", p
             kwargs["epsilons"] = tuple(scoring.epsilons)
         if scoring.eps_episodes is not None:
             kwargs["eps_episodes"] = int(scoring.eps_episodes)
-        verdict = evaluate_model_gate(c.provider, c.domain, c.data_root, overrides=overrides, preset=c.model_preset,
-                                      task_set=str(c.provider_overrides.get("task_set", "seen")), tasks=tasks,
-                                      expert_episodes=c.expert_episodes, device=device,
-                                      precision=precision or c.precision, seed=0, log=lambda m: None, **kwargs)
-        recorded = {"tasks": tasks or "gate", "epsilons": kwargs.get("epsilons", "default"),
-                    "eps_episodes": kwargs.get("eps_episodes", "default"), "details": verdict["out_dir"]}
+        verdict = evaluate_model_gate(
+            c.provider,
+            c.domain,
+            c.data_root,
+            overrides=overrides,
+            preset=c.model_preset,
+            task_set=str(c.provider_overrides.get("task_set", "seen")),
+            tasks=tasks,
+            expert_episodes=c.expert_episodes,
+            device=device,
+            precision=precision or c.precision,
+            seed=0,
+            log=lambda m: None,
+            **kwargs,
+        )
+        recorded = {
+            "tasks": tasks or "gate",
+            "epsilons": kwargs.get("epsilons", "default"),
+            "eps_episodes": kwargs.get("eps_episodes", "default"),
+            "details": verdict["out_dir"],
+        }
         out[method] = _compact(verdict, recorded)
         log(line(method, verdict, " (cached)" if verdict.get("cached") else ""))
     if out:

@@ -10,23 +10,32 @@ that is not already complete, then rebuilds ``results/<suite>/scores.csv`` and t
 where they are. Re-running the same command resumes: finished runs are skipped, interrupted ones continue
 from their last checkpoint.
 """
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
 
+from tqdm.auto import tqdm
+
 import rewards
-from common.io import atomic_write_text
+from analysis.consistency import check_joins
+from analysis.scores import build_scores
+from common.io import atomic_write_text, check_dir, data_root
 from common.runs import DONE_FILE, ERROR_LOG, EVAL_FILE, FRAME, LOCK_FILE, SUCCESS_RATE, TRAIN_FILE, last_row
+from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device
 from suites import definitions, profiles, quality_gate
 from suites.definitions import METHOD_SYNTAX
+from suites.launch import LAUNCHERS, WorkerDied, make_launcher
 from suites.plan import RunSpec, budget_warnings, expand
 from suites.suite_file import load as load_suite_file
-from common.runtime import DEFAULT_PRECISION, PRECISIONS
+from suites.train import check_config
 
 
 def prepare(runs: Sequence[RunSpec], log=print) -> None:
@@ -50,12 +59,14 @@ class Progress:
     """One bar over all frames of the suite; postfix: runs done and the latest mean success rate."""
 
     def __init__(self, runs: Sequence[RunSpec]):
-        from tqdm.auto import tqdm
-
         self.runs = runs
         self.total = sum(r.config.frames for r in runs)
-        self.bar = tqdm(total=self.total, unit="frame", desc=f"suite {runs[0].config.suite}" if runs else "suite",
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=self.total,
+            unit="frame",
+            desc=f"suite {runs[0].config.suite}" if runs else "suite",
+            dynamic_ncols=True,
+        )
         self.done = 0
         self._postfix = ""
 
@@ -86,8 +97,6 @@ class Progress:
 
 
 def _launcher(a: argparse.Namespace, suite_dir: Path):
-    from suites.launch import make_launcher
-
     if a.launcher == "local":
         return make_launcher("local", a.jobs)
     extra = {}
@@ -98,19 +107,26 @@ def _launcher(a: argparse.Namespace, suite_dir: Path):
         extra[key.strip()] = value
     if a.slurm_partition:
         extra["partition"] = a.slurm_partition
-    return make_launcher(a.launcher, a.jobs, folder=a.slurm_logs or suite_dir / "slurm", timeout_min=a.slurm_time,
-                         gpus=a.slurm_gpus, cpus=a.slurm_cpus, mem_gb=a.slurm_mem_gb, slurm=extra)
+    return make_launcher(
+        a.launcher,
+        a.jobs,
+        folder=a.slurm_logs or suite_dir / "slurm",
+        timeout_min=a.slurm_time,
+        gpus=a.slurm_gpus,
+        cpus=a.slurm_cpus,
+        mem_gb=a.slurm_mem_gb,
+        slurm=extra,
+    )
 
 
 def _rerun_fixes(e: BaseException) -> bool:
     """Whether a plain re-run can fix this failure: a killed worker, memory or a full disk can pass; a
     config error, a missing dataset or model, or a bug cannot, and saying "re-run" there only wastes a run."""
-    from suites.launch import WorkerDied
-
     if isinstance(e, (WorkerDied, MemoryError)):
         return True
-    return isinstance(e, OSError) and not isinstance(e, (FileNotFoundError, PermissionError, NotADirectoryError,
-                                                           IsADirectoryError))
+    return isinstance(e, OSError) and not isinstance(
+        e, (FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError)
+    )
 
 
 def _failure_line(run: RunSpec, e: BaseException) -> str:
@@ -139,9 +155,6 @@ def _not_finished_in(other: Path, suite: str, runs: Sequence[RunSpec]) -> list[R
     """``runs`` less those finished under the results folder ``other`` (``--skip-finished-in``). A run
     there must have this launch's config (as a relaunch in place must) and the folder this launch's
     setting, since what runs here is meant to join it (``analysis.ship``); otherwise ``ValueError``."""
-    from analysis.consistency import check_joins
-    from suites.train import check_config
-
     if not other.is_dir():
         raise ValueError(f"--skip-finished-in: no results folder {other}")
     check_joins(other / suite, [r.config.as_dict() for r in runs])
@@ -154,8 +167,10 @@ def _not_finished_in(other: Path, suite: str, runs: Sequence[RunSpec]) -> list[R
         try:
             check_config(r.config, there)
         except ValueError as e:
-            raise ValueError(f"--skip-finished-in: {other} holds {r.key} finished under another config, so "
-                             f"it cannot stand for this launch's run: {e}") from None
+            raise ValueError(
+                f"--skip-finished-in: {other} holds {r.key} finished under another config, so "
+                f"it cannot stand for this launch's run: {e}"
+            ) from None
         finished.append(r.key)
     if finished:
         print(f"{len(finished)} run(s) finished under {other} are left out: {', '.join(finished)}", flush=True)
@@ -168,24 +183,35 @@ def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir
     try:
         launcher.call(prepare, runs)
         scoring = profiles.get(runs[0].config.profile).reward_quality
-        gates = launcher.call(quality_gate.check, runs, scoring, a.device, a.precision) if \
-            quality_gate.video_methods(runs) else {}
+        gates = (
+            launcher.call(quality_gate.check, runs, scoring, a.device, a.precision)
+            if quality_gate.video_methods(runs)
+            else {}
+        )
     except (ValueError, OSError) as e:  # a missing dataset or model, an unwritable data root: one line
         print(f"error: preparing the runs' data and models failed: {e}", file=sys.stderr)
         return 2
     failing = sorted(m for m, g in gates.items() if not g["pass"])
     if failing and a.require_reward_quality:
-        print(f"error: {', '.join(failing)} failed the reward-quality gate and --require-reward-quality is set: "
-              "nothing launched; train the model longer (python -m rewards.models.pretrain ... --steps N) or "
-              "drop the flag", file=sys.stderr)
+        print(
+            f"error: {', '.join(failing)} failed the reward-quality gate and --require-reward-quality is set: "
+            "nothing launched; train the model longer (python -m rewards.models.pretrain ... --steps N) or "
+            "drop the flag",
+            file=sys.stderr,
+        )
         return 2
     if failing:
-        print(f"warning: {', '.join(failing)} failed the reward-quality gate: their runs go ahead, but read "
-              "their results as those of a reward that does not rank expert behaviour first", file=sys.stderr)
-    runs = [dataclasses.replace(r, config=dataclasses.replace(r.config, reward_quality=gates[r.config.method]))
-            if r.config.method in gates else r for r in runs]
-
-    from analysis.scores import build_scores
+        print(
+            f"warning: {', '.join(failing)} failed the reward-quality gate: their runs go ahead, but read "
+            "their results as those of a reward that does not rank expert behaviour first",
+            file=sys.stderr,
+        )
+    runs = [
+        dataclasses.replace(r, config=dataclasses.replace(r.config, reward_quality=gates[r.config.method]))
+        if r.config.method in gates
+        else r
+        for r in runs
+    ]
 
     progress = Progress(runs)
     launcher.on_poll = progress.poll
@@ -210,93 +236,160 @@ def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir
     print(f"scores: {suite_dir / 'scores.csv'} ({len(scores)} rows) after {time.monotonic() - started:.0f}s")
     if not a.no_figures:
         try:
-            from analysis.figures import make_figures
+            from analysis.figures import make_figures  # local import: figures only (matplotlib, seaborn, rliable)
 
             written = make_figures(a.suite, a.results, suite_dir / "figures")
             report = [w for w in written if str(w).endswith(".md")]
             print(f"figures: {suite_dir / 'figures'}" + (f" (report: {report[0]})" if report else ""))
         except Exception as e:  # figures must never cost the results
-            print(f"figures could not be made ({type(e).__name__}: {e}); "
-                  f"run: python -m analysis.figures --suite {a.suite} --results {a.results}", file=sys.stderr)
+            print(
+                f"figures could not be made ({type(e).__name__}: {e}); "
+                f"run: python -m analysis.figures --suite {a.suite} --results {a.results}",
+                file=sys.stderr,
+            )
     if busy:
-        print(f"{len(busy)} run(s) are being run by another process and were left alone: "
-              f"{', '.join(r.key for r in busy)}; re-run the same command after it ends to include them",
-              file=sys.stderr)
+        print(
+            f"{len(busy)} run(s) are being run by another process and were left alone: "
+            f"{', '.join(r.key for r in busy)}; re-run the same command after it ends to include them",
+            file=sys.stderr,
+        )
     retry = [r.key for r, e in failures if _rerun_fixes(e)]
     fix = [r.key for r, e in failures if not _rerun_fixes(e)]
     if retry:
-        print(f"{len(retry)} run(s) were stopped: {', '.join(retry)}; re-run the same command to resume them "
-              "from their last checkpoint", file=sys.stderr)
+        print(
+            f"{len(retry)} run(s) were stopped: {', '.join(retry)}; re-run the same command to resume them "
+            "from their last checkpoint",
+            file=sys.stderr,
+        )
     if fix:
-        print(f"{len(fix)} run(s) failed: {', '.join(fix)}; a re-run will not fix this: change what the "
-              "FAILED line says, then re-run", file=sys.stderr)
+        print(
+            f"{len(fix)} run(s) failed: {', '.join(fix)}; a re-run will not fix this: change what the "
+            "FAILED line says, then re-run",
+            file=sys.stderr,
+        )
     return 1 if failures or busy else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m suites.run", description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--suite", help="suite name (see --list)")
-    p.add_argument("--suite-file", metavar="TOML",
-                   help="a suite defined in a TOML file instead, e.g. suites/examples/my_suite.toml")
+    p.add_argument(
+        "--suite-file",
+        metavar="TOML",
+        help="a suite defined in a TOML file instead, e.g. suites/examples/my_suite.toml",
+    )
     p.add_argument("--list", action="store_true", help="list the suites and the reward providers and exit")
     p.add_argument("--profile", help=f"one of {', '.join(profiles.PROFILES)} (default: the suite's, usually quick)")
-    p.add_argument("--methods", nargs="+", metavar="METHOD",
-                   help=f"these methods (default: the suite's): each a label of the suite or any registered "
-                        f"reward provider (see --list), as {METHOD_SYNTAX}, e.g. diffusion_reward:steps=5 "
-                        f"(label diffusion_reward-steps=5; values parse as int, float, true/false or text)")
-    p.add_argument("--tasks", nargs="+", metavar="TASK",
-                   help="only these of the suite's tasks (default: the profile's; see --list)")
-    p.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
-                   help="these seeds, e.g. --seeds 0 1 2 (default: 0 .. the profile's seed count - 1)")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="METHOD",
+        help=f"these methods (default: the suite's): each a label of the suite or any registered "
+        f"reward provider (see --list), as {METHOD_SYNTAX}, e.g. diffusion_reward:steps=5 "
+        f"(label diffusion_reward-steps=5; values parse as int, float, true/false or text)",
+    )
+    p.add_argument(
+        "--tasks",
+        nargs="+",
+        metavar="TASK",
+        help="only these of the suite's tasks (default: the profile's; see --list)",
+    )
+    p.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        metavar="SEED",
+        help="these seeds, e.g. --seeds 0 1 2 (default: 0 .. the profile's seed count - 1)",
+    )
     p.add_argument("--frames", type=int, help="override every run's frame budget")
-    p.add_argument("--jobs", type=int, help="runs at a time (local: default one per GPU, else one per core, at most the number of runs; slurm: default all)")
-    p.add_argument("--threads", type=int, help="torch threads per run (default: local CPU runs 1, so a run gives the same numbers alone or beside others; local GPU runs cores / jobs; slurm, --slurm-cpus)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        help="runs at a time (local: default one per GPU, else one per core, at most the number of runs; "
+        "slurm: default all)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads per run (default: local CPU runs 1, so a run gives the same numbers alone or "
+        "beside others; local GPU runs cores / jobs; slurm, --slurm-cpus)",
+    )
     p.add_argument("--results", default="results", help="results directory (default ./results)")
     p.add_argument("--data-root", help="datasets and models (default $VRB_DATA_ROOT or ./data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=list(PRECISIONS),
-                   help=f"auto (bf16 where the hardware does it natively, else fp32), bf16 or fp32 (default "
-                        f"{DEFAULT_PRECISION}): agent, video models and their pretraining; resolved per device "
-                        "and recorded in every run's config")
+    p.add_argument(
+        "--precision",
+        default=DEFAULT_PRECISION,
+        choices=list(PRECISIONS),
+        help=f"auto (bf16 where the hardware does it natively, else fp32), bf16 or fp32 (default "
+        f"{DEFAULT_PRECISION}): agent, video models and their pretraining; resolved per device "
+        "and recorded in every run's config",
+    )
     p.add_argument("--wandb", default="off", choices=["off", "offline", "online"])
     p.add_argument("--no-figures", action="store_true", help="skip the figures at the end")
-    p.add_argument("--require-reward-quality", action="store_true",
-                   help="refuse to launch when a video reward's model fails the reward-quality gate (default: "
-                        "a failing model is reported and the runs go ahead)")
-    p.add_argument("--skip-finished-in", metavar="DIR",
-                   help="leave out the runs finished under this other results folder with the same config, "
-                        "e.g. results/reference/metaworld7-quick: run only what a reference experiment lacks "
-                        "(then python -m analysis.ship adds them to it)")
-    from suites.launch import LAUNCHERS
+    p.add_argument(
+        "--require-reward-quality",
+        action="store_true",
+        help="refuse to launch when a video reward's model fails the reward-quality gate (default: "
+        "a failing model is reported and the runs go ahead)",
+    )
+    p.add_argument(
+        "--skip-finished-in",
+        metavar="DIR",
+        help="leave out the runs finished under this other results folder with the same config, "
+        "e.g. results/reference/metaworld7-quick: run only what a reference experiment lacks "
+        "(then python -m analysis.ship adds them to it)",
+    )
 
-    c = p.add_argument_group("launching", "where runs execute; the --slurm-* options are for the submitit "
-                                          "launchers (slurm, submitit-local)")
-    c.add_argument("--launcher", default="local", choices=list(LAUNCHERS),
-                   help="local worker processes (default), Slurm jobs through submitit, or submitit's local "
-                        "executor (the Slurm job path, run here)")
+    c = p.add_argument_group(
+        "launching", "where runs execute; the --slurm-* options are for the submitit launchers (slurm, submitit-local)"
+    )
+    c.add_argument(
+        "--launcher",
+        default="local",
+        choices=list(LAUNCHERS),
+        help="local worker processes (default), Slurm jobs through submitit, or submitit's local "
+        "executor (the Slurm job path, run here)",
+    )
     c.add_argument("--slurm-partition", help="Slurm partition")
-    c.add_argument("--slurm-time", type=int, default=24 * 60, metavar="MIN",
-                   help="time limit per job in minutes (default 1440); a run that hits it is requeued and resumes")
+    c.add_argument(
+        "--slurm-time",
+        type=int,
+        default=24 * 60,
+        metavar="MIN",
+        help="time limit per job in minutes (default 1440); a run that hits it is requeued and resumes",
+    )
     c.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per run (default 1)")
     c.add_argument("--slurm-cpus", type=int, default=8, help="CPU cores per run, also its torch threads (default 8)")
     c.add_argument("--slurm-mem-gb", type=float, default=32, help="memory per run in GB (default 32)")
-    c.add_argument("--slurm-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other sbatch setting by its submitit name, e.g. account=abc, qos=high, "
-                        "constraint=a100 (repeatable)")
+    c.add_argument(
+        "--slurm-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other sbatch setting by its submitit name, e.g. account=abc, qos=high, constraint=a100 (repeatable)",
+    )
     c.add_argument("--slurm-logs", metavar="DIR", help="submitit job folders and logs (default RESULTS/SUITE/slurm)")
     a = p.parse_args(argv)
 
     if a.list:
         for s in definitions.SUITES.values():  # what --methods and --tasks accept, per suite
-            print(f"{s.name} ({s.domain}, default profile {s.default_profile}): {s.description}\n"
-                  f"    methods: {' '.join(m.label for m in s.methods)}\n"
-                  f"    tasks:   {' '.join(s.tasks)}" + (f" (quick: {' '.join(s.quick_tasks)})" if s.quick_tasks else ""))
-        print(f"reward providers (any suite takes them in --methods, as {METHOD_SYNTAX}):\n"
-              f"    {' '.join(rewards.available())}")
+            print(
+                f"{s.name} ({s.domain}, default profile {s.default_profile}): {s.description}\n"
+                f"    methods: {' '.join(m.label for m in s.methods)}\n"
+                f"    tasks:   {' '.join(s.tasks)}" + (f" (quick: {' '.join(s.quick_tasks)})" if s.quick_tasks else "")
+            )
+        print(
+            f"reward providers (any suite takes them in --methods, as {METHOD_SYNTAX}):\n"
+            f"    {' '.join(rewards.available())}"
+        )
         return 0
     if bool(a.suite) == bool(a.suite_file):
-        p.error("give one of --suite (see --list) and --suite-file" if not a.suite else
-                "give --suite or --suite-file, not both")
+        p.error(
+            "give one of --suite (see --list) and --suite-file"
+            if not a.suite
+            else "give --suite or --suite-file, not both"
+        )
     if a.threads is not None and a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
     if a.frames is not None and a.frames < 1:
@@ -304,29 +397,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.seeds is not None and min(a.seeds, default=0) < 0:
         p.error(f"--seeds must be whole numbers >= 0, got {' '.join(map(str, a.seeds))}")
     try:
-        from common.io import check_dir, data_root
-
         check_dir(a.results, "--results")
         check_dir(data_root(a.data_root), "--data-root" if a.data_root else "the data root", writable=False)
         suite = a.suite
         if a.suite_file:
             suite = load_suite_file(a.suite_file)
             a.suite = suite.name  # its results folder, as a built-in suite's name is
-        runs = expand(suite, a.profile, methods=a.methods, tasks=a.tasks, seeds=a.seeds, results=a.results,
-                      device=a.device, wandb=a.wandb, data_root=a.data_root, frames=a.frames,
-                      torch_threads=a.threads, precision=a.precision)
-        from suites.train import check_config
+        runs = expand(
+            suite,
+            a.profile,
+            methods=a.methods,
+            tasks=a.tasks,
+            seeds=a.seeds,
+            results=a.results,
+            device=a.device,
+            wandb=a.wandb,
+            data_root=a.data_root,
+            frames=a.frames,
+            torch_threads=a.threads,
+            precision=a.precision,
+        )
 
         for r in runs:  # before any pretraining: a run directory of another config is refused up front
             check_config(r.config, r.run_dir)
-        from analysis.consistency import check_joins
 
         check_joins(Path(a.results) / a.suite, [r.config.as_dict() for r in runs])  # nor runs of another setting
         if a.skip_finished_in:
             runs = _not_finished_in(Path(a.skip_finished_in), a.suite, runs)
         if a.device != "auto":
-            from common.runtime import resolve_device
-
             resolve_device(a.device)
     except (ValueError, RuntimeError) as e:
         p.error(str(e))
@@ -343,10 +441,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         launcher = _launcher(a, suite_dir)
     except (ValueError, RuntimeError) as e:
         p.error(str(e))
-    print(f"suite {a.suite}: {len(runs)} runs ({runs[0].config.profile} profile, {a.launcher} launcher) "
-          f"-> {suite_dir}", flush=True)
-    import signal
-    import threading
+    print(
+        f"suite {a.suite}: {len(runs)} runs ({runs[0].config.profile} profile, {a.launcher} launcher) -> {suite_dir}",
+        flush=True,
+    )
 
     def terminated(signum, frame):  # SIGTERM (kill, a job scheduler) stops the launch as Ctrl-C does
         raise KeyboardInterrupt

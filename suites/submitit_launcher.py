@@ -17,6 +17,7 @@ submitted as one job. Why it is safe on a cluster:
 The heavy one-off work before the runs (expert videos, video-model pretraining) also goes through
 ``call``, i.e. it is one job on the cluster rather than work on the login node.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from common.runs import RunConfig
+from suites import train
 from suites.gpus import gpu_slots
 from suites.plan import RunSpec
 
@@ -34,7 +36,7 @@ CLUSTERS = ("slurm", "local")
 
 def _import_submitit():
     try:
-        import submitit
+        import submitit  # local import: submitit is an optional dependency
     except ImportError:
         raise RuntimeError("the slurm launchers need submitit: pip install 'video-reward-bench[slurm]'") from None
     return submitit
@@ -52,8 +54,6 @@ class RunJob(Requeueable):
     """``train.run(config, run_dir)`` as a job: a requeued run resumes from its newest checkpoint."""
 
     def __call__(self, config: RunConfig, run_dir: str) -> dict:
-        from suites import train
-
         return train.run(config, run_dir)
 
 
@@ -76,17 +76,30 @@ class SubmititLauncher:
     ``constraint``, ...); an unknown one is an error that lists the valid names.
     """
 
-    def __init__(self, jobs: int | None = None, on_poll: Callable[[], None] | None = None,
-                 poll_seconds: float | None = None, *, cluster: str = "slurm", folder: str | Path = "slurm_logs",
-                 timeout_min: int = 24 * 60, gpus: int = 1, cpus: int = 8, mem_gb: float = 32,
-                 slurm: Mapping[str, Any] | None = None, log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        jobs: int | None = None,
+        on_poll: Callable[[], None] | None = None,
+        poll_seconds: float | None = None,
+        *,
+        cluster: str = "slurm",
+        folder: str | Path = "slurm_logs",
+        timeout_min: int = 24 * 60,
+        gpus: int = 1,
+        cpus: int = 8,
+        mem_gb: float = 32,
+        slurm: Mapping[str, Any] | None = None,
+        log: Callable[[str], None] = print,
+    ):
         if cluster not in CLUSTERS:
             raise ValueError(f"unknown submitit cluster {cluster!r}; valid: {', '.join(CLUSTERS)}")
         if jobs is not None and jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {jobs}")
         if cluster == "slurm" and shutil.which("sbatch") is None:
-            raise RuntimeError("--launcher slurm needs Slurm, but there is no sbatch on this machine; "
-                               "use --launcher local here (or submitit-local to try the job path)")
+            raise RuntimeError(
+                "--launcher slurm needs Slurm, but there is no sbatch on this machine; "
+                "use --launcher local here (or submitit-local to try the job path)"
+            )
         submitit = _import_submitit()
         self.cluster, self.jobs, self.on_poll, self.log = cluster, jobs, on_poll, log
         # asking Slurm about job states costs the scheduler; a local process is cheap to poll
@@ -95,10 +108,15 @@ class SubmititLauncher:
         self.cpus = cpus
         # one folder for all jobs' pickles and logs: <job id>_<task>_log.out / .err
         self.executor = submitit.AutoExecutor(folder=str(self.folder), cluster=cluster)
-        params: dict[str, Any] = dict(timeout_min=int(timeout_min), cpus_per_task=int(cpus), mem_gb=mem_gb,
-                                      name="video-reward-bench",
-                                      # the local executor hands out the GPUs this machine has
-                                      gpus_per_node=min(int(gpus), gpu_slots()), slurm_gpus_per_node=int(gpus))
+        params: dict[str, Any] = dict(
+            timeout_min=int(timeout_min),
+            cpus_per_task=int(cpus),
+            mem_gb=mem_gb,
+            name="video-reward-bench",
+            # the local executor hands out the GPUs this machine has
+            gpus_per_node=min(int(gpus), gpu_slots()),
+            slurm_gpus_per_node=int(gpus),
+        )
         # submitit checks slurm_* names against sbatch's whatever the cluster, and uses them only on Slurm
         params.update({f"slurm_{k}": v for k, v in (slurm or {}).items()})
         try:
@@ -122,8 +140,10 @@ class SubmititLauncher:
                 submitted = [(self.executor.submit(RunJob(), self._placed(r), str(r.run_dir)), r) for r in queue]
             pending.update({job: r for job, r in submitted})
             queue = []
-            self.log(f"submitted {len(submitted)} runs as Slurm array {submitted[0][0].job_id.split('_')[0]}; "
-                     f"logs: {self.folder}")
+            self.log(
+                f"submitted {len(submitted)} runs as Slurm array {submitted[0][0].job_id.split('_')[0]}; "
+                f"logs: {self.folder}"
+            )
         in_flight = self.jobs or len(queue) or 1
         while queue or pending:
             while queue and len(pending) < in_flight:

@@ -22,13 +22,15 @@ Everything is checked when the file is read, before any run or preparation start
 raises ``SuiteFileError`` (a ValueError) naming the file and the key and listing what is valid, and
 method overrides are checked against the provider's parameters.
 """
+
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+
+import tomllib
 
 import rewards
 import tasks as task_registry
@@ -60,6 +62,7 @@ def load(path: str | Path) -> Suite:
 
 def from_dict(data: Mapping[str, Any], where: str = "suite") -> Suite:
     """The suite of a parsed suite file; ``where`` (the file's name) starts every error message."""
+
     def fail(message: str) -> SuiteFileError:
         return SuiteFileError(f"{where}: {message}")
 
@@ -92,10 +95,17 @@ def from_dict(data: Mapping[str, Any], where: str = "suite") -> Suite:
             raise fail(f"seeds: unknown profile {profile!r}; valid profiles: {', '.join(profiles.PROFILES)}")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise fail(f"seeds: {profile} = {n!r}; a seed count is a whole number >= 1")
-    return Suite(name=name, description=_typed(data, "description", str, "a string", fail, ""), domain=domain,
-                 tasks=suite_tasks, methods=_methods(data, fail), quick_tasks=quick_tasks,
-                 seeds=MappingProxyType(dict(seeds)), default_profile=default_profile,
-                 zero_shot=_typed(data, "zero_shot", bool, "true or false", fail, False))
+    return Suite(
+        name=name,
+        description=_typed(data, "description", str, "a string", fail, ""),
+        domain=domain,
+        tasks=suite_tasks,
+        methods=_methods(data, fail),
+        quick_tasks=quick_tasks,
+        seeds=MappingProxyType(dict(seeds)),
+        default_profile=default_profile,
+        zero_shot=_typed(data, "zero_shot", bool, "true or false", fail, False),
+    )
 
 
 def _typed(data, key, kind, words, fail, default=None):
@@ -117,8 +127,10 @@ def _task_list(data, key, domain, fail) -> tuple[str, ...]:
         except ValueError as e:  # lists the valid names
             raise fail(f"{key}: {e}") from None
         if spec.domain != domain:
-            raise fail(f"{key}: {t!r} is a {spec.domain} task and the suite's domain is {domain}; its "
-                       f"{domain} tasks: {', '.join(task_registry.names(domain=domain, include_optional=True))}")
+            raise fail(
+                f"{key}: {t!r} is a {spec.domain} task and the suite's domain is {domain}; its "
+                f"{domain} tasks: {', '.join(task_registry.names(domain=domain, include_optional=True))}"
+            )
     twice = sorted({t for t in names if names.count(t) > 1})
     if twice:
         raise fail(f"{key}: {', '.join(map(repr, twice))} given twice")
@@ -128,8 +140,10 @@ def _task_list(data, key, domain, fail) -> tuple[str, ...]:
 def _methods(data, fail) -> tuple[Method, ...]:
     entries = _typed(data, "methods", list, "a list of methods", fail)
     if not entries:
-        raise fail("methods is empty; give at least one (a provider name, NAME:key=value,... or a table "
-                   "with provider, label and overrides)")
+        raise fail(
+            "methods is empty; give at least one (a provider name, NAME:key=value,... or a table "
+            "with provider, label and overrides)"
+        )
     out: dict[str, Method] = {}
     for i, entry in enumerate(entries):
         at = f"methods[{i}]"
@@ -148,14 +162,18 @@ def _methods(data, fail) -> tuple[Method, ...]:
                     raise ValueError(f"overrides must be a table of parameter = value, got {overrides!r}")
                 label = entry["label"] if "label" in entry else method_label(provider, overrides)
                 if not isinstance(label, str) or not LABEL.fullmatch(label):
-                    raise ValueError(f"label {label!r} is the method's results folder: letters, digits and "
-                                     f". _ + = - only")
+                    raise ValueError(
+                        f"label {label!r} is the method's results folder: letters, digits and . _ + = - only"
+                    )
             else:
-                raise ValueError(f"expected a provider name, NAME:key=value,... or a table with provider, "
-                                 f"label and overrides, got {entry!r}")
+                raise ValueError(
+                    f"expected a provider name, NAME:key=value,... or a table with provider, "
+                    f"label and overrides, got {entry!r}"
+                )
             if provider not in rewards.available():
-                raise ValueError(f"unknown reward provider {provider!r}; registered providers: "
-                                 f"{', '.join(rewards.available())}")
+                raise ValueError(
+                    f"unknown reward provider {provider!r}; registered providers: {', '.join(rewards.available())}"
+                )
             check_overrides(provider, overrides, f"overrides of {provider!r}")
         except ValueError as e:
             raise fail(f"{at}: {e}") from None

@@ -1,4 +1,5 @@
-"""One run: DrQ-v2 + a reward provider on one task and seed, resumable (design.md sections 4, 5, 7).
+"""One run: DrQ-v2 + a reward provider on one task and seed, resumable (docs/protocol.md,
+docs/models-and-rewards.md#rewards).
 
 ``run(config, run_dir)`` is a function of its resolved config and its run directory alone, so any
 launcher (a local process pool, Slurm through submitit) can start it on any machine that sees the same
@@ -19,6 +20,7 @@ results directory. What it guarantees:
 - episode and evaluation resets take seeds derived from (run seed, episode index), so a resumed run
   sees exactly the episodes an uninterrupted one would.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,6 +30,7 @@ import io
 import json
 import os
 import random
+import shutil
 import sys
 import time
 import zlib
@@ -37,10 +40,32 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+import rewards
+import tasks
 from common.io import atomic_torch_save, atomic_write_json, atomic_write_text, flat_keys
-from common.runs import (CHECKPOINT_DIR, CONFIG_FILE, DONE_FILE, EVAL_COLUMNS, EVAL_FILE, LOCK_FILE,
-                         REPLAY_DIR, RESUME_DIRS, SUCCESS_RATE, TRAIN_COLUMNS, TRAIN_FILE, Done, EvalRow, RunConfig,
-                         TrainRow, checkpoint_path, list_checkpoints, read_config_json, run_key)
+from common.runs import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    DONE_FILE,
+    EVAL_COLUMNS,
+    EVAL_FILE,
+    LOCK_FILE,
+    REPLAY_DIR,
+    RESUME_DIRS,
+    SUCCESS_RATE,
+    TRAIN_COLUMNS,
+    TRAIN_FILE,
+    Done,
+    EvalRow,
+    RunConfig,
+    TrainRow,
+    checkpoint_path,
+    list_checkpoints,
+    read_config_json,
+    run_key,
+)
+from common.runtime import resolve_device, seed_everything
+from rewards.dense import env_reward_series  # the dense oracle is given the env's shaped reward
 
 KEEP_CHECKPOINTS = 2
 # config keys that may differ between launches of one run: where and how it executes, not what it computes.
@@ -129,12 +154,9 @@ def derived_seed(*parts: Any) -> int:
 # ----------------------------------------------------------------------------------------- the run
 class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path, log: Callable[[str], None]):
-        import torch
+        import torch  # local import: torch in the training worker only
 
-        import rewards
-        import tasks
-        from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
-        from common.runtime import resolve_device, seed_everything
+        from agents import DrQV2Agent, DrQV2Config, ReplayBuffer  # local import: torch in the training worker only
 
         self.cfg, self.run_dir, self.log = config, Path(run_dir), log
         self.seed = config.seed
@@ -149,16 +171,32 @@ class Trainer:
         action_dim = self.env.action_space.shape[0]
         self.agent_cfg = DrQV2Config.from_dict({**config.agent, "seed": self.seed})
         self.agent = DrQV2Agent(obs_shape, action_dim, self.agent_cfg, self.device)
-        self.replay = ReplayBuffer(self.agent_cfg.replay_capacity, obs_shape, action_dim, self.agent_cfg.nstep,
-                                   self.agent_cfg.discount, seed=self.seed, store=self.run_dir / REPLAY_DIR)
+        self.replay = ReplayBuffer(
+            self.agent_cfg.replay_capacity,
+            obs_shape,
+            action_dim,
+            self.agent_cfg.nstep,
+            self.agent_cfg.discount,
+            seed=self.seed,
+            store=self.run_dir / REPLAY_DIR,
+        )
         self._replay_first = 0  # oldest episode the newest checkpoint holds: older files are pruned
-        self.provider = rewards.make(config.provider, task=config.task, domain=self.spec.domain,
-                                     device=self.device, data_root=config.data_root, seed=self.seed,
-                                     precision=config.precision, **config.provider_overrides)
+        self.provider = rewards.make(
+            config.provider,
+            task=config.task,
+            domain=self.spec.domain,
+            device=self.device,
+            data_root=config.data_root,
+            seed=self.seed,
+            precision=config.precision,
+            **config.provider_overrides,
+        )
         trained_on = self.provider.params.get("trained_on") or []
         if config.zero_shot and config.task in trained_on:
-            raise ValueError(f"zero-shot suite {config.suite!r}: the {config.provider} video model was "
-                             f"pretrained on {config.task!r} itself (its tasks: {', '.join(trained_on)})")
+            raise ValueError(
+                f"zero-shot suite {config.suite!r}: the {config.provider} video model was "
+                f"pretrained on {config.task!r} itself (its tasks: {', '.join(trained_on)})"
+            )
         self.eval_log = CsvLog(self.run_dir / EVAL_FILE, EVAL_COLUMNS)
         self.train_log = CsvLog(self.run_dir / TRAIN_FILE, TRAIN_COLUMNS)
         # counters (checkpointed)
@@ -182,17 +220,27 @@ class Trainer:
 
     # -------------------------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
-        import torch
+        import torch  # local import: torch in the training worker only
 
         return {
-            "format": 2, "frame": self.frame, "step": self.step, "episode": self.episode,
-            "next_eval": self.next_eval, "next_ckpt": self.next_ckpt, "elapsed": self.elapsed,
-            "last_eval_frame": self.last_eval_frame, "last_eval": self.last_eval,
-            "agent": self.agent.state_dict(), "replay": self.replay.state_dict(),
+            "format": 2,
+            "frame": self.frame,
+            "step": self.step,
+            "episode": self.episode,
+            "next_eval": self.next_eval,
+            "next_ckpt": self.next_ckpt,
+            "elapsed": self.elapsed,
+            "last_eval_frame": self.last_eval_frame,
+            "last_eval": self.last_eval,
+            "agent": self.agent.state_dict(),
+            "replay": self.replay.state_dict(),
             "provider": self.provider.state_dict(),
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                    "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
         }
 
     def save_checkpoint(self) -> Path:
@@ -207,7 +255,7 @@ class Trainer:
 
     def resume(self) -> bool:
         """Load the newest readable checkpoint; returns whether one was loaded."""
-        import torch
+        import torch  # local import: torch in the training worker only
 
         for path in reversed(list_checkpoints(self.run_dir)):
             try:
@@ -229,7 +277,7 @@ class Trainer:
         return False
 
     def _load(self, state: dict[str, Any]) -> None:
-        import torch
+        import torch  # local import: torch in the training worker only
 
         self.agent.load_state_dict(state["agent"])
         self.replay.load_state_dict(state["replay"])  # reads its episode files, drops those written later
@@ -259,9 +307,16 @@ class Trainer:
                 done = terminated or truncated
             successes.append(success)
             returns.append(ret)
-        row = dataclasses.asdict(EvalRow(
-            frame=self.frame, step=self.step, episode=self.episode, success_rate=float(np.mean(successes)),
-            episode_return=float(np.mean(returns)), time=round(self.elapsed + time.monotonic() - self._t0, 1)))
+        row = dataclasses.asdict(
+            EvalRow(
+                frame=self.frame,
+                step=self.step,
+                episode=self.episode,
+                success_rate=float(np.mean(successes)),
+                episode_return=float(np.mean(returns)),
+                time=round(self.elapsed + time.monotonic() - self._t0, 1),
+            )
+        )
         self.eval_log.append(row)
         if self.wandb is not None:
             self.wandb.log({f"eval/{k}": v for k, v in row.items()}, step=self.frame)
@@ -285,8 +340,7 @@ class Trainer:
             dense_rewards.append(info.get("dense_reward"))
             success |= bool(info["is_success"])
             self.step += 1
-            if (self.step >= seed_steps and self.step % cfg.update_every_steps == 0
-                    and self.replay.num_windows > 0):
+            if self.step >= seed_steps and self.step % cfg.update_every_steps == 0 and self.replay.num_windows > 0:
                 batch = self.replay.sample(cfg.batch_size, self.device)
                 bonus = self.provider.bonus(batch)
                 if bonus is not None:
@@ -297,7 +351,6 @@ class Trainer:
                 metrics.update(self.agent.update(batch, self.step))
         frames_arr = np.stack(frames)
         env_r = np.asarray(env_rewards, np.float32)
-        from rewards.dense import env_reward_series  # the dense oracle is given the env's shaped reward
 
         given = env_reward_series(self.provider.env_reward, env_r, dense_rewards, self.cfg.task)
         learned = np.asarray(self.provider.label_episode(frames_arr, given), np.float32)
@@ -305,20 +358,29 @@ class Trainer:
             raise RewardNotFiniteError(
                 f"provider {self.cfg.provider!r} gave {'non-finite' if learned.shape == env_r.shape else 'mis-shaped'}"
                 f" rewards on task {self.cfg.task!r}, episode {self.episode} (frame {self.frame}); "
-                f"the last good checkpoint is kept in {self.run_dir / CHECKPOINT_DIR}")
+                f"the last good checkpoint is kept in {self.run_dir / CHECKPOINT_DIR}"
+            )
         discounts = np.ones_like(env_r)
         if terminated:
             discounts[-1] = 0.0
         self.replay.add_episode(frames_arr, np.stack(actions), learned, discounts)
         self.episode += 1
         dt = time.monotonic() - t_start
-        row = dataclasses.asdict(TrainRow(
-            frame=self.frame, step=self.step, episode=self.episode, episode_return=float(env_r.sum()),
-            learned_return=float(learned.sum()), success=int(success),
-            fps=round(len(actions) * self.spec.action_repeat / max(dt, 1e-9), 1),
-            critic_loss=metrics.get("critic_loss", ""), actor_loss=metrics.get("actor_loss", ""),
-            bonus=float(np.mean(bonuses)) if bonuses else "",
-            time=round(self.elapsed + time.monotonic() - self._t0, 1)))
+        row = dataclasses.asdict(
+            TrainRow(
+                frame=self.frame,
+                step=self.step,
+                episode=self.episode,
+                episode_return=float(env_r.sum()),
+                learned_return=float(learned.sum()),
+                success=int(success),
+                fps=round(len(actions) * self.spec.action_repeat / max(dt, 1e-9), 1),
+                critic_loss=metrics.get("critic_loss", ""),
+                actor_loss=metrics.get("actor_loss", ""),
+                bonus=float(np.mean(bonuses)) if bonuses else "",
+                time=round(self.elapsed + time.monotonic() - self._t0, 1),
+            )
+        )
         self.train_log.append(row)
         if self.wandb is not None:
             self.wandb.log({f"train/{k}": v for k, v in row.items() if v != ""}, step=self.frame)
@@ -342,8 +404,13 @@ class Trainer:
                 self._checkpoint(every_ckpt)
             self.train_episode()
         self._checkpoint(every_ckpt)
-        done = Done(frame=self.frame, episodes=self.episode, eval_rows=self.eval_log.rows(),
-                    final_success_rate=self.last_eval_success, seconds=round(self.elapsed, 1)).as_dict()
+        done = Done(
+            frame=self.frame,
+            episodes=self.episode,
+            eval_rows=self.eval_log.rows(),
+            final_success_rate=self.last_eval_success,
+            seconds=round(self.elapsed, 1),
+        ).as_dict()
         atomic_write_json(self.run_dir / DONE_FILE, done)
         return done
 
@@ -365,11 +432,17 @@ def _wandb_run(config: RunConfig, run_dir: Path):
     mode = config.wandb
     if mode == "off":
         return None
-    import wandb
+    import wandb  # local import: wandb is an optional dependency
 
-    return wandb.init(project="video-reward-bench", mode=mode, dir=str(run_dir), config=config.as_dict(),
-                      name=run_key(config.method, config.task, config.seed, config.suite),
-                      group=config.suite, reinit=True)
+    return wandb.init(
+        project="video-reward-bench",
+        mode=mode,
+        dir=str(run_dir),
+        config=config.as_dict(),
+        name=run_key(config.method, config.task, config.seed, config.suite),
+        group=config.suite,
+        reinit=True,
+    )
 
 
 class ConfigMismatch(ValueError):
@@ -382,8 +455,9 @@ def as_run_config(config: RunConfig | Mapping[str, Any]) -> RunConfig:
     return config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
 
 
-def check_config(config: RunConfig | Mapping[str, Any], run_dir: str | os.PathLike,
-                 log: Callable[[str], None] | None = None) -> None:
+def check_config(
+    config: RunConfig | Mapping[str, Any], run_dir: str | os.PathLike, log: Callable[[str], None] | None = None
+) -> None:
     """Compare ``config`` with the one ``run_dir`` was started with, finished or not.
 
     Every key counts except ``LAUNCH_KEYS`` (device, threads, wandb, data root, versions: they say where and
@@ -400,31 +474,36 @@ def check_config(config: RunConfig | Mapping[str, Any], run_dir: str | os.PathLi
         return
     old = flat_keys(RunConfig.upgraded(read_config_json(run_dir)))
     new = flat_keys(as_run_config(config).as_dict())  # as config.json would hold it
-    differ = sorted(k for k in old.keys() | new.keys()
-                    if k.split(".")[0] not in LAUNCH_KEYS and old.get(k, "<absent>") != new.get(k, "<absent>"))
+    differ = sorted(
+        k
+        for k in old.keys() | new.keys()
+        if k.split(".")[0] not in LAUNCH_KEYS and old.get(k, "<absent>") != new.get(k, "<absent>")
+    )
     if differ:
         shown = "; ".join(f"{k}: {old.get(k, '<absent>')!r} there, {new.get(k, '<absent>')!r} now" for k in differ)
         raise ConfigMismatch(
             f"{run_dir} holds a run{' (finished)' if (Path(run_dir) / DONE_FILE).exists() else ''} of another "
             f"config ({', '.join(differ)} differ: {shown}). A run directory holds one config, so results never "
-            f"mix: use another --results directory, or delete {run_dir} to start that run over")
+            f"mix: use another --results directory, or delete {run_dir} to start that run over"
+        )
     warn = sorted(k for k in old.keys() | new.keys() if k.split(".")[0] in WARN_KEYS and old.get(k) != new.get(k))
     if warn and log is not None:
-        log(f"warning: {run_dir} was started with other {', '.join(warn)} "
-            f"({'; '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in warn)}); a resume may not be bit-exact")
+        log(
+            f"warning: {run_dir} was started with other {', '.join(warn)} "
+            f"({'; '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in warn)}); a resume may not be bit-exact"
+        )
 
 
 def drop_resume_state(run_dir: Path) -> None:
     """A finished run needs neither checkpoints nor replay files: they only serve a resume. Called after
     ``done.json`` is written, so a kill in between leaves a finished run with some files to spare."""
-    import shutil
-
     for name in RESUME_DIRS:
         shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
-def run(config: RunConfig | Mapping[str, Any], run_dir: str | os.PathLike,
-        log: Callable[[str], None] | None = None) -> dict:
+def run(
+    config: RunConfig | Mapping[str, Any], run_dir: str | os.PathLike, log: Callable[[str], None] | None = None
+) -> dict:
     """Run (or resume, or skip) one run. Returns its done.json contents, or {"skipped": why}.
 
     The config is checked first, finished run or not (``check_config``): a relaunch with another budget or

@@ -1,4 +1,5 @@
 """Small argparse helpers shared by the suite's command-line tools."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,8 +1,10 @@
 """Record expert and epsilon-greedy videos: ``python -m tasks.collect --domain metaworld``.
 
 Experts keep successful episodes only (20 per MetaWorld task, 50 per Adroit task by default), split by
-episode into train and test, each cut at its first success step (inclusive; design.md section 3: the
-paper's frame totals equal the experts' first-success steps). Epsilon-greedy episodes (a fraction epsilon of the expert's actions replaced
+episode into train and test, each cut at its first success step (inclusive;
+docs/protocol.md#expert-and-epsilon-greedy-videos: the
+paper's frame totals equal the experts' first-success steps). Epsilon-greedy episodes (a fraction epsilon of the
+expert's actions replaced
 by uniform random actions) are kept whatever their outcome; they serve the reward analysis.
 
 Every episode file is a function of (task, kind, split, index) alone: expert file ``<split>/ep_<i>``
@@ -11,6 +13,7 @@ So a re-run skips what exists, re-records exactly what is missing, corrupted or 
 (``datasets.FORMAT``), asking for more episodes
 later never puts one episode in both splits, and tasks can be recorded in parallel (``--jobs``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +25,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 import tasks as task_registry
+from common.io import atomic_write, data_root
 from tasks import datasets as ds
 from tasks.cli import positive_int
-from common.io import atomic_write, data_root
+from tasks.experts import make_expert
 
 DEFAULT_EXPERT_EPISODES = {"metaworld": 20, "adroit": 50}
 DEFAULT_EPSILONS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -76,11 +81,24 @@ def run_episode(env, expert, seed: int, epsilon: float, stop_at_success: bool = 
         dense.append(info["dense_reward"])
         done = terminated or truncated or (stop_at_success and bool(info["is_success"]))
     spec = env.unwrapped.task_spec
-    meta = {"task": spec.name, "domain": spec.domain, "seed": int(seed), "epsilon": float(epsilon),
-            "camera": spec.camera, "action_repeat": spec.action_repeat, "success": bool(any(successes)),
-            "goal_seed": int(env.unwrapped.goal_seed)}
-    return ds.Episode(np.stack(frames), np.stack(actions), np.asarray(rewards, np.float32),
-                      np.asarray(successes, bool), meta, np.asarray(dense, np.float32))
+    meta = {
+        "task": spec.name,
+        "domain": spec.domain,
+        "seed": int(seed),
+        "epsilon": float(epsilon),
+        "camera": spec.camera,
+        "action_repeat": spec.action_repeat,
+        "success": bool(any(successes)),
+        "goal_seed": int(env.unwrapped.goal_seed),
+    }
+    return ds.Episode(
+        np.stack(frames),
+        np.stack(actions),
+        np.asarray(rewards, np.float32),
+        np.asarray(successes, bool),
+        meta,
+        np.asarray(dense, np.float32),
+    )
 
 
 def _seed_base(task: str, kind: str, split: str) -> int:
@@ -121,8 +139,6 @@ def expected_files(plan: Plan) -> list[tuple[Path, str, str, int, float]]:
 
 def record_task(plan: Plan, progress=None, log=print) -> int:
     """Record whatever the plan lacks; returns how many files were written."""
-    from tasks.experts import make_expert
-
     todo = [f for f in expected_files(plan) if _needs_recording(f[0], log, plan.dense_eps and f[1] != ds.EXPERT)]
     if progress is not None:
         progress(len(expected_files(plan)) - len(todo))
@@ -156,21 +172,29 @@ def _record_worker(plan: Plan) -> tuple[str, int]:
     return plan.task, record_task(plan, log=lambda m: print(m, file=sys.stderr))
 
 
-def collect(domain: str, tasks: Sequence[str] | None = None, episodes: int | None = None,
-            epsilons: Sequence[float] = (), eps_episodes: int = 10, root: str | Path | None = None,
-            jobs: int = 1, show_progress: bool = True, dense_eps: bool = False) -> Path:
+def collect(
+    domain: str,
+    tasks: Sequence[str] | None = None,
+    episodes: int | None = None,
+    epsilons: Sequence[float] = (),
+    eps_episodes: int = 10,
+    root: str | Path | None = None,
+    jobs: int = 1,
+    show_progress: bool = True,
+    dense_eps: bool = False,
+) -> Path:
     """Make sure the datasets exist; record only what is missing. Returns the domain's dataset dir.
 
     ``dense_eps``: epsilon-greedy files without the dense env reward count as missing (``Plan.dense_eps``)."""
-    from tqdm.auto import tqdm
-
     if domain not in task_registry.DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; valid domains: {', '.join(task_registry.DOMAINS)}")
     task_list = list(tasks) if tasks else default_tasks(domain)
     for t in task_list:
         if task_registry.spec(t).domain != domain:
-            raise ValueError(f"task {t!r} is not a {domain} task; {domain} tasks: "
-                             f"{', '.join(task_registry.names(domain=domain, include_optional=True))}")
+            raise ValueError(
+                f"task {t!r} is not a {domain} task; {domain} tasks: "
+                f"{', '.join(task_registry.names(domain=domain, include_optional=True))}"
+            )
     n = DEFAULT_EXPERT_EPISODES[domain] if episodes is None else episodes
     for what, value in (("episodes", n), ("eps_episodes", eps_episodes), ("jobs", jobs)):
         if int(value) < 1:
@@ -193,10 +217,10 @@ def collect(domain: str, tasks: Sequence[str] | None = None, episodes: int | Non
 
 def write_contact_sheet(domain: str, task_list: Sequence[str], root=None, scale: int = 2) -> Path:
     """First, middle and last frame of the first training episode of each task, one row a task."""
-    import matplotlib
+    import matplotlib  # local import: only the preview plot; Agg before pyplot
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # local import: only the preview plot; Agg before pyplot
 
     rows = []
     for t in task_list:
@@ -238,10 +262,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tasks.collect", description=__doc__.split("\n\n")[0])
     p.add_argument("--domain", required=True, choices=task_registry.DOMAINS)
     p.add_argument("--tasks", nargs="+", help="default: every task of the domain")
-    p.add_argument("--episodes", type=positive_int, help="successful expert episodes per task (default 20 MetaWorld, 50 Adroit)")
-    p.add_argument("--epsilon", default="", type=str,
-                   help="comma-separated epsilon-greedy levels to record as well, or 'default' for "
-                        + ",".join(map(str, DEFAULT_EPSILONS)))
+    p.add_argument(
+        "--episodes", type=positive_int, help="successful expert episodes per task (default 20 MetaWorld, 50 Adroit)"
+    )
+    p.add_argument(
+        "--epsilon",
+        default="",
+        type=str,
+        help="comma-separated epsilon-greedy levels to record as well, or 'default' for "
+        + ",".join(map(str, DEFAULT_EPSILONS)),
+    )
     p.add_argument("--eps-episodes", type=positive_int, default=10, help="episodes per epsilon level and task")
     p.add_argument("--data-root", help=f"default: ${'{'}VRB_DATA_ROOT{'}'} or ./data")
     p.add_argument("--jobs", type=positive_int, default=1, help="tasks recorded in parallel processes")

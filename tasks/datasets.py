@@ -1,4 +1,4 @@
-"""Recorded video datasets: layout, episode files and loaders (design.md section 3).
+"""Recorded video datasets: layout, episode files and loaders (docs/protocol.md#expert-and-epsilon-greedy-videos).
 
 Layout under ``<data_root>/datasets/<domain>/``::
 
@@ -20,6 +20,7 @@ MetaWorld goals from MT1's 50 train tasks, Adroit success flags and cameras as t
 it (format 1: full-horizon experts, continuous goals) are refused when loading, with the command that
 re-records them, and ``tasks.collect`` re-records them when it resumes: the two rules never mix.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,6 +32,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from common.io import atomic_save_npz, data_root
+from tasks.registry import seen_tasks
 from tasks.registry import spec as task_spec
 
 EXPERT = "expert"
@@ -70,18 +72,26 @@ class Episode:
 
 
 def clip_at_first_success(ep: Episode) -> Episode:
-    """The expert clip: the episode up to and including its first success step (design.md section 3).
+    """The expert clip: the episode up to and including its first success step
+    (docs/protocol.md#expert-and-epsilon-greedy-videos).
 
     An episode that never succeeds is no expert video: ValueError.
     """
     hits = np.flatnonzero(ep.successes)
     if hits.size == 0:
-        raise ValueError(f"expert episode of {ep.meta.get('task', '?')} (seed {ep.meta.get('seed', '?')}) "
-                         "never succeeds; only successful episodes are expert videos")
+        raise ValueError(
+            f"expert episode of {ep.meta.get('task', '?')} (seed {ep.meta.get('seed', '?')}) "
+            "never succeeds; only successful episodes are expert videos"
+        )
     t = int(hits[0]) + 1
-    return Episode(ep.frames[:t + 1], ep.actions[:t], ep.rewards[:t], ep.successes[:t],
-                   {**ep.meta, "first_success": t, "clipped": True},
-                   None if ep.dense_rewards is None else ep.dense_rewards[:t])
+    return Episode(
+        ep.frames[: t + 1],
+        ep.actions[:t],
+        ep.rewards[:t],
+        ep.successes[:t],
+        {**ep.meta, "first_success": t, "clipped": True},
+        None if ep.dense_rewards is None else ep.dense_rewards[:t],
+    )
 
 
 def eps_kind(epsilon: float) -> str:
@@ -95,8 +105,9 @@ def domain_dir(domain: str, root: str | Path | None = None) -> Path:
     return data_root(root) / "datasets" / domain
 
 
-def episode_dir(domain: str, task: str, kind: str = EXPERT, split: str = "train",
-                root: str | Path | None = None) -> Path:
+def episode_dir(
+    domain: str, task: str, kind: str = EXPERT, split: str = "train", root: str | Path | None = None
+) -> Path:
     base = domain_dir(domain, root) / task / kind
     if kind == EXPERT:
         if split not in SPLITS:
@@ -114,8 +125,13 @@ def save_episode(path: Path, ep: Episode) -> Path:
     meta = {**ep.meta, "format": FORMAT}
     extra = {} if ep.dense_rewards is None else {"dense_rewards": np.asarray(ep.dense_rewards, np.float32)}
     return atomic_save_npz(
-        path, frames=ep.frames, actions=ep.actions.astype(np.float32), rewards=ep.rewards.astype(np.float32),
-        successes=ep.successes.astype(bool), meta=np.array(json.dumps(meta, sort_keys=True)), **extra,
+        path,
+        frames=ep.frames,
+        actions=ep.actions.astype(np.float32),
+        rewards=ep.rewards.astype(np.float32),
+        successes=ep.successes.astype(bool),
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+        **extra,
     )
 
 
@@ -127,7 +143,7 @@ def _rerecord_command(path: Path, meta: dict[str, Any], root: str | Path | None)
 
 
 def _rerecord_hint(path: Path, root: str | Path | None) -> str:
-    """"; delete it and re-record with: ..." from the file's place in the layout
+    """ "; delete it and re-record with: ..." from the file's place in the layout
     (``datasets/<domain>/<task>/<kind>/...``): an unreadable file has no metadata to read it from."""
     parts = path.parts
     if "datasets" not in parts or len(parts) - parts.index("datasets") < 4:
@@ -151,23 +167,37 @@ def read_episode(path: str | Path, root: str | Path | None = None) -> Episode:
             missing = [k for k in KEYS if k not in z.files]
             if missing:
                 raise ValueError(f"missing arrays {missing}")
-            ep = Episode(z["frames"], z["actions"], z["rewards"], z["successes"], json.loads(str(z["meta"])),
-                         z["dense_rewards"] if "dense_rewards" in z.files else None)
+            ep = Episode(
+                z["frames"],
+                z["actions"],
+                z["rewards"],
+                z["successes"],
+                json.loads(str(z["meta"])),
+                z["dense_rewards"] if "dense_rewards" in z.files else None,
+            )
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, json.JSONDecodeError, KeyError) as e:
         raise ValueError(f"corrupted episode file {path}: {e}{_rerecord_hint(path, root)}") from e
     t = ep.actions.shape[0]
-    if (ep.frames.dtype != np.uint8 or ep.frames.ndim != 4 or ep.frames.shape[0] != t + 1
-            or ep.rewards.shape != (t,) or ep.successes.shape != (t,)
-            or (ep.dense_rewards is not None and ep.dense_rewards.shape != (t,))):
-        raise ValueError(f"corrupted episode file {path}: inconsistent shapes "
-                         f"frames {ep.frames.shape} {ep.frames.dtype}, actions {ep.actions.shape}, "
-                         f"rewards {ep.rewards.shape}")
+    if (
+        ep.frames.dtype != np.uint8
+        or ep.frames.ndim != 4
+        or ep.frames.shape[0] != t + 1
+        or ep.rewards.shape != (t,)
+        or ep.successes.shape != (t,)
+        or (ep.dense_rewards is not None and ep.dense_rewards.shape != (t,))
+    ):
+        raise ValueError(
+            f"corrupted episode file {path}: inconsistent shapes "
+            f"frames {ep.frames.shape} {ep.frames.dtype}, actions {ep.actions.shape}, "
+            f"rewards {ep.rewards.shape}"
+        )
     version = ep.meta.get("format", 1)
     if version != FORMAT:
         raise OutdatedEpisodeError(
             f"episode file {path} has format {version}, this code reads format {FORMAT} (expert videos end "
             f"at their first success, MetaWorld goals from MT1); re-record it with: "
-            f"{_rerecord_command(path, ep.meta, root)}")
+            f"{_rerecord_command(path, ep.meta, root)}"
+        )
     return ep
 
 
@@ -178,12 +208,14 @@ def require_dense(ep: Episode, where: str = "", root: str | Path | None = None) 
         raise OutdatedEpisodeError(
             f"episode {where or ep.meta.get('task', '?')} was recorded without the dense env reward; re-record it "
             f"with: {_rerecord_command(Path(where or '.'), ep.meta, root)} (tasks.collect re-records it when asked "
-            f"for dense rewards, as python -m experiments.reward_quality does)")
+            f"for dense rewards, as python -m experiments.reward_quality does)"
+        )
     return np.asarray(ep.dense_rewards, np.float32)
 
 
-def collect_command(domain: str, tasks: Sequence[str] | None = None, epsilon: float | None = None,
-                    root: str | Path | None = None) -> str:
+def collect_command(
+    domain: str, tasks: Sequence[str] | None = None, epsilon: float | None = None, root: str | Path | None = None
+) -> str:
     cmd = f"python -m tasks.collect --domain {domain}"
     if tasks:
         cmd += " --tasks " + " ".join(tasks)
@@ -202,15 +234,19 @@ def _task_files(domain: str, task: str, kind: str, split: str, root) -> list[Pat
         what = "expert" if kind == EXPERT else f"epsilon-greedy ({kind})"
         raise DatasetMissingError(
             f"no {what} episodes for {domain}/{task} ({split}) in {d}; make them with: "
-            f"{collect_command(domain, [task], epsilon, root)}")
+            f"{collect_command(domain, [task], epsilon, root)}"
+        )
     return files
 
 
-def load_episodes(domain: str, tasks: Iterable[str] | None = None, kind: str = EXPERT, split: str = "train",
-                  root: str | Path | None = None) -> list[Episode]:
+def load_episodes(
+    domain: str,
+    tasks: Iterable[str] | None = None,
+    kind: str = EXPERT,
+    split: str = "train",
+    root: str | Path | None = None,
+) -> list[Episode]:
     """Episodes of a domain's tasks (default: its seen tasks), in task then file order."""
-    from tasks.registry import seen_tasks
-
     task_list = list(tasks) if tasks is not None else seen_tasks(domain)
     for t in task_list:
         if task_spec(t).domain != domain:
@@ -227,8 +263,11 @@ def frame_windows(episodes: Sequence[Episode], length: int) -> np.ndarray:
     """Every run of ``length`` consecutive frames within an episode, uint8 [N, length, 3, H, W]."""
     if length < 1:
         raise ValueError(f"window length must be >= 1, got {length}")
-    out = [np.lib.stride_tricks.sliding_window_view(ep.frames, length, axis=0).transpose(0, 4, 1, 2, 3)
-           for ep in episodes if ep.frames.shape[0] >= length]
+    out = [
+        np.lib.stride_tricks.sliding_window_view(ep.frames, length, axis=0).transpose(0, 4, 1, 2, 3)
+        for ep in episodes
+        if ep.frames.shape[0] >= length
+    ]
     if not out:
         raise ValueError(f"no episode has {length} frames")
     return np.ascontiguousarray(np.concatenate(out))

@@ -5,6 +5,7 @@ the env's state observation. Adroit: the DAPG policies of Rajeswaran et al. (Apa
 notice in ``tasks/adroit_dapg/``), deterministic mean action. Both read ``env.unwrapped.state``, which the
 pixel env keeps out of the agent's observation.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -12,7 +13,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from tasks.registry import TaskSpec, spec as task_spec
+from tasks.registry import TaskSpec
+from tasks.registry import spec as task_spec
 
 
 class Expert(Protocol):
@@ -21,7 +23,7 @@ class Expert(Protocol):
 
 class MetaWorldExpert:
     def __init__(self, spec: TaskSpec):
-        from metaworld.policies import ENV_POLICY_MAP
+        from metaworld.policies import ENV_POLICY_MAP  # local import: metaworld only for MetaWorld experts
 
         self.policy = ENV_POLICY_MAP[spec.env_id]()
 

@@ -1,10 +1,12 @@
-"""The pixel env every method trains on (design.md section 2).
+"""The pixel env every method trains on (docs/protocol.md#tasks).
 
 Observation: uint8 [3, S, S], channels first, upright. Reward: the sparse success flag summed over the
 action-repeat sub-steps (0..action_repeat). ``info["is_success"]``: the flag was on in any sub-step of
-the agent step (as the release does for Adroit; design.md section 2). ``info["dense_reward"]``: the env's
+the agent step (as the release does for Adroit; docs/protocol.md#adroit-as-the-release).
+``info["dense_reward"]``: the env's
 own shaped reward (MetaWorld v3 reward, Adroit dense reward) summed over the sub-steps, for the oracle
-"dense" provider; no method sees it. No termination on success; ``truncated`` at the task's horizon (agent steps); ``terminated``
+"dense" provider; no method sees it. No termination on success; ``truncated`` at the task's horizon (agent steps);
+``terminated``
 only when pen drops. The low-dimensional state the experts read is ``env.unwrapped.state`` and is never
 part of the observation.
 
@@ -13,6 +15,7 @@ seed continue the same RNG stream, so two envs made with the same seed produce i
 ``goal_seed`` (default ``seed``) fixes MetaWorld's set of 50 MT1 goals; the seed only picks among them,
 so an eval env made with ``seed + 1, goal_seed=seed`` draws other goals from the same set.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -98,6 +101,13 @@ class PixelEnv(gym.Env):
 
     def describe(self) -> dict[str, Any]:
         s = self.task_spec
-        return {"task": s.name, "domain": s.domain, "env_id": s.env_id, "camera": s.camera,
-                "action_repeat": s.action_repeat, "horizon": s.horizon, "image_size": self.image_size,
-                "goal_seed": self.goal_seed}
+        return {
+            "task": s.name,
+            "domain": s.domain,
+            "env_id": s.env_id,
+            "camera": s.camera,
+            "action_repeat": s.action_repeat,
+            "horizon": s.horizon,
+            "image_size": self.image_size,
+            "goal_seed": self.goal_seed,
+        }

@@ -1,13 +1,17 @@
 """The task registry: every pixel task the suite knows, as data.
 
-A task spec holds what design.md section 2 fixes for a task (env id, camera, action repeat, horizon) and
+A task spec holds what docs/protocol.md#tasks fixes for a task (env id, camera, action repeat, horizon) and
 the frame budget of each profile, so suites, datasets and the env all read the same numbers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
+
+import mujoco
+import numpy as np
 
 SPLITS = ("metaworld", "metaworld_unseen", "adroit", "genreward")
 PROFILES = ("paper", "quick", "smoke")
@@ -21,6 +25,7 @@ class CameraPose:
     some of them, so we move a camera the model does have to the release's pose (physics untouched).
     ``quat`` is MuJoCo's (w, x, y, z) of the camera frame (the camera looks along its -z axis).
     """
+
     slot: str
     pos: tuple[float, float, float]
     quat: tuple[float, float, float, float]
@@ -28,9 +33,6 @@ class CameraPose:
 
 def euler_xyz_quat(x: float, y: float, z: float) -> tuple[float, float, float, float]:
     """MuJoCo XML's default ``euler`` (sequence 'xyz', intrinsic, radians) as a (w, x, y, z) quaternion."""
-    import mujoco
-    import numpy as np
-
     q = np.zeros(4)
     mujoco.mju_euler2Quat(q, np.array([x, y, z], dtype=np.float64), "xyz")
     return tuple(float(v) for v in q)
@@ -50,7 +52,7 @@ class TaskSpec:
     optional: bool = False  # not part of any default suite (relocate)
     camera_pose: CameraPose | None = None  # move model camera `slot` to this pose (Adroit, as the release)
     # goal marker sites the task's success depends on -> their *visual* radius in metres (sites have no
-    # physics). design.md section 2: the goal must be visible in the 64x64 frame.
+    # physics). docs/protocol.md#goals-visible-in-the-frame: the goal must be visible in the 64x64 frame.
     goal_markers: Mapping[str, float] = field(default_factory=dict)
     # a pilot's finding: the `dense` oracle reached no evaluation success in a run of this many frames
     # (0: no such pilot). A run of the task with a budget up to it will likely show every method at 0, and
@@ -84,16 +86,31 @@ def _add(spec: TaskSpec) -> None:
 _GOAL_MARKERS: dict[str, dict[str, float]] = {"reach": {"goal": 0.05}, "reach-wall": {"goal": 0.05}}
 
 
-def _metaworld(name: str, split: str, action_repeat: int = 2, paper_frames: int = 1_000_000,
-               horizon: int = 100, optional: bool = False, quick_frames: int = 60_000) -> None:
+def _metaworld(
+    name: str,
+    split: str,
+    action_repeat: int = 2,
+    paper_frames: int = 1_000_000,
+    horizon: int = 100,
+    optional: bool = False,
+    quick_frames: int = 60_000,
+) -> None:
     # quick 60k: the dense oracle reaches 0.8 evaluation success on reach and door-close within it, not
     # within 30k (docs/reference-experiment.md)
-    _add(TaskSpec(
-        name=name, domain="metaworld", env_id=f"{name}-v3", split=split, camera="corner2",
-        action_repeat=action_repeat, horizon=horizon,
-        frames=MappingProxyType({"paper": paper_frames, "quick": quick_frames, "smoke": 2_000}), optional=optional,
-        goal_markers=MappingProxyType(dict(_GOAL_MARKERS.get(name, {}))),
-    ))
+    _add(
+        TaskSpec(
+            name=name,
+            domain="metaworld",
+            env_id=f"{name}-v3",
+            split=split,
+            camera="corner2",
+            action_repeat=action_repeat,
+            horizon=horizon,
+            frames=MappingProxyType({"paper": paper_frames, "quick": quick_frames, "smoke": 2_000}),
+            optional=optional,
+            goal_markers=MappingProxyType(dict(_GOAL_MARKERS.get(name, {}))),
+        )
+    )
 
 
 for _name in ("assembly", "coffee-push", "dial-turn", "door-close", "lever-pull", "peg-unplug-side", "reach"):
@@ -101,8 +118,16 @@ for _name in ("assembly", "coffee-push", "dial-turn", "door-close", "lever-pull"
         _metaworld(_name, "metaworld", action_repeat=3, paper_frames=3_000_000)
     else:
         _metaworld(_name, "metaworld")
-for _name in ("coffee-button", "faucet-open", "drawer-open", "window-open", "button-press", "door-lock",
-              "handle-press", "reach-wall"):
+for _name in (
+    "coffee-button",
+    "faucet-open",
+    "drawer-open",
+    "window-open",
+    "button-press",
+    "door-lock",
+    "handle-press",
+    "reach-wall",
+):
     _metaworld(_name, "metaworld_unseen")
 # GenReward's setting (Wang et al. 2025): 256-step episodes, action repeat 2 as the other MetaWorld tasks.
 # Optional: only the genreward5 suite names them, so default collection and analysis stay the 15 tasks.
@@ -110,27 +135,67 @@ for _name in ("pick-place", "pick-out-of-hole", "bin-picking", "shelf-place", "d
     _metaworld(_name, "genreward", horizon=256, optional=True)
 
 
-def _adroit(name: str, env_id: str, camera: str, horizon: int, optional: bool = False,
-            camera_pose: CameraPose | None = None, oracle_fails_within: int = 0, dense_reward: str = "env",
-            **free) -> None:
-    _add(TaskSpec(
-        name=name, domain="adroit", env_id=env_id, split="adroit", camera=camera, action_repeat=2,
-        horizon=horizon, frames=MappingProxyType({"paper": 3_000_000, "quick": 50_000, "smoke": 2_000}),
-        free_camera=MappingProxyType(free), optional=optional, camera_pose=camera_pose,
-        oracle_fails_within=oracle_fails_within, dense_reward=dense_reward,
-    ))
+def _adroit(
+    name: str,
+    env_id: str,
+    camera: str,
+    horizon: int,
+    optional: bool = False,
+    camera_pose: CameraPose | None = None,
+    oracle_fails_within: int = 0,
+    dense_reward: str = "env",
+    **free,
+) -> None:
+    _add(
+        TaskSpec(
+            name=name,
+            domain="adroit",
+            env_id=env_id,
+            split="adroit",
+            camera=camera,
+            action_repeat=2,
+            horizon=horizon,
+            frames=MappingProxyType({"paper": 3_000_000, "quick": 50_000, "smoke": 2_000}),
+            free_camera=MappingProxyType(free),
+            optional=optional,
+            camera_pose=camera_pose,
+            oracle_fails_within=oracle_fails_within,
+            dense_reward=dense_reward,
+        )
+    )
 
 
-# Cameras at the poses of the release's mj_envs XML (design.md section 2, Decision 2026-11-22). Door and
+# Cameras at the poses of the release's mj_envs XML (docs/protocol.md#adroit-as-the-release). Door and
 # hammer have no `top` camera in gymnasium-robotics' XML: the world-fixed `fixed` camera is moved there.
-# oracle_fails_within: the dense-oracle pilots of sessions 11-12 (fp32, seed 0): door and pen never reached an
+# oracle_fails_within: the dense-oracle pilots (fp32, seed 0; docs/reference-experiment.md#adroit-pilots):
+# door and pen never reached an
 # evaluation success in a 100k-frame run (nor in 50k ones); hammer in a 50k one
-_adroit("door", "AdroitHandDoor-v1", "top", 100, oracle_fails_within=100_000, dense_reward="mj_envs_v0",
-        camera_pose=CameraPose("fixed", (0.0, 0.0, 1.5), euler_xyz_quat(0.0, 0.0, 3.14)))
-_adroit("hammer", "AdroitHandHammer-v1", "top", 100, oracle_fails_within=50_000, dense_reward="mj_envs_v0",
-        camera_pose=CameraPose("fixed", (0.0, 0.0, 1.1), euler_xyz_quat(0.0, 0.0, 3.14)))
-_adroit("pen", "AdroitHandPen-v1", "vil_camera", 50, oracle_fails_within=100_000,
-        camera_pose=CameraPose("vil_camera", (0.0, -0.8, 0.8), (0.92388, 0.382683, 0.0, 0.0)))
+_adroit(
+    "door",
+    "AdroitHandDoor-v1",
+    "top",
+    100,
+    oracle_fails_within=100_000,
+    dense_reward="mj_envs_v0",
+    camera_pose=CameraPose("fixed", (0.0, 0.0, 1.5), euler_xyz_quat(0.0, 0.0, 3.14)),
+)
+_adroit(
+    "hammer",
+    "AdroitHandHammer-v1",
+    "top",
+    100,
+    oracle_fails_within=50_000,
+    dense_reward="mj_envs_v0",
+    camera_pose=CameraPose("fixed", (0.0, 0.0, 1.1), euler_xyz_quat(0.0, 0.0, 3.14)),
+)
+_adroit(
+    "pen",
+    "AdroitHandPen-v1",
+    "vil_camera",
+    50,
+    oracle_fails_within=100_000,
+    camera_pose=CameraPose("vil_camera", (0.0, -0.8, 0.8), (0.92388, 0.382683, 0.0, 0.0)),
+)
 _adroit("relocate", "AdroitHandRelocate-v1", "fixed", 100, optional=True, dense_reward="mj_envs_v0")
 
 TASKS: Mapping[str, TaskSpec] = MappingProxyType(_TASKS)
@@ -151,9 +216,13 @@ def names(split: str | None = None, domain: str | None = None, include_optional:
         raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     if domain is not None and domain not in DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; valid domains: {', '.join(DOMAINS)}")
-    return [t.name for t in TASKS.values()
-            if (split is None or t.split == split) and (domain is None or t.domain == domain)
-            and (include_optional or not t.optional)]
+    return [
+        t.name
+        for t in TASKS.values()
+        if (split is None or t.split == split)
+        and (domain is None or t.domain == domain)
+        and (include_optional or not t.optional)
+    ]
 
 
 def seen_tasks(domain: str) -> list[str]:
@@ -166,10 +235,14 @@ def seen_tasks(domain: str) -> list[str]:
 #: models of the main and zero-shot suites. ``genreward``: GenReward's five MetaWorld tasks, the models of
 #: the ``genreward5`` suite (GenReward adapts its generator to the tasks it is evaluated on). One table, so
 #: the store, the pretrainer and the providers agree on what a set holds.
-TASK_SETS: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType({
-    "seen": MappingProxyType({d: tuple(seen_tasks(d)) for d in DOMAINS}),
-    "genreward": MappingProxyType({"metaworld": tuple(sorted(names("genreward", "metaworld", include_optional=True)))}),
-})
+TASK_SETS: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "seen": MappingProxyType({d: tuple(seen_tasks(d)) for d in DOMAINS}),
+        "genreward": MappingProxyType(
+            {"metaworld": tuple(sorted(names("genreward", "metaworld", include_optional=True)))}
+        ),
+    }
+)
 DEFAULT_TASK_SET = "seen"
 
 

@@ -3,12 +3,14 @@
 The pixel env (tasks/pixel_env.py) only needs ``reset(seed) -> state``, ``step(action) -> SimStep(state,
 success, dropped, dense_reward)`` and ``render() -> uint8 [H, W, 3]``. Each back end steps the raw (unwrapped) env so no
 gymnasium wrapper sits on the hot path, and owns its own ``mujoco.Renderer`` set up with the fast
-settings of design.md section 2 (no shadows, no multi-sampling, no reflections) *before* the GL context
+settings of docs/protocol.md#rendering (no shadows, no multi-sampling, no reflections) *before* the GL context
 is made: MuJoCo reads them when the context is created, so setting them later has no effect.
 """
+
 from __future__ import annotations
 
 import atexit
+import pickle
 import weakref
 from contextlib import contextmanager
 from functools import lru_cache
@@ -45,6 +47,7 @@ def _close_renderers() -> None:
 class SimStep(NamedTuple):
     """One simulator step: the expert's state, the task's success flag, whether the episode must end
     (pen dropped) and the env's own shaped reward (the oracle "dense" provider sums it)."""
+
     state: np.ndarray
     success: bool
     dropped: bool
@@ -85,7 +88,8 @@ class _Camera:
 def enlarge_goal_markers(model: mujoco.MjModel, spec: TaskSpec) -> list[int]:
     """Draw the task's goal-marker sites with the radius the registry gives; returns their site ids.
 
-    Sites have no collision or mass, so only the picture changes (design.md section 2: the goal must
+    Sites have no collision or mass, so only the picture changes
+    (docs/protocol.md#goals-visible-in-the-frame: the goal must
     be visible in the agent's frame).
     """
     ids = []
@@ -135,7 +139,8 @@ class Simulator:
 
     @contextmanager
     def hidden_goal_markers(self) -> Iterator[None]:
-        """Render without the goal markers inside the block (the visibility check of design.md §2)."""
+        """Render without the goal markers inside the block (the visibility check of
+        docs/protocol.md#goals-visible-in-the-frame)."""
         saved = self.model.site_rgba[self.goal_marker_ids].copy()
         self.model.site_rgba[self.goal_marker_ids, 3] = 0.0
         try:
@@ -161,7 +166,7 @@ def mt1_train_tasks(env_id: str, goal_seed: int) -> tuple:
     eval envs share one goal set, so the cache halves that, and repeated envs (tests, collection) pay it
     once. MT1 saves and restores numpy's global RNG, so the cache changes no other random stream.
     """
-    import metaworld
+    import metaworld  # local import: metaworld only for MetaWorld tasks
 
     return tuple(metaworld.MT1(env_id, seed=int(goal_seed)).train_tasks)
 
@@ -170,7 +175,8 @@ class MetaWorldSimulator(Simulator):
     """A MetaWorld 3.1.1 task whose goal is one of MT1's 50 train tasks, redrawn at every reset.
 
     As the Diffusion Reward release (its wrapper calls ``set_task(mt1.train_tasks[randint(0, 49)])`` at
-    each reset; design.md section 2): the goal set is ``MT1(<name>-v3, seed=goal_seed)``'s train tasks
+    each reset; docs/protocol.md#metaworld-goals-mt1s-50-train-tasks):
+    the goal set is ``MT1(<name>-v3, seed=goal_seed)``'s train tasks
     and the pick uses the env's own seeded RNG, so an env's goal sequence is a function of (seed,
     goal_seed). The trainer's eval env has another seed but the same goal_seed, so it draws from the same
     50 goals. The goal is in the state (MT setting), which the scripted experts need; the agent never
@@ -180,7 +186,7 @@ class MetaWorldSimulator(Simulator):
     flip = True  # the corner cameras render upside down in MetaWorld 3.x
 
     def _make_env(self):
-        from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+        from metaworld.env_dict import ALL_V3_ENVIRONMENTS  # local import: metaworld only for MetaWorld tasks
 
         env = ALL_V3_ENVIRONMENTS[self.spec.env_id]()
         self.goal_tasks = mt1_train_tasks(self.spec.env_id, self.goal_seed)
@@ -192,8 +198,6 @@ class MetaWorldSimulator(Simulator):
     @property
     def goal_set(self) -> np.ndarray:
         """The reset vectors (object and goal positions) of the env's 50 goals, float [50, k]."""
-        import pickle
-
         return np.stack([pickle.loads(t.data)["rand_vec"] for t in self.goal_tasks])
 
     def reset(self, seed: int | None) -> np.ndarray:
@@ -252,7 +256,7 @@ def door_v0_reward(env) -> float:
     palm, handle = d.site_xpos[env.grasp_site_id].ravel(), d.site_xpos[env.handle_site_id].ravel()
     reward = -0.1 * float(np.linalg.norm(palm - handle))
     reward += -0.1 * (hinge - 1.57) ** 2
-    reward += -1e-5 * float(np.sum(d.qvel ** 2))
+    reward += -1e-5 * float(np.sum(d.qvel**2))
     reward += 2.0 * (hinge > 0.2) + 8.0 * (hinge > 1.0) + 10.0 * (hinge > 1.35)
     return reward
 
@@ -293,13 +297,18 @@ def relocate_v0_reward(env) -> float:
 # The release's (mj_envs v0) shaped rewards where gymnasium-robotics 1.4.2's v1 envs differ from them
 # (the sign of the hand-to-object term); pen's is the same in both and comes from the env.
 ADROIT_DENSE: dict[str, Callable[[object], float]] = {
-    "door": door_v0_reward, "hammer": hammer_v0_reward, "relocate": relocate_v0_reward,
+    "door": door_v0_reward,
+    "hammer": hammer_v0_reward,
+    "relocate": relocate_v0_reward,
 }
 
 
 # The release's (mj_envs v0) success flags, per Adroit task; gymnasium-robotics' own flags differ.
 ADROIT_SUCCESS: dict[str, Callable[[object], bool]] = {
-    "door": door_success, "hammer": hammer_success, "pen": pen_success, "relocate": relocate_success,
+    "door": door_success,
+    "hammer": hammer_success,
+    "pen": pen_success,
+    "relocate": relocate_success,
 }
 
 
@@ -308,18 +317,21 @@ class AdroitSimulator(Simulator):
     and shaped reward (``ADROIT_DENSE``, else the env's own dense reward), not gymnasium-robotics'."""
 
     def _make_env(self):
-        import gymnasium as gym
-        import gymnasium_robotics
+        import gymnasium as gym  # local import: gymnasium-robotics only for Adroit
+        import gymnasium_robotics  # local import: gymnasium-robotics only for Adroit
 
         gym.register_envs(gymnasium_robotics)
         if self.spec.name not in ADROIT_SUCCESS:
-            raise ValueError(f"no success flag for Adroit task {self.spec.name!r}; known: "
-                             f"{', '.join(sorted(ADROIT_SUCCESS))}")
+            raise ValueError(
+                f"no success flag for Adroit task {self.spec.name!r}; known: {', '.join(sorted(ADROIT_SUCCESS))}"
+            )
         self._success = ADROIT_SUCCESS[self.spec.name]
         if self.spec.dense_reward == "mj_envs_v0":
             if self.spec.name not in ADROIT_DENSE:
-                raise ValueError(f"no mj_envs v0 shaped reward for Adroit task {self.spec.name!r}; known: "
-                                 f"{', '.join(sorted(ADROIT_DENSE))}")
+                raise ValueError(
+                    f"no mj_envs v0 shaped reward for Adroit task {self.spec.name!r}; known: "
+                    f"{', '.join(sorted(ADROIT_DENSE))}"
+                )
             self._dense = ADROIT_DENSE[self.spec.name]
         else:
             self._dense = None  # the env's own shaped reward

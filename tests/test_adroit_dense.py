@@ -4,12 +4,17 @@ gymnasium-robotics 1.4.2's v1 door, hammer and relocate envs add ``+0.1 * ||palm
 release subtracts it. Each check steps a real env with random actions and compares, on the state the
 env reached, our reward with the package's own v1 reward, whose only difference is that sign.
 """
+
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from pathlib import Path
-
-from tasks.registry import spec
+from analysis.consistency import settings
+from common.runs import DENSE_RULE_CHANGED_TASKS, UNRECORDED_DENSE_REWARD, RunConfig
+from suites.train import ConfigMismatch, check_config
+from tasks.registry import names, spec
 from tasks.simulators import ADROIT_DENSE, make_simulator
 
 REFERENCE = Path(__file__).resolve().parent.parent / "results" / "reference"
@@ -42,7 +47,7 @@ def test_door_reward_by_hand_at_reset_and_the_simulator_reports_it():
     e = sim.env
     palm, handle = e.data.site_xpos[e.grasp_site_id], e.data.site_xpos[e.handle_site_id]
     hinge = float(e.data.qpos[e.door_hinge_addrs])
-    by_hand = -0.1 * np.linalg.norm(palm - handle) - 0.1 * (hinge - 1.57) ** 2 - 1e-5 * np.sum(e.data.qvel ** 2)
+    by_hand = -0.1 * np.linalg.norm(palm - handle) - 0.1 * (hinge - 1.57) ** 2 - 1e-5 * np.sum(e.data.qvel**2)
     assert hinge < 0.2 and ADROIT_DENSE["door"](e) == pytest.approx(by_hand)
     step = sim.step(np.zeros(e.action_space.shape))
     assert step.dense_reward == pytest.approx(ADROIT_DENSE["door"](e))
@@ -62,8 +67,6 @@ def test_pen_keeps_the_envs_own_reward():
 
 
 def test_the_task_registry_names_the_rule_each_simulator_applies():
-    from tasks.registry import names
-
     for task in names("adroit", include_optional=True):
         rule = spec(task).dense_reward
         assert rule in ("env", "mj_envs_v0")
@@ -71,27 +74,22 @@ def test_the_task_registry_names_the_rule_each_simulator_applies():
 
 
 def test_a_run_recorded_before_the_rule_is_told_apart_from_todays_on_adroit_only():
-    from analysis.consistency import settings
-    from common.runs import DENSE_RULE_CHANGED_TASKS, UNRECORDED_DENSE_REWARD, RunConfig
-    from tasks.registry import names
-
     # the run schema's list of tasks whose rule changed is the registry's list of tasks not on "env"
-    assert DENSE_RULE_CHANGED_TASKS == {t for t in names("adroit", include_optional=True)
-                                        if spec(t).dense_reward != "env"}
+    assert DENSE_RULE_CHANGED_TASKS == {
+        t for t in names("adroit", include_optional=True) if spec(t).dense_reward != "env"
+    }
     assert RunConfig.upgraded({"task": "door"})["dense_reward"] == UNRECORDED_DENSE_REWARD
     assert RunConfig.upgraded({"task": "pen"})["dense_reward"] == "env"
     assert RunConfig.upgraded({"task": "door", "dense_reward": "mj_envs_v0"})["dense_reward"] == "mj_envs_v0"
     old, new = {"task": "door", "frames": 100}, {"task": "door", "frames": 100, "dense_reward": "mj_envs_v0"}
     assert settings(old)["dense_reward (door)"] != settings(new)["dense_reward (door)"]
-    assert settings({"task": "reach"})["dense_reward (reach)"] == settings({"task": "reach", "dense_reward": "env"})[
-        "dense_reward (reach)"]
+    assert (
+        settings({"task": "reach"})["dense_reward (reach)"]
+        == settings({"task": "reach", "dense_reward": "env"})["dense_reward (reach)"]
+    )
 
 
 def test_an_old_adroit_run_directory_refuses_a_relaunch_under_the_release_reward(tmp_path):
-    import json
-
-    from common.runs import RunConfig
-    from suites.train import ConfigMismatch, check_config
 
     shipped = next(p for p in sorted(REFERENCE.glob("pilots/adroit3/dense/door/seed_0/config.json")))
     old = json.loads(shipped.read_text())

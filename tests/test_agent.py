@@ -1,4 +1,5 @@
 """DrQ-v2 agent: acting, updates, same math as the reference update, checkpoint round trip, augmentation."""
+
 from __future__ import annotations
 
 import io
@@ -6,12 +7,15 @@ import io
 import numpy as np
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from agents import DrQV2Agent, DrQV2Config
+import agents.drqv2 as drqv2
+from agents import DrQV2Agent, DrQV2Config, ReplayBuffer
 from agents.augment import grid_sample_shift, random_shift
 from agents.networks import Encoder
-from agents.reference import ReferenceDrQV2
-from common.runtime import torch_threads
+from common import runtime
+from common.runtime import autocast, torch_threads
+from tests.reference_drqv2 import ReferenceDrQV2
 
 OBS = (3, 64, 64)
 SMALL = DrQV2Config(hidden_dim=64, batch_size=16)
@@ -26,10 +30,13 @@ def one_thread():
 
 def make_batch(b: int, action_dim: int = 4, seed: int = 0, obs_shape=OBS) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return dict(obs=torch.randint(0, 256, (b, *obs_shape), dtype=torch.uint8, generator=g),
-                next_obs=torch.randint(0, 256, (b, *obs_shape), dtype=torch.uint8, generator=g),
-                action=torch.rand(b, action_dim, generator=g) * 2 - 1,
-                reward=torch.rand(b, generator=g), discount=torch.full((b,), 0.97))
+    return dict(
+        obs=torch.randint(0, 256, (b, *obs_shape), dtype=torch.uint8, generator=g),
+        next_obs=torch.randint(0, 256, (b, *obs_shape), dtype=torch.uint8, generator=g),
+        action=torch.rand(b, action_dim, generator=g) * 2 - 1,
+        reward=torch.rand(b, generator=g),
+        discount=torch.full((b,), 0.97),
+    )
 
 
 def params(*modules) -> list[torch.Tensor]:
@@ -98,8 +105,6 @@ def test_fast_update_matches_reference_drqv2_update():
 def test_update_does_the_minimum_encoder_work():
     """Two encoder forwards (obs with gradient, next_obs without) and one backward per update, nothing more:
     the convolutions are ~80% of an update's FLOPs, so a redundant pass would cost a third of its time."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     agent = DrQV2Agent(OBS, 4, SMALL)
     batch = make_batch(8, seed=2)
     with FlopCounterMode(display=False) as one_pass:
@@ -131,8 +136,10 @@ def test_state_dict_round_trip_continues_identically():
     assert np.array_equal(agent.act(obs, 5000, False), clone.act(obs, 5000, False))  # noise too
     assert np.array_equal(agent.act(obs, 5000, True), clone.act(obs, 5000, True))
     assert agent.update(batch, 5001) == clone.update(batch, 5001)
-    for a, b in zip(params(agent.encoder, agent.actor, agent.critic, agent.critic_target),
-                    params(clone.encoder, clone.actor, clone.critic, clone.critic_target)):
+    for a, b in zip(
+        params(agent.encoder, agent.actor, agent.critic, agent.critic_target),
+        params(clone.encoder, clone.actor, clone.critic, clone.critic_target),
+    ):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="action_dim"):
         DrQV2Agent(OBS, 3, SMALL).load_state_dict(agent.state_dict())
@@ -174,8 +181,7 @@ def test_bad_batch_and_config_raise_clear_errors():
 def test_learns_a_one_step_bandit(precision):
     """Critic and actor together find the best action of r = -|a - 0.5| (discount 0), in a few seconds."""
     obs_shape = (3, 16, 16)
-    cfg = DrQV2Config(hidden_dim=64, feature_dim=16, lr=1e-3, aug_pad=1, num_expl_steps=0, seed=0,
-                      precision=precision)
+    cfg = DrQV2Config(hidden_dim=64, feature_dim=16, lr=1e-3, aug_pad=1, num_expl_steps=0, seed=0, precision=precision)
     agent = DrQV2Agent(obs_shape, 1, cfg)
     g = torch.Generator().manual_seed(0)
     for _ in range(300):
@@ -189,12 +195,11 @@ def test_learns_a_one_step_bandit(precision):
 
 def test_replay_batch_feeds_update_with_a_bonus_added():
     """The loop's path: sample from the replay, add a [B] bonus to the reward, update."""
-    from agents import ReplayBuffer
-
     rng = np.random.default_rng(0)
     rb = ReplayBuffer(SMALL.replay_capacity, OBS, 4, SMALL.nstep, SMALL.discount, seed=0)
-    rb.add_episode(rng.integers(0, 256, (11, *OBS), dtype=np.uint8), rng.uniform(-1, 1, (10, 4)),
-                   rng.random(10), np.ones(10))
+    rb.add_episode(
+        rng.integers(0, 256, (11, *OBS), dtype=np.uint8), rng.uniform(-1, 1, (10, 4)), rng.random(10), np.ones(10)
+    )
     batch = rb.sample(16)
     batch["reward"] = batch["reward"] + 0.5 * torch.rand(16)
     metrics = DrQV2Agent(OBS, 4, SMALL).update(batch, 3000)
@@ -240,16 +245,16 @@ def test_bf16_state_dict_round_trip_continues_identically():
     assert np.array_equal(agent.act(obs, 5000, True), clone.act(obs, 5000, True))
     for step in (5001, 5002):
         assert agent.update(batch, step) == clone.update(batch, step)
-    for a, b in zip(params(agent.encoder, agent.actor, agent.critic, agent.critic_target),
-                    params(clone.encoder, clone.actor, clone.critic, clone.critic_target)):
+    for a, b in zip(
+        params(agent.encoder, agent.actor, agent.critic, agent.critic_target),
+        params(clone.encoder, clone.actor, clone.critic, clone.critic_target),
+    ):
         assert torch.equal(a, b)
     with pytest.warns(UserWarning, match="precision bf16"):  # loading into an fp32 agent is flagged
         DrQV2Agent(OBS, 4, SMALL).load_state_dict(agent.state_dict())
 
 
 def test_bf16_runs_the_networks_in_bf16_and_keeps_losses_targets_optimiser_fp32(monkeypatch):
-    import agents.drqv2 as drqv2
-
     agent = DrQV2Agent(OBS, 4, BF16)
     seen = {"conv": [], "trunk": [], "mse": []}
     agent.encoder.convnet[2].register_forward_hook(lambda m, i, o: seen["conv"].append(o.dtype))
@@ -304,8 +309,6 @@ def _cpuinfo_bf16() -> bool | None:
 
 
 def test_resolve_precision_on_this_machine_and_bad_names():
-    from common import runtime
-
     native = _cpuinfo_bf16()
     if native is not None:  # torch's probe agrees with the kernel's flags
         assert runtime.cpu_has_native_bf16() == native
@@ -318,8 +321,6 @@ def test_resolve_precision_on_this_machine_and_bad_names():
 
 
 def test_resolve_precision_auto_follows_the_hardware(monkeypatch):
-    from common import runtime
-
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert runtime.resolve_precision("auto", "cpu") == "bf16"
     monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
@@ -333,8 +334,6 @@ def test_resolve_precision_auto_follows_the_hardware(monkeypatch):
 
 
 def test_autocast_helper():
-    from common.runtime import autocast
-
     with autocast("fp32", "cpu"):
         assert not torch.is_autocast_enabled("cpu")
     with autocast("bf16", "cpu"):

@@ -1,4 +1,5 @@
 """The pretraining-budget study on a tiny real dataset: snapshots per budget, CPU time, resume, early stop."""
+
 import shutil
 
 from experiments.budget_study import main, read_rows, snapshot_dir
@@ -10,8 +11,29 @@ def test_study_keeps_one_model_per_budget_and_resumes(tiny_dataset, tmp_path, ca
     root = tmp_path / "root"
     shutil.copytree(f"{tiny_dataset}/datasets", root / "datasets")
     out = tmp_path / "out"
-    args = ["--tasks", TASK, "--codec-steps", "2", "--episodes", "3", "--models", "vqdiffusion", "--budgets", "2", "4",
-            "--context", "1", "--data-root", str(root), "--out", str(out), "--device", "cpu", "--precision", "fp32"]
+    args = [
+        "--tasks",
+        TASK,
+        "--codec-steps",
+        "2",
+        "--episodes",
+        "3",
+        "--models",
+        "vqdiffusion",
+        "--budgets",
+        "2",
+        "4",
+        "--context",
+        "1",
+        "--data-root",
+        str(root),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+    ]
     assert main(args) == 0
     rows = read_rows(out / "pretraining.csv")
     assert [(r["model"], int(r["budget"])) for r in rows] == [("vqdiffusion", 2), ("vqdiffusion", 4)]

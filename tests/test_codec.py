@@ -3,15 +3,22 @@
 The tiny real dataset and the codec trained on it are session fixtures of tests/conftest.py (built once,
 shared with test_videogpt and test_pretrain).
 """
+
 import dataclasses
+import json
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import torch
 
 from rewards.models.codec import VQGAN, CodecConfig, EMAQuantizer
-from rewards.models.image_metrics import psnr, ssim
-from tests.conftest import frames_of, tiny_codec_config
+from rewards.models.config import ModelConfig
+from rewards.models.quality import psnr, ssim
+from rewards.models.videogpt import VideoGPTConfig
+from rewards.models.vqdiffusion import VQDiffusionConfig
+from tests.conftest import frames_of
+
 
 def test_reconstructs_held_out_real_frames(trained_codec, tiny_dataset):
     test = frames_of(tiny_dataset, "test")
@@ -38,8 +45,12 @@ def test_encode_decode_shapes_and_round_trip(trained_codec, tiny_dataset):
 
 
 def test_bad_inputs_raise_value_error(trained_codec):
-    for bad in (torch.zeros(2, 3, 64, 64), torch.zeros(2, 64, 64, 3, dtype=torch.uint8),
-                torch.zeros(2, 3, 32, 32, dtype=torch.uint8), np.zeros((2, 3, 64, 64), np.float32)):
+    for bad in (
+        torch.zeros(2, 3, 64, 64),
+        torch.zeros(2, 64, 64, 3, dtype=torch.uint8),
+        torch.zeros(2, 3, 32, 32, dtype=torch.uint8),
+        np.zeros((2, 3, 64, 64), np.float32),
+    ):
         with pytest.raises(ValueError, match=r"uint8 \[N, 3, 64, 64\]"):
             trained_codec.encode(bad)
     with pytest.raises(ValueError, match="tokens must be"):
@@ -85,15 +96,11 @@ def test_ssim_and_psnr_behave():
 def test_every_model_config_round_trips_through_json_with_typed_tuples():
     """One ``to_dict`` / ``from_dict`` for every model config: tuples (whatever the field is called) and
     nested configs come back typed, so a new tuple field survives a save and load; unknown keys fail."""
-    import json
-    from dataclasses import dataclass, field
-
-    from rewards.models.config import ModelConfig
-    from rewards.models.videogpt import VideoGPTConfig
-    from rewards.models.vqdiffusion import VQDiffusionConfig
-
-    for cfg in (CodecConfig.preset("paper"), VideoGPTConfig.preset("small", context=3),
-                VQDiffusionConfig.preset("paper", context=4)):
+    for cfg in (
+        CodecConfig.preset("paper"),
+        VideoGPTConfig.preset("small", context=3),
+        VQDiffusionConfig.preset("paper", context=4),
+    ):
         again = type(cfg).from_dict(json.loads(json.dumps(cfg.to_dict())))
         assert again == cfg and isinstance(again.optim.betas, tuple)
 

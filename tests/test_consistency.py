@@ -1,5 +1,6 @@
 """One aggregate, one setting: runs made under other settings (bf16 beside fp32, smoke beside quick) are
 refused before anything is aggregated, with the runs on each side named."""
+
 from __future__ import annotations
 
 import json
@@ -10,6 +11,8 @@ import pytest
 from analysis.consistency import MixedSettingsError, check_joins, check_one_setting, mixed_settings
 from analysis.figures import main as figures_main
 from analysis.figures import make_figures
+from suites import run as suite_run
+from suites.plan import expand
 from tests.test_scores import write_run
 
 AGENT = {"batch_size": 64, "lr": 1e-4, "precision": "bf16"}
@@ -44,10 +47,15 @@ def test_an_fp32_run_among_bf16_ones_is_refused_and_named(suite_dir, capsys):
     _run(suite_dir, "rnd", "reach", 2, precision="fp32", agent={**AGENT, "precision": "fp32"})
     mixed = mixed_settings(suite_dir)
     assert set(mixed) == {"precision", "agent.precision"}
-    assert mixed["precision"] == {"'bf16'": ["rnd/reach/seed_0", "rnd/reach/seed_1", "sparse/reach/seed_0",
-                                             "sparse/reach/seed_1"], "'fp32'": ["rnd/reach/seed_2"]}
-    with pytest.raises(MixedSettingsError, match=r"precision: 'bf16' \(4 runs: rnd/reach/seed_0, rnd/reach/seed_1, "
-                                                 r"sparse/reach/seed_0, \.\.\.\) vs 'fp32' \(1 run: rnd/reach/seed_2\)"):
+    assert mixed["precision"] == {
+        "'bf16'": ["rnd/reach/seed_0", "rnd/reach/seed_1", "sparse/reach/seed_0", "sparse/reach/seed_1"],
+        "'fp32'": ["rnd/reach/seed_2"],
+    }
+    with pytest.raises(
+        MixedSettingsError,
+        match=r"precision: 'bf16' \(4 runs: rnd/reach/seed_0, rnd/reach/seed_1, "
+        r"sparse/reach/seed_0, \.\.\.\) vs 'fp32' \(1 run: rnd/reach/seed_2\)",
+    ):
         make_figures("toy", suite_dir.parent, reps=10)
     assert not (suite_dir / "figures").exists()  # nothing half-written
     assert figures_main(["--suite", "toy", "--results", str(suite_dir.parent), "--reps", "10"]) == 1
@@ -55,8 +63,9 @@ def test_an_fp32_run_among_bf16_ones_is_refused_and_named(suite_dir, capsys):
     assert "different settings" in err and "--precision" in err
 
 
-@pytest.mark.parametrize("setting, key", [({"profile": "smoke"}, "profile"),
-                                          ({"agent": {**AGENT, "batch_size": 256}}, "agent.batch_size")])
+@pytest.mark.parametrize(
+    "setting, key", [({"profile": "smoke"}, "profile"), ({"agent": {**AGENT, "batch_size": 256}}, "agent.batch_size")]
+)
 def test_another_profile_or_agent_setting_is_refused(suite_dir, setting, key):
     _run(suite_dir, "sparse", "reach", 2, **setting)
     assert set(mixed_settings(suite_dir)) == {key}
@@ -67,13 +76,15 @@ def test_another_profile_or_agent_setting_is_refused(suite_dir, setting, key):
 def test_a_launch_of_another_precision_beside_a_folders_runs_is_refused_up_front(tmp_path, capsys):
     """The case of a CPU without native bf16: --precision auto there plans fp32 runs, and the folder holds
     bf16 ones (e.g. a copy of the reference experiment). suites.run refuses before preparing anything."""
-    from suites import run as suite_run
-    from suites.plan import expand
-
     results = tmp_path / "results"
     planned = expand("smoke", "smoke", seeds=[0], results=results, precision="fp32")
     there = planned[0]
-    bf16 = {**there.config.as_dict(), "seed": 7, "precision": "bf16", "agent": {**there.config.agent, "precision": "bf16"}}
+    bf16 = {
+        **there.config.as_dict(),
+        "seed": 7,
+        "precision": "bf16",
+        "agent": {**there.config.agent, "precision": "bf16"},
+    }
     run_dir = results / "smoke" / there.config.method / there.config.task / "seed_7"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(bf16, default=str))

@@ -1,7 +1,11 @@
 """Collection round trip, resume, corruption handling, epsilon-greedy quality, loader errors."""
+
+import json
+
 import numpy as np
 import pytest
 
+import tasks
 from tasks import collect as collect_mod
 from tasks import datasets as ds
 
@@ -9,8 +13,9 @@ from tasks import datasets as ds
 @pytest.fixture(scope="module")
 def reach_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("ds")
-    collect_mod.collect("metaworld", ["reach"], episodes=3, epsilons=[1.0], eps_episodes=3, root=root,
-                        show_progress=False)
+    collect_mod.collect(
+        "metaworld", ["reach"], episodes=3, epsilons=[1.0], eps_episodes=3, root=root, show_progress=False
+    )
     return root
 
 
@@ -25,7 +30,6 @@ def test_round_trip(reach_dataset):
     assert ep.success and ep.meta["task"] == "reach" and ep.meta["camera"] == "corner2"
     assert ep.meta["split"] == "train" and ep.meta["epsilon"] == 0.0 and ep.meta["format"] == ds.FORMAT
     # the stored episode is the env's: replaying its seed and actions reproduces its frames
-    import tasks
 
     env = tasks.make("reach")
     try:
@@ -41,10 +45,12 @@ def test_round_trip(reach_dataset):
 
 
 def test_expert_clips_end_at_their_first_success(reach_dataset):
-    """design.md section 3: an expert video ends at its first success frame (inclusive); epsilon-greedy
+    """docs/protocol.md#expert-and-epsilon-greedy-videos: an expert video ends at its first success frame
+    (inclusive); epsilon-greedy
     videos keep the full horizon."""
-    experts = (ds.load_episodes("metaworld", ["reach"], root=reach_dataset)
-               + ds.load_episodes("metaworld", ["reach"], split="test", root=reach_dataset))
+    experts = ds.load_episodes("metaworld", ["reach"], root=reach_dataset) + ds.load_episodes(
+        "metaworld", ["reach"], split="test", root=reach_dataset
+    )
     for ep in experts:
         assert np.flatnonzero(ep.successes).tolist() == [ep.length - 1]
         assert ep.meta["first_success"] == ep.length < tasks_spec("reach").horizon
@@ -53,15 +59,18 @@ def test_expert_clips_end_at_their_first_success(reach_dataset):
 
 
 def tasks_spec(name):
-    import tasks
-
     return tasks.spec(name)
 
 
 def test_an_episode_without_success_is_no_expert_clip():
     t = 5
-    ep = ds.Episode(np.zeros((t + 1, 3, 64, 64), np.uint8), np.zeros((t, 4), np.float32), np.zeros(t, np.float32),
-                    np.zeros(t, bool), {"task": "reach", "seed": 7})
+    ep = ds.Episode(
+        np.zeros((t + 1, 3, 64, 64), np.uint8),
+        np.zeros((t, 4), np.float32),
+        np.zeros(t, np.float32),
+        np.zeros(t, bool),
+        {"task": "reach", "seed": 7},
+    )
     with pytest.raises(ValueError, match="never succeeds"):
         ds.clip_at_first_success(ep)
     ep.successes[[2, 4]] = True
@@ -72,16 +81,22 @@ def test_an_episode_without_success_is_no_expert_clip():
 def test_old_format_is_refused_and_rerecorded(reach_dataset):
     """A file recorded under the old rule (no format field: full-horizon experts) is an error that names
     the command, and resuming collection re-records it."""
-    import json
-
     victim = ds.episode_path(ds.episode_dir("metaworld", "reach", split="test", root=reach_dataset), 0)
     good = ds.read_episode(victim)
     old_meta = {k: v for k, v in good.meta.items() if k != "format"}
     with open(victim, "wb") as f:
-        np.savez_compressed(f, frames=good.frames, actions=good.actions, rewards=good.rewards,
-                            successes=good.successes, meta=np.array(json.dumps(old_meta)))
-    with pytest.raises(ds.OutdatedEpisodeError,
-                       match=f"format 1.*python -m tasks.collect --domain metaworld --tasks reach --data-root {reach_dataset}"):
+        np.savez_compressed(
+            f,
+            frames=good.frames,
+            actions=good.actions,
+            rewards=good.rewards,
+            successes=good.successes,
+            meta=np.array(json.dumps(old_meta)),
+        )
+    with pytest.raises(
+        ds.OutdatedEpisodeError,
+        match=f"format 1.*python -m tasks.collect --domain metaworld --tasks reach --data-root {reach_dataset}",
+    ):
         ds.load_episodes("metaworld", ["reach"], split="test", root=reach_dataset)
     messages = []
     plan = collect_mod.Plan("metaworld", "reach", 3, (1.0,), 3, reach_dataset)
@@ -94,8 +109,9 @@ def test_old_format_is_refused_and_rerecorded(reach_dataset):
 @pytest.mark.parametrize("count", ["0", "-3"])
 def test_episode_counts_must_be_positive(tmp_path, count, capsys):
     with pytest.raises(SystemExit):
-        collect_mod.main(["--domain", "metaworld", "--tasks", "reach", "--episodes", count,
-                          "--data-root", str(tmp_path)])
+        collect_mod.main(
+            ["--domain", "metaworld", "--tasks", "reach", "--episodes", count, "--data-root", str(tmp_path)]
+        )
     assert "must be at least 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="episodes must be at least 1"):
         collect_mod.collect("metaworld", ["reach"], episodes=int(count), root=tmp_path, show_progress=False)
@@ -143,8 +159,11 @@ def test_a_corrupted_file_names_the_command_that_re_records_it(tmp_path):
     victim = ds.episode_path(ds.episode_dir("metaworld", "reach", root=root), 0)
     victim.parent.mkdir(parents=True)
     victim.write_bytes(b"truncated")
-    with pytest.raises(ValueError, match=f"corrupted episode file .*re-record with: python -m tasks.collect "
-                                         f"--domain metaworld --tasks reach --data-root {root}"):
+    with pytest.raises(
+        ValueError,
+        match=f"corrupted episode file .*re-record with: python -m tasks.collect "
+        f"--domain metaworld --tasks reach --data-root {root}",
+    ):
         ds.read_episode(victim, root=root)
     noisy = ds.episode_path(ds.episode_dir("metaworld", "reach", kind=ds.eps_kind(0.5), root=root), 0)
     noisy.parent.mkdir(parents=True)

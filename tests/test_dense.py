@@ -1,4 +1,5 @@
 """The ``dense`` oracle: the env's shaped reward reaches replay, the sparse return is still what train.csv reports."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,10 +39,18 @@ def test_dense_runs_beside_the_methods_of_the_main_suites_only():
     assert "dense" not in {m.label for m in definitions.get("ablate_noise").methods}
 
 
-def test_dense_smoke_run_learns_from_the_shaped_reward(tmp_path):
+def test_a_dense_smoke_run_records_the_shaped_return_beside_the_sparse_one(tmp_path):
     """A real 1k-frame run on reach: the replay gets the dense reward, train.csv keeps the sparse return."""
-    [spec] = expand("metaworld7", "smoke", methods=["dense"], tasks=["reach"], seeds=[0],
-                    results=tmp_path, frames=1000, torch_threads=1)
+    [spec] = expand(
+        "metaworld7",
+        "smoke",
+        methods=["dense"],
+        tasks=["reach"],
+        seeds=[0],
+        results=tmp_path,
+        frames=1000,
+        torch_threads=1,
+    )
     done = train.run(spec.config, spec.run_dir)
     assert done["eval_rows"] >= 2
     evals = pd.read_csv(spec.run_dir / "eval.csv")

@@ -1,6 +1,7 @@
 """Faults of the local launcher, for real: a worker killed with SIGKILL fails its own run only, a killed
 launcher takes its workers with it, a relaunch names the run another launch holds, and Ctrl-C ends in one
 line. Real processes and signals on tiny smoke runs (sparse reward: nothing to prepare)."""
+
 import json
 import os
 import signal
@@ -10,7 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
+from analysis import figures
+from rewards.models import pretrain, store
 from suites import run as suite_run
 from suites.launch import LocalLauncher, WorkerDied
 from suites.plan import expand
@@ -53,10 +57,30 @@ def _launch(results: Path, frames: int) -> subprocess.Popen:
     with SIGINT inherited as ignored: the worst case (a parent that ignores it, as a shell script's
     background job or a test runner may), in which Python installs no KeyboardInterrupt handler itself."""
     return subprocess.Popen(
-        [sys.executable, "-m", "suites.run", "--suite", "smoke", "--methods", "sparse", "--frames", str(frames),
-         "--results", str(results), "--no-figures", "--threads", "1"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=_ignore_sigint)
+        [
+            sys.executable,
+            "-m",
+            "suites.run",
+            "--suite",
+            "smoke",
+            "--methods",
+            "sparse",
+            "--frames",
+            str(frames),
+            "--results",
+            str(results),
+            "--no-figures",
+            "--threads",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=_ignore_sigint,
+    )
 
 
 @pytest.mark.slow
@@ -110,8 +134,24 @@ def test_a_relaunch_names_the_busy_run_and_ctrl_c_ends_in_one_line(tmp_path, cap
         worker = _worker_pid(run_dir)
 
         # a second launch of the same command while the first runs: the run is busy, not done
-        assert suite_run.main(["--suite", "smoke", "--methods", "sparse", "--frames", "5000", "--results",
-                               str(results), "--no-figures", "--threads", "1"]) == 1
+        assert (
+            suite_run.main(
+                [
+                    "--suite",
+                    "smoke",
+                    "--methods",
+                    "sparse",
+                    "--frames",
+                    "5000",
+                    "--results",
+                    str(results),
+                    "--no-figures",
+                    "--threads",
+                    "1",
+                ]
+            )
+            == 1
+        )
         out, err = capsys.readouterr()
         assert "BUSY sparse/reach/seed_0" in out and f"pid {worker}" in out, out
         assert "runs 1/1 done" not in err  # busy is not done
@@ -133,21 +173,23 @@ def test_a_relaunch_names_the_busy_run_and_ctrl_c_ends_in_one_line(tmp_path, cap
 
 
 # ------------------------------------------------------------------------------ messages at the edges
-@pytest.mark.parametrize("where, expected", [
-    ("file", "is a file, not a directory"),
-    ("under_file", "which is a file, not a directory"),
-    ("read_only", "is not writable"),
-])
-@pytest.mark.parametrize("flag", ["--results", "--data-root"])
+# a read-only --data-root is not an error (it is fine when it holds what the runs need): no such case
+@pytest.mark.parametrize(
+    "flag, where, expected",
+    [
+        ("--results", "file", "is a file, not a directory"),
+        ("--data-root", "file", "is a file, not a directory"),
+        ("--results", "under_file", "which is a file, not a directory"),
+        ("--data-root", "under_file", "which is a file, not a directory"),
+        ("--results", "read_only", "is not writable"),
+    ],
+)
 def test_an_unusable_directory_is_one_line_naming_it(tmp_path, capsys, flag, where, expected):
     a_file = tmp_path / "a_file"
     a_file.write_text("not a directory")
     path = {"file": a_file, "under_file": a_file / "sub", "read_only": Path("/proc/sys/vrb_results")}[where]
-    if where == "read_only":
-        if os.access("/proc/sys", os.W_OK):
-            pytest.skip("no read-only directory on this machine")
-        if flag == "--data-root":
-            pytest.skip("a read-only data root is fine when it holds what the runs need")
+    if where == "read_only" and os.access("/proc/sys", os.W_OK):
+        pytest.skip("no read-only directory on this machine")
     args = ["--suite", "smoke", "--methods", "sparse", "--results", str(tmp_path / "r"), flag, str(path)]
     with pytest.raises(SystemExit):
         suite_run.main(args)
@@ -157,9 +199,6 @@ def test_an_unusable_directory_is_one_line_naming_it(tmp_path, capsys, flag, whe
 
 
 def test_a_truncated_model_names_the_file_and_the_command_that_rebuilds_it(tmp_path):
-    import torch
-
-    from rewards.models import store
 
     ref = store.ModelRef("metaworld", "codec", "small", data_root=tmp_path)
     store.save_checkpoint(ref.checkpoint, "codec", {}, {}, torch.nn.Linear(64, 64))
@@ -172,18 +211,22 @@ def test_a_truncated_model_names_the_file_and_the_command_that_rebuilds_it(tmp_p
 
 
 def test_the_metaworld_gain_warning_stays_out_of_the_output():
-    code = ("import numpy as np, tasks; from metaworld.policies.policy import move; "
-            "move(np.zeros(3), np.ones(3), p=10.0); print('moved')")
-    r = subprocess.run([sys.executable, "-W", "default", "-c", code], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import numpy as np, tasks; from metaworld.policies.policy import move; "
+        "move(np.zeros(3), np.ones(3), p=10.0); print('moved')"
+    )
+    r = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert r.returncode == 0 and "moved" in r.stdout, r.stderr
     assert "may be too high" not in r.stderr, r.stderr
 
 
 def test_help_and_list_say_what_is_valid(capsys):
-    from analysis import figures
-    from rewards.models import pretrain
-
     for main in (suite_run.main, pretrain.main, figures.main):
         with pytest.raises(SystemExit):
             main(["--help"])

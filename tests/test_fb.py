@@ -1,5 +1,6 @@
 """The forward-backward representation on a tabular chain MDP: the loss falls, and F^T B(goal) ranks states
 by how close they are to the goal (the property GenReward's frame-level reward relies on)."""
+
 import copy
 
 import torch
@@ -19,8 +20,9 @@ def _chain_batch(gen, size):
 
 def _train(steps, seed=0):
     with seeded_init(seed):
-        learner = FBLearner(FBNetworks(one_hot_encoder(N), action_dim=1, z_dim=16, hidden=64),
-                            gamma=0.9, lr=1e-3, tau=0.05)
+        learner = FBLearner(
+            FBNetworks(one_hot_encoder(N), action_dim=1, z_dim=16, hidden=64), gamma=0.9, lr=1e-3, tau=0.05
+        )
     gen = torch.Generator().manual_seed(seed)
     losses = []
     for _ in range(steps):

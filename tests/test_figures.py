@@ -4,13 +4,13 @@ The suite also carries the partial-results cases: an unfinished run (high scores
 the numbers if it were averaged in), a method missing two tasks, and a task with fewer finished seeds.
 Expected numbers are computed here from the eval lists and checked against rliable called directly.
 """
+
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
-
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -24,14 +24,23 @@ from analysis import aggregate as agg
 from analysis import captions, plots
 from analysis.figures import main, make_figures
 from analysis.palette import method_color, method_colors, method_order
+from analysis.scores import load_scores, run_status
 from tests.test_scores import write_run
 
 TASKS = ["door-close", "reach", "window-open"]
 LEVEL = {"sparse": 0.1, "viper": 0.45, "diffusion_reward": 0.9}
 N_EVALS, EVERY, REPS, FRAMES = 6, 1000, 60, 3000
-STEMS = ["aggregates_final", f"aggregates_{FRAMES}_frames", "probability_of_improvement",
-         "improvement_over_sparse", "improvement_matrix", "performance_profile", "sample_efficiency_iqm",
-         "sample_efficiency_wall_clock", "learning_curves"]
+STEMS = [
+    "aggregates_final",
+    f"aggregates_{FRAMES}_frames",
+    "probability_of_improvement",
+    "improvement_over_sparse",
+    "improvement_matrix",
+    "performance_profile",
+    "sample_efficiency_iqm",
+    "sample_efficiency_wall_clock",
+    "learning_curves",
+]
 
 
 def curve(level: float, task_i: int, seed: int) -> list[float]:
@@ -53,21 +62,37 @@ def suite(tmp_path_factory) -> dict:
     runs = known_runs()
     for (m, t, s), sr in runs.items():
         unfinished = (m, t, s) == ("sparse", "reach", 2)
-        write_run(d, m, t, s, [1.0, 1.0, 1.0] if unfinished else sr, every=EVERY,
-                  budget=(N_EVALS - 1) * EVERY, done=not unfinished)
+        write_run(
+            d,
+            m,
+            t,
+            s,
+            [1.0, 1.0, 1.0] if unfinished else sr,
+            every=EVERY,
+            budget=(N_EVALS - 1) * EVERY,
+            done=not unfinished,
+        )
     write_run(d, "amp", "reach", 0, curve(0.95, 1, 0), every=EVERY)  # amp lacks two tasks
     out = results / "figs"
     written = make_figures("toy", results, out, frames=FRAMES, reps=REPS)
-    return {"results": results, "out": out, "written": written, "runs": runs,
-            "report": (out / "report.md").read_text(), "data": pd.read_csv(out / "figure_data.csv")}
+    return {
+        "results": results,
+        "out": out,
+        "written": written,
+        "runs": runs,
+        "report": (out / "report.md").read_text(),
+        "data": pd.read_csv(out / "figure_data.csv"),
+    }
 
 
 def expected_matrices(runs: dict, frames: int | None = None) -> dict[str, np.ndarray]:
     """Score matrices built by hand: mean of the last 3 evals (at or before ``frames``)."""
     upto = N_EVALS if frames is None else frames // EVERY + 1
     seeds = {"sparse": [0, 1], "viper": [0, 1, 2], "diffusion_reward": [0, 1, 2]}
-    return {m: np.array([[np.mean(runs[(m, t, s)][:upto][-3:]) for t in TASKS] for s in seeds[m]])
-            for m in ["sparse", "viper", "diffusion_reward"]}
+    return {
+        m: np.array([[np.mean(runs[(m, t, s)][:upto][-3:]) for t in TASKS] for s in seeds[m]])
+        for m in ["sparse", "viper", "diffusion_reward"]
+    }
 
 
 def report_table(report: str, label: str) -> list[tuple[str, float, float, float]]:
@@ -86,16 +111,25 @@ def test_every_figure_is_written_as_png_and_pdf(suite):
         assert png.stat().st_size > 5000 and pdf.stat().st_size > 3000, stem
         assert f"({stem}.png)" in suite["report"]
     assert set(suite["written"]) == {out / f"{s}.{e}" for s in STEMS for e in ("png", "pdf")} | {
-        out / "figure_data.csv", out / "report.md", out / "pairwise_tests.csv",
-        out / f"pairwise_tests_{FRAMES}_frames.csv"}
+        out / "figure_data.csv",
+        out / "report.md",
+        out / "pairwise_tests.csv",
+        out / f"pairwise_tests_{FRAMES}_frames.csv",
+    }
 
 
 @pytest.mark.parametrize("label,frames", [("final budget", None), (f"{FRAMES:,} frames", FRAMES)])
 def test_report_order_and_iqm_match_rliable(suite, label, frames):
     expected = expected_matrices(suite["runs"], frames)
     # the same call the analysis makes, with its seed, on matrices built independently
-    func = lambda x: np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x),  # noqa: E731
-                               metrics.aggregate_median(x), metrics.aggregate_optimality_gap(x)])
+    func = lambda x: np.array(  # noqa: E731
+        [
+            metrics.aggregate_iqm(x),
+            metrics.aggregate_mean(x),
+            metrics.aggregate_median(x),
+            metrics.aggregate_optimality_gap(x),
+        ]
+    )
     np.random.seed(0)
     point, ci = rly.get_interval_estimates(expected, func, reps=REPS)
     rows = report_table(suite["report"], label)
@@ -149,8 +183,12 @@ def test_no_results_exit_non_zero_with_a_message(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["--suite", "empty", "--results", str(tmp_path)]) == 1
     assert "no evaluations yet" in capsys.readouterr().err
-    proc = subprocess.run([sys.executable, "-m", "analysis.figures", "--suite", "nope", "--results", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis.figures", "--suite", "nope", "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "no results for suite 'nope'" in proc.stderr and "empty" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -181,13 +219,10 @@ def test_fast_estimators_equal_rliable():
         taus = np.linspace(0, 1, 11)
         assert np.allclose(agg.fast_score_distribution(x, taus), rly.score_distributions(x, taus))
     curves = rng.integers(0, 11, (5, 3, 7)) / 10
-    assert np.allclose(agg.fast_iqm_per_frame(curves),
-                       [metrics.aggregate_iqm(curves[..., i]) for i in range(7)])
+    assert np.allclose(agg.fast_iqm_per_frame(curves), [metrics.aggregate_iqm(curves[..., i]) for i in range(7)])
 
 
 def test_scores_over_frames_matches_per_frame_scores(suite):
-    from analysis.scores import load_scores, run_status
-
     suite_dir = suite["results"] / "toy"
     success = agg.success_rates(load_scores(suite_dir))
     selection = agg.select_runs(run_status(suite_dir), success)
@@ -202,20 +237,40 @@ def test_scores_over_frames_matches_per_frame_scores(suite):
 
 def test_palette_is_keyed_by_name_only():
     assert method_order(["viper", "zeta", "diffusion_reward", "sparse", "alpha"]) == [
-        "sparse", "viper", "diffusion_reward", "alpha", "zeta"]
+        "sparse",
+        "viper",
+        "diffusion_reward",
+        "alpha",
+        "zeta",
+    ]
     assert method_colors(["viper", "diffusion_reward"])["viper"] == method_colors(["viper", "sparse", "x"])["viper"]
     # pinned: a new method's colour is the same in every process (an unstable hash such as hash() would not be)
     assert method_color("my_new_reward") == pytest.approx((0.0, 0.10980392156862745, 0.4980392156862745))
     assert method_color("zeta") != method_color("my_new_reward")
-    known = [method_color(m) for m in method_order(["dense", "sparse", "rnd", "amp", "viper", "viper_std", "viper_ce",
-                                                    "diffusion_reward", "diffusion_ll",
-                                                    "diffusion_reward_nonoise", "genreward"])]
+    known = [
+        method_color(m)
+        for m in method_order(
+            [
+                "dense",
+                "sparse",
+                "rnd",
+                "amp",
+                "viper",
+                "viper_std",
+                "viper_ce",
+                "diffusion_reward",
+                "diffusion_ll",
+                "diffusion_reward_nonoise",
+                "genreward",
+            ]
+        )
+    ]
     assert len(set(known)) == len(known)
     assert method_order(["sparse", "dense"]) == ["dense", "sparse"]  # the oracle first, drawn apart
 
 
-
 # --- what a figure tells a reader by itself: caption, 0-1 axes, visible intervals, compute axis ---------------
+
 
 def _png_caption(path) -> str:
     return Image.open(path).text.get("Description", "")
@@ -229,8 +284,11 @@ def test_every_figure_carries_a_caption_with_its_interval_score_budget_and_runs(
             assert "standard error" in caption and "not a CI" in caption and "3 seeds per task" in caption
             assert "95% stratified-bootstrap" in caption  # names what the other figures use instead
         else:
-            assert f"95% stratified-bootstrap CIs (rliable; {REPS:,} resamples" in caption or \
-                stem == "improvement_matrix" and "no CIs" in caption, (stem, caption)
+            assert (
+                f"95% stratified-bootstrap CIs (rliable; {REPS:,} resamples" in caption
+                or stem == "improvement_matrix"
+                and "no CIs" in caption
+            ), (stem, caption)
             assert "mean of its last 3 evaluations" in caption, (stem, caption)
             # sparse keeps 2 seeds per task (its third is unfinished on reach), the others 3
             assert "3 tasks; runs per method: sparse 6, viper 9, diffusion_reward 9" in caption, (stem, caption)
@@ -239,8 +297,10 @@ def test_every_figure_carries_a_caption_with_its_interval_score_budget_and_runs(
 
 
 def _estimates(values: dict[str, tuple[float, float, float]]) -> pd.DataFrame:
-    return pd.DataFrame([(m, n, *values[m]) for m in values for n in agg.AGGREGATE_METRICS],
-                        columns=["method", "metric", "value", "lower", "upper"])
+    return pd.DataFrame(
+        [(m, n, *values[m]) for m in values for n in agg.AGGREGATE_METRICS],
+        columns=["method", "metric", "value", "lower", "upper"],
+    )
 
 
 COLORS = {"sparse": (0.0, 0.0, 1.0), "rnd": (1.0, 0.0, 0.0), "viper": (0.0, 0.6, 0.0)}
@@ -248,8 +308,11 @@ COLORS = {"sparse": (0.0, 0.0, 1.0), "rnd": (1.0, 0.0, 0.0), "viper": (0.0, 0.6,
 
 def test_aggregate_panels_share_one_0_1_axis_and_drop_the_median_only_when_it_is_the_mean():
     est = _estimates({"sparse": (0.0, 0.0, 0.0), "rnd": (0.02, 0.0, 0.03), "viper": (0.2, 0.1, 0.3)})
-    for tasks, panels in [(2, ["IQM", "Mean", "Optimality Gap"]), (1, ["IQM", "Mean", "Optimality Gap"]),
-                          (3, ["IQM", "Mean", "Median", "Optimality Gap"])]:
+    for tasks, panels in [
+        (2, ["IQM", "Mean", "Optimality Gap"]),
+        (1, ["IQM", "Mean", "Optimality Gap"]),
+        (3, ["IQM", "Mean", "Median", "Optimality Gap"]),
+    ]:
         fig = plots.aggregates(est, list(COLORS), COLORS, "t", caption="c", num_tasks=tasks)
         try:
             assert [ax.get_title() for ax in fig.axes] == panels
@@ -262,7 +325,8 @@ def test_aggregate_panels_share_one_0_1_axis_and_drop_the_median_only_when_it_is
     x = np.random.default_rng(0).random((5, 2))
     assert metrics.aggregate_median(x) == pytest.approx(metrics.aggregate_mean(x))
     assert metrics.aggregate_median(np.random.default_rng(0).random((5, 3))) != pytest.approx(
-        metrics.aggregate_mean(np.random.default_rng(0).random((5, 3))))
+        metrics.aggregate_mean(np.random.default_rng(0).random((5, 3)))
+    )
 
 
 def _colour_pixels(fig, rgb) -> int:
@@ -273,8 +337,15 @@ def _colour_pixels(fig, rgb) -> int:
 
 
 def test_a_zero_width_ci_is_drawn_as_a_visible_tick_and_a_missing_one_as_a_circle():
-    poi = pd.DataFrame({"x": ["rnd", "viper"], "y": "sparse", "value": [0.75, 0.4],
-                        "lower": [0.75, float("nan")], "upper": [0.75, float("nan")]})
+    poi = pd.DataFrame(
+        {
+            "x": ["rnd", "viper"],
+            "y": "sparse",
+            "value": [0.75, 0.4],
+            "lower": [0.75, float("nan")],
+            "upper": [0.75, float("nan")],
+        }
+    )
     fig = plots.improvement(poi, COLORS, "t", color_by="x", caption="c")
     try:
         ax = fig.axes[0]
@@ -301,9 +372,16 @@ def test_a_zero_width_ci_is_drawn_as_a_visible_tick_and_a_missing_one_as_a_circl
 
 
 def test_curves_use_0_1_axes_and_every_learning_curve_panel_has_tick_labels():
-    rows = pd.DataFrame([(m, t, s, f, v, "finished") for m, v in (("sparse", 0.0), ("rnd", 0.0), ("viper", 0.02))
-                         for t in ("door-close", "reach") for s in (0, 1) for f in range(0, 6000, 1000)],
-                        columns=["method", "task", "seed", "frame", "value", "status"])
+    rows = pd.DataFrame(
+        [
+            (m, t, s, f, v, "finished")
+            for m, v in (("sparse", 0.0), ("rnd", 0.0), ("viper", 0.02))
+            for t in ("door-close", "reach")
+            for s in (0, 1)
+            for f in range(0, 6000, 1000)
+        ],
+        columns=["method", "task", "seed", "frame", "value", "status"],
+    )
     fig = plots.learning_curves(rows, ["door-close", "reach"], list(COLORS), COLORS, "t", caption="c")
     try:
         fig.canvas.draw()
@@ -320,12 +398,21 @@ def test_curves_use_0_1_axes_and_every_learning_curve_panel_has_tick_labels():
         assert sparse.get_markevery() != rnd.get_markevery()
     finally:
         plt.close(fig)
-    curves = pd.DataFrame([(m, f, v, v, v) for m, v in (("sparse", 0.0), ("viper", 0.02)) for f in (0, 1000, 2000)],
-                          columns=["method", "frame", "value", "lower", "upper"])
-    for fig in (plots.sample_efficiency(curves, ["sparse", "viper"], COLORS, "t"),
-                plots.profiles({"sparse": np.zeros(11), "viper": np.linspace(1, 0, 11)},
-                               {"sparse": np.zeros((2, 11)), "viper": np.zeros((2, 11))}, np.linspace(0, 1, 11),
-                               ["sparse", "viper"], COLORS, "t")):
+    curves = pd.DataFrame(
+        [(m, f, v, v, v) for m, v in (("sparse", 0.0), ("viper", 0.02)) for f in (0, 1000, 2000)],
+        columns=["method", "frame", "value", "lower", "upper"],
+    )
+    for fig in (
+        plots.sample_efficiency(curves, ["sparse", "viper"], COLORS, "t"),
+        plots.profiles(
+            {"sparse": np.zeros(11), "viper": np.linspace(1, 0, 11)},
+            {"sparse": np.zeros((2, 11)), "viper": np.zeros((2, 11))},
+            np.linspace(0, 1, 11),
+            ["sparse", "viper"],
+            COLORS,
+            "t",
+        ),
+    ):
         try:
             assert fig.axes[0].get_ylim() == (0.0, 1.0)
         finally:
@@ -350,21 +437,27 @@ def test_machine_is_named_from_the_runs_configs(tmp_path):
         run = write_run(tmp_path / "s", "sparse", "reach", seed, [0.0, 0.1])
         cfg = json.loads((run / "config.json").read_text())
         versions = {"torch": "2.13.0+cpu"} | ({"cpu": cpu} if cpu else {})
-        (run / "config.json").write_text(json.dumps({**cfg, "versions": versions, "torch_threads": 1,
-                                                     "eval_episodes": 5}))
+        (run / "config.json").write_text(
+            json.dumps({**cfg, "versions": versions, "torch_threads": 1, "eval_episodes": 5})
+        )
     assert captions.recorded_machine(tmp_path / "s") == (
         "AMD EPYC, CPU-only torch 2.13.0+cpu, 1 torch thread per run (config.json; 1 of 2 runs did not record "
-        "their CPU)")
+        "their CPU)"
+    )
     assert captions.machine_name(tmp_path / "s") == "AMD EPYC, 1 torch thread per run"
     assert captions.eval_episodes(tmp_path / "s") == "5 evaluation episodes"
 
 
 def test_wall_clock_caption_states_each_methods_hours_to_the_last_frame():
-    curves = pd.DataFrame([(m, f, 0.0, 0.0, 0.0) for m in ("sparse", "viper") for f in (0, 1000, 2000)],
-                          columns=["method", "frame", "value", "lower", "upper"])
-    hours = pd.DataFrame([("sparse", f, f / 1000, f / 1000, f / 1000) for f in (0, 1000, 2000)]
-                         + [("viper", f, f / 500, f / 800, f / 400) for f in (0, 1000, 2000)],
-                         columns=["method", "frame", "value", "lower", "upper"])
+    curves = pd.DataFrame(
+        [(m, f, 0.0, 0.0, 0.0) for m in ("sparse", "viper") for f in (0, 1000, 2000)],
+        columns=["method", "frame", "value", "lower", "upper"],
+    )
+    hours = pd.DataFrame(
+        [("sparse", f, f / 1000, f / 1000, f / 1000) for f in (0, 1000, 2000)]
+        + [("viper", f, f / 500, f / 800, f / 400) for f in (0, 1000, 2000)],
+        columns=["method", "frame", "value", "lower", "upper"],
+    )
     fig = plots.sample_efficiency_wall_clock(curves, hours, ["sparse", "viper"], COLORS, "t", "c", "AMD EPYC")
     try:
         caption = plots.figure_caption(fig)

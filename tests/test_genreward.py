@@ -1,17 +1,33 @@
 """GenReward on real recorded MetaWorld episodes with a tiny, briefly trained codec and VQ-Diffusion:
 goal-video rollouts (shape, determinism, cache), the provider's two levels, and exact checkpoints."""
+
+import dataclasses
 import io
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 import rewards
+from analysis.scores import build_scores
+from rewards.base import seeded_init
+from rewards.fb import FBLearner, FBNetworks, PixelTrunk
 from rewards.genreward import model_ref
 from rewards.goal_video import GoalVideoCache, generate, rollout_tokens
 from rewards.models.store import ModelMissingError, ModelRef
 from rewards.prepare import PrepareRequest
+from suites import run as suite_run
+from suites import train
+from suites.plan import expand
 from tasks import datasets as ds
 from tasks.registry import task_set
 
@@ -45,7 +61,7 @@ def test_rollout_shape_determinism_and_cache(root):
     c = generate(codec, model, ep.frames[0], 5, seed=4, steps=2)
     assert a.frames.shape == (6, 3, 64, 64) and a.frames.dtype == np.uint8 and a.latents.shape[0] == 6
     assert np.array_equal(a.frames, b.frames) and torch.equal(a.latents, b.latents)
-    assert a.frames.flags["C_CONTIGUOUS"]  # the layout a checkpoint reloads frames in (issue 15)
+    assert a.frames.flags["C_CONTIGUOUS"]  # the layout a checkpoint reloads frames in: a resume must not change it
     assert not np.array_equal(a.frames, c.frames)  # the seed matters
     cache = GoalVideoCache(codec, model, seed=3, steps=2)
     assert np.array_equal(cache.get(ep.frames[0], 5).frames, a.frames)
@@ -75,12 +91,10 @@ def test_providers_are_registered_and_label_a_real_episode(root):
 
 
 def test_fb_numbers_do_not_depend_on_the_frames_memory_layout():
-    """Issue 15's cause, directly: the codec decodes channels_last, a checkpoint reloads arrays C-contiguous,
+    """Why a resumed run once differed from an uninterrupted one, directly: the codec decodes channels_last,
+    a checkpoint reloads arrays C-contiguous,
     and a CPU convolution takes another kernel (another summation order) per layout. FB's pixel trunk takes
     one layout whatever it is given, so B, z_g, F and the bonus are bit-identical for the same pixels."""
-    from rewards.base import seeded_init
-    from rewards.fb import FBLearner, FBNetworks, PixelTrunk
-
     with seeded_init(0):
         fb = FBLearner(FBNetworks(lambda: (PixelTrunk(64), 128), 4, 32))
     gen = torch.Generator().manual_seed(1)
@@ -99,11 +113,16 @@ def test_fb_numbers_do_not_depend_on_the_frames_memory_layout():
 def _batch(ep, gen, n=8):
     idx = torch.randint(0, len(ep.rewards) - 3, (n,), generator=gen)
     frames = torch.from_numpy(ep.frames)
-    return {"obs": frames[idx], "action": torch.from_numpy(ep.actions)[idx], "reward": torch.zeros(n),
-            "discount": torch.ones(n), "next_obs": frames[idx + 3]}
+    return {
+        "obs": frames[idx],
+        "action": torch.from_numpy(ep.actions)[idx],
+        "reward": torch.zeros(n),
+        "discount": torch.ones(n),
+        "next_obs": frames[idx + 3],
+    }
 
 
-def test_frame_level_bonus_learns_and_checkpoints_resume_exactly(root):
+def test_frame_level_bonus_updates_its_model_and_checkpoints_resume_exactly(root):
     ep = _episode(root)
     p = _make("genreward", root)
     gen = torch.Generator().manual_seed(0)
@@ -115,7 +134,7 @@ def test_frame_level_bonus_learns_and_checkpoints_resume_exactly(root):
         info = p.update(b, step)
     assert {"fb_loss", "fb_ortho_loss"} <= set(info)
     # through torch.save/torch.load as the trainer's checkpoint goes (a deepcopy would keep the arrays' memory
-    # layout, which a pickled numpy array does not: the cause of issue 15 was invisible to a deepcopy)
+    # layout, which a pickled numpy array does not: a layout-only difference is invisible to a deepcopy)
     buf = io.BytesIO()
     torch.save(p.state_dict(), buf)
     state = torch.load(io.BytesIO(buf.getvalue()), weights_only=False)
@@ -144,31 +163,39 @@ def test_bad_input_and_missing_models_say_what_to_do(root, tmp_path):
 
 # ------------------------------------------------------------------------------------ through the trainer
 
+
 def _genreward_runs(genreward_model_root, results, methods=("genreward",), frames=1024):
     """genreward5 smoke runs on pick-place: one eval episode, a short goal video (8 frames, 2 denoising steps)
     so that a 256-step episode does not pay a 256-frame rollout; the request is rebuilt so ``prepare`` makes
     the statistics of exactly these settings."""
-    import dataclasses
-
-    from suites.plan import expand
-
-    runs = expand("genreward5", "smoke", methods=list(methods), tasks=[TASK], results=results, frames=frames,
-                  data_root=str(genreward_model_root), torch_threads=1, device="cpu")
+    runs = expand(
+        "genreward5",
+        "smoke",
+        methods=list(methods),
+        tasks=[TASK],
+        results=results,
+        frames=frames,
+        data_root=str(genreward_model_root),
+        torch_threads=1,
+        device="cpu",
+    )
     out = []
     for spec in runs:
         c = dataclasses.replace(spec.config, eval_episodes=1, checkpoint_every_frames=512, eval_every_frames=frames)
         if c.provider == "genreward":
             c = dataclasses.replace(c, provider_overrides={**c.provider_overrides, "goal_frames": 8, "goal_steps": 2})
-        request = rewards.PrepareRequest.make(rewards.get(c.provider), overrides=c.provider_overrides,
-                                              **{f.name: getattr(spec.prepare, f.name)
-                                                 for f in dataclasses.fields(spec.prepare) if f.name != "overrides"})
+        request = rewards.PrepareRequest.make(
+            rewards.get(c.provider),
+            overrides=c.provider_overrides,
+            **{
+                f.name: getattr(spec.prepare, f.name) for f in dataclasses.fields(spec.prepare) if f.name != "overrides"
+            },
+        )
         out.append(dataclasses.replace(spec, config=c, prepare=request))
     return out
 
 
 def _rows(path):
-    import pandas as pd
-
     return pd.read_csv(path).drop(columns=[c for c in ("time", "fps") if c in pd.read_csv(path, nrows=0).columns])
 
 
@@ -178,31 +205,21 @@ def test_kill_9_and_resume_with_fb_state_gives_the_rows_of_an_uninterrupted_run(
     holds an episode; the key goal frame exists from episode 1's end); the run is killed during episode 3 and
     resumed from the 1024 checkpoint: it must give the uninterrupted run's rows (evaluation at 0 and 1536).
 
-    Issue 15: the resumed episode's learned_return and critic_loss differed in the last digits, because the
+    Why: the resumed episode's learned_return and critic_loss differed in the last digits, because the
     key goal frames were channels_last views of the decoded goal video in the live run but C-contiguous
     arrays after the checkpoint's reload, and a CPU convolution sums in another order per layout (z_g a few
     ulps apart). Where the kill lands is made certain: the test waits for the 1024 checkpoint file itself,
     and episode 3 (tens of seconds) cannot have ended 1 s later (checked: no 1536 checkpoint, run alive)."""
-    import json
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
-    import pandas as pd
-
-    from suites import run as suite_run
-    from suites import train
 
     [whole] = _genreward_runs(genreward_model_root, tmp_path / "whole", frames=1536)
     suite_run.prepare([whole], log=lambda m: None)
     train.run(whole.config, whole.run_dir)
     [killed] = _genreward_runs(genreward_model_root, tmp_path / "killed", frames=1536)
     code = "import json, sys; from suites import train; train.run(json.loads(sys.argv[1]), sys.argv[2])"
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config.as_dict()), str(killed.run_dir)],
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps(killed.config.as_dict()), str(killed.run_dir)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
     ckpts = killed.run_dir / "checkpoints"
     deadline = time.monotonic() + 600
     try:
@@ -237,13 +254,6 @@ def test_kill_9_and_resume_with_fb_state_gives_the_rows_of_an_uninterrupted_run(
 def test_genreward5_smoke_end_to_end(genreward_model_root, tmp_path):
     """prepare (videos and models found made; statistics computed), one 512-frame run of genreward and of
     diffusion_reward on the genreward task set's model, scores written."""
-    import json
-
-    import pandas as pd
-
-    from analysis.scores import build_scores
-    from suites import run as suite_run
-    from suites import train
 
     runs = _genreward_runs(genreward_model_root, tmp_path / "results", ("diffusion_reward", "genreward"), 512)
     logs = []
@@ -260,12 +270,17 @@ def test_genreward5_smoke_end_to_end(genreward_model_root, tmp_path):
         config = json.loads((suite_dir / method / TASK / "seed_0" / "config.json").read_text())
         assert list(pd.read_csv(suite_dir / method / TASK / "seed_0" / "eval.csv")["frame"]) == [0, 512]
     assert config["provider_overrides"]["preset"] == "small"
-    dr = rewards.make("diffusion_reward", task=TASK, domain="metaworld", data_root=genreward_model_root,
-                      task_set="genreward")
+    dr = rewards.make(
+        "diffusion_reward", task=TASK, domain="metaworld", data_root=genreward_model_root, task_set="genreward"
+    )
     # the suite's diffusion_reward reads the five-task model, not the seen-task one (not silently zero-shot)
     assert dr.params["trained_on"] == five and dr.params["task_set"] == "genreward"
-    assert json.loads((suite_dir / "diffusion_reward" / TASK / "seed_0" / "config.json").read_text())[
-        "provider_overrides"]["task_set"] == "genreward"
+    assert (
+        json.loads((suite_dir / "diffusion_reward" / TASK / "seed_0" / "config.json").read_text())[
+            "provider_overrides"
+        ]["task_set"]
+        == "genreward"
+    )
 
 
 def test_prepare_pretrains_the_shared_genreward_model_in_the_requested_precision(genreward_model_root, tmp_path):
@@ -275,10 +290,20 @@ def test_prepare_pretrains_the_shared_genreward_model_in_the_requested_precision
     bf16 launch's diffusion_reward would score with an fp32-trained model, or not, depending on the order."""
     shutil.copytree(genreward_model_root / "datasets", tmp_path / "datasets")  # the videos, no models
     shared = model_ref("metaworld", "small", 2, tmp_path, "genreward")
-    assert shared == ModelRef("metaworld", rewards.get("diffusion_reward").model_name, "small", 2, tmp_path,
-                              task_set="genreward")
-    request = PrepareRequest(domain="metaworld", tasks=(TASK,), data_root=str(tmp_path), preset="small",
-                             pretrain_steps=2, expert_episodes=2, reports=False, device="cpu", precision="bf16")
+    assert shared == ModelRef(
+        "metaworld", rewards.get("diffusion_reward").model_name, "small", 2, tmp_path, task_set="genreward"
+    )
+    request = PrepareRequest(
+        domain="metaworld",
+        tasks=(TASK,),
+        data_root=str(tmp_path),
+        preset="small",
+        pretrain_steps=2,
+        expert_episodes=2,
+        reports=False,
+        device="cpu",
+        precision="bf16",
+    )
     rewards.get("genreward_frame").prepare(request, log=lambda m: None)  # the frame level: no statistics to make
     for ref in (shared.codec, shared):
         meta = torch.load(ref.checkpoint, map_location="cpu", weights_only=False)["meta"]

@@ -1,5 +1,6 @@
 """Launchers: the submitit job path (submitit's local executor: real subprocess jobs), the registry and
 the error texts. The local launcher is covered by test_suites.py (end to end) and test_faults.py (faults)."""
+
 import json
 import os
 import shutil
@@ -15,8 +16,21 @@ submitit = pytest.importorskip("submitit")
 
 def test_submitit_local_runs_a_suite_as_jobs_and_a_second_launch_redoes_nothing(tmp_path, capsys):
     results = tmp_path / "results"
-    args = ["--suite", "smoke", "--methods", "sparse", "--frames", "600", "--results", str(results),
-            "--launcher", "submitit-local", "--slurm-cpus", "1", "--no-figures"]
+    args = [
+        "--suite",
+        "smoke",
+        "--methods",
+        "sparse",
+        "--frames",
+        "600",
+        "--results",
+        str(results),
+        "--launcher",
+        "submitit-local",
+        "--slurm-cpus",
+        "1",
+        "--no-figures",
+    ]
     assert suite_run.main(args) == 0
     suite_dir = results / "smoke"
     run_dir = suite_dir / "sparse" / "reach" / "seed_0"
@@ -47,8 +61,9 @@ def test_bad_slurm_settings_list_the_valid_names(tmp_path):
     with pytest.raises(ValueError, match=r"bad --slurm-param.*'bogus'.*Valid arguments:.*partition"):
         make_launcher("submitit-local", 1, folder=tmp_path, slurm={"bogus": "1"})
     with pytest.raises(SystemExit):
-        suite_run.main(["--suite", "smoke", "--launcher", "submitit-local", "--slurm-param", "novalue",
-                        "--results", str(tmp_path)])
+        suite_run.main(
+            ["--suite", "smoke", "--launcher", "submitit-local", "--slurm-param", "novalue", "--results", str(tmp_path)]
+        )
 
 
 def test_unknown_launcher_lists_the_valid_ones(capsys):

@@ -1,10 +1,11 @@
-"""analysis.learning_parity on the committed fp32 vs bf16 runs (results/reference/precision-parity)."""
+"""scripts.learning_parity on the committed fp32 vs bf16 runs (results/reference/precision-parity)."""
+
 import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from analysis import learning_parity
+from scripts import learning_parity
 
 REF = Path(__file__).resolve().parents[1] / "results" / "reference" / "precision-parity"
 
@@ -21,8 +22,11 @@ def test_a_curve_outside_the_other_variants_seed_spread_fails(tmp_path, capsys):
         df = pd.read_csv(ev)
         df.loc[df["frame"] == 30000, "success_rate"] = 1.0  # both bf16 seeds above fp32's 0.4
         df.to_csv(ev, index=False)
-    verdict = learning_parity.compare(learning_parity.load(tmp_path / "ref" / "fp32"),
-                                      learning_parity.load(tmp_path / "ref" / "bf16"), ("fp32", "bf16"))
+    verdict = learning_parity.compare(
+        learning_parity.load(tmp_path / "ref" / "fp32"),
+        learning_parity.load(tmp_path / "ref" / "bf16"),
+        ("fp32", "bf16"),
+    )
     assert list(verdict.loc[~verdict["overlap"], "frame"]) == [30000]
     assert learning_parity.main([str(tmp_path / "ref" / "fp32"), str(tmp_path / "ref" / "bf16")]) == 1
 

@@ -1,7 +1,9 @@
 """Model diagnostics (copy accuracy, NLL per token, token persistence, codec PSNR): in the pretraining history
 at every evaluation, for any saved model through the quality command, and as checkable functions."""
+
 import csv
 import json
+import shutil
 
 import pytest
 import torch
@@ -10,28 +12,40 @@ from rewards.models import store
 from rewards.models.diagnostics import DIAG_WINDOWS, copy_accuracy, diagnostics, heldout_data, token_persistence
 from rewards.models.pretrain import pretrain
 from rewards.models.quality import main as quality_main
+from rewards.models.quality import write_report
 from rewards.models.store import ModelRef
 from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
 from tests.conftest import TASK
 
-KEYS = {"codec": {"psnr"}, "vqdiffusion": {"copy_accuracy", "persistence", "data_persistence"},
-        "videogpt": {"nll_per_token", "persistence", "data_persistence"}}
+KEYS = {
+    "codec": {"psnr"},
+    "vqdiffusion": {"copy_accuracy", "persistence", "data_persistence"},
+    "videogpt": {"nll_per_token", "persistence", "data_persistence"},
+}
 #: the video models' EMA moves every 25 steps: evaluated at 25 and 50, their scored weights differ
 STEPS = {"codec": (4, 2), "video": (50, 25)}
 
 
 def train(ref: ModelRef, steps: int | None = None) -> None:
     total, every = STEPS["codec" if ref.is_codec else "video"]
-    pretrain(ref, steps=steps or total, tasks=[TASK], batch_size=8, device="cpu", eval_every=every,
-             ckpt_every=every, quality=False, progress=False, log=lambda m: None)
+    pretrain(
+        ref,
+        steps=steps or total,
+        tasks=[TASK],
+        batch_size=8,
+        device="cpu",
+        eval_every=every,
+        ckpt_every=every,
+        quality=False,
+        progress=False,
+        log=lambda m: None,
+    )
 
 
 @pytest.fixture(scope="module")
 def root(tiny_dataset, tmp_path_factory):
     """The tiny dataset with a codec (4 steps, evaluated every 2), a VQ-Diffusion (l=2) and a VideoGPT (l=1)
     (50 steps, evaluated every 25)."""
-    import shutil
-
     root = tmp_path_factory.mktemp("diag_models")
     shutil.copytree(tiny_dataset / "datasets", root / "datasets")
     train(ModelRef("metaworld", "codec", data_root=root))
@@ -85,16 +99,30 @@ def test_data_persistence_is_the_fraction_of_tokens_kept_by_real_consecutive_fra
 def test_a_saved_model_gives_its_history_numbers_through_the_quality_command(root, kind, context, tmp_path):
     """model.pt holds the best-by-validation weights (the last for the codec): the post-hoc diagnostics of
     that file are the history's at that step, so a budget study's snapshots are scored like training."""
-    import shutil
-
     ref = ModelRef("metaworld", kind, "small", context, root)
     meta = store.read_checkpoint(ref.checkpoint)["meta"]
     snapshot = tmp_path / "budget_study" / ref.name / f"step_{meta['steps']}" / "model.pt"  # as the study keeps it
     snapshot.parent.mkdir(parents=True)
     shutil.copy2(ref.checkpoint, snapshot)
     out = tmp_path / "diag.csv"
-    assert quality_main(["--domain", "metaworld", "--diagnostics", "--model-file", str(snapshot),
-                         "--data-root", str(root), "--device", "cpu", "--csv", str(out)]) == 0
+    assert (
+        quality_main(
+            [
+                "--domain",
+                "metaworld",
+                "--diagnostics",
+                "--model-file",
+                str(snapshot),
+                "--data-root",
+                str(root),
+                "--device",
+                "cpu",
+                "--csv",
+                str(out),
+            ]
+        )
+        == 0
+    )
     row = json.loads((snapshot.parent / "diagnostics.json").read_text())
     step = meta.get("best_step") or meta["steps"]
     entry = next(h for h in history(ref) if h["step"] == step)
@@ -109,11 +137,29 @@ def test_a_saved_model_gives_its_history_numbers_through_the_quality_command(roo
 
 def test_the_quality_command_refuses_a_model_of_another_domain_and_a_missing_file(root, tmp_path, capsys):
     path = ModelRef("metaworld", "codec", data_root=root).checkpoint
-    assert quality_main(["--domain", "adroit", "--diagnostics", "--model-file", str(path),
-                         "--data-root", str(root), "--device", "cpu"]) == 2
+    assert (
+        quality_main(
+            [
+                "--domain",
+                "adroit",
+                "--diagnostics",
+                "--model-file",
+                str(path),
+                "--data-root",
+                str(root),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     assert "is a metaworld model, not adroit" in capsys.readouterr().err
-    assert quality_main(["--domain", "metaworld", "--diagnostics", "--model-file", str(tmp_path / "none.pt"),
-                         "--device", "cpu"]) == 2
+    assert (
+        quality_main(
+            ["--domain", "metaworld", "--diagnostics", "--model-file", str(tmp_path / "none.pt"), "--device", "cpu"]
+        )
+        == 2
+    )
     assert "no model file" in capsys.readouterr().err
 
 
@@ -130,8 +176,6 @@ def test_diagnostics_are_deterministic_and_leave_the_global_rng_alone(root):
 
 
 def test_history_diagnostics_are_the_same_resumed_or_uninterrupted(root, tmp_path):
-    import shutil
-
     whole = ModelRef("metaworld", "vqdiffusion", "small", 2, root)
     other = ModelRef("metaworld", "vqdiffusion", "small", 2, tmp_path)
     shutil.copytree(whole.codec.dir, other.codec.dir)
@@ -169,8 +213,6 @@ def test_token_persistence_counts_positions():
 
 
 def test_quality_report_has_the_video_models_diagnostics(root):
-    from rewards.models.quality import write_report
-
     ref = ModelRef("metaworld", "videogpt", "small", 1, root)
     rows = write_report([ref], device="cpu", tasks=[TASK], log=lambda m: None, n_windows=8, n_div=2, n_samples=2)
     metrics = {r["metric"]: r["value"] for r in rows}

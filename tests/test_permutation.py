@@ -1,4 +1,5 @@
 """Exact stratified permutation tests on small hand-made score matrices whose p-values are counted by hand."""
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -47,7 +48,7 @@ def test_identical_methods_are_never_separated():
     a = np.array([[0.2, 1.0], [0.0, 1.0], [0.4, 0.9]])
     r = stratified_permutation_test(a, a.copy(), "iqm", "two-sided")
     assert r.difference == 0 and r.p_value == pytest.approx(1.0)
-    assert not separated((0.0, 0.5), (0.6, 0.9), p_value=0.2)   # disjoint CIs, but the test disagrees
+    assert not separated((0.0, 0.5), (0.6, 0.9), p_value=0.2)  # disjoint CIs, but the test disagrees
     assert not separated((0.0, 0.5), (0.4, 0.9), p_value=0.001)  # the test agrees, the CIs overlap
     assert separated((0.0, 0.5), (0.6, 0.9), p_value=0.01)
 

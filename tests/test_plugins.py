@@ -5,6 +5,7 @@ The distribution is installed with ``--target`` into a temporary folder that onl
 sees (on its PYTHONPATH): entry points are found from the ``.dist-info`` on ``sys.path``, so this is
 what an installed plugin looks like to the suite, and the test's own environment is never changed.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,9 +63,24 @@ def plugin_path(tmp_path_factory):
     (src / "pyproject.toml").write_text(textwrap.dedent(PYPROJECT))
     (src / "vrb_halved_sparse.py").write_text(textwrap.dedent(MODULE))
     target = tmp_path_factory.mktemp("plugin_site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                    "--no-build-isolation", "--target", str(target), str(src)], check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     assert list(target.glob("vrb_halved_sparse-0.1.0.dist-info/entry_points.txt"))
     return target
 
@@ -72,8 +88,9 @@ def plugin_path(tmp_path_factory):
 def _suite_run(plugin_path: Path, *args: str) -> subprocess.CompletedProcess:
     """``python -m suites.run ARGS`` from the worktree, with the plugin installed for that process only."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_path), str(ROOT)]), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "suites.run", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "suites.run", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 def test_the_plugin_is_installed_for_the_launched_process_only(plugin_path):
@@ -87,9 +104,28 @@ def test_the_plugin_is_installed_for_the_launched_process_only(plugin_path):
 def test_an_installed_plugin_runs_through_the_smoke_profile(plugin_path, tmp_path):
     """Beside the suite's own ``sparse``, the plugin by name and with a parameter, all in one launch."""
     results = tmp_path / "results"
-    out = _suite_run(plugin_path, "--suite", "smoke", "--profile", "smoke", "--seeds", "0", "--frames", "600",
-                     "--threads", "1", "--jobs", "1", "--no-figures", "--results", str(results),
-                     "--methods", "sparse", PLUGIN, f"{PLUGIN}:factor=2")
+    out = _suite_run(
+        plugin_path,
+        "--suite",
+        "smoke",
+        "--profile",
+        "smoke",
+        "--seeds",
+        "0",
+        "--frames",
+        "600",
+        "--threads",
+        "1",
+        "--jobs",
+        "1",
+        "--no-figures",
+        "--results",
+        str(results),
+        "--methods",
+        "sparse",
+        PLUGIN,
+        f"{PLUGIN}:factor=2",
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     suite_dir = results / "smoke"
     for label, factor in (("sparse", None), (PLUGIN, 0.5), (f"{PLUGIN}-factor=2", 2.0)):

@@ -1,22 +1,33 @@
-"""bf16 mixed precision of the video models and its wiring (issue 12, design.md section 9, docs/precision.md).
+"""bf16 mixed precision of the video models and its wiring (docs/precision.md).
 
 What must hold whatever the speed: bf16 scoring is deterministic under a seed, ranks windows as fp32 does,
 keeps the VQ-Diffusion posteriors' log-space sums in fp32, never mixes fp32 and bf16 statistics, and a run
 records its precision so that a run directory never mixes two.
 """
+
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
+import rewards
+from common.runtime import DEFAULT_PRECISION, resolve_precision, torch_threads
 from rewards.models import vqdiffusion as vqd
 from rewards.models.precision import autocast, check
+from rewards.models.pretrain import VideoModelTrainer
+from rewards.models.store import ModelRef
 from rewards.models.video_model import score_episode_tokens
 from rewards.models.videogpt import VideoGPT, VideoGPTConfig
 from rewards.models.vqdiffusion import VQDiffusion, VQDiffusionConfig
+from suites import run
+from suites.plan import expand
+from suites.train import ConfigMismatch, check_config
+from tasks.datasets import load_episodes
+from tests.conftest import frames_of
 
 K = 1024
 VOCAB = 16
@@ -38,6 +49,7 @@ def episode_tokens(n: int = 9, seed: int = 0) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- names
 
+
 def test_unresolved_or_unknown_precision_is_refused_naming_the_valid_ones():
     assert check("bf16") == "bf16"
     with pytest.raises(ValueError, match="valid: fp32, bf16.*resolve"):
@@ -48,6 +60,7 @@ def test_unresolved_or_unknown_precision_is_refused_naming_the_valid_ones():
 
 # ----------------------------------------------------------------------------- models
 
+
 @pytest.mark.parametrize("kind", ["ce", "ll"])
 @pytest.mark.parametrize("model", ["vqdiffusion", "videogpt"])
 def test_bf16_scoring_is_deterministic_under_a_seed(model, kind):
@@ -56,8 +69,9 @@ def test_bf16_scoring_is_deterministic_under_a_seed(model, kind):
     tokens = episode_tokens()
 
     def run(precision):
-        return score_episode_tokens(m, tokens, kind, steps=10, noise=True, precision=precision,
-                                    generator=torch.Generator().manual_seed(3))
+        return score_episode_tokens(
+            m, tokens, kind, steps=10, noise=True, precision=precision, generator=torch.Generator().manual_seed(3)
+        )
 
     a, b, f = run("bf16"), run("bf16"), run("fp32")
     assert a.dtype == torch.float32 and torch.isfinite(a).all()
@@ -105,13 +119,16 @@ def toy_batch(task, n, g):
 @pytest.fixture(scope="module")
 def bf16_trained():
     """A one-block VQ-Diffusion trained 120 steps in bf16 (the pretraining path) on a toy video."""
-    from rewards.models.pretrain import VideoModelTrainer
-
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     task = torch.randperm(K, generator=g)[:VOCAB], torch.randperm(VOCAB, generator=g)
-    cfg = VQDiffusionConfig.preset("small", context=2, depth=1, time_sampling="uniform",
-                                   optim=vqd.VQDiffusionOptim(lr=2e-3, warmup_steps=0, grad_clip=1.0))
+    cfg = VQDiffusionConfig.preset(
+        "small",
+        context=2,
+        depth=1,
+        time_sampling="uniform",
+        optim=vqd.VQDiffusionOptim(lr=2e-3, warmup_steps=0, grad_clip=1.0),
+    )
     trainer = VideoModelTrainer("vqdiffusion", cfg, torch.device("cpu"), precision="bf16")
     held = toy_batch(task, 32, torch.Generator().manual_seed(9))
     before = trainer.validate(held)
@@ -141,15 +158,16 @@ def test_bf16_and_fp32_scores_of_a_trained_model_agree_in_rank(bf16_trained, kin
     for p in ("fp32", "bf16"):
         with torch.no_grad(), autocast(p, "cpu"):
             gen = torch.Generator().manual_seed(1)
-            scores[p] = (m.score_ce(ctx, steps=10, noise=False, generator=gen) if kind == "ce"
-                         else m.score_ll(ctx, tgt, steps=10, generator=gen)).numpy()
+            scores[p] = (
+                m.score_ce(ctx, steps=10, noise=False, generator=gen)
+                if kind == "ce"
+                else m.score_ll(ctx, tgt, steps=10, generator=gen)
+            ).numpy()
     assert spearman(scores["fp32"], scores["bf16"]) >= 0.9
     assert np.abs(scores["fp32"] - scores["bf16"]).max() <= 0.1 * np.ptp(scores["fp32"])
 
 
 def test_codec_bf16_encoding_is_deterministic_and_picks_codes_in_fp32(trained_codec, tiny_dataset):
-    from tests.conftest import frames_of
-
     frames = frames_of(tiny_dataset, "test")[:32]
     a = trained_codec.encode(frames, precision="bf16")
     assert torch.equal(a, trained_codec.encode(frames, precision="bf16"))
@@ -164,16 +182,25 @@ def test_codec_bf16_encoding_is_deterministic_and_picks_codes_in_fp32(trained_co
 
 # ----------------------------------------------------------------------------- providers and statistics
 
-def test_video_reward_statistics_are_kept_per_precision(video_model_root):
-    import rewards
-    from rewards.models.store import ModelRef
-    from tasks.datasets import load_episodes
 
-    providers = {p: rewards.make("diffusion_reward", task="reach", domain="metaworld", device="cpu",
-                                 data_root=video_model_root, alpha=0.0, beta=0.0, precision=p)
-                 for p in ("fp32", "bf16")}
+def test_video_reward_statistics_are_kept_per_precision(video_model_root):
+    providers = {
+        p: rewards.make(
+            "diffusion_reward",
+            task="reach",
+            domain="metaworld",
+            device="cpu",
+            data_root=video_model_root,
+            alpha=0.0,
+            beta=0.0,
+            precision=p,
+        )
+        for p in ("fp32", "bf16")
+    }
     assert providers["bf16"].precision == "bf16" and "precision" not in providers["bf16"].params
-    stats = json.loads((ModelRef("metaworld", "vqdiffusion", "small", 2, video_model_root).dir / "stats.json").read_text())
+    stats = json.loads(
+        (ModelRef("metaworld", "vqdiffusion", "small", 2, video_model_root).dir / "stats.json").read_text()
+    )
     # VQ-Diffusion's bf16 key names its scoring path (its own bf16 forward): statistics cached by the
     # autocast path before it, under "..._bf16", are not read
     assert "ce_s10_noise_seed0" in stats and "ce_s10_noise_seed0_bf16_lowp" in stats
@@ -186,8 +213,6 @@ def test_video_reward_statistics_are_kept_per_precision(video_model_root):
 
 
 def test_providers_without_networks_take_the_precision_keyword_and_stay_fp32():
-    import rewards
-
     p = rewards.make("sparse", task="reach", domain="metaworld", precision="bf16")
     assert p.precision == "fp32" and p.params == {}
     with pytest.raises(ValueError, match="valid: auto, bf16, fp32"):
@@ -196,9 +221,8 @@ def test_providers_without_networks_take_the_precision_keyword_and_stay_fp32():
 
 # ----------------------------------------------------------------------------- run configs
 
-def test_suites_run_lists_the_valid_precisions(capsys):
-    from suites import run
 
+def test_suites_run_lists_the_valid_precisions(capsys):
     with pytest.raises(SystemExit):
         run.main(["--suite", "metaworld7", "--precision", "bogus"])
     err = capsys.readouterr().err
@@ -206,13 +230,11 @@ def test_suites_run_lists_the_valid_precisions(capsys):
 
 
 def test_every_run_config_records_its_precision():
-    from suites.plan import expand
-    from common.runtime import DEFAULT_PRECISION, resolve_precision
-
     default = expand("metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu")
     assert all(r.config.precision_requested == DEFAULT_PRECISION for r in default)
-    auto = expand("metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu",
-                  precision="auto")
+    auto = expand(
+        "metaworld7", "smoke", methods=["sparse", "diffusion_reward"], seeds=[0], device="cpu", precision="auto"
+    )
     want = resolve_precision("auto", "cpu")
     for r in auto:
         assert r.config.precision == r.config.agent["precision"] == r.prepare.precision == want
@@ -220,17 +242,29 @@ def test_every_run_config_records_its_precision():
 
 
 def test_an_fp32_run_refuses_a_relaunch_in_bf16(tmp_path):
-    import warnings
 
-    from suites.plan import expand
-    from suites.train import ConfigMismatch, check_config
-
-    fp32 = expand("metaworld7", "smoke", methods=["sparse"], tasks=["reach"], seeds=[0], device="cpu",
-                  precision="fp32", results=tmp_path)[0]
+    fp32 = expand(
+        "metaworld7",
+        "smoke",
+        methods=["sparse"],
+        tasks=["reach"],
+        seeds=[0],
+        device="cpu",
+        precision="fp32",
+        results=tmp_path,
+    )[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # bf16 on a CPU without it warns (emulated): beside the point here
-        bf16 = expand("metaworld7", "smoke", methods=["sparse"], tasks=["reach"], seeds=[0], device="cpu",
-                      precision="bf16", results=tmp_path)[0]
+        bf16 = expand(
+            "metaworld7",
+            "smoke",
+            methods=["sparse"],
+            tasks=["reach"],
+            seeds=[0],
+            device="cpu",
+            precision="bf16",
+            results=tmp_path,
+        )[0]
     fp32.run_dir.mkdir(parents=True)
     (fp32.run_dir / "config.json").write_text(json.dumps(fp32.config.as_dict(), default=str))
     check_config(fp32.config, fp32.run_dir)  # the same config: fine
@@ -247,6 +281,7 @@ def test_an_fp32_run_refuses_a_relaunch_in_bf16(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the bf16 scoring path
+
 
 def test_bf16_scoring_runs_on_bf16_weight_copies_made_per_call_and_never_saved():
     """Under bf16 autocast with autograd off (scoring, sampling) the denoiser runs on bf16 copies of its
@@ -327,8 +362,6 @@ def test_in_place_scoring_arithmetic_gives_the_training_forms_numbers_bit_for_bi
 
 
 def test_torch_threads_sets_the_count_and_restores_it_also_on_error():
-    from common.runtime import torch_threads
-
     before = torch.get_num_threads()
     with pytest.raises(RuntimeError, match="inside"):
         with torch_threads(before + 1):

@@ -1,4 +1,5 @@
 """The prepare request: built once per method by the planner, the key runs are grouped by, checked inputs."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,7 +30,13 @@ def test_methods_that_differ_only_in_other_overrides_share_one_request():
     assert len({r.prepare for r in alpha}) == 1
     req = alpha[0].prepare
     assert (req.domain, req.tasks, req.preset, req.pretrain_steps, req.expert_episodes, req.reports) == (
-        "adroit", ("door",), "small", 30, 2, False)
+        "adroit",
+        ("door",),
+        "small",
+        30,
+        2,
+        False,
+    )
     context = expand("ablate_context", "smoke")  # the context changes the model to pretrain
     assert sorted(r.prepare.override("context") for r in context) == [1, 2, 4, 8]
     assert all(r.config.provider_overrides["preset"] == "small" for r in context)
@@ -38,31 +45,46 @@ def test_methods_that_differ_only_in_other_overrides_share_one_request():
 def test_runner_prepares_each_provider_and_request_once_with_the_union_of_tasks(tmp_path):
     rewards.register("recorder_test")(_Recorder)
     _Recorder.calls = []
-    base = dataclasses.replace(expand("smoke", methods=["sparse"], results=tmp_path)[0].config, provider="recorder_test")
+    base = dataclasses.replace(
+        expand("smoke", methods=["sparse"], results=tmp_path)[0].config, provider="recorder_test"
+    )
     try:
+
         def run(task, context, alpha):
-            req = rewards.PrepareRequest.make(_Recorder, overrides={"context": context, "alpha": alpha},
-                                              domain="metaworld", tasks=(task,), pretrain_steps=3)
+            req = rewards.PrepareRequest.make(
+                _Recorder,
+                overrides={"context": context, "alpha": alpha},
+                domain="metaworld",
+                tasks=(task,),
+                pretrain_steps=3,
+            )
             return RunSpec(dataclasses.replace(base, task=task), tmp_path / task, req)
 
-        suite_run.prepare([run("reach", 2, 0.5), run("door-close", 2, 0.9), run("reach", 4, 0.5),
-                           RunSpec(base, tmp_path, None)], log=lambda m: None)
+        suite_run.prepare(
+            [run("reach", 2, 0.5), run("door-close", 2, 0.9), run("reach", 4, 0.5), RunSpec(base, tmp_path, None)],
+            log=lambda m: None,
+        )
     finally:
         rewards.unregister("recorder_test")
     calls = sorted(_Recorder.calls, key=lambda r: r.override("context"))
     assert [(c.tasks, c.override("context"), c.override("alpha")) for c in calls] == [
-        (("door-close", "reach"), 2, None), (("reach",), 4, None)]  # alpha is not a prepare override
+        (("door-close", "reach"), 2, None),
+        (("reach",), 4, None),
+    ]  # alpha is not a prepare override
     assert all(c.pretrain_steps == 3 and c.precision == "fp32" for c in calls)
 
 
-@pytest.mark.parametrize("fields, message", [
-    (dict(domain="dmc"), r"unknown domain 'dmc'; valid: metaworld, adroit"),
-    (dict(preset="huge"), r"unknown preset 'huge'; valid: small, paper"),
-    (dict(precision="fp16"), r"unknown precision 'fp16'; valid: fp32, bf16"),
-    (dict(pretrain_steps=0), r"pretrain_steps: expected an int >= 1 or None"),
-    (dict(tasks="reach"), r"tasks: expected a sequence of task names"),
-    (dict(overrides=(("context", {"a": 1}),)), r"override 'context': a prepare override must be a plain value"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(domain="dmc"), r"unknown domain 'dmc'; valid: metaworld, adroit"),
+        (dict(preset="huge"), r"unknown preset 'huge'; valid: small, paper"),
+        (dict(precision="fp16"), r"unknown precision 'fp16'; valid: fp32, bf16"),
+        (dict(pretrain_steps=0), r"pretrain_steps: expected an int >= 1 or None"),
+        (dict(tasks="reach"), r"tasks: expected a sequence of task names"),
+        (dict(overrides=(("context", {"a": 1}),)), r"override 'context': a prepare override must be a plain value"),
+    ],
+)
 def test_bad_requests_say_what_is_valid(fields, message):
     with pytest.raises(ValueError, match=message):
         rewards.PrepareRequest(**{"domain": "metaworld", "tasks": ("reach",), **fields})

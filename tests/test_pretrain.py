@@ -1,13 +1,19 @@
 """The pretraining command, model store, reward statistics and quality report, end to end on real frames."""
+
 import json
+import shutil
 
 import pytest
 import torch
 
+import rewards.models.reward_stats as rs
 from rewards.models import store
-from rewards.models.pretrain import main, pretrain
-from rewards.models.store import ModelRef
+from rewards.models.pretrain import ema_average, main, pretrain
+from rewards.models.quality import trained_refs, write_report
 from rewards.models.reward_stats import task_stats
+from rewards.models.store import ModelRef
+from tasks.datasets import DatasetMissingError
+from tasks.registry import TASK_SETS, seen_tasks
 from tests.conftest import TASK
 
 # fp32 explicitly: these tests compare the CLI with `pretrain()` calls (default fp32) and read the fp32 token cache;
@@ -19,7 +25,9 @@ def test_video_model_without_codec_is_refused_naming_the_command(tmp_path, capsy
     rc = main([*FAST, "--model", "videogpt", "--steps", "2", "--data-root", str(tmp_path)])
     assert rc == 2
     err = capsys.readouterr().err
-    assert f"python -m rewards.models.pretrain --domain metaworld --model codec --preset small --data-root {tmp_path}" in err
+    assert (
+        f"python -m rewards.models.pretrain --domain metaworld --model codec --preset small --data-root {tmp_path}"
+    ) in err
     with pytest.raises(store.ModelMissingError, match="--model videogpt --preset small --context 2"):
         ModelRef("metaworld", "videogpt", "small", 2, tmp_path).load_with_codec("cpu")
     with pytest.raises(ValueError, match="codec, videogpt, vqdiffusion"):
@@ -27,11 +35,10 @@ def test_video_model_without_codec_is_refused_naming_the_command(tmp_path, capsy
 
 
 def test_missing_dataset_fails_clearly(tmp_path):
-    from tasks.datasets import DatasetMissingError
-
     with pytest.raises(DatasetMissingError, match="python -m tasks.collect --domain metaworld"):
-        pretrain(ModelRef("metaworld", "codec", data_root=tmp_path), steps=1, tasks=[TASK], device="cpu",
-                 progress=False)
+        pretrain(
+            ModelRef("metaworld", "codec", data_root=tmp_path), steps=1, tasks=[TASK], device="cpu", progress=False
+        )
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +46,9 @@ def trained_root(tiny_dataset):
     """Codec (3 steps) then VideoGPT (l=1, 4 steps) through the CLI, on the tiny real dataset."""
     root = str(tiny_dataset)
     assert main([*FAST, "--model", "codec", "--steps", "3", "--data-root", root, "--no-quality"]) == 0
-    assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "4", "--data-root", root,
-                 "--no-quality"]) == 0
+    assert (
+        main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "4", "--data-root", root, "--no-quality"]) == 0
+    )
     return root
 
 
@@ -52,8 +60,25 @@ def test_cli_trains_and_resumes_exactly(trained_root, tmp_path, capsys):
     assert (ref.codec.dir / "tokens" / TASK / "expert_train.pt").exists()
     capsys.readouterr()
     # continue to 6 steps: resumes at 4, does not redo them
-    assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "6", "--data-root", trained_root,
-                 "--eval-every", "1", "--no-quality"]) == 0
+    assert (
+        main(
+            [
+                *FAST,
+                "--model",
+                "videogpt",
+                "--context",
+                "1",
+                "--steps",
+                "6",
+                "--data-root",
+                trained_root,
+                "--eval-every",
+                "1",
+                "--no-quality",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr()
     assert "resuming videogpt from step 4" in out.out
     hist = json.loads((d / "history.json").read_text())
@@ -61,19 +86,37 @@ def test_cli_trains_and_resumes_exactly(trained_root, tmp_path, capsys):
     resumed = store.read_checkpoint(d / "model.pt")["state_dict"]
     # the same 6 steps in one go (fresh root sharing the codec) give the same weights: RNG is restored
     other = tmp_path / "again"
-    import shutil
 
     other_ref = ModelRef("metaworld", "videogpt", "small", 1, other)
     shutil.copytree(ref.codec.dir, other_ref.codec.dir)
     shutil.copytree(f"{trained_root}/datasets", other / "datasets")
-    assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "6", "--data-root", str(other),
-                 "--no-quality"]) == 0
+    assert (
+        main(
+            [*FAST, "--model", "videogpt", "--context", "1", "--steps", "6", "--data-root", str(other), "--no-quality"]
+        )
+        == 0
+    )
     straight = store.read_checkpoint(other_ref.checkpoint)
     for k, v in resumed.items():
         torch.testing.assert_close(v, straight["state_dict"][k], msg=k)
     # already there: nothing to do
-    assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "6", "--data-root", trained_root,
-                 "--no-quality"]) == 0
+    assert (
+        main(
+            [
+                *FAST,
+                "--model",
+                "videogpt",
+                "--context",
+                "1",
+                "--steps",
+                "6",
+                "--data-root",
+                trained_root,
+                "--no-quality",
+            ]
+        )
+        == 0
+    )
     assert "nothing to do" in capsys.readouterr().out
     codec, net = ref.load_with_codec("cpu")
     assert net.meta["tasks"] == [TASK] and not net.training and codec.config.codebook_size == 1024
@@ -81,14 +124,14 @@ def test_cli_trains_and_resumes_exactly(trained_root, tmp_path, capsys):
 
 
 def test_reward_stats_are_cached_and_recomputed_when_the_model_changes(trained_root, monkeypatch):
-    import rewards.models.reward_stats as rs
-
     ref = ModelRef("metaworld", "videogpt", "small", 1, trained_root)
     kw = dict(tasks=[TASK, "drawer-open"])
     ll = task_stats(ref, "ll", **kw)
     assert set(ll) == {TASK}  # drawer-open has no videos here: no statistics
-    n_frames = sum(ep.shape[0] - 1 for ep in store.episode_tokens(
-        ref.codec.load("cpu"), "metaworld", [TASK], root=trained_root)[TASK])
+    n_frames = sum(
+        ep.shape[0] - 1
+        for ep in store.episode_tokens(ref.codec.load("cpu"), "metaworld", [TASK], root=trained_root)[TASK]
+    )
     assert ll[TASK]["n"] == n_frames and ll[TASK]["std"] > 0 and ll[TASK]["mean"] < 0
     ce = task_stats(ref, "ce", noise=False, **kw)
     assert ce[TASK]["mean"] != ll[TASK]["mean"]
@@ -112,12 +155,11 @@ def test_reward_stats_are_cached_and_recomputed_when_the_model_changes(trained_r
 
 
 def test_quality_report_is_written(trained_root):
-    from rewards.models.quality import trained_refs, write_report
-
     refs = trained_refs("metaworld", "small", context=1, root=trained_root)
     assert [r.name for r in refs] == ["codec_small", "videogpt_small_l1"]  # vqdiffusion was never trained
-    rows = write_report(refs, device="cpu", tasks=[TASK], log=lambda m: None, n_frames=64, n_windows=16, n_div=4,
-                        n_samples=2)
+    rows = write_report(
+        refs, device="cpu", tasks=[TASK], log=lambda m: None, n_frames=64, n_windows=16, n_div=4, n_samples=2
+    )
     metrics = {(r["model"], r["metric"]): r["value"] for r in rows}
     assert ("codec_small", "recon_psnr") in metrics and ("videogpt_small_l1", "diversity_eps_1.00") in metrics
     assert all(v == v for v in metrics.values())  # no NaN
@@ -128,8 +170,6 @@ def test_quality_report_is_written(trained_root):
 
 
 def test_task_set_names_the_model_directory_and_command_only_when_not_the_default(tmp_path):
-    from tasks.registry import TASK_SETS, seen_tasks
-
     seen = ModelRef("metaworld", "vqdiffusion", "small", 2, tmp_path)
     five = ModelRef("metaworld", "vqdiffusion", "small", 2, tmp_path, task_set="genreward")
     assert seen.task_set == "seen" and seen.name == "vqdiffusion_small_l2" and seen.codec.name == "codec_small"
@@ -149,8 +189,21 @@ def test_cli_task_set_trains_on_its_tasks_and_refuses_unknown_sets(tiny_dataset,
     """``--task-set genreward`` without ``--tasks`` trains on the five tasks: none are recorded here, so the
     dataset error names them (the command the error names makes them)."""
     root = str(tiny_dataset)
-    args = ["--domain", "metaworld", "--model", "codec", "--steps", "1", "--data-root", root, "--no-quality",
-            "--batch-size", "8", "--device", "cpu"]
+    args = [
+        "--domain",
+        "metaworld",
+        "--model",
+        "codec",
+        "--steps",
+        "1",
+        "--data-root",
+        root,
+        "--no-quality",
+        "--batch-size",
+        "8",
+        "--device",
+        "cpu",
+    ]
     assert main([*args, "--task-set", "genreward"]) == 2
     assert "bin-picking" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -160,13 +213,28 @@ def test_cli_task_set_trains_on_its_tasks_and_refuses_unknown_sets(tiny_dataset,
 
 def test_saved_video_model_is_the_best_by_validation_ema(tiny_dataset, tmp_path):
     """model.pt holds the EMA weights of the evaluation with the lowest validation loss, and says so."""
-    import shutil
-
     root = tmp_path / "root"
     shutil.copytree(f"{tiny_dataset}/datasets", root / "datasets")
     assert main([*FAST, "--model", "codec", "--steps", "2", "--data-root", str(root), "--no-quality"]) == 0
-    assert main([*FAST, "--model", "vqdiffusion", "--context", "1", "--steps", "8", "--eval-every", "2",
-                 "--data-root", str(root), "--no-quality"]) == 0
+    assert (
+        main(
+            [
+                *FAST,
+                "--model",
+                "vqdiffusion",
+                "--context",
+                "1",
+                "--steps",
+                "8",
+                "--eval-every",
+                "2",
+                "--data-root",
+                str(root),
+                "--no-quality",
+            ]
+        )
+        == 0
+    )
     d = ModelRef("metaworld", "vqdiffusion", "small", 1, root).dir
     hist = json.loads((d / "history.json").read_text())
     best = min(hist, key=lambda h: h["val_loss"])
@@ -182,17 +250,13 @@ def test_saved_video_model_is_the_best_by_validation_ema(tiny_dataset, tmp_path)
 
 
 def test_ema_follows_the_weights_early_and_reaches_the_release_decay():
-    from rewards.models.pretrain import ema_average
-
     avg = ema_average(0.99)
     one, zero = torch.ones(1), torch.zeros(1)
-    assert avg(zero, one, torch.tensor(0)).item() == pytest.approx(0.9)    # d = 1/10 after no update
+    assert avg(zero, one, torch.tensor(0)).item() == pytest.approx(0.9)  # d = 1/10 after no update
     assert avg(zero, one, torch.tensor(2000)).item() == pytest.approx(0.01)  # d = 0.99 later
 
 
 def test_a_state_saved_before_selection_by_validation_is_refused(trained_root, tmp_path, capsys):
-    import shutil
-
     ref = ModelRef("metaworld", "videogpt", "small", 1, trained_root)
     other = tmp_path / "old"
     shutil.copytree(ref.codec.dir, ModelRef("metaworld", "codec", data_root=other).dir)
@@ -202,6 +266,10 @@ def test_a_state_saved_before_selection_by_validation_is_refused(trained_root, t
     st = store.read_checkpoint(path)
     del st["trainer"]["ema"]
     torch.save(st, path)
-    assert main([*FAST, "--model", "videogpt", "--context", "1", "--steps", "9", "--data-root", str(other),
-                 "--no-quality"]) == 2
+    assert (
+        main(
+            [*FAST, "--model", "videogpt", "--context", "1", "--steps", "9", "--data-root", str(other), "--no-quality"]
+        )
+        == 2
+    )
     assert "without EMA weights" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""Exploration schedule per profile (design.md section 4, Decision 2026-11-22)."""
+"""Exploration schedule per profile (docs/protocol.md#agent-drq-v2)."""
+
 from agents import DrQV2Config
 from suites.plan import expand
 
@@ -17,8 +18,9 @@ def test_quick_profile_std_reaches_final_at_the_last_agent_step(tmp_path):
 
 
 def test_frames_override_rescales_and_assembly_counts_its_action_repeat(tmp_path):
-    run, = expand("metaworld7", "quick", methods=["sparse"], tasks=["assembly"], seeds=[0], frames=9000,
-                  results=tmp_path)
+    (run,) = expand(
+        "metaworld7", "quick", methods=["sparse"], tasks=["assembly"], seeds=[0], frames=9000, results=tmp_path
+    )
     assert _agent(run).std_duration == 9000 // 3
 
 

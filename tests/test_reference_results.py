@@ -6,6 +6,7 @@ Every suite folder under ``results/reference/`` is checked (a folder holding ``<
 run directories): the pilots, the precision-parity runs and the reference experiment once it is committed.
 Where a folder ships its ``figures/report.md``, the regenerated report must be the same text.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """ReplayBuffer: n-step targets by hand, episode boundaries, FIFO eviction, checkpoint round trip, episode store."""
+
 from __future__ import annotations
 
 import io
@@ -29,8 +30,9 @@ def test_nstep_returns_by_hand_with_terminal():
     r = np.array([1, 2, 3, 4, 5], np.float32)
     d = np.array([1, 1, 1, 1, 0], np.float32)  # terminal at the last step
     reward, discount = nstep_returns(r, d, nstep=3, gamma=0.9)
-    np.testing.assert_allclose(reward, [1 + 0.9 * 2 + 0.81 * 3, 2 + 0.9 * 3 + 0.81 * 4, 3 + 0.9 * 4 + 0.81 * 5],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        reward, [1 + 0.9 * 2 + 0.81 * 3, 2 + 0.9 * 3 + 0.81 * 4, 3 + 0.9 * 4 + 0.81 * 5], rtol=1e-6
+    )
     np.testing.assert_allclose(discount, [0.729, 0.729, 0.0], rtol=1e-6)
     # a zero discount in the middle of a window cuts the later rewards and the bootstrap
     reward, discount = nstep_returns(r, np.array([1, 0, 1, 1, 1], np.float32), nstep=3, gamma=0.9)
@@ -147,8 +149,12 @@ def _saved(state) -> bytes:
 
 
 def _random_episode(rng, length, obs=OBS):
-    return (rng.integers(0, 256, (length + 1, *obs), dtype=np.uint8), rng.uniform(-1, 1, (length, 2)),
-            rng.normal(size=length), (rng.random(length) > 0.1).astype(np.float32))
+    return (
+        rng.integers(0, 256, (length + 1, *obs), dtype=np.uint8),
+        rng.uniform(-1, 1, (length, 2)),
+        rng.normal(size=length),
+        (rng.random(length) > 0.1).astype(np.float32),
+    )
 
 
 def test_store_writes_each_episode_once_compressed_and_readable(tmp_path):
@@ -242,9 +248,11 @@ def test_bad_store_states_raise_clear_errors(tmp_path):
         ReplayBuffer(100, OBS, 2, nstep=3, gamma=0.99, store=tmp_path / "a").load_state_dict(state)
     with pytest.raises(ValueError, match="format 1"):
         ReplayBuffer(100, OBS, 2, nstep=3, gamma=0.99, store=tmp_path / "a").load_state_dict(
-            {k: v for k, v in state.items() if k != "format"})
+            {k: v for k, v in state.items() if k != "format"}
+        )
     with pytest.raises(ValueError, match="no store"):
         ReplayBuffer(100, OBS, 2, nstep=3, gamma=0.99).load_state_dict(state)
     with pytest.raises(ValueError, match="rebuild"):  # a smaller capacity cannot hold what the state holds
         ReplayBuffer(9, OBS, 2, nstep=3, gamma=0.99, store=tmp_path / "a").load_state_dict(
-            {**state, "num_added": 1, "first_held": 0, "num_transitions": 999})
+            {**state, "num_added": 1, "first_held": 0, "num_transitions": 999}
+        )

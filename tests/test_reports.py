@@ -1,4 +1,5 @@
-"""Reports and figures that claim no more than the numbers carry (issue 13), and the dense oracle kept apart."""
+"""Reports and figures that claim no more than the numbers carry, and the dense oracle kept apart."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,13 @@ def _report(tmp_path_factory, name: str, runs: dict, profile: str) -> dict:
         _write(results / name, method, task, seed, success, profile)
     out = results / "figs"
     written = make_figures(name, results, out, reps=REPS)
-    return {"results": results, "out": out, "written": written, "report": (out / "report.md").read_text(),
-            "data": pd.read_csv(out / "figure_data.csv")}
+    return {
+        "results": results,
+        "out": out,
+        "written": written,
+        "report": (out / "report.md").read_text(),
+        "data": pd.read_csv(out / "figure_data.csv"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +68,15 @@ def test_all_zero_tie_names_no_best_method(tie):
 
 
 def test_overlapping_cis_share_a_rank_separated_ones_do_not():
-    est = pd.DataFrame({"method": ["a", "b", "c"], "metric": "IQM", "value": [0.5, 0.45, 0.1],
-                        "lower": [0.4, 0.3, 0.0], "upper": [0.6, 0.55, 0.2]})
+    est = pd.DataFrame(
+        {
+            "method": ["a", "b", "c"],
+            "metric": "IQM",
+            "value": [0.5, 0.45, 0.1],
+            "lower": [0.4, 0.3, 0.0],
+            "upper": [0.6, 0.55, 0.2],
+        }
+    )
     ranks = tie_aware_ranks(est)
     assert ranks[["method", "rank", "tied"]].values.tolist() == [["a", 1, True], ["b", 1, True], ["c", 3, False]]
     assert separated_pairs(est) == [("a", "c"), ("b", "c")]  # a and b overlap: not a claim
@@ -72,15 +85,24 @@ def test_overlapping_cis_share_a_rank_separated_ones_do_not():
 def test_tied_methods_are_listed_by_iqm_not_display_order():
     """One rank, two methods: the one with the higher IQM comes first whatever the display order (the shipped
     metaworld7 table once listed amp, IQM 0.067, above viper_std, 0.483, both "1=")."""
-    est = pd.DataFrame({"method": ["amp", "viper_std", "sparse"], "metric": "IQM", "value": [0.067, 0.483, 0.0],
-                        "lower": [0.0, 0.467, 0.0], "upper": [0.567, 0.5, 0.1]})
+    est = pd.DataFrame(
+        {
+            "method": ["amp", "viper_std", "sparse"],
+            "metric": "IQM",
+            "value": [0.067, 0.483, 0.0],
+            "lower": [0.0, 0.467, 0.0],
+            "upper": [0.567, 0.5, 0.1],
+        }
+    )
     ranks = tie_aware_ranks(est)
     assert ranks[["method", "rank"]].values.tolist() == [["viper_std", 1], ["amp", 1], ["sparse", 2]]
 
 
 def test_report_lists_separated_pairs_or_says_none(tie, tmp_path_factory):
     section = _aggregates_section(tie["report"])
-    assert "Separated pairs (IQM 95% CIs disjoint and permutation p < 0.05): none: no two methods are told apart" in section
+    assert (
+        "Separated pairs (IQM 95% CIs disjoint and permutation p < 0.05): none: no two methods are told apart"
+    ) in section
     runs = {("sparse", t, s): [0.0, 0.0, 0.0, 0.0] for t in TASKS for s in (0, 1, 2)}
     runs.update({("amp", t, s): [0.0, 0.5, 1.0, 1.0] for t in TASKS for s in (0, 1, 2)})
     apart = _aggregates_section(_report(tmp_path_factory, "apart", runs, "quick")["report"])
@@ -96,8 +118,11 @@ def test_methods_with_seeds_are_compared_while_a_one_seed_method_is_not(tmp_path
     partial = _report(tmp_path_factory, "partial", runs, "quick")
     report = partial["report"]
     section = _aggregates_section(report)
-    rows = {line.split("|")[2].strip(): line for line in section.splitlines() if line.startswith("| ")
-            and "rank" not in line and "---" not in line}
+    rows = {
+        line.split("|")[2].strip(): line
+        for line in section.splitlines()
+        if line.startswith("| ") and "rank" not in line and "---" not in line
+    }
     assert rows["amp"].startswith("| 1 | amp | 0.833 [") and rows["sparse"].startswith("| 2 | sparse | 0.000 [")
     assert rows["rnd"].startswith("| - | rnd | 0.000 (CI not available)")
     assert "CIs not available for `rnd` (one seed per task)" in section
@@ -107,20 +132,34 @@ def test_methods_with_seeds_are_compared_while_a_one_seed_method_is_not(tmp_path
     section = _aggregates_section(_report(tmp_path_factory, "alone", alone, "quick")["report"])
     assert "Separated pairs (IQM 95% CIs disjoint and permutation p < 0.05): none yet: only `sparse` has CIs" in section
     poi = report.split("## Probability of improvement")[1].split("\n## ")[0]
-    assert any(line.startswith("- P(") and "amp" in line and "sparse" in line and "[" in line
-               for line in poi.splitlines())
+    assert any(
+        line.startswith("- P(") and "amp" in line and "sparse" in line and "[" in line for line in poi.splitlines()
+    )
     assert all("CI not available" in line for line in poi.splitlines() if line.startswith("- P(") and "rnd" in line)
     over = report.split("## Probability of improvement over `sparse` (final budget)")[1].split("\n## ")[0]
     lines = sorted(line for line in over.splitlines() if line.startswith("- P("))
     assert len(lines) == 2 and lines[0].startswith("- P(amp > sparse) = 1.000 [")  # amp wins every pairing
-    assert lines[1].startswith("- P(rnd > sparse) = 0.500 (CI not available")       # all-zero tie: 0.5
+    assert lines[1].startswith("- P(rnd > sparse) = 0.500 (CI not available")  # all-zero tie: 0.5
     # the figures draw what the report says: no interval wherever rnd is involved, intervals elsewhere
     data = partial["data"]
     with_rnd = (data["method"] == "rnd") | (data["other"] == "rnd")
-    stats = data[data["figure"].isin(["aggregates_final", "probability_of_improvement", "improvement_over_sparse",
-                                      "performance_profile", "sample_efficiency_iqm"])]
-    assert set(stats.loc[with_rnd, "figure"]) >= {"aggregates_final", "improvement_over_sparse",
-                                                  "performance_profile", "sample_efficiency_iqm"}
+    stats = data[
+        data["figure"].isin(
+            [
+                "aggregates_final",
+                "probability_of_improvement",
+                "improvement_over_sparse",
+                "performance_profile",
+                "sample_efficiency_iqm",
+            ]
+        )
+    ]
+    assert set(stats.loc[with_rnd, "figure"]) >= {
+        "aggregates_final",
+        "improvement_over_sparse",
+        "performance_profile",
+        "sample_efficiency_iqm",
+    }
     assert stats.loc[with_rnd, ["lower", "upper"]].isna().all().all()
     assert stats.loc[~with_rnd, ["lower", "upper"]].notna().all().all()
 
@@ -134,9 +173,13 @@ def test_verdict_says_a_separated_difference_is_measured_while_another_method_la
     runs.update({("rnd", t, 0): [0.0, 0.0, 0.0, 0.0] for t in TASKS})
     section = _aggregates_section(_report(tmp_path_factory, "measured", runs, "quick")["report"])
     assert "No best method: CIs not available for `rnd` (one seed per task)" in section
-    assert "Among the methods with CIs, `viper_std` is above every other (IQM 95% CIs disjoint and permutation p < 0.05)." in section
-    assert ("IQM of `diffusion_reward` relative to `viper_std` (the other method with the highest point "
-            "estimate): -100.0%, a measured difference (`viper_std` above `diffusion_reward`") in section
+    assert (
+        "Among the methods with CIs, `viper_std` is above every other (IQM 95% CIs disjoint and permutation p < 0.05)."
+    ) in section
+    assert (
+        "IQM of `diffusion_reward` relative to `viper_std` (the other method with the highest point "
+        "estimate): -100.0%, a measured difference (`viper_std` above `diffusion_reward`"
+    ) in section
     assert "not a measured difference" not in section
     close = {k: v for k, v in runs.items() if k[0] != "viper_std"}
     close.update({("viper_std", t, s): [0.0, 0.0, 0.0, 1.0 if s == 0 else 0.0] for t in TASKS for s in (0, 1, 2)})
@@ -169,10 +212,12 @@ def test_runs_table_counts_training_episodes_with_a_success(tmp_path_factory):
     for task, succ in flags.items():
         rows = "".join(f"{200 * (i + 1)},{100 * (i + 1)},{i + 1},0,0,{s},90\n" for i, s in enumerate(succ))
         (results / "trained" / "sparse" / task / "seed_0" / "train.csv").write_text(
-            "frame,step,episode,episode_return,learned_return,success,fps\n" + rows)
+            "frame,step,episode,episode_return,learned_return,success,fps\n" + rows
+        )
     for task, seconds in (("door-close", 5400), ("reach", 1800)):  # done.json as the runner writes it
         (results / "trained" / "sparse" / task / "seed_0" / "done.json").write_text(
-            json.dumps({"frames": 1500, "seconds": seconds}))
+            json.dumps({"frames": 1500, "seconds": seconds})
+        )
     make_figures("trained", results, results / "figs", reps=REPS)
     runs_section = (results / "figs" / "report.md").read_text().split("## Runs")[1].split("\n## ")[0]
     assert "| sparse | 2 | 2 | 0 | 0 | 2 of 6 (door-close 0, reach 2) | 2.0 |" in runs_section
@@ -184,8 +229,11 @@ def test_one_seed_says_cis_are_not_available(one_seed):
     assert "CIs not available" in section and "[0.000, 0.000]" not in one_seed["report"]
     assert "[" not in section.split("runs per task |")[1].split("CIs not available")[0]  # no interval cells
     assert "No best method: CIs not available (one seed per task)" in section
-    assert all(line.startswith("| - |") for line in section.splitlines() if line.startswith("| ") and
-               "rank" not in line and "---" not in line)
+    assert all(
+        line.startswith("| - |")
+        for line in section.splitlines()
+        if line.startswith("| ") and "rank" not in line and "---" not in line
+    )
     assert "CI not available: one seed per task" in one_seed["report"].split("## Probability of improvement")[1]
 
 
@@ -217,10 +265,20 @@ def test_regenerated_figures_are_byte_identical(tie):
 
 def test_dense_never_enters_aggregates_or_rankings(tie):
     data, report = tie["data"], tie["report"]
-    ranked = data[data["figure"].isin(["aggregates_final", "probability_of_improvement", "improvement_matrix",
-                                       "performance_profile", "sample_efficiency_iqm"])]
+    ranked = data[
+        data["figure"].isin(
+            [
+                "aggregates_final",
+                "probability_of_improvement",
+                "improvement_matrix",
+                "performance_profile",
+                "sample_efficiency_iqm",
+            ]
+        )
+    ]
     assert set(ranked["method"]) == {"sparse", "rnd"} and "dense" not in set(ranked["other"].dropna())
-    assert "dense" not in _aggregates_section(report) and "dense" not in report.split("## Probability")[1].split("##")[0]
+    assert "dense" not in _aggregates_section(report)
+    assert "dense" not in report.split("## Probability")[1].split("##")[0]
     assert "dense (oracle): a reference, not a method" in report
     lc = data[data["figure"] == "learning_curves"]
     assert lc[lc["method"] == "dense"]["value"].max() == 1.0  # still drawn, apart
@@ -229,9 +287,15 @@ def test_dense_never_enters_aggregates_or_rankings(tie):
 
 
 def test_learning_curves_draw_the_oracle_dashed_and_keep_coinciding_lines_visible():
-    rows = pd.DataFrame([(m, "reach", s, f, 0.0 if m != "dense" else 1.0, "finished")
-                         for m in ("sparse", "rnd", "dense") for s in (0, 1) for f in (0, 500, 1000)],
-                        columns=["method", "task", "seed", "frame", "value", "status"])
+    rows = pd.DataFrame(
+        [
+            (m, "reach", s, f, 0.0 if m != "dense" else 1.0, "finished")
+            for m in ("sparse", "rnd", "dense")
+            for s in (0, 1)
+            for f in (0, 500, 1000)
+        ],
+        columns=["method", "task", "seed", "frame", "value", "status"],
+    )
     colors = {"sparse": (0, 0, 1), "rnd": (1, 0, 0), "dense": (0, 0, 0)}
     fig = plots.learning_curves(rows, ["reach"], ["sparse", "rnd", "dense"], colors, "t")
     try:
@@ -246,9 +310,10 @@ def test_learning_curves_draw_the_oracle_dashed_and_keep_coinciding_lines_visibl
 
 
 def test_optimality_gap_axis_is_labelled_as_such():
-    est = pd.DataFrame([(m, n, 0.5, 0.4, 0.6) for m in ("sparse", "rnd")
-                        for n in ("IQM", "Mean", "Median", "Optimality Gap")],
-                       columns=["method", "metric", "value", "lower", "upper"])
+    est = pd.DataFrame(
+        [(m, n, 0.5, 0.4, 0.6) for m in ("sparse", "rnd") for n in ("IQM", "Mean", "Median", "Optimality Gap")],
+        columns=["method", "metric", "value", "lower", "upper"],
+    )
     fig = plots.aggregates(est, ["sparse", "rnd"], {"sparse": (0, 0, 1), "rnd": (1, 0, 0)}, "t")
     try:
         labels = [ax.get_xlabel() for ax in fig.axes]
@@ -259,8 +324,15 @@ def test_optimality_gap_axis_is_labelled_as_such():
 
 def test_improvement_plot_without_a_ci_keeps_both_label_columns_on_the_rows():
     """A pair without a CI (NaN bounds) draws its point only; the right-hand labels stay on their rows."""
-    poi = pd.DataFrame({"x": ["rnd", "amp", "viper_std"], "y": "sparse", "value": [0.375, 0.9, 0.75],
-                        "lower": [float("nan"), 0.8, 0.7], "upper": [float("nan"), 1.0, 0.8]})
+    poi = pd.DataFrame(
+        {
+            "x": ["rnd", "amp", "viper_std"],
+            "y": "sparse",
+            "value": [0.375, 0.9, 0.75],
+            "lower": [float("nan"), 0.8, 0.7],
+            "upper": [float("nan"), 1.0, 0.8],
+        }
+    )
     colors = {m: (0.1 * i, 0, 0) for i, m in enumerate(["rnd", "amp", "viper_std", "sparse"])}
     fig = plots.improvement(poi, colors, "t", color_by="x")
     try:

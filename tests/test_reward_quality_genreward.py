@@ -13,6 +13,7 @@ epsilon-greedy episodes (256 steps: the task's horizon), scores them with ``genr
 - ``--no-pretrain`` labels with the models on disk and gives the same tables; bad names list the valid ones
   and a missing model names the commands that make it, before anything is recorded.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.reward_quality import GENREWARD_NOTE, main, score
+import rewards
+from experiments.reward_quality import GENREWARD_NOTE, _share_goal_videos, main, make_kwargs, score
+from rewards.goal_video import frame_key
+from tasks import datasets as ds
 from tasks.registry import task_set
 
 TASK = "pick-place"  # the genreward task whose scripted expert succeeds fastest (~27 steps)
@@ -31,10 +35,35 @@ EPS_EPISODES = 1  # 3 levels x 1 episode of 256 steps: 3 points, the fewest a Sp
 
 
 def _argv(root, out, provider, *extra):
-    return ["--domain", "metaworld", "--task-set", "genreward", "--providers", provider, "--tasks", TASK,
-            "--epsilons", ",".join(EPSILONS), "--eps-episodes", str(EPS_EPISODES), "--expert-episodes", "2",
-            "--goal-frames", "4", "--goal-steps", "2", "--data-root", str(root), "--out", str(out),
-            "--device", "cpu", "--precision", "fp32", *extra]
+    return [
+        "--domain",
+        "metaworld",
+        "--task-set",
+        "genreward",
+        "--providers",
+        provider,
+        "--tasks",
+        TASK,
+        "--epsilons",
+        ",".join(EPSILONS),
+        "--eps-episodes",
+        str(EPS_EPISODES),
+        "--expert-episodes",
+        "2",
+        "--goal-frames",
+        "4",
+        "--goal-steps",
+        "2",
+        "--data-root",
+        str(root),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -52,19 +81,28 @@ def analysed(genreward_model_root, tmp_path_factory):
 
 
 def test_genreward_analysis_tables_models_and_goal_videos(analysed):
-    from rewards.goal_video import frame_key
-    from tasks import datasets as ds
-
     root, out = analysed, analysed / "video"
     episodes = pd.read_csv(out / "episodes.csv")
-    assert {"provider", "task", "split", "epsilon", "episode", "raw_return", "window_return", "std_return",
-            "std_window_return", "K", "first_success"} <= set(episodes.columns)
+    assert {
+        "provider",
+        "task",
+        "split",
+        "epsilon",
+        "episode",
+        "raw_return",
+        "window_return",
+        "std_return",
+        "std_window_return",
+        "K",
+        "first_success",
+    } <= set(episodes.columns)
     assert len(episodes) == len(EPSILONS) * EPS_EPISODES
     assert set(episodes["task"]) == {TASK} and set(episodes["split"]) == {"seen"}  # the set's models saw it
     assert np.isfinite(episodes[["raw_return", "std_return", "window_return", "std_window_return"]].to_numpy()).all()
     # the epsilon-greedy episodes run the task's 256-step horizon
-    recorded = [ep for e in EPSILONS for ep in ds.load_episodes("metaworld", [TASK], kind=ds.eps_kind(float(e)),
-                                                                root=root)]
+    recorded = [
+        ep for e in EPSILONS for ep in ds.load_episodes("metaworld", [TASK], kind=ds.eps_kind(float(e)), root=root)
+    ]
     assert len(recorded) == len(EPSILONS) * EPS_EPISODES and {len(ep.rewards) for ep in recorded} == {256}
 
     rho = pd.read_csv(out / "splits.csv")
@@ -72,8 +110,9 @@ def test_genreward_analysis_tables_models_and_goal_videos(analysed):
     assert rho["rho_whole"].between(-1, 1).all() and rho["p_whole"].notna().all()  # finite: NaN fails between
     assert (rho["n_episodes"] == len(EPSILONS) * EPS_EPISODES).all() and (rho["n_tasks"] == 1).all()
     by_task = pd.read_csv(out / "tasks.csv")
-    assert list(by_task[["provider", "split", "task"]].itertuples(index=False, name=None)) == \
-        [("genreward_video", "seen", TASK)]
+    assert list(by_task[["provider", "split", "task"]].itertuples(index=False, name=None)) == [
+        ("genreward_video", "seen", TASK)
+    ]
     md = (out / "reward_quality.md").read_text()
     assert "genreward task-set models" in md and "| genreward_video |" in md and GENREWARD_NOTE not in md
     assert "genreward_video" in json.loads((out / "gate.json").read_text())["providers"]
@@ -86,8 +125,10 @@ def test_genreward_analysis_tables_models_and_goal_videos(analysed):
     assert params["pretrained_on"] == "genreward" and params["trained_on"] == five
     assert params["goal_frames"] == 4 and params["goal_steps"] == 2 and params["beta"] == 0.0
     assert params["w_frame"] == 0.0 and params["sigma"] > 0
-    assert sorted(d.name for d in (root / "models" / "metaworld").iterdir()) == \
-        ["codec_small_genreward", "vqdiffusion_small_l2_genreward"]  # no seen-task model was made
+    assert sorted(d.name for d in (root / "models" / "metaworld").iterdir()) == [
+        "codec_small_genreward",
+        "vqdiffusion_small_l2_genreward",
+    ]  # no seen-task model was made
     # one goal-video rollout per distinct first frame, through the provider's cache
     assert config["goal_videos"] == {"genreward_video": {TASK: len({frame_key(ep.frames[0]) for ep in recorded})}}
     assert (out / "reward_quality_metaworld_genreward.png").is_file()
@@ -110,10 +151,6 @@ def test_genreward_is_its_video_level_and_says_so(analysed):
 def test_providers_of_one_task_share_goal_videos(analysed):
     """``genreward`` after ``genreward_video`` (same model and rollout settings) labels with the videos the
     first one rolled out, and gets the rewards its own rollouts would give (a real expert episode)."""
-    import rewards
-    from experiments.reward_quality import _share_goal_videos, make_kwargs
-    from tasks import datasets as ds
-
     ep = ds.load_episodes("metaworld", [TASK], split="test", root=analysed)[0]
 
     def make(name):
@@ -142,17 +179,43 @@ def test_bad_task_sets_providers_and_missing_models_fail_before_any_work(tmp_pat
     with pytest.raises(ValueError, match="genreward_frame: cannot be scored offline"):
         score("metaworld", ["genreward_frame"], task_set="genreward", data_root=root, out_dir=out)
     with pytest.raises(ValueError, match="override 'goal_frames': none of the providers viper_std takes it"):
-        score("metaworld", ["viper_std"], task_set="genreward", overrides={"goal_frames": 4}, data_root=root,
-                out_dir=out)
+        score(
+            "metaworld", ["viper_std"], task_set="genreward", overrides={"goal_frames": 4}, data_root=root, out_dir=out
+        )
     with pytest.raises(ValueError, match="pretrained_on are set by the scoring"):
-        score("metaworld", ["genreward_video"], task_set="genreward", overrides={"pretrained_on": "seen"},
-                data_root=root, out_dir=out)
+        score(
+            "metaworld",
+            ["genreward_video"],
+            task_set="genreward",
+            overrides={"pretrained_on": "seen"},
+            data_root=root,
+            out_dir=out,
+        )
     with pytest.raises(SystemExit) as e:
         main(["--domain", "metaworld", "--task-set", "other"])
     assert e.value.code == 2 and "choose from 'seen', 'genreward'" in capsys.readouterr().err
     # --no-pretrain on a root without the five-task models: the commands that make them, nothing recorded
-    assert main(["--domain", "metaworld", "--task-set", "genreward", "--providers", "genreward_video", "viper_std",
-                 "--no-pretrain", "--data-root", str(root), "--out", str(out), "--device", "cpu"]) == 2
+    assert (
+        main(
+            [
+                "--domain",
+                "metaworld",
+                "--task-set",
+                "genreward",
+                "--providers",
+                "genreward_video",
+                "viper_std",
+                "--no-pretrain",
+                "--data-root",
+                str(root),
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--model vqdiffusion --preset small --context 2 --task-set genreward" in err
     assert "python -m tasks.collect --domain metaworld --tasks bin-picking" in err

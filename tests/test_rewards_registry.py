@@ -1,4 +1,5 @@
 """The reward registry: built-ins found lazily, decorated classes, third-party entry points, clean errors."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,14 +11,13 @@ import pytest
 import torch
 
 import rewards
-from rewards.registry import ENTRY_POINT_GROUP
+from rewards.registry import ENTRY_POINT_GROUP, _registered
+from tasks.datasets import load_episodes
 
 
 @pytest.fixture
 def episode(tiny_dataset):
     """(frames, env rewards) of a real recorded reach episode (the session's tiny dataset, tests/conftest.py)."""
-    from tasks.datasets import load_episodes
-
     ep = load_episodes("metaworld", ["reach"], split="test", root=tiny_dataset)[0]
     return ep.frames[:6], ep.rewards[:5]
 
@@ -39,7 +39,6 @@ def test_builtins_are_registered_once_in_the_table():
         cls = rewards.get(name)
         assert (cls.__module__, cls.__name__) == (module, attr) and issubclass(cls, rewards.RewardProvider)
         assert cls.name == name  # the name its messages use while make() builds it
-    from rewards.registry import _registered
 
     assert not [n for n, c in _registered.items() if c.__module__.startswith("rewards.")]
     with pytest.raises(ValueError, match=r"'sparse' is a built-in provider \(rewards.sparse:SparseReward\)"):
@@ -48,8 +47,10 @@ def test_builtins_are_registered_once_in_the_table():
 
 def test_import_is_light():
     """``import rewards`` must not import torch or any provider module (they load on make())."""
-    code = ("import sys, rewards; bad = [m for m in ('torch', 'rewards.rnd', 'rewards.amp', 'rewards.sparse') "
-            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, rewards; bad = [m for m in ('torch', 'rewards.rnd', 'rewards.amp', 'rewards.sparse') "
+        "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -62,8 +63,11 @@ def test_unknown_name_lists_valid_ones():
 
 
 def test_unknown_or_missing_keywords_name_the_parameters():
-    with pytest.raises(ValueError, match=r"'rnd' got unknown parameter\(s\) alpha, lrr; it takes: task, domain, "
-                                         r"device, data_root, seed, bonus_scale, lr, update_interval, image_size"):
+    with pytest.raises(
+        ValueError,
+        match=r"'rnd' got unknown parameter\(s\) alpha, lrr; it takes: task, domain, "
+        r"device, data_root, seed, bonus_scale, lr, update_interval, image_size",
+    ):
         rewards.make("rnd", task="reach", domain="metaworld", lrr=1.0, alpha=0.5)
     with pytest.raises(ValueError, match="missing a required argument: 'domain'"):
         rewards.make("sparse", task="reach")
@@ -132,10 +136,12 @@ def plugin_dist(tmp_path, monkeypatch):
     info = tmp_path / "vrb_plugin_const-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vrb-plugin-const\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent(f"""\
+    (info / "entry_points.txt").write_text(
+        textwrap.dedent(f"""\
         [{ENTRY_POINT_GROUP}]
         plugin_const = vrb_plugin_const:ConstantBonus
-        """))
+        """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     rewards.clear_cache()
     yield "plugin_const"

@@ -1,4 +1,5 @@
 """The built-in providers sparse, rnd and amp on real MetaWorld frames: shapes, learning, checkpoints."""
+
 from __future__ import annotations
 
 import io
@@ -9,14 +10,15 @@ import pytest
 import torch
 
 import rewards
+import tasks
+from rewards.amp import amp_reward, gradient_penalty
+from tasks.datasets import Episode, episode_dir, episode_path, save_episode
 
 DEVICE = "cpu"  # the providers take any torch device; tests stay on the CPU
 
 
 def render_episode(task: str, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A real episode of random actions: frames uint8 ``[steps+1, 3, 64, 64]``, env rewards ``[steps]``."""
-    import tasks
-
     env = tasks.make(task, seed=seed)
     try:
         obs, _ = env.reset(seed=seed)
@@ -56,6 +58,7 @@ def roundtrip(state):
 
 
 # ------------------------------------------------------------------------------------------- sparse
+
 
 def test_sparse_passes_env_reward_through(reach):
     frames, _ = reach
@@ -97,12 +100,14 @@ def test_bonus_rejects_bad_batches(name, reach):
     r = rewards.make(name, task="reach", domain="metaworld", device=DEVICE, **kw)
     obs = torch.as_tensor(frames[:4])
     key = "obs" if name == "amp" else "next_obs"  # AMP scores o_t by default (the release)
-    for batch, msg in [({key: obs.float()}, "torch.uint8"),
-                       ({key: frames[:4]}, "torch uint8 tensor"),
-                       ({"other": obs}, f"key '{key}'"),
-                       (obs, "a dict"),
-                       ({key: obs[:, :, :32, :32]}, "64x64"),
-                       ({key: obs[:, :1]}, r"\[B, 3, H, W\]")]:
+    for batch, msg in [
+        ({key: obs.float()}, "torch.uint8"),
+        ({key: frames[:4]}, "torch uint8 tensor"),
+        ({"other": obs}, f"key '{key}'"),
+        (obs, "a dict"),
+        ({key: obs[:, :, :32, :32]}, "64x64"),
+        ({key: obs[:, :1]}, r"\[B, 3, H, W\]"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             r.bonus(batch)
         with pytest.raises(ValueError, match=msg):
@@ -110,6 +115,7 @@ def test_bonus_rejects_bad_batches(name, reach):
 
 
 # ---------------------------------------------------------------------------------------------- rnd
+
 
 def test_rnd_bonus_decreases_with_training_and_target_stays_frozen(reach, door):
     frames, _ = reach
@@ -136,7 +142,7 @@ def test_rnd_update_reuses_the_bonus_forward_with_the_same_numbers(reach, door):
     """The trainer's order, bonus then update on one batch: the update differentiates the forward the bonus
     made (one forward instead of two) and gives bit for bit what a separate forward gives."""
     fused, separate = (rewards.make("rnd", task="reach", domain="metaworld", device=DEVICE, seed=5) for _ in "ab")
-    batches = [as_batch(reach[0][i:i + 16]) for i in (0, 16)] + [as_batch(door[0][:16])]
+    batches = [as_batch(reach[0][i : i + 16]) for i in (0, 16)] + [as_batch(door[0][:16])]
     calls = {"n": 0}
     fused.nets.register_forward_hook(lambda *_: calls.__setitem__("n", calls["n"] + 1))
     for step in range(6):
@@ -197,6 +203,7 @@ def test_rnd_state_dict_round_trip(reach):
 
 # ---------------------------------------------------------------------------------------------- amp
 
+
 def test_amp_discriminator_separates_expert_from_other_task(reach, door):
     expert, other = reach[0], door[0]
     r = rewards.make("amp", task="reach", domain="metaworld", device=DEVICE, expert_frames=expert[:24])
@@ -218,8 +225,6 @@ def test_amp_discriminator_separates_expert_from_other_task(reach, door):
 
 
 def test_amp_reward_formula():
-    from rewards.amp import amp_reward
-
     d = torch.tensor([1.0, 0.0, -1.0, -3.0, 3.0, 2.0])
     expected = torch.tensor([1.0, 0.75, 0.0, 0.0, 0.0, 0.75])
     assert torch.allclose(amp_reward(d), expected)
@@ -227,23 +232,22 @@ def test_amp_reward_formula():
 
 # A linear D(x) = sum(w * x) has input gradient w at every x. Its 2x2 pixels carry channel vectors of
 # norm 5, 1, 3 and 0, and ||w|| over all of C*H*W is sqrt(25 + 1 + 9 + 0) = sqrt(35).
-_W = torch.tensor([[[3.0, 0.0], [1.0, 0.0]],
-                   [[4.0, 0.0], [2.0, 0.0]],
-                   [[0.0, 1.0], [2.0, 0.0]]])
+_W = torch.tensor([[[3.0, 0.0], [1.0, 0.0]], [[4.0, 0.0], [2.0, 0.0]], [[0.0, 1.0], [2.0, 0.0]]])
 
 
 def _linear_disc(x: torch.Tensor) -> torch.Tensor:
     return (x * _W).flatten(1).sum(1)
 
 
-@pytest.mark.parametrize("penalty,expected", [
-    ("per_pixel", 0.1 * ((5 - 1) ** 2 + (1 - 1) ** 2 + (3 - 1) ** 2 + (0 - 1) ** 2) / 4),  # 0.525
-    ("full", 0.1 * (35 ** 0.5 - 1) ** 2),                                                 # 2.4168...
-])
+@pytest.mark.parametrize(
+    "penalty,expected",
+    [
+        ("per_pixel", 0.1 * ((5 - 1) ** 2 + (1 - 1) ** 2 + (3 - 1) ** 2 + (0 - 1) ** 2) / 4),  # 0.525
+        ("full", 0.1 * (35**0.5 - 1) ** 2),  # 2.4168...
+    ],
+)
 def test_amp_gradient_penalty_by_hand(penalty, expected):
     """Release: mean over pixels of (channel norm - 1)^2; textbook: (norm over C*H*W - 1)^2."""
-    from rewards.amp import gradient_penalty
-
     x = torch.zeros(4, 3, 2, 2)
     gp = gradient_penalty(_linear_disc, x, x + 1, 0.1, torch.Generator().manual_seed(0), penalty=penalty)
     assert gp.item() == pytest.approx(expected, rel=1e-5)
@@ -265,11 +269,10 @@ def test_amp_defaults_are_the_release_and_variants_are_recorded(reach):
 @pytest.mark.parametrize("reward_on", ["obs", "next_obs"])
 def test_amp_bonus_scores_the_chosen_frame(reach, door, reward_on):
     """The bonus is D's reward on batch[reward_on]; the other key does not move it."""
-    from rewards.amp import amp_reward
-
     a, b = torch.as_tensor(reach[0][:6]), torch.as_tensor(door[0][:6])
-    r = rewards.make("amp", task="reach", domain="metaworld", device=DEVICE, expert_frames=reach[0],
-                     reward_on=reward_on)
+    r = rewards.make(
+        "amp", task="reach", domain="metaworld", device=DEVICE, expert_frames=reach[0], reward_on=reward_on
+    )
     other = "next_obs" if reward_on == "obs" else "obs"
     bonus = r.bonus({reward_on: a, other: b})
     assert torch.equal(bonus, amp_reward(r.discriminate(a)))
@@ -302,11 +305,10 @@ def test_amp_rejects_bad_expert_frames(reach):
 
 
 def _write_expert_dataset(root, domain, task, episodes):
-    from tasks.datasets import Episode, episode_dir, episode_path, save_episode
-
     for i, (frames, env_r) in enumerate(episodes):
-        meta = dict(task=task, domain=domain, seed=i, epsilon=0.0, camera="corner2", kind="expert",
-                    split="train", success=True)
+        meta = dict(
+            task=task, domain=domain, seed=i, epsilon=0.0, camera="corner2", kind="expert", split="train", success=True
+        )
         ep = Episode(frames, np.zeros((len(env_r), 4), np.float32), env_r, env_r > 0, meta)
         save_episode(episode_path(episode_dir(domain, task, "expert", "train", root), i), ep)
 

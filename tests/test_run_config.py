@@ -1,8 +1,9 @@
-"""Runs never mix silently (issue 13, item 1) and outputs are readable by others (item 6).
+"""Runs never mix silently and outputs are readable by others.
 
 A run directory holds one config: relaunching on it with another budget or profile is an error naming the
 keys, whether the run finished or not; impossible budgets and seeds are refused before anything runs.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from common.io import atomic_save_npz, atomic_torch_save, atomic_write_json, atomic_write_text, current_umask
 from common.runs import ADDED_KEYS, RunConfig, find_results
 from suites import run as suite_run
 from suites import train
 from suites.plan import expand
-from common.io import atomic_save_npz, atomic_torch_save, atomic_write_json, atomic_write_text, current_umask
 
 
 def _spec(tmp_path, frames=1000, **kw):
@@ -57,8 +58,14 @@ def test_nested_differences_are_named_with_their_path(tmp_path):
 def test_launch_keys_may_change_and_data_root_or_versions_warn(tmp_path):
     spec = _spec(tmp_path)
     _finished(spec)
-    moved = {**spec.config.as_dict(), "device": "cpu", "torch_threads": 7, "wandb": "offline", "data_root": "/elsewhere",
-             "versions": {**spec.config.versions, "torch": "0.0.1"}}
+    moved = {
+        **spec.config.as_dict(),
+        "device": "cpu",
+        "torch_threads": 7,
+        "wandb": "offline",
+        "data_root": "/elsewhere",
+        "versions": {**spec.config.versions, "torch": "0.0.1"},
+    }
     logs = []
     train.check_config(moved, spec.run_dir, logs.append)
     assert len(logs) == 1 and "data_root" in logs[0] and "versions.torch" in logs[0] and "warning" in logs[0]
@@ -78,11 +85,14 @@ def test_the_cli_refuses_another_budget_on_a_finished_run_before_preparing_anyth
     assert "frames" in err and "500" in err and "--results" in err
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--frames", "0"], "--frames must be a positive number of frames, got 0"),
-    (["--frames", "-5"], "--frames must be a positive number of frames, got -5"),
-    (["--seeds", "0", "-1"], "--seeds must be whole numbers >= 0, got 0 -1"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--frames", "0"], "--frames must be a positive number of frames, got 0"),
+        (["--frames", "-5"], "--frames must be a positive number of frames, got -5"),
+        (["--seeds", "0", "-1"], "--seeds must be whole numbers >= 0, got 0 -1"),
+    ],
+)
 def test_the_cli_refuses_impossible_budgets_and_seeds(argv, expected, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         suite_run.main(["--suite", "smoke", "--results", str(tmp_path), *argv])
@@ -130,8 +140,11 @@ def test_a_new_config_has_the_keys_of_the_shipped_ones(tmp_path):
     ``analysis.consistency``): every shipped run made since the last key was added has exactly these."""
     written = set(_spec(tmp_path).config.as_dict())
     assert written == set(RunConfig.keys())
-    shipped = [json.loads((run / "config.json").read_text()) for results in (REFERENCE / "metaworld7-quick",
-               REFERENCE / "metaworld_unseen-quick") for run in find_results(results).values()]
+    shipped = [
+        json.loads((run / "config.json").read_text())
+        for results in (REFERENCE / "metaworld7-quick", REFERENCE / "metaworld_unseen-quick")
+        for run in find_results(results).values()
+    ]
     # runs recorded their dense-reward rule only from when the Adroit rule changed; MetaWorld's is "env"
     assert len(shipped) >= 40 and all(set(c) | {"dense_reward", "reward_quality"} == written for c in shipped)
 
@@ -163,9 +176,13 @@ def test_atomic_writes_take_the_umask_mode(umask, mode, tmp_path):
     old = os.umask(umask)
     try:
         assert current_umask() == umask
-        paths = [atomic_write_text(tmp_path / "a.txt", "x"), atomic_write_json(tmp_path / "b.json", {"a": 1}),
-                 atomic_save_npz(tmp_path / "c.npz", x=[1, 2]), atomic_torch_save(tmp_path / "d.pt", {"a": 1}),
-                 atomic_write_text(tmp_path / "a.txt", "replaced")]
+        paths = [
+            atomic_write_text(tmp_path / "a.txt", "x"),
+            atomic_write_json(tmp_path / "b.json", {"a": 1}),
+            atomic_save_npz(tmp_path / "c.npz", x=[1, 2]),
+            atomic_torch_save(tmp_path / "d.pt", {"a": 1}),
+            atomic_write_text(tmp_path / "a.txt", "replaced"),
+        ]
     finally:
         os.umask(old)
     assert {oct(p.stat().st_mode & 0o777) for p in paths} == {oct(mode)}

@@ -5,6 +5,7 @@ often by another version of the code. When each side spells ``"eval.csv"`` or ``
 rename on one side is a silent empty table on the other; so no module but ``common.runs`` may spell the
 layout's file names or the CSVs' columns in code (docstrings and comments may describe them).
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,16 +36,21 @@ def spelled(source: str) -> list[tuple[int, str]]:
     """(line, name) for every layout file name (at the start of a word) or distinctive column name (the whole
     string) in a string constant of ``source`` that is not a docstring; f-string pieces included."""
     tree = ast.parse(source)
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr)
-                  and isinstance(node.body[0].value, ast.Constant)}
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
     out = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Constant) or not isinstance(node.value, str) or id(node) in docstrings:
             continue
-        out += [(node.lineno, name) for name in LAYOUT_NAMES
-                if re.search(rf"(?<!\w){re.escape(name)}", node.value)]  # not num_seed_frames
+        out += [
+            (node.lineno, name) for name in LAYOUT_NAMES if re.search(rf"(?<!\w){re.escape(name)}", node.value)
+        ]  # not num_seed_frames
         out += [(node.lineno, name) for name in COLUMN_NAMES if node.value == name]
     return sorted(set(out))
 
@@ -56,20 +62,26 @@ def test_no_module_but_the_schema_spells_the_run_folder():
             if path == SCHEMA:
                 continue
             rel = path.relative_to(ROOT).as_posix()
-            found += [f"{rel}:{line} spells {name!r}" for line, name in spelled(path.read_text())
-                      if (rel, name) not in ALLOWED]
+            found += [
+                f"{rel}:{line} spells {name!r}"
+                for line, name in spelled(path.read_text())
+                if (rel, name) not in ALLOWED
+            ]
     assert found == [], "use the names of common.runs instead:\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize("source, expect", [
-    ('p = run / "eval.csv"', [(1, "eval.csv")]),
-    ('glob("*/*/seed_*/config.json")', [(1, "config.json"), (1, "seed_")]),
-    ('msg = f"{key}: done.json but no evaluation"', [(1, "done.json")]),
-    ('x = df["success_rate"]', [(1, "success_rate")]),
-    ('n = cfg["num_seed_frames"]', []),
-    ('"""Reads eval.csv."""\nx = df["frame"]  # eval.csv', []),
-    ('def f():\n    """the train.csv rows"""\n    return 1', []),
-])
+@pytest.mark.parametrize(
+    "source, expect",
+    [
+        ('p = run / "eval.csv"', [(1, "eval.csv")]),
+        ('glob("*/*/seed_*/config.json")', [(1, "config.json"), (1, "seed_")]),
+        ('msg = f"{key}: done.json but no evaluation"', [(1, "done.json")]),
+        ('x = df["success_rate"]', [(1, "success_rate")]),
+        ('n = cfg["num_seed_frames"]', []),
+        ('"""Reads eval.csv."""\nx = df["frame"]  # eval.csv', []),
+        ('def f():\n    """the train.csv rows"""\n    return 1', []),
+    ],
+)
 def test_the_check_catches_what_it_is_for(source, expect):
     assert spelled(source) == expect
 

@@ -1,4 +1,5 @@
 """analysis.same_runs: the reproduction check compares runs row for row, ignoring only wall-clock columns."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,9 @@ TRAIN = "frame,step,episode,episode_return,learned_return,success,fps,critic_los
 def _pair(tmp_path: Path) -> tuple[Path, Path]:
     a = tmp_path / "a"
     run = write_run(a / "toy", "dense", "reach", 0, [0.0, 0.2, 0.6, 0.8])
-    (run / "train.csv").write_text(TRAIN + "200,100,1,0,17.2984,0,107.6,,,,8.7\n400,200,2,0,9.77771,0,151.1,0.5,-0.1,,10.1\n")
+    (run / "train.csv").write_text(
+        TRAIN + "200,100,1,0,17.2984,0,107.6,,,,8.7\n400,200,2,0,9.77771,0,151.1,0.5,-0.1,,10.1\n"
+    )
     b = tmp_path / "b"
     shutil.copytree(a, b)
     return a, b
@@ -38,11 +41,14 @@ def test_identical_runs_are_the_same_even_with_other_wall_clock(tmp_path, capsys
     assert f"same       {KEY}: config, eval.csv 4 rows, train.csv 2 rows" in out
 
 
-@pytest.mark.parametrize("file, old, new, said", [
-    ("train.csv", "9.77771", "9.77772", "train.csv row 2 (frame 400): learned_return 9.77771 vs 9.77772"),
-    ("eval.csv", "2000,1000,20,0.6", "2000,1000,20,0.4", "eval.csv row 3 (frame 2000): success_rate 0.6 vs 0.4"),
-    ("config.json", '"seed": 0', '"seed": 0, "torch_threads": 2', "config torch_threads: '<absent>' vs 2"),
-])
+@pytest.mark.parametrize(
+    "file, old, new, said",
+    [
+        ("train.csv", "9.77771", "9.77772", "train.csv row 2 (frame 400): learned_return 9.77771 vs 9.77772"),
+        ("eval.csv", "2000,1000,20,0.6", "2000,1000,20,0.4", "eval.csv row 3 (frame 2000): success_rate 0.6 vs 0.4"),
+        ("config.json", '"seed": 0', '"seed": 0, "torch_threads": 2', "config torch_threads: '<absent>' vs 2"),
+    ],
+)
 def test_one_changed_cell_or_key_makes_the_runs_different_and_is_named(tmp_path, capsys, file, old, new, said):
     a, b = _pair(tmp_path)
     _edit(b / KEY / file, old, new)
@@ -88,13 +94,17 @@ def test_a_cpu_recorded_on_one_side_only_is_noted_and_a_different_cpu_is_a_diffe
     _set_versions(b / KEY, {"torch": "2.13.0+cpu", "cpu": "AMD EPYC", "cpu_native_bf16": True})
     assert main([str(a), str(b)]) == 0
     out = capsys.readouterr().out
-    assert (f"same       {KEY}: config (versions.cpu recorded on the second side only; versions.cpu_native_bf16 "
-            "recorded on the second side only), eval.csv 4 rows") in out
+    assert (
+        f"same       {KEY}: config (versions.cpu recorded on the second side only; versions.cpu_native_bf16 "
+        "recorded on the second side only), eval.csv 4 rows"
+    ) in out
     _set_versions(a / KEY, {"torch": "2.13.0+cpu", "cpu": "Intel Xeon", "cpu_native_bf16": False})
     assert main([str(a), str(b)]) == 1
     out = capsys.readouterr().out
-    assert (f"DIFFERENT  {KEY}: config versions.cpu: 'Intel Xeon' vs 'AMD EPYC'; config versions.cpu_native_bf16: "
-            "False vs True") in out
+    assert (
+        f"DIFFERENT  {KEY}: config versions.cpu: 'Intel Xeon' vs 'AMD EPYC'; config versions.cpu_native_bf16: "
+        "False vs True"
+    ) in out
     _set_versions(a / KEY, {"torch": "2.14.0+cpu", "cpu": "AMD EPYC", "cpu_native_bf16": True})
     assert main([str(a), str(b)]) == 1
     assert "config versions.torch: '2.14.0+cpu' vs '2.13.0+cpu'" in capsys.readouterr().out

@@ -1,4 +1,5 @@
 """analysis.scores: the long scores table, its atomic rebuild, staleness, and run status."""
+
 from __future__ import annotations
 
 import json
@@ -14,15 +15,30 @@ from analysis.scores import SCORE_COLUMNS, build_scores, load_scores, read_run_c
 EVAL_HEADER = "frame,step,episode,success_rate,episode_return,time"
 
 
-def write_run(suite_dir: Path, method: str, task: str, seed: int, success: list[float],
-              every: int = 1000, budget: int | None = None, done: bool = True, extra: dict | None = None) -> Path:
+def write_run(
+    suite_dir: Path,
+    method: str,
+    task: str,
+    seed: int,
+    success: list[float],
+    every: int = 1000,
+    budget: int | None = None,
+    done: bool = True,
+    extra: dict | None = None,
+) -> Path:
     """A run directory as the runner writes it: config.json, eval.csv (one row per eval), done.json."""
     run = suite_dir / method / task / f"seed_{seed}"
     run.mkdir(parents=True, exist_ok=True)
     frames = [i * every for i in range(len(success))]
     budget = budget if budget is not None else frames[-1]
-    cfg = {"suite": suite_dir.name, "method": method, "task": task, "seed": seed, "frames": budget,
-           "domain": "metaworld"}
+    cfg = {
+        "suite": suite_dir.name,
+        "method": method,
+        "task": task,
+        "seed": seed,
+        "frames": budget,
+        "domain": "metaworld",
+    }
     (run / "config.json").write_text(json.dumps(cfg))
     header = EVAL_HEADER + "".join(f",{k}" for k in (extra or {}))
     lines = [header]
@@ -113,11 +129,21 @@ def test_run_status(suite: Path):
     # training episodes as suites.train writes them; the last line is still being written
     (suite / "sparse" / "reach" / "seed_0" / "train.csv").write_text(
         "frame,step,episode,episode_return,learned_return,success,fps\n"
-        "200,100,1,0,0,0,90\n400,200,2,1,0,1,90\n600,300,3,0,0,0,90\n800,400,4,1,0,1,90\n1000,500,5,1")
+        "200,100,1,0,0,0,90\n400,200,2,1,0,1,90\n600,300,3,0,0,0,90\n800,400,4,1,0,1,90\n1000,500,5,1"
+    )
     (suite / "sparse" / "reach" / "seed_1" / "done.json").write_text(json.dumps({"frames": 3000, "seconds": 90.5}))
     status = run_status(suite)
-    assert list(status.columns) == ["method", "task", "seed", "done", "last_frame", "budget",
-                                    "train_episodes", "train_successes", "seconds"]
+    assert list(status.columns) == [
+        "method",
+        "task",
+        "seed",
+        "done",
+        "last_frame",
+        "budget",
+        "train_episodes",
+        "train_successes",
+        "seconds",
+    ]
     rows = {(r.method, r.seed): r for r in status.itertuples(index=False)}
     assert set(rows) == {("sparse", 0), ("sparse", 1), ("rnd", 0), ("rnd", 1)}
     assert rows[("sparse", 0)].done and rows[("sparse", 0)].last_frame == 3000 and rows[("sparse", 0)].budget == 3000

@@ -4,6 +4,7 @@ unfinished run, a checkpoint, a changed re-run or a run of another setting never
 The runs are real ones: copies of the reference experiment's shipped runs (results/reference/), with a
 checkpoint-like file and a replay folder added where a training run would have them.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,16 @@ import pytest
 
 from analysis.consistency import MixedSettingsError
 from analysis.ship import SHIPPED_FILES, ShipError, main, ship
+from suites import run as suite_run
 
 SHIPPED = Path(__file__).resolve().parent.parent / "results" / "reference" / "metaworld7-quick" / "metaworld7"
 SUITE = "metaworld7"
-RUNS = [f"{method}/{task}/seed_{seed}" for method in ("sparse", "viper_std") for task in ("reach", "door-close")
-        for seed in (0, 1)]
+RUNS = [
+    f"{method}/{task}/seed_{seed}"
+    for method in ("sparse", "viper_std")
+    for task in ("reach", "door-close")
+    for seed in (0, 1)
+]
 
 
 def _source(tmp_path: Path, runs=RUNS) -> Path:
@@ -120,12 +126,17 @@ def test_a_suite_the_reference_folder_lacks_is_added_only_when_named(tmp_path, c
     ref = tmp_path / "reference"
     ship(src, ref, figures=False, log=lambda m: None)
     unseen = "sparse/window-open/seed_0"
-    shutil.copytree(SHIPPED.parent.parent / "metaworld_unseen-quick" / "metaworld_unseen" / unseen,
-                    src / "metaworld_unseen" / unseen)
+    shutil.copytree(
+        SHIPPED.parent.parent / "metaworld_unseen-quick" / "metaworld_unseen" / unseen,
+        src / "metaworld_unseen" / unseen,
+    )
     shutil.copytree(SHIPPED / RUNS[1], src / SUITE / RUNS[1])
     before = _files(ref)
-    with pytest.raises(ShipError, match=r"holds suite\(s\) metaworld7, not metaworld_unseen .*"
-                                        r"metaworld_unseen/sparse/window-open/seed_0.*--suite metaworld7"):
+    with pytest.raises(
+        ShipError,
+        match=r"holds suite\(s\) metaworld7, not metaworld_unseen .*"
+        r"metaworld_unseen/sparse/window-open/seed_0.*--suite metaworld7",
+    ):
         ship(src, ref, figures=False, log=lambda m: None)
     assert _files(ref) == before  # not even the metaworld7 run
     assert main([str(src), str(ref), "--no-figures"]) == 1 and "Nothing shipped" in capsys.readouterr().err
@@ -140,8 +151,6 @@ def test_run_what_a_reference_folder_lacks_then_ship_it(tmp_path, capsys):
     """The reference experiment's loop across machines: ``suites.run --skip-finished-in`` runs only the
     runs the reference folder lacks (real short smoke runs), ``analysis.ship`` adds them; a launch of
     another setting is refused up front, and one with nothing left to run says so and succeeds."""
-    from suites import run as suite_run
-
     ref, work = tmp_path / "reference", tmp_path / "work"
     common = ["--suite", "smoke", "--methods", "sparse", "--frames", "200", "--precision", "fp32", "--no-figures"]
     assert suite_run.main([*common, "--seeds", "0", "--results", str(ref)]) == 0

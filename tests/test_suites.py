@@ -1,5 +1,6 @@
 """The suite runner on real envs: end to end, kill -9 and resume (replay reloaded from its episode files),
 corrupted checkpoints, checkpoint size, file modes, locks, config mismatches, errors."""
+
 import dataclasses
 import json
 import os
@@ -13,10 +14,11 @@ import pandas as pd
 import pytest
 import torch
 
-from suites import run as suite_run
-from suites import train
-from suites.plan import expand
 from common.runtime import cpu_name
+from suites import launch, train
+from suites import run as suite_run
+from suites.plan import budget_warnings, expand
+from tasks.registry import spec
 
 
 def _eval_rows(run_dir: Path) -> pd.DataFrame:
@@ -31,8 +33,6 @@ def _sparse_run(tmp_path, name="r", frames=1200):
 def test_local_runs_default_to_one_thread_on_cpu_and_one_job_per_core(tmp_path, monkeypatch):
     """A CPU run's thread count changes its float reductions, so the default must not depend on how many
     runs share the machine: one thread per run, one run per core (at most the number of runs)."""
-    from suites import launch
-
     monkeypatch.setattr(launch, "gpu_slots", lambda: 0)
     monkeypatch.setattr(launch.os, "cpu_count", lambda: 4)
     assert launch.LocalLauncher.default_jobs(10) == 4 and launch.LocalLauncher.default_jobs(3) == 3
@@ -86,10 +86,11 @@ def test_kill_and_resume_gives_the_rows_of_an_uninterrupted_run(tmp_path):
     train.run(whole.config, whole.run_dir)
 
     killed = _sparse_run(tmp_path, "killed")
-    code = ("import json, sys; from suites import train; "
-            "train.run(json.loads(sys.argv[1]), sys.argv[2])")
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(killed.config.as_dict()), str(killed.run_dir)],
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    code = "import json, sys; from suites import train; train.run(json.loads(sys.argv[1]), sys.argv[2])"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps(killed.config.as_dict()), str(killed.run_dir)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
     deadline = time.monotonic() + 300
     while not train.list_checkpoints(killed.run_dir) or _rows(killed.run_dir) < 2:
         assert proc.poll() is None, "the run ended before it could be killed"
@@ -139,8 +140,11 @@ def test_corrupted_checkpoint_falls_back_to_the_previous_one(tmp_path):
         os.umask(old_umask)
     files = [f for f in spec.run_dir.rglob("*") if f.is_file()]
     assert {f.parent.name for f in files} >= {"checkpoints", train.REPLAY_DIR, spec.run_dir.name}
-    unreadable = [f"{f.relative_to(spec.run_dir)} {f.stat().st_mode & 0o777:o}" for f in files
-                  if f.stat().st_mode & 0o777 != 0o644]
+    unreadable = [
+        f"{f.relative_to(spec.run_dir)} {f.stat().st_mode & 0o777:o}"
+        for f in files
+        if f.stat().st_mode & 0o777 != 0o644
+    ]
     assert not unreadable, unreadable  # umask 022: every output 0644, none mkstemp's private 0600
     before, before_train = _eval_rows(spec.run_dir), pd.read_csv(spec.run_dir / "train.csv")
     older, newest = train.list_checkpoints(spec.run_dir)
@@ -161,10 +165,16 @@ def test_corrupted_checkpoint_falls_back_to_the_previous_one(tmp_path):
 def test_a_locked_run_is_skipped(tmp_path):
     spec = _sparse_run(tmp_path)
     with train.run_lock(spec.run_dir):
-        code = ("import json, sys; from suites import train; "
-                "print(json.dumps(train.run(json.loads(sys.argv[1]), sys.argv[2])))")
-        out = subprocess.run([sys.executable, "-c", code, json.dumps(spec.config.as_dict()), str(spec.run_dir)],
-                             capture_output=True, text=True, check=True).stdout
+        code = (
+            "import json, sys; from suites import train; "
+            "print(json.dumps(train.run(json.loads(sys.argv[1]), sys.argv[2])))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(spec.config.as_dict()), str(spec.run_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     assert "another process" in json.loads(out.splitlines()[-1])["skipped"]
     assert not (spec.run_dir / "eval.csv").exists()
 
@@ -177,13 +187,19 @@ def test_a_changed_config_is_refused(tmp_path):
         train.run(spec.config, spec.run_dir)
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--suite", "nope"], "valid suites: metaworld7"),
-    (["--suite", "smoke", "--methods", "viperr"], "the suite's methods: sparse, rnd, amp; registered providers: amp, "),
-    (["--suite", "smoke", "--tasks", "reachh"], "valid tasks: "),
-    (["--suite", "smoke", "--tasks", "door"], "not in suite 'smoke'"),
-    (["--suite", "smoke", "--profile", "huge"], "valid profiles: paper, quick, smoke"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--suite", "nope"], "valid suites: metaworld7"),
+        (
+            ["--suite", "smoke", "--methods", "viperr"],
+            "the suite's methods: sparse, rnd, amp; registered providers: amp, ",
+        ),
+        (["--suite", "smoke", "--tasks", "reachh"], "valid tasks: "),
+        (["--suite", "smoke", "--tasks", "door"], "not in suite 'smoke'"),
+        (["--suite", "smoke", "--profile", "huge"], "valid profiles: paper, quick, smoke"),
+    ],
+)
 def test_bad_names_list_the_valid_ones(argv, expected, capsys):
     with pytest.raises(SystemExit) as e:
         suite_run.main(argv)
@@ -200,16 +216,18 @@ def test_list_prints_the_suites(capsys):
 def test_budget_warnings_name_the_tasks_a_pilot_found_the_oracle_fails_on(tmp_path):
     """adroit3's quick budget is no longer than the pilot in which the dense oracle never reached an
     evaluation success on door: the launch says so; a longer --frames, or MetaWorld's piloted budget, does not."""
-    from suites.plan import budget_warnings
-    from tasks.registry import spec
-
     quick = expand("adroit3", "quick", methods=["sparse"], results=tmp_path, precision="fp32")
     lines = budget_warnings(quick)
     failing = sorted({r.config.task for r in quick if r.config.frames <= spec(r.config.task).oracle_fails_within})
     assert failing and [line.split(":")[0] for line in lines] == failing
     assert f"{spec('door').oracle_fails_within:,}-frame pilot" in lines[0] and "--frames" in lines[0]
-    longer = expand("adroit3", "quick", methods=["sparse"], results=tmp_path, precision="fp32",
-                    frames=spec("door").oracle_fails_within + 2)
+    longer = expand(
+        "adroit3",
+        "quick",
+        methods=["sparse"],
+        results=tmp_path,
+        precision="fp32",
+        frames=spec("door").oracle_fails_within + 2,
+    )
     assert budget_warnings(longer) == []
     assert budget_warnings(expand("metaworld7", "quick", results=tmp_path, precision="fp32")) == []
-

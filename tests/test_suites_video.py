@@ -1,11 +1,14 @@
 """Smoke profiles of the zero-shot suite and of an ablation suite, end to end: videos are recorded,
 codec and video models pretrained, statistics computed, runs trained, scores written."""
+
 import json
 
 import pandas as pd
 import pytest
+import torch
 
 import tasks
+from rewards.models.store import ModelRef
 from suites import run as suite_run
 
 
@@ -24,8 +27,21 @@ def test_zero_shot_suite_smoke(tmp_path, capsys):
     results = tmp_path / "results"
     # the two video models (one run each, side by side); sparse runs end to end in tests/test_suites.py
     methods = ["diffusion_reward", "viper_std"]
-    launch = ["--suite", "metaworld_unseen", "--profile", "smoke", "--methods", *methods,
-              "--frames", "800", "--results", str(results), "--no-figures", "--jobs", "2"]
+    launch = [
+        "--suite",
+        "metaworld_unseen",
+        "--profile",
+        "smoke",
+        "--methods",
+        *methods,
+        "--frames",
+        "800",
+        "--results",
+        str(results),
+        "--no-figures",
+        "--jobs",
+        "2",
+    ]
     assert suite_run.main(launch) == 0
     suite_dir = _check_suite(results, "metaworld_unseen", methods, "coffee-button", 800)
     config = json.loads((suite_dir / "diffusion_reward" / "coffee-button" / "seed_0" / "config.json").read_text())
@@ -43,8 +59,6 @@ def test_zero_shot_suite_smoke(tmp_path, capsys):
     out = capsys.readouterr()
     assert "(cached)" in out.out and "failed the reward-quality gate and --require-reward-quality" in out.err
     # the video model behind it was pretrained on the 7 seen tasks only
-    import torch
-    from rewards.models.store import ModelRef
 
     meta = torch.load(ModelRef("metaworld", "vqdiffusion", "small", 2).checkpoint, weights_only=False)["meta"]
     assert meta["tasks"] == sorted(tasks.names("metaworld")) and "coffee-button" not in meta["tasks"]
@@ -54,8 +68,24 @@ def test_zero_shot_suite_smoke(tmp_path, capsys):
 def test_ablation_suite_smoke(tmp_path, capsys):
     results = tmp_path / "results"
     # 600 frames: 3 episodes, 50 updates (the zero-shot test above runs the longer loop)
-    assert suite_run.main(["--suite", "ablate_noise", "--profile", "smoke", "--frames", "600",
-                           "--results", str(results), "--no-figures", "--jobs", "2"]) == 0
+    assert (
+        suite_run.main(
+            [
+                "--suite",
+                "ablate_noise",
+                "--profile",
+                "smoke",
+                "--frames",
+                "600",
+                "--results",
+                str(results),
+                "--no-figures",
+                "--jobs",
+                "2",
+            ]
+        )
+        == 0
+    )
     # door's runs are shorter than the pilot in which the dense oracle never succeeded: said at launch
     assert "warning: door: the dense oracle reached no evaluation success in a " in capsys.readouterr().err
     suite_dir = _check_suite(results, "ablate_noise", ["diffusion_reward", "diffusion_reward_nonoise"], "door", 600)

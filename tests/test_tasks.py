@@ -1,4 +1,5 @@
 """The pixel envs: API conformance, determinism, experts, errors (real MuJoCo rendering)."""
+
 import mujoco
 import numpy as np
 import pytest
@@ -6,11 +7,19 @@ from gymnasium.utils.env_checker import check_env
 
 import tasks
 from tasks.experts import make_expert
+from tasks.simulators import door_success, hammer_success, pen_orientation_similarity, pen_success
 
 
 def test_registry_splits_match_the_spec():
-    assert tasks.names("metaworld") == ["assembly", "coffee-push", "dial-turn", "door-close", "lever-pull",
-                                        "peg-unplug-side", "reach"]
+    assert tasks.names("metaworld") == [
+        "assembly",
+        "coffee-push",
+        "dial-turn",
+        "door-close",
+        "lever-pull",
+        "peg-unplug-side",
+        "reach",
+    ]
     assert len(tasks.names("metaworld_unseen")) == 8
     assert tasks.names("adroit") == ["door", "hammer", "pen"]
     assert "relocate" in tasks.names("adroit", include_optional=True)
@@ -136,10 +145,14 @@ def test_dapg_experts_succeed(name):
 
 
 def test_metaworld_goals_are_mt1_train_tasks_shared_with_the_eval_env():
-    """design.md section 2: 50 MT1 goals per (task, seed); the eval env (seed + 1, goal_seed = seed) draws
+    """docs/protocol.md#metaworld-goals-mt1s-50-train-tasks: 50 MT1 goals per (task, seed); the eval env
+    (seed + 1, goal_seed = seed) draws
     from the same 50; another run seed gives another set."""
-    train, evaluation, other = (tasks.make("reach", seed=0), tasks.make("reach", seed=1, goal_seed=0),
-                                tasks.make("reach", seed=1))
+    train, evaluation, other = (
+        tasks.make("reach", seed=0),
+        tasks.make("reach", seed=1, goal_seed=0),
+        tasks.make("reach", seed=1),
+    )
     try:
         sets = [e.unwrapped.simulator.goal_set for e in (train, evaluation, other)]
         assert sets[0].shape[0] == 50 and len(np.unique(sets[0], axis=0)) == 50
@@ -184,8 +197,6 @@ def _forward(env):
 
 
 def test_adroit_success_flags_are_the_releases_on_hand_set_states():
-    from tasks.simulators import door_success, hammer_success, pen_orientation_similarity, pen_success
-
     envs = {n: tasks.make(n, seed=0) for n in ("door", "hammer", "pen")}
     try:
         for e in envs.values():
@@ -203,8 +214,11 @@ def test_adroit_success_flags_are_the_releases_on_hand_set_states():
         for v in grid:
             hammer.data.qpos[q] = v
             _forward(hammer)
-            dist.append(np.linalg.norm(hammer.data.site_xpos[hammer.target_obj_site_id]
-                                       - hammer.data.site_xpos[hammer.goal_site_id]))
+            dist.append(
+                np.linalg.norm(
+                    hammer.data.site_xpos[hammer.target_obj_site_id] - hammer.data.site_xpos[hammer.goal_site_id]
+                )
+            )
         best = grid[int(np.argmin(dist))]
         assert min(dist) < 0.002, "the nail slides onto its goal"
         for offset, expected in ((0.0, True), (0.008, True), (0.012, False), (0.03, False)):
@@ -216,9 +230,13 @@ def test_adroit_success_flags_are_the_releases_on_hand_set_states():
         # the pen's rest axis is x, the target's z: turn the target by 90 degrees about y onto x
         pen.model.body_quat[pen.target_obj_body_id] = (np.cos(np.pi / 4), 0, np.sin(np.pi / 4), 0)
         rx, tx = pen.model.joint("OBJRx").qposadr[0], pen.model.joint("OBJTx").qposadr[0]
-        pen.data.qpos[rx:rx + 3] = 0
-        for angle, shift, expected in ((0.0, 0.0, True), (0.25, 0.0, True), (0.4, 0.0, False),
-                                       (0.0, 0.2, True)):  # 20 cm away: the release has no distance test
+        pen.data.qpos[rx : rx + 3] = 0
+        for angle, shift, expected in (
+            (0.0, 0.0, True),
+            (0.25, 0.0, True),
+            (0.4, 0.0, False),
+            (0.0, 0.2, True),
+        ):  # 20 cm away: the release has no distance test
             pen.data.qpos[rx] = angle  # OBJRx tilts the pen's axis by `angle`
             pen.data.qpos[tx] = shift
             _forward(pen)

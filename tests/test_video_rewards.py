@@ -1,4 +1,5 @@
 """The pretrained video rewards on real recorded episodes with tiny, briefly trained models."""
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +7,7 @@ import torch
 import rewards
 from rewards.models.pretrain import pretrain
 from rewards.models.store import ModelRef
+from suites.plan import expand
 from tasks import datasets as ds
 from tasks.collect import collect
 
@@ -25,8 +27,6 @@ def _make(name, root, **kw):
 
 def test_video_providers_are_registered_and_get_the_profiles_model_size():
     """``uses_video_model`` is what makes the planner hand a provider the profile's model preset."""
-    from suites.plan import expand
-
     assert set(VIDEO_PROVIDERS) <= set(rewards.available())
     runs = expand("metaworld7", "smoke", methods=["sparse", "viper", "diffusion_reward"], tasks=["reach"])
     overrides = {r.config.method: r.config.provider_overrides for r in runs}
@@ -53,8 +53,15 @@ def test_pen_uses_alpha_zero_for_diffusion_reward(tmp_path):
     same provider keeps alpha 0.95. Real Adroit expert videos, briefly trained models."""
     collect("adroit", ["pen", "door"], episodes=2, root=tmp_path, show_progress=False)
     for kind in ("codec", "vqdiffusion"):
-        pretrain(ModelRef("adroit", kind, "small", 2, tmp_path), steps=2, tasks=["pen"], device="cpu",
-                 quality=False, progress=False, log=lambda m: None)
+        pretrain(
+            ModelRef("adroit", kind, "small", 2, tmp_path),
+            steps=2,
+            tasks=["pen"],
+            device="cpu",
+            quality=False,
+            progress=False,
+            log=lambda m: None,
+        )
     pen = rewards.make("diffusion_reward", task="pen", domain="adroit", device="cpu", data_root=tmp_path)
     assert pen.alpha == pen.bonus_scale == pen.params["alpha"] == 0.0 and pen.rnd is None
     ep = ds.load_episodes("adroit", ["pen"], root=tmp_path)[0]
@@ -78,8 +85,9 @@ def test_alpha_and_beta_combine_as_the_formula_says(root):
 def test_standardised_expert_returns_have_mean_0_std_1_on_training_videos(name, tol, root):
     """Exact for VideoGPT's deterministic LL; VQ-Diffusion's ELBO samples z_t, so only close to it."""
     p = _make(name, root, alpha=0.0, beta=0.0)
-    scores = np.concatenate([p.label_episode(e.frames, e.rewards)
-                             for e in ds.load_episodes("metaworld", ["reach"], root=root)])
+    scores = np.concatenate(
+        [p.label_episode(e.frames, e.rewards) for e in ds.load_episodes("metaworld", ["reach"], root=root)]
+    )
     assert abs(scores.mean()) < tol and abs(scores.std() - 1.0) < tol
 
 
@@ -105,5 +113,7 @@ def test_non_finite_rewards_name_provider_task_and_episode(root):
 
 
 def test_missing_models_name_the_command(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m rewards.models.pretrain --domain metaworld --model videogpt"):
+    with pytest.raises(
+        FileNotFoundError, match="python -m rewards.models.pretrain --domain metaworld --model videogpt"
+    ):
         _make("viper", tmp_path)

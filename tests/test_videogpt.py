@@ -1,18 +1,27 @@
 """VideoGPT: contract shapes, KV-cache correctness, causality, score determinism, training, checkpoints."""
+
 import pytest
 import torch
 
 from rewards.models import store
 from rewards.models.pretrain import VideoModelTrainer
+from rewards.models.store import ModelRef
 from rewards.models.video_model import ce_windows, config_from_dict, config_to_dict, ll_windows, score_episode_tokens
 from rewards.models.videogpt import VideoGPT, VideoGPTConfig, VideoGPTOptim
-from rewards.models.store import ModelRef
+from tasks.datasets import load_episodes
 from tests.conftest import TASK
 
 
 def tiny_config(**kw) -> VideoGPTConfig:
-    base = dict(context=1, vocab_size=256, n_layers=2, width=64, n_heads=4, dropout=0.0,
-                optim=VideoGPTOptim(lr=2e-3, warmup_steps=20))
+    base = dict(
+        context=1,
+        vocab_size=256,
+        n_layers=2,
+        width=64,
+        n_heads=4,
+        dropout=0.0,
+        optim=VideoGPTOptim(lr=2e-3, warmup_steps=20),
+    )
     base.update(kw)
     return VideoGPTConfig(**base)
 
@@ -99,11 +108,13 @@ def test_entropy_score_is_finite_and_deterministic():
 
 @pytest.fixture(scope="module")
 def episode_tokens(trained_codec, tiny_dataset):
-    from tasks.datasets import load_episodes
-
-    return {split: [trained_codec.encode(torch.from_numpy(e.frames))
-                    for e in load_episodes("metaworld", [TASK], split=split, root=tiny_dataset)]
-            for split in ("train", "test")}
+    return {
+        split: [
+            trained_codec.encode(torch.from_numpy(e.frames))
+            for e in load_episodes("metaworld", [TASK], split=split, root=tiny_dataset)
+        ]
+        for split in ("train", "test")
+    }
 
 
 def _windows(eps, context):

@@ -5,6 +5,7 @@ a few hundred steps on a synthetic "video" (each frame a fixed permutation of a 
 applied to the previous one, per grid cell) and must then fit it, be more certain on such contexts than
 on random ones, and prefer the true next frame.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,15 @@ import math
 import pytest
 import torch
 
-from rewards.models.vqdiffusion import (LOG_EPS, MaskReplaceSchedule, VQDiffusion, VQDiffusionConfig,
-                                 VQDiffusionOptim, _gumbel_argmax)
+from rewards.models.pretrain import VideoModelTrainer
+from rewards.models.vqdiffusion import (
+    LOG_EPS,
+    MaskReplaceSchedule,
+    VQDiffusion,
+    VQDiffusionConfig,
+    VQDiffusionOptim,
+    _gumbel_argmax,
+)
 
 K = 1024
 
@@ -27,6 +35,7 @@ def levels(b: int, value: int) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- config and shapes
+
 
 def test_presets_and_config_round_trip():
     small = VQDiffusionConfig.preset("small", context=3)
@@ -79,6 +88,7 @@ def test_loss_backward_gives_finite_gradients(fresh_model):
 
 # ----------------------------------------------------------------------------- diffusion maths
 
+
 def test_schedule_endpoints():
     s = MaskReplaceSchedule(K, 100, 0.99999, 0.000009, 0.000009, 0.99999)
     keep, mask = s.log_a[0].exp(), s.log_c[0].exp()
@@ -93,9 +103,9 @@ def test_marginals_sum_to_one_and_match_composed_one_step_transitions():
     start = onehot_log(x0, K + 1)
     chain = start
     for v in range(1, 101):
-        chain = s.propagate(chain, levels(2, v - 1), levels(2, v))       # one step at a time
+        chain = s.propagate(chain, levels(2, v - 1), levels(2, v))  # one step at a time
         if v in (1, 2, 10, 37, 60, 99, 100):
-            direct = s.propagate(start, levels(2, 0), levels(2, v))      # q(z_v | x0)
+            direct = s.propagate(start, levels(2, 0), levels(2, v))  # q(z_v | x0)
             assert torch.allclose(direct.logsumexp(-1), torch.zeros(2, 64), atol=1e-5)
             assert torch.allclose(chain.exp(), direct.exp(), atol=1e-5)
     # a skip u -> w equals u -> v -> w
@@ -130,13 +140,13 @@ def test_posterior_matches_explicit_bayes_and_sums_to_one():
 
     torch.manual_seed(1)
     p_x0 = torch.softmax(torch.randn(k, dtype=torch.float64) * 2, 0)
-    for (u, v) in [(0, 1), (4, 5), (0, 7), (3, 9), (9, 10), (1, 10)]:
+    for u, v in [(0, 1), (4, 5), (0, 7), (3, 9), (9, 10), (1, 10)]:
         quv, q0u, q0v = q_between(u, v), q_between(0, u), q_between(0, v)
         for zv in [0, 3, k]:  # two real tokens and the mask
             # model posterior p(z_u | z_v) = sum_x0 q(z_u | z_v, x0) p(x0), by brute force
             expected = torch.zeros(k + 1, dtype=torch.float64)
             for x0 in range(k):
-                joint = q0u[x0] * quv[:, zv]                      # q(z_u | x0) q(z_v | z_u)
+                joint = q0u[x0] * quv[:, zv]  # q(z_u | x0) q(z_v | z_u)
                 if q0v[x0, zv] > 0:
                     expected += p_x0[x0] * joint / q0v[x0, zv]
             log_p = torch.cat([p_x0.log().float(), torch.tensor([LOG_EPS])]).clamp(min=LOG_EPS)
@@ -187,6 +197,7 @@ def test_gumbel_sampler_draws_from_the_distribution():
 
 # ----------------------------------------------------------------------------- scores: determinism, steps
 
+
 def test_visited_levels():
     m = VQDiffusion.from_config(VQDiffusionConfig.preset("small", depth=1))
     assert m.visited_levels(10) == [100, 90, 80, 70, 60, 50, 40, 30, 20, 10, 1]  # t = 99, 89, ..., 9, 0
@@ -227,20 +238,20 @@ def test_bad_inputs_raise_value_error(fresh_model):
     m = fresh_model
     ctx, tgt = torch.randint(0, K, (2, 2, 64)), torch.randint(0, K, (2, 64))
     bad_calls = [
-        lambda: m.score_ce(ctx.float()),                       # wrong dtype
+        lambda: m.score_ce(ctx.float()),  # wrong dtype
         lambda: m.score_ce(ctx.int()),
-        lambda: m.score_ce(ctx[:, :1]),                        # wrong context length
-        lambda: m.score_ce(ctx[..., :32]),                     # wrong token count
-        lambda: m.score_ce(ctx[0]),                            # missing batch axis
-        lambda: m.score_ce(ctx.numpy()),                       # not a tensor
-        lambda: m.score_ce(ctx + K),                           # id out of range (K is the mask)
+        lambda: m.score_ce(ctx[:, :1]),  # wrong context length
+        lambda: m.score_ce(ctx[..., :32]),  # wrong token count
+        lambda: m.score_ce(ctx[0]),  # missing batch axis
+        lambda: m.score_ce(ctx.numpy()),  # not a tensor
+        lambda: m.score_ce(ctx + K),  # id out of range (K is the mask)
         lambda: m.score_ce(ctx, noise="yes"),
         lambda: m.score_ce(ctx, steps=0),
-        lambda: m.score_ll(ctx, tgt[:1]),                      # batch mismatch
+        lambda: m.score_ll(ctx, tgt[:1]),  # batch mismatch
         lambda: m.score_ll(ctx, tgt.float()),
         lambda: m.loss(ctx, tgt[:, :10]),
         lambda: m.sample(ctx[:, :, :8]),
-        lambda: m.score_ce(ctx[:0]),                           # empty batch
+        lambda: m.score_ce(ctx[:0]),  # empty batch
     ]
     for call in bad_calls:
         with pytest.raises(ValueError):
@@ -332,9 +343,11 @@ def test_state_dict_round_trip_gives_identical_scores(trained):
     clone = VQDiffusion.from_config(blob["config"])
     clone.load_state_dict(blob["state_dict"])
     clone.eval()
-    for fn in (lambda x: x.score_ce(ctx, generator=torch.Generator().manual_seed(2)),
-               lambda x: x.score_ce(ctx, noise=False),
-               lambda x: x.score_ll(ctx, tgt, generator=torch.Generator().manual_seed(2))):
+    for fn in (
+        lambda x: x.score_ce(ctx, generator=torch.Generator().manual_seed(2)),
+        lambda x: x.score_ce(ctx, noise=False),
+        lambda x: x.score_ll(ctx, tgt, generator=torch.Generator().manual_seed(2)),
+    ):
         assert torch.equal(fn(m), fn(clone))
 
 
@@ -354,13 +367,11 @@ def test_runs_on_cuda_deterministically(fresh_model):
 
 # ----------------------------------------------------------------------------- the trainer reads the optim block
 
+
 @pytest.mark.parametrize("clip", [None, 1e-3])
 def test_trainer_reads_warmup_start_lr_and_grad_clip(clip):
     """``VideoModelTrainer`` starts the warm-up at ``warmup_start_lr`` and clips to ``grad_clip`` (the
     config's values, not numbers of its own)."""
-    from rewards.models.pretrain import VideoModelTrainer
-    from rewards.models.vqdiffusion import VQDiffusionOptim
-
     optim = VQDiffusionOptim(lr=1e-3, warmup_steps=10, warmup_start_lr=1e-4, grad_clip=clip)
     cfg = VQDiffusionConfig.preset("small", context=2, depth=1, width=32, heads=2, num_classes=16, optim=optim)
     torch.manual_seed(0)
@@ -370,8 +381,9 @@ def test_trainer_reads_warmup_start_lr_and_grad_clip(clip):
     g = torch.Generator().manual_seed(0)
     ctx, tgt = torch.randint(0, 16, (8, 2, 64), generator=g), torch.randint(0, 16, (8, 64), generator=g)
     trainer.step((ctx, tgt), 0)
-    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in trainer.model.parameters()
-                                                 if p.grad is not None]))
+    norm = torch.linalg.vector_norm(
+        torch.stack([p.grad.norm() for p in trainer.model.parameters() if p.grad is not None])
+    )
     if clip is None:
         assert norm > 1e-2  # unclipped: the raw gradient of a fresh model
     else:

@@ -1,12 +1,16 @@
-"""Strict zero-shot statistics (design.md section 5, "Zero-shot statistics"): ``zero_shot_stats="seen"``
+"""Strict zero-shot statistics (docs/models-and-rewards.md#rewards, "Zero-shot statistics"): ``zero_shot_stats="seen"``
 standardises with the pooled scores of the tasks the model was trained on and reads nothing of its own
 task; the default (the paper's) standardises with the task's own expert videos."""
+
 import numpy as np
 import pytest
 
 import rewards
 from rewards.models import reward_stats
 from rewards.models.store import ModelRef
+from rewards.prepare import PrepareRequest
+from suites.definitions import get
+from suites.plan import expand
 from tasks import datasets as ds
 from tests.conftest import TASK
 
@@ -54,10 +58,13 @@ def test_strict_stats_need_no_file_of_the_unseen_task(name, video_model_root):
 def test_strict_request_keeps_the_setting_and_pools_only_the_training_tasks(video_model_root):
     """``zero_shot_stats`` is a prepare override (it changes what ``prepare`` computes: the training tasks'
     statistics instead of the run's task's); the pooled statistics name the tasks they pooled."""
-    from rewards.prepare import PrepareRequest
-
-    req = PrepareRequest.make(rewards.get("viper_std"), overrides={"zero_shot_stats": "seen", "alpha": 0.1},
-                              domain="metaworld", tasks=(UNSEEN,), data_root=str(video_model_root))
+    req = PrepareRequest.make(
+        rewards.get("viper_std"),
+        overrides={"zero_shot_stats": "seen", "alpha": 0.1},
+        domain="metaworld",
+        tasks=(UNSEEN,),
+        data_root=str(video_model_root),
+    )
     assert req.override("zero_shot_stats") == "seen" and req.override("alpha") is None
     pooled = reward_stats.pooled_stats(ModelRef("metaworld", "videogpt", "small", 2, video_model_root), "ll")
     assert pooled["tasks"] == [TASK]  # what the model was trained on (its meta), not the seen split's 7
@@ -65,9 +72,6 @@ def test_strict_request_keeps_the_setting_and_pools_only_the_training_tasks(vide
 
 
 def test_zero_shot_suite_has_the_strict_variants():
-    from suites.definitions import get
-    from suites.plan import expand
-
     suite = get("metaworld_unseen")
     assert dict(suite.method("diffusion_reward_strict").overrides) == {"zero_shot_stats": "seen"}
     assert suite.method("viper_std_strict").provider == "viper_std"

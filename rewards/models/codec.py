@@ -1,4 +1,4 @@
-"""VQGAN codec: 64x64 RGB frames <-> 8x8 = 64 discrete tokens (design.md section 6).
+"""VQGAN codec: 64x64 RGB frames <-> 8x8 = 64 discrete tokens (docs/models-and-rewards.md#codec-vqgan).
 
 Both video models (VideoGPT, VQ-Diffusion) work on these tokens, so the codec is trained first and
 frozen afterwards.
@@ -23,6 +23,7 @@ Losses (generator side): L1 reconstruction + VQ commitment (beta = 0.25) + patch
 Presets: ``paper`` = channels [128, 128, 256, 256], codebook 1024 x 64. ``small`` (CPU) = channels
 [32, 64, 64, 64], the same 1024 x 64 codebook, so the video models' vocabulary is 1024 in both presets.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class CodecOptim(ModelConfig):
     models' configs): linear warm-up from ``warmup_start_lr`` over ``warmup_steps``, gradient-norm clip
     ``grad_clip`` (None: no clipping, as VQGAN).
     """
+
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.9)
     weight_decay: float = 0.0
@@ -60,12 +62,12 @@ class CodecConfig(ModelConfig):
     channels: tuple[int, ...] = (32, 64, 64, 64)
     codebook_size: int = 1024
     code_dim: int = 64
-    beta: float = 0.25            # commitment weight
+    beta: float = 0.25  # commitment weight
     ema_decay: float = 0.99
-    dead_after: int = 50          # steps without use before a code is re-initialised
+    dead_after: int = 50  # steps without use before a code is re-initialised
     disc_channels: int = 64
-    disc_start: int = 2000        # generator steps before the GAN loss switches on
-    disc_weight: float = 0.1      # scale on the adaptive GAN weight
+    disc_start: int = 2000  # generator steps before the GAN loss switches on
+    disc_weight: float = 0.1  # scale on the adaptive GAN weight
     optim: CodecOptim = field(default_factory=CodecOptim)
 
     @classmethod
@@ -76,10 +78,12 @@ class CodecConfig(ModelConfig):
 
 
 CODEC_PRESETS = {
-    "small": lambda: CodecConfig(channels=(32, 64, 64, 64), disc_channels=32, disc_start=1000,
-                                 optim=CodecOptim(lr=1e-3)),
-    "paper": lambda: CodecConfig(channels=(128, 128, 256, 256), disc_channels=64, disc_start=10000,
-                                 optim=CodecOptim(lr=2e-4)),
+    "small": lambda: CodecConfig(
+        channels=(32, 64, 64, 64), disc_channels=32, disc_start=1000, optim=CodecOptim(lr=1e-3)
+    ),
+    "paper": lambda: CodecConfig(
+        channels=(128, 128, 256, 256), disc_channels=64, disc_start=10000, optim=CodecOptim(lr=2e-4)
+    ),
 }
 
 
@@ -110,8 +114,14 @@ def _norm(ch: int) -> nn.GroupNorm:
 class ResBlock(nn.Module):
     def __init__(self, cin: int, cout: int):
         super().__init__()
-        self.body = nn.Sequential(_norm(cin), nn.SiLU(), nn.Conv2d(cin, cout, 3, padding=1),
-                                  _norm(cout), nn.SiLU(), nn.Conv2d(cout, cout, 3, padding=1))
+        self.body = nn.Sequential(
+            _norm(cin),
+            nn.SiLU(),
+            nn.Conv2d(cin, cout, 3, padding=1),
+            _norm(cout),
+            nn.SiLU(),
+            nn.Conv2d(cout, cout, 3, padding=1),
+        )
         self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)
 
     def forward(self, x):
@@ -126,8 +136,12 @@ class Encoder(nn.Module):
             layers.append(ResBlock(channels[max(i - 1, 0)], ch))
             if i < len(channels) - 1:
                 layers.append(nn.Conv2d(ch, ch, 4, stride=2, padding=1))
-        layers += [ResBlock(channels[-1], channels[-1]), _norm(channels[-1]), nn.SiLU(),
-                   nn.Conv2d(channels[-1], code_dim, 1)]
+        layers += [
+            ResBlock(channels[-1], channels[-1]),
+            _norm(channels[-1]),
+            nn.SiLU(),
+            nn.Conv2d(channels[-1], code_dim, 1),
+        ]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -167,8 +181,7 @@ class EMAQuantizer(nn.Module):
         # fp32 even under bf16 autocast: a bf16 distance would flip the choice between near codes
         with fp32_region(z_flat.device):
             z_flat = z_flat.float()
-            d = (z_flat.pow(2).sum(1, keepdim=True) - 2 * z_flat @ self.embed.t()
-                 + self.embed.pow(2).sum(1)[None, :])
+            d = z_flat.pow(2).sum(1, keepdim=True) - 2 * z_flat @ self.embed.t() + self.embed.pow(2).sum(1)[None, :]
             return d.argmin(1)
 
     def lookup(self, idx: torch.Tensor) -> torch.Tensor:
@@ -216,10 +229,16 @@ class PatchDiscriminator(nn.Module):
     def __init__(self, ch: int):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(3, ch, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.GroupNorm(8, ch * 2), nn.LeakyReLU(0.2),
-            nn.Conv2d(ch * 2, ch * 4, 4, 2, 1), nn.GroupNorm(8, ch * 4), nn.LeakyReLU(0.2),
-            nn.Conv2d(ch * 4, 1, 3, 1, 1))
+            nn.Conv2d(3, ch, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(ch, ch * 2, 4, 2, 1),
+            nn.GroupNorm(8, ch * 2),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(ch * 2, ch * 4, 4, 2, 1),
+            nn.GroupNorm(8, ch * 4),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(ch * 4, 1, 3, 1, 1),
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -231,8 +250,9 @@ class VQGAN(nn.Module):
     def __init__(self, config: CodecConfig):
         super().__init__()
         if len(config.channels) != 4:
-            raise ValueError(f"codec channels must list 4 levels (64 -> 8 needs 3 downsamplings), "
-                             f"got {config.channels}")
+            raise ValueError(
+                f"codec channels must list 4 levels (64 -> 8 needs 3 downsamplings), got {config.channels}"
+            )
         self.config = config
         self.encoder = Encoder(config.channels, config.code_dim)
         self.quantizer = EMAQuantizer(config.codebook_size, config.code_dim, config.ema_decay, config.dead_after)
@@ -260,7 +280,7 @@ class VQGAN(nn.Module):
         frames = check_frames(frames)
         out = []
         for i in range(0, frames.shape[0], batch_size):
-            x = to_float(frames[i:i + batch_size].to(self.device))
+            x = to_float(frames[i : i + batch_size].to(self.device))
             with autocast(precision, self.device):
                 z = self.encoder(x)
             z_flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
@@ -277,7 +297,7 @@ class VQGAN(nn.Module):
         out = []
         for i in range(0, frames.shape[0], batch_size):
             with autocast(precision, self.device):
-                out.append(self.encoder(to_float(frames[i:i + batch_size].to(self.device))).flatten(1).float())
+                out.append(self.encoder(to_float(frames[i : i + batch_size].to(self.device))).flatten(1).float())
         return torch.cat(out) if out else torch.zeros(0, self.config.code_dim * TOKENS_PER_FRAME, device=self.device)
 
     @torch.no_grad()
@@ -289,7 +309,7 @@ class VQGAN(nn.Module):
             raise ValueError(f"token ids must lie in [0, {self.config.codebook_size})")
         out = []
         for i in range(0, tokens.shape[0], batch_size):
-            t = tokens[i:i + batch_size].to(self.device)
+            t = tokens[i : i + batch_size].to(self.device)
             z = self.quantizer.lookup(t).view(t.shape[0], 8, 8, -1).permute(0, 3, 1, 2)
             out.append(to_uint8(self.decoder(z)))
         return torch.cat(out) if out else torch.zeros(0, *FRAME_SHAPE, dtype=torch.uint8, device=self.device)
@@ -314,8 +334,7 @@ class VQGAN(nn.Module):
         recon, commit, idx = self(x)
         rec = (recon - x).abs().mean()
         loss = rec + self.config.beta * commit
-        logs = {"l1": rec.item(), "commit": commit.item(),
-                "codes_used": float(idx.unique().numel())}
+        logs = {"l1": rec.item(), "commit": commit.item(), "codes_used": float(idx.unique().numel())}
         if step >= self.config.disc_start:
             for p in self.discriminator.parameters():
                 p.requires_grad_(False)

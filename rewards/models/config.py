@@ -7,6 +7,7 @@ rebuilds nested configs as their dataclass and tuple fields as tuples, whatever 
 tuple field therefore survives a save and load without touching this code, and an unknown key (a config
 saved by another version) is an error that lists the valid ones, as ``agents.DrQV2Config`` does.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -24,6 +24,7 @@ and numbers of one model's checkpoints are comparable; the random draws come fro
 ``seed`` inside ``torch.random.fork_rng``, so a diagnostic never moves the training RNG (a resumed run stays
 identical to an uninterrupted one) and the same weights give the same numbers.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,9 +34,10 @@ import numpy as np
 import torch
 
 from rewards.models import store
+from rewards.models.codec import VQGAN, CodecConfig
 from rewards.models.precision import autocast
-from rewards.models.image_metrics import psnr
-from rewards.models.training_data import VAL_LIMIT, frames, windows
+from rewards.models.video_model import build_model, config_class, ll_windows
+from tasks.datasets import load_episodes
 
 #: the number of held-out windows (or frames) a diagnostic evaluates
 DIAG_WINDOWS = 256
@@ -54,13 +56,21 @@ def evenly_spaced(data, n: int):
 
 # ---------------------------------------------------------------- the metrics
 
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of uint8 images [N, C, H, W] (identical images give +inf)."""
+    mse = (a.float() - b.float()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(255.0**2 / mse)
+
+
 def token_persistence(frame: torch.Tensor, last_context: torch.Tensor) -> float:
     """Fraction of the tokens of ``frame [N, 64]`` equal to ``last_context [N, 64]`` at the same position."""
     return float((frame == last_context).double().mean())
 
 
-def copy_accuracy(predict_x0: Callable[[torch.Tensor], torch.Tensor], visible: torch.Tensor,
-                  target: torch.Tensor) -> float:
+def copy_accuracy(
+    predict_x0: Callable[[torch.Tensor], torch.Tensor], visible: torch.Tensor, target: torch.Tensor
+) -> float:
     """Fraction of ``target`` tokens that are the top choice of ``predict_x0(visible)`` (scores over the
     codebook, ``[N, 64, >=K]``; a trailing mask column is ignored), ``visible`` being the target passed
     through the forward process at the lowest noise level. Taking the predictor as an argument lets a
@@ -69,7 +79,7 @@ def copy_accuracy(predict_x0: Callable[[torch.Tensor], torch.Tensor], visible: t
 
 
 def _batched(fn, *tensors, batch: int = BATCH) -> torch.Tensor:
-    return torch.cat([fn(*(t[i:i + batch] for t in tensors)) for i in range(0, len(tensors[0]), batch)])
+    return torch.cat([fn(*(t[i : i + batch] for t in tensors)) for i in range(0, len(tensors[0]), batch)])
 
 
 @torch.no_grad()
@@ -82,13 +92,16 @@ def codec_diagnostics(codec, frames: torch.Tensor, generator: torch.Generator, p
 
 def _persistence(net, ctx: torch.Tensor, tgt: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
     sampled = _batched(lambda c: net.sample(c, steps=SAMPLE_STEPS, noise=True, generator=generator), ctx)
-    return {"persistence": token_persistence(sampled.cpu(), ctx[:, -1].cpu()),
-            "data_persistence": token_persistence(tgt.cpu(), ctx[:, -1].cpu())}
+    return {
+        "persistence": token_persistence(sampled.cpu(), ctx[:, -1].cpu()),
+        "data_persistence": token_persistence(tgt.cpu(), ctx[:, -1].cpu()),
+    }
 
 
 @torch.no_grad()
-def vqdiffusion_diagnostics(net, windows: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator,
-                            precision: str) -> dict[str, float]:
+def vqdiffusion_diagnostics(
+    net, windows: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator, precision: str
+) -> dict[str, float]:
     """``copy_accuracy`` at the lowest noise level, then the sample's and the data's token persistence."""
     device = next(net.parameters()).device
     ctx, tgt = (w.to(device) for w in windows)
@@ -96,15 +109,16 @@ def vqdiffusion_diagnostics(net, windows: tuple[torch.Tensor, torch.Tensor], gen
     hits = 0.0
     with autocast(precision, device):
         for i in range(0, len(ctx), BATCH):
-            c, t = ctx[i:i + BATCH], tgt[i:i + BATCH]
+            c, t = ctx[i : i + BATCH], tgt[i : i + BATCH]
             z_1 = net.schedule.sample_marginal(t, level.expand(len(t)), generator)
-            hits += copy_accuracy(lambda z: net.predict_x0(c, z, 1), z_1, t) * t.numel()
+            hits += copy_accuracy(lambda z: net.predict_x0(c, z, 1), z_1, t) * t.numel()  # noqa: B023 (called at once)
         return {"copy_accuracy": hits / tgt.numel(), **_persistence(net, ctx, tgt, generator)}
 
 
 @torch.no_grad()
-def videogpt_diagnostics(net, windows: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator,
-                         precision: str) -> dict[str, float]:
+def videogpt_diagnostics(
+    net, windows: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator, precision: str
+) -> dict[str, float]:
     """``nll_per_token`` (teacher-forced, nats), then the sample's and the data's token persistence."""
     device = next(net.parameters()).device
     ctx, tgt = (w.to(device) for w in windows)
@@ -147,23 +161,41 @@ def diagnostics(kind: str, net, data, precision: str = "fp32", seed: int = 0) ->
 
 # ---------------------------------------------------------------- a saved model
 
-def heldout_data(kind: str, codec, domain: str, tasks: Sequence[str], context: int | None, root=None,
-                 precision: str = "fp32"):
+VAL_LIMIT = 512  # validation frames / windows (a fixed subset of the test split)
+
+
+def split_frames(domain, tasks, split, root) -> torch.Tensor:
+    """Every frame of the ``split`` episodes of ``tasks``, uint8 [N, 3, H, W]."""
+    return torch.from_numpy(np.concatenate([ep.frames for ep in load_episodes(domain, tasks, split=split, root=root)]))
+
+
+def split_windows(codec, domain, tasks, split, context, root, precision="fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """(context, target) token windows (``ll_windows``) of every ``split`` episode of ``tasks``, tokenised by
+    ``codec``."""
+    ctxs, tgts = [], []
+    for tokens in store.episode_tokens(codec, domain, tasks, split=split, root=root, precision=precision).values():
+        for ep in tokens:
+            c, t = ll_windows(ep.long(), context)
+            ctxs.append(c)
+            tgts.append(t)
+    return torch.cat(ctxs), torch.cat(tgts)
+
+
+def heldout_data(
+    kind: str, codec, domain: str, tasks: Sequence[str], context: int | None, root=None, precision: str = "fp32"
+):
     """The validation subset pretraining evaluates on: test-split frames (codec) or (context, target)
-    windows of the test split's codec tokens (video model), ``rewards.models.training_data.VAL_LIMIT`` evenly
+    windows of the test split's codec tokens (video model), ``VAL_LIMIT`` evenly
     spread; ``diagnostics`` takes its ``DIAG_WINDOWS`` from these."""
     if kind == store.CODEC:
-        return evenly_spaced(frames(domain, list(tasks), "test", root), VAL_LIMIT)
-    return evenly_spaced(windows(codec, domain, list(tasks), "test", context, root, precision), VAL_LIMIT)
+        return evenly_spaced(split_frames(domain, list(tasks), "test", root), VAL_LIMIT)
+    return evenly_spaced(split_windows(codec, domain, list(tasks), "test", context, root, precision), VAL_LIMIT)
 
 
 def load_model_file(path: str | Path, data_root=None, device="cpu"):
     """(kind, model, codec, meta) of a saved ``model.pt`` anywhere (a store directory or a budget-study
     snapshot), the codec being the one its meta names (``codec_preset`` and task set) under ``data_root``;
     for a codec file, codec is the model itself."""
-    from rewards.models.codec import VQGAN, CodecConfig
-    from rewards.models.video_model import build_model, config_class
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
@@ -178,8 +210,13 @@ def load_model_file(path: str | Path, data_root=None, device="cpu"):
     net = net.to(device).eval().requires_grad_(False)
     if kind == store.CODEC:
         return kind, net, net, meta
-    codec_ref = store.ModelRef(meta["domain"], store.CODEC, meta.get("codec_preset", meta.get("preset", "small")),
-                               data_root=data_root, task_set=meta.get("task_set", store.DEFAULT_TASK_SET))
+    codec_ref = store.ModelRef(
+        meta["domain"],
+        store.CODEC,
+        meta.get("codec_preset", meta.get("preset", "small")),
+        data_root=data_root,
+        task_set=meta.get("task_set", store.DEFAULT_TASK_SET),
+    )
     return kind, net, codec_ref.load(device), meta
 
 
@@ -191,8 +228,14 @@ def model_file_diagnostics(path: str | Path, data_root=None, device="cpu", seed:
     kind, net, codec, meta = load_model_file(path, data_root, device)
     domain, tasks, precision = meta["domain"], meta["tasks"], meta.get("precision", "fp32")
     data = heldout_data(kind, codec, domain, tasks, meta.get("context"), data_root, precision)
-    row = {"file": str(path), "model": kind, "domain": domain, "steps": meta.get("steps"),
-           "best_step": meta.get("best_step"), "val_loss": meta.get("val_loss")}
+    row = {
+        "file": str(path),
+        "model": kind,
+        "domain": domain,
+        "steps": meta.get("steps"),
+        "best_step": meta.get("best_step"),
+        "val_loss": meta.get("val_loss"),
+    }
     row.update(diagnostics(kind, net, data, precision, seed))
     if kind != store.CODEC:
         frames = heldout_data(store.CODEC, codec, domain, tasks, None, data_root, precision)
@@ -202,5 +245,8 @@ def model_file_diagnostics(path: str | Path, data_root=None, device="cpu", seed:
 
 def summary(row: dict) -> str:
     """One line of a row's numbers (for logs)."""
-    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                     if isinstance(v, (float, int, np.floating)) and not isinstance(v, bool))
+    return ", ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in row.items()
+        if isinstance(v, (float, int, np.floating)) and not isinstance(v, bool)
+    )

@@ -1,4 +1,4 @@
-"""Mixed precision of the video models: which parts run in bf16 and which stay fp32 (design.md section 9).
+"""Mixed precision of the video models: which parts run in bf16 and which stay fp32 (docs/precision.md).
 
 A resolved precision (``"fp32"`` or ``"bf16"``, see ``common.runtime.resolve_precision``) is passed by
 keyword to what encodes, scores, samples or trains (``codec.encode(..., precision=)``,
@@ -13,6 +13,7 @@ nearest-code search and EMA codebook (a bf16 distance flips ties between codes),
 and the KL terms, whose differences of near-equal logs bf16's 8 mantissa bits would round away), and
 every loss.
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -21,6 +22,7 @@ from typing import ContextManager
 import torch
 
 from common.runtime import RESOLVED_PRECISIONS
+from common.runtime import autocast as _autocast
 
 
 def check(precision: str) -> str:
@@ -33,8 +35,6 @@ def check(precision: str) -> str:
 
 def autocast(precision: str, device: torch.device | str) -> ContextManager:
     """bf16 autocast on ``device`` for ``"bf16"``, nothing for ``"fp32"`` (``common.runtime.autocast``)."""
-    from common.runtime import autocast as _autocast
-
     return _autocast(check(precision), device)
 
 

@@ -6,7 +6,8 @@
 
 Data: the training split of the domain's expert videos (the tasks of ``--task-set``, default ``seen``:
 the domain's seen tasks; ``--tasks`` overrides; no task label); validation loss on the test split. A model
-of another task set (``--task-set genreward``) lives in its own directory (``rewards.models.store.ModelRef``). The codec trains on single frames; a video model trains on
+of another task set (``--task-set genreward``) lives in its own directory (``rewards.models.store.ModelRef``). The
+codec trains on single frames; a video model trains on
 the codec tokens of (l context + 1 target) windows, built exactly like the log-likelihood reward's
 windows (``rewards.models.video_model.ll_windows``: o_0 repeated before the start), from episodes tokenised
 once and cached beside the codec (``rewards.models.store.episode_tokens``).
@@ -28,6 +29,7 @@ VQ-Diffusion's copy accuracy, VideoGPT's NLL per token and the sample's token pe
 data's), on a fixed held-out subset, without moving the training RNG. The codec's last PSNR is in its
 ``meta`` (``psnr``) and a video model's meta repeats it (``codec_psnr``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,23 +42,32 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
+from tqdm.auto import tqdm
 
-from rewards.models import PRESETS, store
-from rewards.models.training_data import VAL_LIMIT, frames, windows
-from rewards.models.diagnostics import DIAG_WINDOWS, diagnostics, evenly_spaced
-from rewards.models.video_model import build_model, ll_windows, preset_config
-from tasks.cli import positive_int, run_reporting_user_errors
 from common.io import atomic_torch_save, atomic_write_json
-from tasks.registry import DOMAINS, TASK_SETS
-from rewards.models.precision import autocast, check as check_precision
 from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything
+from rewards.models import PRESETS, store
+from rewards.models.codec import VQGAN, CodecConfig
+from rewards.models.diagnostics import DIAG_WINDOWS, VAL_LIMIT, diagnostics, evenly_spaced, split_frames, split_windows
+from rewards.models.precision import autocast
+from rewards.models.precision import check as check_precision
+from rewards.models.quality import write_report
+from rewards.models.video_model import build_model, preset_config
+from tasks.cli import positive_int, run_reporting_user_errors
+from tasks.datasets import DatasetMissingError
+from tasks.registry import DOMAINS, TASK_SETS
 
-DEFAULT_STEPS = {("codec", "small"): 3000, ("codec", "paper"): 50000,
-                 ("video", "small"): 3000, ("video", "paper"): 100000}
+DEFAULT_STEPS = {
+    ("codec", "small"): 3000,
+    ("codec", "paper"): 50000,
+    ("video", "small"): 3000,
+    ("video", "paper"): 100000,
+}
 DEFAULT_BATCH = {"small": 32, "paper": 64}
 
 
 # ---------------------------------------------------------------- trainers
+
 
 def warmup_schedule(opt: torch.optim.Optimizer, o) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up of ``opt`` from ``o.warmup_start_lr`` to ``o.lr`` over ``o.warmup_steps``, then flat.
@@ -85,15 +96,15 @@ class CodecTrainer:
     """
 
     def __init__(self, config, device: torch.device, precision: str = "fp32"):
-        from rewards.models.codec import VQGAN
-
         self.config, self.precision, self.device = config, check_precision(precision), device
         self.model = VQGAN(config).to(device)
         o = self.optim = config.optim
-        self.opt = torch.optim.Adam(self.model.autoencoder_parameters(), lr=o.lr, betas=tuple(o.betas),
-                                    weight_decay=o.weight_decay)
-        self.opt_d = torch.optim.Adam(self.model.discriminator.parameters(), lr=o.lr, betas=tuple(o.betas),
-                                      weight_decay=o.weight_decay)
+        self.opt = torch.optim.Adam(
+            self.model.autoencoder_parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay
+        )
+        self.opt_d = torch.optim.Adam(
+            self.model.discriminator.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay
+        )
         self.sched, self.sched_d = warmup_schedule(self.opt, o), warmup_schedule(self.opt_d, o)
 
     def step(self, batch: torch.Tensor, step: int) -> dict[str, float]:
@@ -123,15 +134,20 @@ class CodecTrainer:
     def validate(self, data) -> float:
         frames = data
         with autocast(self.precision, self.device):
-            return float(np.mean([self.model.validation_loss(frames[i:i + 128]) for i in range(0, len(frames), 128)]))
+            return float(np.mean([self.model.validation_loss(frames[i : i + 128]) for i in range(0, len(frames), 128)]))
 
     def diagnose(self, frames: torch.Tensor) -> dict[str, float]:
         """``rewards.models.diagnostics`` of the codec on held-out frames: its reconstruction ``psnr``."""
         return diagnostics(store.CODEC, self.model, frames, self.precision)
 
     def state_dict(self) -> dict:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "sched": self.sched.state_dict(), "sched_d": self.sched_d.state_dict()}
+        return {
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sched": self.sched.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+        }
 
     def load_state_dict(self, sd: dict) -> None:
         self.model.load_state_dict(sd["model"])
@@ -157,6 +173,7 @@ def ema_average(decay: float):
     the random initial weights; the warm-up (as timm's and TF's EMAs) lets the average follow the early
     weights and reach the release's decay after ~900 updates.
     """
+
     def average(avg: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
         return d * avg + (1.0 - d) * current
@@ -174,12 +191,12 @@ class VideoModelTrainer:
         self.name, self.config, self.precision, self.device = name, config, check_precision(precision), device
         self.model = build_model(name, config).to(device)
         o = self.optim = config.optim
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas),
-                                     weight_decay=o.weight_decay)
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay
+        )
         self.sched = warmup_schedule(self.opt, o)
         decay = getattr(o, "ema_decay", None)
-        self.ema = (AveragedModel(self.model, avg_fn=ema_average(float(decay)), use_buffers=True)
-                    if decay else None)
+        self.ema = AveragedModel(self.model, avg_fn=ema_average(float(decay)), use_buffers=True) if decay else None
         self.ema_every = int(getattr(o, "ema_every", 1) or 1)
 
     @property
@@ -213,8 +230,9 @@ class VideoModelTrainer:
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(0)
             with autocast(self.precision, self.device):
-                losses = [_loss_and_logs(net.loss(ctx[i:i + 64], tgt[i:i + 64]))[0].item()
-                          for i in range(0, len(ctx), 64)]
+                losses = [
+                    _loss_and_logs(net.loss(ctx[i : i + 64], tgt[i : i + 64]))[0].item() for i in range(0, len(ctx), 64)
+                ]
         return float(np.mean(losses))
 
     def diagnose(self, data) -> dict[str, float]:
@@ -231,8 +249,12 @@ class VideoModelTrainer:
 
     def load_state_dict(self, sd: dict) -> None:
         if (self.ema is not None) != ("ema" in sd):
-            raise ValueError("the training state was written " + ("without" if self.ema is not None else "with")
-                             + " EMA weights, which this config " + ("keeps" if self.ema is not None else "does not"))
+            raise ValueError(
+                "the training state was written "
+                + ("without" if self.ema is not None else "with")
+                + " EMA weights, which this config "
+                + ("keeps" if self.ema is not None else "does not")
+            )
         self.model.load_state_dict(sd["model"])
         self.opt.load_state_dict(sd["opt"])
         self.sched.load_state_dict(sd["sched"])
@@ -241,6 +263,7 @@ class VideoModelTrainer:
 
 
 # ---------------------------------------------------------------- data
+
 
 def _subset(data, n: int, seed: int = 0):
     """A fixed, evenly spread subset of at most n items (validation stays cheap and comparable)."""
@@ -257,9 +280,14 @@ def _batch(data, idx: torch.Tensor, device):
 
 # ---------------------------------------------------------------- RNG state
 
+
 def _rng_state(gen: torch.Generator) -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.random.get_rng_state(),
-             "batches": gen.get_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.random.get_rng_state(),
+        "batches": gen.get_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -276,10 +304,22 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
 
 # ---------------------------------------------------------------- the command
 
-def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str] | None = None,
-             batch_size: int | None = None, device: str = "auto", seed: int = 0, *, ckpt_every: int = 500,
-             eval_every: int = 500, quality: bool = True, progress: bool = True, precision: str = "fp32",
-             log: Callable[[str], Any] = print) -> Path:
+
+def pretrain(
+    ref: store.ModelRef,
+    steps: int | None = None,
+    tasks: Sequence[str] | None = None,
+    batch_size: int | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    *,
+    ckpt_every: int = 500,
+    eval_every: int = 500,
+    quality: bool = True,
+    progress: bool = True,
+    precision: str = "fp32",
+    log: Callable[[str], Any] = print,
+) -> Path:
     """Train (or continue training) the model ``ref`` up to ``steps``; returns its directory.
 
     ``precision`` (resolved, ``"fp32"`` or ``"bf16"``): the forward passes (and the codec tokens a video model
@@ -290,8 +330,6 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
     it), and ``tasks.datasets.DatasetMissingError`` when the videos are (unknown names fail when the
     ``ModelRef`` is made).
     """
-    from tqdm.auto import tqdm
-
     if not isinstance(ref, store.ModelRef):
         raise TypeError(f"pretrain wants a rewards.models.store.ModelRef, got {type(ref).__name__}")
     domain, model, preset, context, root = ref.domain, ref.kind, ref.preset, ref.context, ref.data_root
@@ -303,34 +341,47 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
 
     seed_everything(seed)
     if ref.is_codec:
-        from rewards.models.codec import CodecConfig
-
         config = CodecConfig.preset(preset)
         trainer = CodecTrainer(config, dev, precision)
 
         def load_data():
-            return frames(domain, task_list, "train", root), frames(domain, task_list, "test", root)
+            return split_frames(domain, task_list, "train", root), split_frames(domain, task_list, "test", root)
+
         codec_meta = {}
     else:
         codec = ref.codec.load(dev)  # ModelMissingError names the codec command
         config = preset_config(model, preset, context)
-        vocab = next((getattr(config, a) for a in ("vocab_size", "num_classes") if hasattr(config, a)),
-                     codec.config.codebook_size)
+        vocab = next(
+            (getattr(config, a) for a in ("vocab_size", "num_classes") if hasattr(config, a)),
+            codec.config.codebook_size,
+        )
         if vocab != codec.config.codebook_size:
             raise ValueError(f"{model} vocabulary {vocab} != codec codebook size {codec.config.codebook_size}")
         trainer = VideoModelTrainer(model, config, dev, precision)
 
         def load_data():
-            return (windows(codec, domain, task_list, "train", context, root, precision),
-                    windows(codec, domain, task_list, "test", context, root, precision))
+            return (
+                split_windows(codec, domain, task_list, "train", context, root, precision),
+                split_windows(codec, domain, task_list, "test", context, root, precision),
+            )
+
         codec_meta = {"codec_preset": preset, "codec_fingerprint": store.fingerprint(ref.codec.checkpoint)}
         if codec.meta.get("psnr") is not None:  # the codec's own quality, from its last evaluation
             codec_meta["codec_psnr"] = codec.meta["psnr"]
     config_dict = config.to_dict()
 
-    meta = {"domain": domain, "model": model, "preset": preset, "context": None if ref.is_codec else context,
-            "tasks": task_list, "task_set": ref.task_set, "batch_size": batch_size, "seed": seed,
-            "precision": precision, **codec_meta}
+    meta = {
+        "domain": domain,
+        "model": model,
+        "preset": preset,
+        "context": None if ref.is_codec else context,
+        "tasks": task_list,
+        "task_set": ref.task_set,
+        "batch_size": batch_size,
+        "seed": seed,
+        "precision": precision,
+        **codec_meta,
+    }
     gen = torch.Generator().manual_seed(seed)
     state_path, model_path = out / "train_state.pt", out / "model.pt"
     step, history = 0, []
@@ -342,21 +393,26 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
         st = store.read_checkpoint(state_path)
         # compared as configs, not dicts: a field added since (with its default) is the same config
         if type(config).from_dict(st["config"]) != config or st["meta"]["tasks"] != task_list:
-            raise ValueError(f"{state_path} was trained with another config or task list "
-                             f"({st['meta']['tasks']}); delete {out} to retrain, or pass the same --tasks")
+            raise ValueError(
+                f"{state_path} was trained with another config or task list "
+                f"({st['meta']['tasks']}); delete {out} to retrain, or pass the same --tasks"
+            )
         trained_in = st["meta"].get("precision", "fp32")  # states before the field were fp32
         if trained_in != precision and st["step"] < steps:
-            raise ValueError(f"{state_path} was trained in {trained_in} to step {st['step']}: a model is trained in "
-                             f"one precision, so continue it with --precision {trained_in}, or delete {out} "
-                             f"to retrain it in {precision}")
+            raise ValueError(
+                f"{state_path} was trained in {trained_in} to step {st['step']}: a model is trained in "
+                f"one precision, so continue it with --precision {trained_in}, or delete {out} "
+                f"to retrain it in {precision}"
+            )
         meta["precision"] = trained_in  # a finished model is used as it is
         try:
             trainer.load_state_dict(st["trainer"])
         except ValueError as e:
             raise ValueError(f"{state_path} cannot be continued: {e}; delete {out} to retrain it") from None
         if selects_best and "best" not in st:
-            raise ValueError(f"{state_path} was saved before models were selected by validation loss; "
-                             f"delete {out} to retrain it")
+            raise ValueError(
+                f"{state_path} was saved before models were selected by validation loss; delete {out} to retrain it"
+            )
         best = st.get("best", best)
         _set_rng_state(st["rng"], gen)
         step, history = st["step"], st["history"]
@@ -366,13 +422,24 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
         meta_now = {**meta, "steps": step, "val_loss": history[-1]["val_loss"] if history else None}
         if not selects_best and history and "psnr" in history[-1]:
             meta_now["psnr"] = history[-1]["psnr"]
-        state = {"config": config_dict, "meta": meta_now, "step": step, "history": history,
-                 "trainer": trainer.state_dict(), "rng": _rng_state(gen)}
+        state = {
+            "config": config_dict,
+            "meta": meta_now,
+            "step": step,
+            "history": history,
+            "trainer": trainer.state_dict(),
+            "rng": _rng_state(gen),
+        }
         if selects_best:
             state["best"] = best
             ema = getattr(config.optim, "ema_decay", None)
-            meta_now = {**meta_now, "val_loss": best["val_loss"], "best_step": best["step"],
-                        "selection": "best validation loss", "weights": f"EMA {ema}" if ema else "raw"}
+            meta_now = {
+                **meta_now,
+                "val_loss": best["val_loss"],
+                "best_step": best["step"],
+                "selection": "best validation loss",
+                "weights": f"EMA {ema}" if ema else "raw",
+            }
         atomic_torch_save(state_path, state)
         if selects_best and best["weights"] is not None:
             store.save_checkpoint(model_path, model, config_dict, meta_now, best["weights"])
@@ -394,8 +461,9 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
     n_train = len(train[0]) if isinstance(train, tuple) else len(train)
 
     start = time.time()
-    with tqdm(total=steps, initial=step, desc=f"pretrain {domain}/{model}_{preset}", unit="step",
-              disable=not progress) as bar:
+    with tqdm(
+        total=steps, initial=step, desc=f"pretrain {domain}/{model}_{preset}", unit="step", disable=not progress
+    ) as bar:
         logs: dict[str, float] = {}
         while step < steps:
             idx = torch.randint(0, n_train, (batch_size,), generator=gen)
@@ -405,57 +473,106 @@ def pretrain(ref: store.ModelRef, steps: int | None = None, tasks: Sequence[str]
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{logs['loss']:.4f}")
             if step % eval_every == 0 or step == steps:
-                v = trainer.validate(_batch(val, torch.arange(len(val[0]) if isinstance(val, tuple) else len(val)), dev))
+                v = trainer.validate(
+                    _batch(val, torch.arange(len(val[0]) if isinstance(val, tuple) else len(val)), dev)
+                )
                 diag = trainer.diagnose(diag_val)
-                history.append({"step": step, "train_loss": logs["loss"], "val_loss": v, **diag,
-                                "seconds": round(time.time() - start, 2)})
-                bar.write(f"step {step}: train loss {logs['loss']:.4f}, validation loss {v:.4f}, "
-                          + ", ".join(f"{k} {x:.4g}" for k, x in diag.items()))
+                history.append(
+                    {
+                        "step": step,
+                        "train_loss": logs["loss"],
+                        "val_loss": v,
+                        **diag,
+                        "seconds": round(time.time() - start, 2),
+                    }
+                )
+                bar.write(
+                    f"step {step}: train loss {logs['loss']:.4f}, validation loss {v:.4f}, "
+                    + ", ".join(f"{k} {x:.4g}" for k, x in diag.items())
+                )
                 if selects_best and (best["val_loss"] is None or v < best["val_loss"]):
-                    best = {"step": step, "val_loss": v,
-                            "weights": {k: t.detach().clone().cpu() for k, t in trainer.scored.state_dict().items()}}
+                    best = {
+                        "step": step,
+                        "val_loss": v,
+                        "weights": {k: t.detach().clone().cpu() for k, t in trainer.scored.state_dict().items()},
+                    }
             if step % ckpt_every == 0 or step == steps:
                 checkpoint()
     log(f"{model} trained to step {step} in {time.time() - start:.0f}s -> {model_path}")
     if quality:
-        from rewards.models.quality import write_report
-
         write_report([ref], device=dev, tasks=task_list, log=log)
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m rewards.models.pretrain", description=__doc__.split("\n")[0].replace("``", ""))
+    p = argparse.ArgumentParser(
+        prog="python -m rewards.models.pretrain", description=__doc__.split("\n")[0].replace("``", "")
+    )
     p.add_argument("--domain", required=True, choices=list(DOMAINS), help="which domain's videos")
-    p.add_argument("--model", required=True, choices=store.model_kinds(),
-                   help="the codec, or a video model (which needs its codec first)")
+    p.add_argument(
+        "--model",
+        required=True,
+        choices=store.model_kinds(),
+        help="the codec, or a video model (which needs its codec first)",
+    )
     p.add_argument("--preset", default="small", choices=list(PRESETS), help="model size (default small)")
     p.add_argument("--context", type=int, default=2, help="context frames l of a video model (default 2)")
-    p.add_argument("--task-set", default=store.DEFAULT_TASK_SET, choices=list(TASK_SETS),
-                   help="which tasks' videos it is trained on (default: seen, the domain's seen tasks); part of "
-                        "the model's directory name unless the default")
+    p.add_argument(
+        "--task-set",
+        default=store.DEFAULT_TASK_SET,
+        choices=list(TASK_SETS),
+        help="which tasks' videos it is trained on (default: seen, the domain's seen tasks); part of "
+        "the model's directory name unless the default",
+    )
     p.add_argument("--tasks", nargs="+", default=None, help="default: the tasks of --task-set")
-    p.add_argument("--steps", type=positive_int, default=None, help="train up to this many steps in total (default: " + ", ".join(
-                       f"{k[0]} {k[1]} {v}" for k, v in DEFAULT_STEPS.items()) + ")")
-    p.add_argument("--batch-size", type=positive_int, default=None, help="default: " + ", ".join(
-        f"{k} {v}" for k, v in DEFAULT_BATCH.items()))
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="train up to this many steps in total (default: "
+        + ", ".join(f"{k[0]} {k[1]} {v}" for k, v in DEFAULT_STEPS.items())
+        + ")",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help="default: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_BATCH.items()),
+    )
     p.add_argument("--data-root", default=None, help="datasets and models (default $VRB_DATA_ROOT or ./data)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=list(PRECISIONS),
-                   help=f"auto (bf16 where the hardware does it natively), bf16 or fp32 (default {DEFAULT_PRECISION}); "
-                        "recorded in the model's meta")
+    p.add_argument(
+        "--precision",
+        default=DEFAULT_PRECISION,
+        choices=list(PRECISIONS),
+        help=f"auto (bf16 where the hardware does it natively), bf16 or fp32 (default {DEFAULT_PRECISION}); "
+        "recorded in the model's meta",
+    )
     p.add_argument("--seed", type=int, default=0, help="default 0")
-    p.add_argument("--ckpt-every", type=positive_int, default=500, help="checkpoint every this many steps (default 500)")
-    p.add_argument("--eval-every", type=positive_int, default=500, help="validation loss every this many steps (default 500)")
+    p.add_argument(
+        "--ckpt-every", type=positive_int, default=500, help="checkpoint every this many steps (default 500)"
+    )
+    p.add_argument(
+        "--eval-every", type=positive_int, default=500, help="validation loss every this many steps (default 500)"
+    )
     p.add_argument("--no-quality", action="store_true", help="skip the model-quality report at the end")
     a = p.parse_args(argv)
-    from tasks.datasets import DatasetMissingError
 
     def action():
         ref = store.ModelRef(a.domain, a.model, a.preset, a.context, a.data_root, a.task_set)
         precision = resolve_precision(a.precision, resolve_device(a.device))
-        pretrain(ref, a.steps, a.tasks, a.batch_size, a.device, a.seed, ckpt_every=a.ckpt_every,
-                 eval_every=a.eval_every, quality=not a.no_quality, precision=precision)
+        pretrain(
+            ref,
+            a.steps,
+            a.tasks,
+            a.batch_size,
+            a.device,
+            a.seed,
+            ckpt_every=a.ckpt_every,
+            eval_every=a.eval_every,
+            quality=not a.no_quality,
+            precision=precision,
+        )
 
     return run_reporting_user_errors(action, (store.ModelMissingError, DatasetMissingError, ValueError))
 

@@ -26,28 +26,61 @@ SSIM is the usual gaussian-window SSIM (11x11, sigma 1.5, K1 0.01, K2 0.03, per 
 implemented here in torch. LPIPS is left out: it needs pretrained network weights, which cannot be
 downloaded here.
 """
+
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import json
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+import imageio.v3 as iio
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from common.io import atomic_write, atomic_write_text
+from common.runtime import resolve_device
 from rewards.models import PRESETS, store
-from rewards.models.diagnostics import diagnostics, heldout_data, model_file_diagnostics, summary
-from rewards.models.image_metrics import psnr, ssim
+from rewards.models.diagnostics import diagnostics, heldout_data, model_file_diagnostics, psnr, summary
 from rewards.models.video_model import ll_windows
 from tasks.cli import run_reporting_user_errors
+from tasks.datasets import DatasetMissingError, domain_dir, load_episodes
 from tasks.registry import DOMAINS
-from common.io import atomic_write, atomic_write_text
-
+from tasks.registry import seen_tasks as seen
 
 # ---------------------------------------------------------------- metrics
+
+
+def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Per-image SSIM of uint8 images [N, C, H, W] (Wang et al. 2004, gaussian window, valid region)."""
+    if a.shape != b.shape or a.ndim != 4:
+        raise ValueError(
+            f"ssim needs two [N, C, H, W] batches of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    x, y = a.float(), b.float()
+    c = x.shape[1]
+    g = _gaussian(size, sigma).to(x.device)
+    w = (g[:, None] * g[None, :]).expand(c, 1, size, size).contiguous()
+
+    def filt(z):
+        return F.conv2d(z, w, groups=c)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = filt(x), filt(y)
+    sxx, syy, sxy = filt(x * x) - mx**2, filt(y * y) - my**2, filt(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    return s.flatten(1).mean(1)
+
 
 def pairwise_diversity(samples: torch.Tensor) -> torch.Tensor:
     """Mean pairwise RMSE (pixels in [0, 1]) between K samples of each item: [B, K, C, H, W] -> [B]."""
@@ -61,10 +94,9 @@ def pairwise_diversity(samples: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------- images
 
+
 def save_grid(path: Path, rows: Sequence[torch.Tensor], scale: int = 2) -> Path:
     """Save rows of uint8 frames [N, 3, H, W] as one PNG (rows stacked vertically)."""
-    import imageio.v3 as iio
-
     n = max(r.shape[0] for r in rows)
     lines = []
     for r in rows:
@@ -94,9 +126,8 @@ def _write_table(directory: Path, rows: list[dict], title: str) -> None:
 
 # ---------------------------------------------------------------- reports
 
-def _test_frames(domain, tasks, root, limit: int) -> torch.Tensor:
-    from tasks.datasets import load_episodes
 
+def _test_frames(domain, tasks, root, limit: int) -> torch.Tensor:
     frames = np.concatenate([ep.frames for ep in load_episodes(domain, tasks, split="test", root=root)])
     idx = np.linspace(0, len(frames) - 1, min(limit, len(frames))).astype(int)
     return torch.from_numpy(frames[idx])
@@ -107,10 +138,11 @@ def codec_report(codec, ref: store.ModelRef, tasks=None, n_frames: int = 256) ->
     """Reconstruction quality of the codec ``ref`` (loaded as ``codec``) on test frames of ``tasks``."""
     frames = _test_frames(ref.domain, tasks, ref.data_root, n_frames)
     recon = codec.reconstruct(frames).cpu()
-    rows = [{"model": ref.name, "metric": "recon_psnr", "value": float(psnr(frames, recon).mean())},
-            {"model": ref.name, "metric": "recon_ssim", "value": float(ssim(frames, recon).mean())},
-            {"model": ref.name, "metric": "codes_used",
-             "value": float(codec.encode(frames).unique().numel())}]
+    rows = [
+        {"model": ref.name, "metric": "recon_psnr", "value": float(psnr(frames, recon).mean())},
+        {"model": ref.name, "metric": "recon_ssim", "value": float(ssim(frames, recon).mean())},
+        {"model": ref.name, "metric": "codes_used", "value": float(codec.encode(frames).unique().numel())},
+    ]
     out = ref.dir / "quality"
     _write_table(out, rows, f"Codec quality: {ref.domain} {ref.preset} ({len(frames)} test frames)")
     save_grid(out / "reconstructions.png", [frames[:12], recon[:12]])
@@ -118,8 +150,6 @@ def codec_report(codec, ref: store.ModelRef, tasks=None, n_frames: int = 256) ->
 
 
 def _eps_levels(domain, tasks, root) -> list[str]:
-    from tasks.datasets import domain_dir
-
     kinds = set()
     for t in tasks:
         d = domain_dir(domain, root) / t
@@ -135,8 +165,9 @@ def _sample_windows(tokens_by_task: dict, context: int, n: int) -> tuple[torch.T
 
 
 @torch.no_grad()
-def video_model_report(codec, net, ref: store.ModelRef, tasks, n_windows: int = 64, n_div: int = 8,
-                       n_samples: int = 4, seed: int = 0) -> list[dict]:
+def video_model_report(
+    codec, net, ref: store.ModelRef, tasks, n_windows: int = 64, n_div: int = 8, n_samples: int = 4, seed: int = 0
+) -> list[dict]:
     """Prediction quality and diversity of the video model ``ref`` (loaded as ``net``, with its codec)."""
     device = next(net.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -145,9 +176,13 @@ def video_model_report(codec, net, ref: store.ModelRef, tasks, n_windows: int = 
     ctx, tgt = _sample_windows(test, context, n_windows)
     pred = codec.decode(net.sample(ctx.to(device), noise=False, generator=gen)).cpu()
     real = codec.decode(tgt.to(device)).cpu()  # the true next frames as the codec renders them
-    rows = [{"model": label, "metric": "pred_psnr_vs_codec", "value": float(psnr(pred, real).mean())},
-            {"model": label, "metric": "pred_ssim_vs_codec", "value": float(ssim(pred, real).mean())}]
-    rows.append({"model": label, "metric": "test_ll", "value": float(net.score_ll(ctx.to(device), tgt.to(device)).mean())})
+    rows = [
+        {"model": label, "metric": "pred_psnr_vs_codec", "value": float(psnr(pred, real).mean())},
+        {"model": label, "metric": "pred_ssim_vs_codec", "value": float(ssim(pred, real).mean())},
+    ]
+    rows.append(
+        {"model": label, "metric": "test_ll", "value": float(net.score_ll(ctx.to(device), tgt.to(device)).mean())}
+    )
     rows += [{"model": label, "metric": k, "value": v} for k, v in heldout_diagnostics(codec, net, ref, tasks).items()]
 
     def diversity(tokens_by_task) -> float:
@@ -173,19 +208,21 @@ def video_model_report(codec, net, ref: store.ModelRef, tasks, n_windows: int = 
 def heldout_diagnostics(codec, net, ref: store.ModelRef, tasks) -> dict[str, float]:
     """The video model's diagnostics (``rewards.models.diagnostics``) on the held-out windows pretraining
     evaluates on, in the precision it was trained in: its history's numbers for these weights."""
-
     precision = getattr(net, "meta", {}).get("precision", "fp32")
     data = heldout_data(ref.kind, codec, ref.domain, tasks, ref.context, ref.data_root, precision)
     return diagnostics(ref.kind, net, data, precision)
 
 
-def write_diagnostics(files: Sequence[str | Path], domain: str, data_root=None, device="cpu",
-                      csv_path: str | Path | None = None, log: Callable = print) -> list[dict]:
+def write_diagnostics(
+    files: Sequence[str | Path],
+    domain: str,
+    data_root=None,
+    device="cpu",
+    csv_path: str | Path | None = None,
+    log: Callable = print,
+) -> list[dict]:
     """``rewards.models.diagnostics.model_file_diagnostics`` of each saved model in ``files`` (all of
     ``domain``): ``diagnostics.json`` beside each, and one CSV of them all at ``csv_path`` if given."""
-    import json
-
-
     rows = []
     for f in files:
         row = model_file_diagnostics(f, data_root, device)
@@ -204,9 +241,16 @@ def write_diagnostics(files: Sequence[str | Path], domain: str, data_root=None, 
     return rows
 
 
-def write_report(refs: Sequence[store.ModelRef], device="cpu", tasks: Sequence[str] | None = None,
-                 log: Callable = print, n_frames: int = 256, n_windows: int = 64, n_div: int = 8,
-                 n_samples: int = 4) -> list[dict]:
+def write_report(
+    refs: Sequence[store.ModelRef],
+    device="cpu",
+    tasks: Sequence[str] | None = None,
+    log: Callable = print,
+    n_frames: int = 256,
+    n_windows: int = 64,
+    n_div: int = 8,
+    n_samples: int = 4,
+) -> list[dict]:
     """Write the report of each model in ``refs`` (codec or video model); return its rows.
 
     Every reference must name a trained model (``ModelMissingError`` names the command that makes it);
@@ -219,15 +263,15 @@ def write_report(refs: Sequence[store.ModelRef], device="cpu", tasks: Sequence[s
             rows += codec_report(ref.load(device), ref, task_list, n_frames)
         else:
             codec, net = ref.load_with_codec(device)
-            rows += video_model_report(codec, net, ref, net.meta.get("tasks", task_list), n_windows, n_div,
-                                       n_samples)
+            rows += video_model_report(codec, net, ref, net.meta.get("tasks", task_list), n_windows, n_div, n_samples)
     for r in rows:
         log(f"{r['model']:>24s}  {r['metric']:<22s} {r['value']:.4g}")
     return rows
 
 
-def trained_refs(domain: str, preset: str = "small", context: int = 2, models: Sequence[str] | None = None,
-                 root=None) -> list[store.ModelRef]:
+def trained_refs(
+    domain: str, preset: str = "small", context: int = 2, models: Sequence[str] | None = None, root=None
+) -> list[store.ModelRef]:
     """The references the command reports on: ``models`` if given (each must exist), else the codec and
     every video model of that preset and context that has been trained."""
     refs = [store.ModelRef(domain, m, preset, context, root) for m in (models or store.model_kinds())]
@@ -237,8 +281,6 @@ def trained_refs(domain: str, preset: str = "small", context: int = 2, models: S
 
 
 def seen_tasks(domain: str) -> list[str]:
-    from tasks.registry import seen_tasks as seen
-
     return seen(domain)
 
 
@@ -251,26 +293,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tasks", nargs="+", default=None)
     p.add_argument("--data-root", default=None)
     p.add_argument("--device", default="auto")
-    p.add_argument("--diagnostics", action="store_true",
-                   help="only the diagnostics of the saved models of --model-file (copy accuracy, NLL per token, "
-                        "persistence, codec PSNR), written as diagnostics.json beside each")
+    p.add_argument(
+        "--diagnostics",
+        action="store_true",
+        help="only the diagnostics of the saved models of --model-file (copy accuracy, NLL per token, "
+        "persistence, codec PSNR), written as diagnostics.json beside each",
+    )
     p.add_argument("--model-file", nargs="+", default=None, help="model.pt files, with --diagnostics")
     p.add_argument("--csv", default=None, help="with --diagnostics: also one CSV of every file's diagnostics")
     a = p.parse_args(argv)
     if a.diagnostics != bool(a.model_file):
         p.error("--diagnostics and --model-file go together")
-    from tasks.datasets import DatasetMissingError
-    from common.runtime import resolve_device
 
     def action():
         if a.diagnostics:
             write_diagnostics(a.model_file, a.domain, a.data_root, resolve_device(a.device), a.csv)
             return
-        write_report(trained_refs(a.domain, a.preset, a.context, a.models, a.data_root), resolve_device(a.device),
-                     a.tasks)
+        write_report(
+            trained_refs(a.domain, a.preset, a.context, a.models, a.data_root), resolve_device(a.device), a.tasks
+        )
 
-    return run_reporting_user_errors(action, (store.ModelMissingError, DatasetMissingError, ValueError,
-                                              FileNotFoundError))
+    return run_reporting_user_errors(
+        action, (store.ModelMissingError, DatasetMissingError, ValueError, FileNotFoundError)
+    )
 
 
 if __name__ == "__main__":

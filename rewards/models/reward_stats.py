@@ -1,6 +1,6 @@
 """Per-task reward statistics of a video model: mean and std of its per-transition scores.
 
-The standardised rewards of design.md section 5, r = (s - mu_task) / sigma_task, need mu and sigma
+The standardised rewards of docs/models-and-rewards.md#rewards, r = (s - mu_task) / sigma_task, need mu and sigma
 of the same model and score settings over the expert training videos of *that* task. They are
 computed for every task of the domain whose expert videos exist (seen and unseen tasks: by default, the
 paper's setting, a zero-shot task is standardised by its own expert statistics, i.e. with expert data of
@@ -14,6 +14,7 @@ Scores use the windows of ``rewards.models.video_model`` (``ce_windows`` / ``ll_
 transition, T scores for an episode of T+1 frames. CE scoring with noise draws from a generator seeded
 by ``seed``, so the statistics are reproducible.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from common.io import atomic_write_json
 from rewards.models import store
 from rewards.models.precision import check as check_precision
 from rewards.models.video_model import SCORE_KINDS, score_episode_tokens
-from common.io import atomic_write_json
+from tasks.datasets import DatasetMissingError, load_episodes
+from tasks.registry import names
 
 
 def settings_key(kind: str, steps: int | None = 10, noise: bool = True) -> str:
@@ -39,28 +42,57 @@ def settings_key(kind: str, steps: int | None = 10, noise: bool = True) -> str:
 
 def domain_tasks(domain: str) -> list[str]:
     """Every task of the domain (seen and unseen): statistics are per task."""
-    from tasks.registry import names
-
     return names(domain=domain)
 
 
-def score_frames(codec, model, frames, kind: str, *, steps: int | None = 10, noise: bool = True,
-                 generator: torch.Generator | None = None, batch_size: int = 128,
-                 precision: str = "fp32") -> np.ndarray:
+def score_frames(
+    codec,
+    model,
+    frames,
+    kind: str,
+    *,
+    steps: int | None = 10,
+    noise: bool = True,
+    generator: torch.Generator | None = None,
+    batch_size: int = 128,
+    precision: str = "fp32",
+) -> np.ndarray:
     """Scores of one episode's frames (uint8 [T+1, 3, 64, 64], numpy or torch) -> float32 [T]."""
     if isinstance(frames, np.ndarray):
         frames = torch.from_numpy(frames)
     tokens = codec.encode(frames, precision=precision)
-    return score_episode_tokens(model, tokens, kind, steps=steps, noise=noise, generator=generator,
-                                batch_size=batch_size, precision=precision).cpu().numpy().astype(np.float32)
+    return (
+        score_episode_tokens(
+            model,
+            tokens,
+            kind,
+            steps=steps,
+            noise=noise,
+            generator=generator,
+            batch_size=batch_size,
+            precision=precision,
+        )
+        .cpu()
+        .numpy()
+        .astype(np.float32)
+    )
 
 
-def compute_task_stats(codec, model, domain: str, tasks: Sequence[str], kind: str, *, steps: int | None = 10,
-                       noise: bool = True, seed: int = 0, root=None, batch_size: int = 128,
-                       precision: str = "fp32") -> dict:
+def compute_task_stats(
+    codec,
+    model,
+    domain: str,
+    tasks: Sequence[str],
+    kind: str,
+    *,
+    steps: int | None = 10,
+    noise: bool = True,
+    seed: int = 0,
+    root=None,
+    batch_size: int = 128,
+    precision: str = "fp32",
+) -> dict:
     """{task: {"mean", "std", "n"}} over the expert training videos of each task that has them."""
-    from tasks.datasets import DatasetMissingError
-
     device = next(model.parameters()).device
     out = {}
     for task in tasks:
@@ -69,9 +101,23 @@ def compute_task_stats(codec, model, domain: str, tasks: Sequence[str], kind: st
         except DatasetMissingError:
             continue  # unseen tasks without videos have no statistics
         gen = torch.Generator(device=device).manual_seed(seed)
-        scores = np.concatenate([
-            score_episode_tokens(model, ep.long(), kind, steps=steps, noise=noise, generator=gen,
-                                 batch_size=batch_size, precision=precision).cpu().numpy() for ep in eps])
+        scores = np.concatenate(
+            [
+                score_episode_tokens(
+                    model,
+                    ep.long(),
+                    kind,
+                    steps=steps,
+                    noise=noise,
+                    generator=gen,
+                    batch_size=batch_size,
+                    precision=precision,
+                )
+                .cpu()
+                .numpy()
+                for ep in eps
+            ]
+        )
         out[task] = {"mean": float(scores.mean()), "std": float(max(scores.std(), 1e-6)), "n": int(scores.size)}
     return out
 
@@ -92,9 +138,18 @@ def precision_suffix(model_kind: str, precision: str) -> str:
     return f"_{precision}" + (BF16_SCORING_PATH.get(model_kind, "") if precision == "bf16" else "")
 
 
-def task_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, noise: bool = True,
-               tasks: Sequence[str] | None = None, seed: int = 0, device="cpu", loaded=None,
-               precision: str = "fp32") -> dict[str, dict]:
+def task_stats(
+    ref: store.ModelRef,
+    kind: str,
+    *,
+    steps: int | None = 10,
+    noise: bool = True,
+    tasks: Sequence[str] | None = None,
+    seed: int = 0,
+    device="cpu",
+    loaded=None,
+    precision: str = "fp32",
+) -> dict[str, dict]:
     """Cached per-task statistics ``{task: {"mean", "std", "n"}}`` of the trained video model ``ref``.
 
     ``loaded`` may pass an already loaded ``(codec, model)`` pair to avoid loading twice. Tasks are the
@@ -115,8 +170,20 @@ def task_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, noise:
     missing = [t for t in task_list if t not in entry["tasks"]]  # tasks without videos are retried (cheap)
     if missing:
         codec, net = loaded if loaded is not None else ref.load_with_codec(device)
-        entry["tasks"].update(compute_task_stats(codec, net, ref.domain, missing, kind, steps=steps, noise=noise,
-                                                 seed=seed, root=ref.data_root, precision=precision))
+        entry["tasks"].update(
+            compute_task_stats(
+                codec,
+                net,
+                ref.domain,
+                missing,
+                kind,
+                steps=steps,
+                noise=noise,
+                seed=seed,
+                root=ref.data_root,
+                precision=precision,
+            )
+        )
         # re-read before writing: another process may have added other settings meanwhile
         cache = json.loads(stats_path.read_text()) if stats_path.exists() else {}
         cache[key] = entry
@@ -136,14 +203,23 @@ def pool(stats: Sequence[dict]) -> dict:
         raise ValueError("pool: no score statistics to pool")
     n = np.array([s["n"] for s in stats], dtype=np.float64)
     mean = np.array([s["mean"] for s in stats], dtype=np.float64)
-    sq = np.array([s["std"] for s in stats], dtype=np.float64) ** 2 + mean ** 2
+    sq = np.array([s["std"] for s in stats], dtype=np.float64) ** 2 + mean**2
     mu = float((n * mean).sum() / n.sum())
-    var = float((n * sq).sum() / n.sum() - mu ** 2)
+    var = float((n * sq).sum() / n.sum() - mu**2)
     return {"mean": mu, "std": float(max(np.sqrt(max(var, 0.0)), 1e-6)), "n": int(n.sum())}
 
 
-def pooled_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, noise: bool = True, seed: int = 0,
-                 device="cpu", loaded=None, precision: str = "fp32") -> dict:
+def pooled_stats(
+    ref: store.ModelRef,
+    kind: str,
+    *,
+    steps: int | None = 10,
+    noise: bool = True,
+    seed: int = 0,
+    device="cpu",
+    loaded=None,
+    precision: str = "fp32",
+) -> dict:
     """Strict zero-shot statistics: ``{"mean", "std", "n", "tasks"}`` of the scores of every expert training
     transition of the tasks the model was trained on (its ``meta["tasks"]``), pooled into one set.
 
@@ -154,18 +230,22 @@ def pooled_stats(ref: store.ModelRef, kind: str, *, steps: int | None = 10, nois
     missing one names the ``python -m tasks.collect`` command: pooling over fewer tasks than the model saw
     would silently change the statistics).
     """
-    from tasks.datasets import DatasetMissingError, load_episodes
-
     if ref.is_codec:
         raise ValueError(f"statistics are of a video model's scores; {ref.name} is a codec")
     if not ref.exists():
         raise ref.missing()
-    seen = list(loaded[1].meta.get("tasks", [])) if loaded is not None and hasattr(loaded[1], "meta") else \
-        list(store.read_checkpoint(ref.checkpoint).get("meta", {}).get("tasks", []))
+    seen = (
+        list(loaded[1].meta.get("tasks", []))
+        if loaded is not None and hasattr(loaded[1], "meta")
+        else list(store.read_checkpoint(ref.checkpoint).get("meta", {}).get("tasks", []))
+    )
     if not seen:
-        raise ValueError(f"{ref.checkpoint} does not record the tasks it was trained on; retrain it with: {ref.command}")
-    per_task = task_stats(ref, kind, steps=steps, noise=noise, tasks=seen, seed=seed, device=device, loaded=loaded,
-                          precision=precision)
+        raise ValueError(
+            f"{ref.checkpoint} does not record the tasks it was trained on; retrain it with: {ref.command}"
+        )
+    per_task = task_stats(
+        ref, kind, steps=steps, noise=noise, tasks=seen, seed=seed, device=device, loaded=loaded, precision=precision
+    )
     missing = [t for t in seen if t not in per_task]
     if missing:
         load_episodes(ref.domain, missing, "expert", "train", ref.data_root)  # raises naming the collect command

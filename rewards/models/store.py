@@ -14,9 +14,11 @@ A model is named by a :class:`ModelRef` (domain, kind, preset, context, data roo
 the ``command`` that trains it and ``load(device)``. The task set (``tasks.registry.TASK_SETS``) says which
 tasks' expert videos it is trained on; the default, ``seen``, leaves the directory name as it always was
 (``codec_small``), another set is appended to it (``codec_small_genreward``,
-``vqdiffusion_small_l2_genreward``), so models of different task sets never share a directory. A missing model raises ``ModelMissingError`` (a
+``vqdiffusion_small_l2_genreward``), so models of different task sets never share a directory. A missing model raises
+``ModelMissingError`` (a
 ``FileNotFoundError``) whose message is the exact command that makes it.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,9 +28,13 @@ from typing import Any
 
 import torch
 
-from rewards.models import PRESETS
 from common.io import atomic_torch_save, data_root
-from tasks.registry import DEFAULT_TASK_SET, DOMAINS, task_set as task_set_tasks
+from rewards.models import PRESETS
+from rewards.models.codec import VQGAN, CodecConfig
+from rewards.models.video_model import build_model, config_class, video_model_names
+from tasks.datasets import episode_dir, load_episodes, read_episode
+from tasks.registry import DEFAULT_TASK_SET, DOMAINS
+from tasks.registry import task_set as task_set_tasks
 
 FORMAT = 1
 #: the model kind of the codec; the video models' kinds are ``rewards.models.video_model.VIDEO_MODELS``
@@ -41,8 +47,6 @@ class ModelMissingError(FileNotFoundError):
 
 def model_kinds() -> list[str]:
     """Every kind of model the store keeps: the codec and each video model."""
-    from rewards.models.video_model import video_model_names
-
     return [CODEC, *video_model_names()]
 
 
@@ -147,15 +151,12 @@ class ModelRef:
         except Exception as e:  # truncated by a full disk or a killed copy: say which file and how to remake it
             raise ModelMissingError(
                 f"{self.checkpoint} cannot be read (truncated or corrupted: {type(e).__name__}: "
-                f"{str(e).split('. ')[0].splitlines()[0] if str(e) else ''}); delete it and rebuild it with: {self.command}"
+                f"{str(e).split('. ')[0].splitlines()[0] if str(e) else ''}); delete it and rebuild it with: "
+                f"{self.command}"
             ) from None
         if self.is_codec:
-            from rewards.models.codec import VQGAN, CodecConfig
-
             net = VQGAN(CodecConfig.from_dict(ckpt["config"]))
         else:
-            from rewards.models.video_model import build_model, config_class
-
             net = build_model(self.kind, config_class(self.kind).from_dict(ckpt["config"]))
         net.load_state_dict(ckpt["state_dict"])
         net.meta = ckpt.get("meta", {})
@@ -172,13 +173,15 @@ class ModelRef:
         return codec.load(device), net
 
 
-def save_checkpoint(path: Path, name: str, config: dict, meta: dict,
-                    weights: torch.nn.Module | dict[str, torch.Tensor]) -> Path:
+def save_checkpoint(
+    path: Path, name: str, config: dict, meta: dict, weights: torch.nn.Module | dict[str, torch.Tensor]
+) -> Path:
     """Write ``model.pt`` atomically from a module or a state dict (weights moved to CPU so it loads anywhere)."""
     sd = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
     state = {k: v.detach().cpu() for k, v in sd.items()}
-    return atomic_torch_save(path, {"format": FORMAT, "name": name, "config": config, "meta": meta,
-                                    "state_dict": state})
+    return atomic_torch_save(
+        path, {"format": FORMAT, "name": name, "config": config, "meta": meta, "state_dict": state}
+    )
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -194,12 +197,14 @@ def fingerprint(path: Path) -> str:
 
 # ---------------------------------------------------------------- token cache
 
+
 def _files_signature(files) -> list:
     return [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
 
 
-def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str = "train",
-                   root=None, precision: str = "fp32") -> dict[str, list[torch.Tensor]]:
+def episode_tokens(
+    codec, domain: str, tasks, kind: str = "expert", split: str = "train", root=None, precision: str = "fp32"
+) -> dict[str, list[torch.Tensor]]:
     """Codec tokens of every episode of each task: ``{task: [int16 [T+1, 64], ...]}`` (CPU).
 
     Tokenising is the slow part of preparing video-model data, so each (task, kind, split) is encoded
@@ -209,15 +214,22 @@ def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str =
     ``precision`` is that of the encoder (``codec.encode``); bf16 tokens are cached apart
     (``<kind>_<split>_bf16.pt``), since a bf16 encoder may pick another code for a few patches.
     """
-    from tasks.datasets import episode_dir, load_episodes, read_episode
-
     # the cache lives beside the codec it was encoded with: a codec loaded from the store carries its ``ref``
     # (which knows its task set); an unsaved codec is not cached
     cref = getattr(codec, "ref", None)
     preset = getattr(codec, "meta", {}).get("preset")
-    codec_dir = (cref.dir if isinstance(cref, ModelRef) else
-                 ModelRef(domain, CODEC, preset, data_root=root).dir if preset else None)
-    codec_key = fingerprint(codec_dir / "model.pt") if codec_dir is not None and (codec_dir / "model.pt").exists() else "unsaved"
+    codec_dir = (
+        cref.dir
+        if isinstance(cref, ModelRef)
+        else ModelRef(domain, CODEC, preset, data_root=root).dir
+        if preset
+        else None
+    )
+    codec_key = (
+        fingerprint(codec_dir / "model.pt")
+        if codec_dir is not None and (codec_dir / "model.pt").exists()
+        else "unsaved"
+    )
     out = {}
     for task in tasks:
         d = episode_dir(domain, task, kind, split, root)
@@ -235,8 +247,10 @@ def episode_tokens(codec, domain: str, tasks, kind: str = "expert", split: str =
                     continue
             except Exception:  # unreadable cache: re-encode
                 pass
-        tokens = [codec.encode(torch.from_numpy(read_episode(f).frames), precision=precision).to(torch.int16).cpu()
-                  for f in files]
+        tokens = [
+            codec.encode(torch.from_numpy(read_episode(f).frames), precision=precision).to(torch.int16).cpu()
+            for f in files
+        ]
         if codec_key != "unsaved":
             atomic_torch_save(cache, {"key": key, "tokens": tokens})
         out[task] = tokens

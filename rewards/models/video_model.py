@@ -15,8 +15,9 @@ VQ-Diffusion the same way, through this contract (docs/interfaces.md, "Video mod
 model whose module is not there yet (or fails to import) only breaks the commands that ask for it.
 
 The window functions below fix how an episode's frames become (context, target) pairs, so the reward
-providers, the statistics and training all use the same alignment (design.md section 5).
+providers, the statistics and training all use the same alignment (docs/models-and-rewards.md#rewards).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -67,6 +68,7 @@ def build_model(name: str, config: Any) -> torch.nn.Module:
 
 # ---------------------------------------------------------------- config (de)serialisation
 
+
 def config_to_dict(config: Any) -> dict:
     """A plain dict of a model config (``rewards.models.config.ModelConfig.to_dict``)."""
     return config.to_dict()
@@ -79,6 +81,7 @@ def config_from_dict(cls: type, data: dict) -> Any:
 
 
 # ---------------------------------------------------------------- windows
+
 
 def _check_episode_tokens(tokens: torch.Tensor, context: int) -> None:
     if tokens.ndim != 2 or tokens.shape[1] != TOKENS_PER_FRAME:
@@ -121,9 +124,17 @@ def ll_windows(tokens: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.
 
 
 @torch.no_grad()
-def score_episode_tokens(model: torch.nn.Module, tokens: torch.Tensor, kind: str, *, steps: int | None = 10,
-                         noise: bool = True, generator: torch.Generator | None = None,
-                         batch_size: int = 128, precision: str = "fp32") -> torch.Tensor:
+def score_episode_tokens(
+    model: torch.nn.Module,
+    tokens: torch.Tensor,
+    kind: str,
+    *,
+    steps: int | None = 10,
+    noise: bool = True,
+    generator: torch.Generator | None = None,
+    batch_size: int = 128,
+    precision: str = "fp32",
+) -> torch.Tensor:
     """One score per transition (``[T]`` float32) for an episode's tokens ``[T+1, 64]``.
 
     ``kind`` is ``"ll"`` (log-likelihood of the frame reached) or ``"ce"`` (minus the entropy of the
@@ -145,9 +156,9 @@ def _score_windows(model, tokens, kind, context, steps, noise, generator, batch_
         ctx, tgt = ll_windows(tokens, context)
         for i in range(0, ctx.shape[0], batch_size):
             # VQ-Diffusion's ELBO samples z_t, so it takes the generator too (VideoGPT's LL ignores it)
-            out.append(model.score_ll(ctx[i:i + batch_size], tgt[i:i + batch_size], generator=generator))
+            out.append(model.score_ll(ctx[i : i + batch_size], tgt[i : i + batch_size], generator=generator))
     else:
         ctx = ce_windows(tokens, context)
         for i in range(0, ctx.shape[0], batch_size):
-            out.append(model.score_ce(ctx[i:i + batch_size], steps=steps, noise=noise, generator=generator))
+            out.append(model.score_ce(ctx[i : i + batch_size], steps=steps, noise=noise, generator=generator))
     return torch.cat(out).float()

@@ -1,4 +1,5 @@
-"""VideoGPT, VIPER's video model: a causal transformer over codec tokens (design.md sections 5 and 6).
+"""VideoGPT, VIPER's video model: a causal transformer over codec tokens
+(docs/models-and-rewards.md#videogpt-vipers-model).
 
 A window of l context frames plus one target frame is the sequence of its (l+1) * 64 codec tokens,
 frame by frame, row-major inside a frame. The input is the sequence shifted right by one behind a
@@ -10,7 +11,7 @@ embedding (p mod 64) + learned frame embedding (p // 64). Pre-LayerNorm GPT bloc
   ``loss_all_frames=True`` to add the context tokens' cross-entropy as well).
 - ``score_ll(context, target)``: teacher-forced sum of log p of the target frame's 64 tokens.
 - ``score_ce(context, steps=None, noise=True, generator=None)``: minus the summed entropy of the 64
-  per-token predictive distributions of the next frame. design.md says "under teacher forcing"; with
+  per-token predictive distributions of the next frame. The protocol says "under teacher forcing"; with
   no observed next frame, the model is teacher-forced on its own sample: it samples the next frame
   token by token (``noise=False``: greedy argmax) and sums the entropy of each token's predictive
   distribution along the way. ``steps`` has no meaning for an autoregressive model and is ignored
@@ -25,6 +26,7 @@ Optimiser: Adam (AdamW with weight decay 0.01 on all weights) lr 3e-4, betas (0.
 warm-up over 100 steps (small) / 1000 steps (paper): a standard GPT recipe; VIPER's exact schedule is
 not in the spec.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,6 +44,7 @@ from rewards.models.config import ModelConfig
 class VideoGPTOptim(ModelConfig):
     """AdamW with linear warm-up from ``warmup_start_lr`` to ``lr`` over ``warmup_steps`` and the gradient
     norm clipped to ``grad_clip``; every field is read by ``rewards.models.pretrain.VideoModelTrainer``."""
+
     lr: float = 3e-4
     betas: tuple[float, float] = (0.9, 0.95)
     weight_decay: float = 0.01
@@ -54,8 +57,8 @@ class VideoGPTOptim(ModelConfig):
 
 @dataclass
 class VideoGPTConfig(ModelConfig):
-    context: int = 2              # l context frames; the window has l + 1 frames
-    vocab_size: int = 1024        # codec codebook size
+    context: int = 2  # l context frames; the window has l + 1 frames
+    vocab_size: int = 1024  # codec codebook size
     n_layers: int = 4
     width: int = 128
     n_heads: int = 4
@@ -115,8 +118,9 @@ class Block(nn.Module):
         else:
             past = 0
         if past == 0:
-            a = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                               dropout_p=self.dropout if self.training else 0.0)
+            a = F.scaled_dot_product_attention(
+                q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+            )
         else:
             # new queries attend to every cached position and causally among themselves
             mask = torch.ones(t, past + t, dtype=torch.bool, device=x.device).tril(diagonal=past)
@@ -138,8 +142,7 @@ class VideoGPT(nn.Module):
         self.pos = nn.Parameter(torch.zeros(TOKENS_PER_FRAME, config.width))
         self.frame = nn.Parameter(torch.zeros(self.frames, config.width))
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(Block(config.width, config.n_heads, config.dropout)
-                                    for _ in range(config.n_layers))
+        self.blocks = nn.ModuleList(Block(config.width, config.n_heads, config.dropout) for _ in range(config.n_layers))
         self.ln = nn.LayerNorm(config.width)
         self.head = nn.Linear(config.width, config.vocab_size, bias=False)
         self.apply(self._init)
@@ -161,16 +164,19 @@ class VideoGPT(nn.Module):
 
     # ------------------------------------------------------------ checks
     def _check(self, context: torch.Tensor, target: torch.Tensor | None = None) -> None:
-        l = self.config.context
+        l = self.config.context  # noqa: E741 (the paper's context length)
         if context.ndim != 3 or context.shape[1] != l or context.shape[2] != TOKENS_PER_FRAME:
-            raise ValueError(f"context must be LongTensor [B, {l}, {TOKENS_PER_FRAME}] (l={l}), "
-                             f"got {tuple(context.shape)}")
+            raise ValueError(
+                f"context must be LongTensor [B, {l}, {TOKENS_PER_FRAME}] (l={l}), got {tuple(context.shape)}"
+            )
         if context.dtype != torch.long:
             raise ValueError(f"context must be int64 token ids, got {context.dtype}")
         if target is not None:
             if target.shape != (context.shape[0], TOKENS_PER_FRAME) or target.dtype != torch.long:
-                raise ValueError(f"target must be LongTensor [B={context.shape[0]}, {TOKENS_PER_FRAME}], "
-                                 f"got {target.dtype} {tuple(target.shape)}")
+                raise ValueError(
+                    f"target must be LongTensor [B={context.shape[0]}, {TOKENS_PER_FRAME}], "
+                    f"got {target.dtype} {tuple(target.shape)}"
+                )
 
     # ------------------------------------------------------------ core
     def _embed(self, inputs: torch.Tensor, start: int) -> torch.Tensor:
@@ -201,8 +207,13 @@ class VideoGPT(nn.Module):
         return F.cross_entropy(tl.flatten(0, 1), target.flatten())
 
     @torch.no_grad()
-    def score_ll(self, context: torch.Tensor, target: torch.Tensor, steps: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def score_ll(
+        self,
+        context: torch.Tensor,
+        target: torch.Tensor,
+        steps: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Sum over the target frame's 64 tokens of log p(token | context, previous tokens): [B]."""
         self._check(context, target)
         logp = self._logits(context, target)[:, -TOKENS_PER_FRAME:].float().log_softmax(-1)
@@ -231,13 +242,23 @@ class VideoGPT(nn.Module):
         return torch.cat(tokens, dim=1), entropy
 
     @torch.no_grad()
-    def score_ce(self, context: torch.Tensor, steps: int | None = None, noise: bool = True,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def score_ce(
+        self,
+        context: torch.Tensor,
+        steps: int | None = None,
+        noise: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Minus the summed per-token entropy of the next frame, forced on the model's own sample: [B]."""
         return -self._rollout(context, noise, generator)[1]
 
     @torch.no_grad()
-    def sample(self, context: torch.Tensor, steps: int | None = None, noise: bool = True,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        context: torch.Tensor,
+        steps: int | None = None,
+        noise: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Next-frame tokens [B, 64] given the context [B, l, 64]."""
         return self._rollout(context, noise, generator)[0]

@@ -2,7 +2,7 @@
 
 A discrete diffusion model (Gu et al., VQ-Diffusion, CVPR 2022) over the 64 codec tokens (8x8 grid,
 codebook K = 1024) of the next frame, conditioned on the tokens of the ``l`` previous frames
-(design.md sections 5-6). It follows the video-model contract of ``rewards/models/video_model.py``:
+(docs/models-and-rewards.md#vq-diffusion). It follows the video-model contract of ``rewards/models/video_model.py``:
 ``loss``, ``score_ce``, ``score_ll`` and ``sample``, all batched over many windows at once.
 
 Diffusion process (mask-and-replace)
@@ -52,6 +52,7 @@ keeps the autocast forward. Outside the network everything stays fp32 (``_log_sp
 reuses its large ``[B, 64, K+1]`` buffers in place, with the same numbers as the out-of-place form that
 training keeps for autograd (docs/precision.md, "Speed").
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -73,39 +74,40 @@ LOG_EPS = -70.0  # log-probability floor, as in VQ-Diffusion (exp(-70) ~ 4e-31)
 
 # ----------------------------------------------------------------------------- config
 
+
 @dataclass
 class VQDiffusionOptim(ModelConfig):
     """Trainer settings, every one read by ``rewards.models.pretrain.VideoModelTrainer``: AdamW with a
     linear warm-up from ``warmup_start_lr`` to ``lr`` over ``warmup_steps``, as the release."""
 
-    lr: float = 4.5e-4            # learning rate reached after warm-up
+    lr: float = 4.5e-4  # learning rate reached after warm-up
     betas: tuple[float, float] = (0.9, 0.96)
     weight_decay: float = 4.5e-2
     warmup_steps: int = 5000
     warmup_start_lr: float = 3.0e-6
     grad_clip: float | None = 0.5  # gradient-norm clip of the release (applied at every step here)
     ema_decay: float | None = 0.99  # EMA of the weights, as the release; None: score the raw weights
-    ema_every: int = 25             # EMA update every this many steps, as the release
+    ema_every: int = 25  # EMA update every this many steps, as the release
 
 
 @dataclass
 class VQDiffusionConfig(ModelConfig):
     """Everything that fixes a VQ-Diffusion model; saved with its weights (``to_dict``)."""
 
-    context: int = 2                  # l, number of condition frames
-    num_classes: int = 1024           # codebook size K (the mask token is class K)
-    grid: int = 8                     # tokens per frame = grid * grid
-    diffusion_steps: int = 100        # T
+    context: int = 2  # l, number of condition frames
+    num_classes: int = 1024  # codebook size K (the mask token is class K)
+    grid: int = 8  # tokens per frame = grid * grid
+    diffusion_steps: int = 100  # T
     depth: int = 4
     width: int = 64
     heads: int = 4
     mlp_ratio: int = 4
-    att_1: float = 0.99999            # keep probability at the first level
-    att_T: float = 0.000009           # ... at the last level
-    ctt_1: float = 0.000009           # mask probability at the first level
-    ctt_T: float = 0.99999            # ... at the last level
-    aux_weight: float = 5.0e-4        # VQ-Diffusion's auxiliary x0 cross-entropy weight
-    adaptive_aux: bool = True         # weight the auxiliary term by (1 - t/T) + 1, as VQ-Diffusion
+    att_1: float = 0.99999  # keep probability at the first level
+    att_T: float = 0.000009  # ... at the last level
+    ctt_1: float = 0.000009  # mask probability at the first level
+    ctt_T: float = 0.99999  # ... at the last level
+    aux_weight: float = 5.0e-4  # VQ-Diffusion's auxiliary x0 cross-entropy weight
+    adaptive_aux: bool = True  # weight the auxiliary term by (1 - t/T) + 1, as VQ-Diffusion
     time_sampling: str = "importance"  # "importance" (VQ-Diffusion) or "uniform"
     optim: VQDiffusionOptim = field(default_factory=VQDiffusionOptim)
 
@@ -144,6 +146,7 @@ TIME_SAMPLERS = ("importance", "uniform")
 
 # ----------------------------------------------------------------------------- schedule
 
+
 def _log_space_fp32(fn):
     """Run a posterior / marginal computation in fp32 whatever the caller's autocast.
 
@@ -151,12 +154,13 @@ def _log_space_fp32(fn):
     lose the reward's signal in bf16 (8 mantissa bits), and they are elementwise (cheap next to the
     network), so they never run in bf16: the distribution argument is cast to float and autocast is off.
     """
+
     @functools.wraps(fn)
     def wrapper(self, log_x: torch.Tensor, *args, **kwargs):
         with fp32_region(log_x.device):
             return fn(self, log_x.float(), *args, **kwargs)
-    return wrapper
 
+    return wrapper
 
 
 class MaskReplaceSchedule(nn.Module):
@@ -172,8 +176,8 @@ class MaskReplaceSchedule(nn.Module):
         super().__init__()
         self.num_classes, self.steps = num_classes, steps
         lin = np.arange(steps, dtype=np.float64) / (steps - 1)
-        A = np.concatenate([[1.0], att_1 + lin * (att_T - att_1)])   # A_s, s = 0..T
-        C = np.concatenate([[0.0], ctt_1 + lin * (ctt_T - ctt_1)])   # C_s
+        A = np.concatenate([[1.0], att_1 + lin * (att_T - att_1)])  # A_s, s = 0..T
+        C = np.concatenate([[0.0], ctt_1 + lin * (ctt_T - ctt_1)])  # C_s
         if np.any(A + C > 1.0) or np.any(A <= 0) or np.any(C >= 1):
             raise ValueError("schedule needs 0 < keep, mask < 1 and keep + mask <= 1 at every level")
         u, v = np.meshgrid(np.arange(steps + 1), np.arange(steps + 1), indexing="ij")
@@ -191,8 +195,10 @@ class MaskReplaceSchedule(nn.Module):
 
     def coefficients(self, u: torch.Tensor, v: torch.Tensor) -> dict[str, torch.Tensor]:
         """The log coefficients of ``Q_{u..v}`` per batch element, shaped ``[B, 1, 1]``."""
-        return {name: getattr(self, name)[u, v].view(-1, 1, 1)
-                for name in ("log_a", "log_b", "log_c", "log_a_plus_b", "log_1mc")}
+        return {
+            name: getattr(self, name)[u, v].view(-1, 1, 1)
+            for name in ("log_a", "log_b", "log_c", "log_a_plus_b", "log_1mc")
+        }
 
     @_log_space_fp32
     def propagate(self, log_x: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -217,9 +223,9 @@ class MaskReplaceSchedule(nn.Module):
         """
         k = self.num_classes
         co = self.coefficients(u, v)
-        is_mask = (z_v == k).unsqueeze(-1)                                        # [B, N, 1]
+        is_mask = (z_v == k).unsqueeze(-1)  # [B, N, 1]
         j = torch.arange(classes, device=z_v.device)
-        same = z_v.unsqueeze(-1) == j                                             # [B, N, classes]
+        same = z_v.unsqueeze(-1) == j  # [B, N, classes]
         real = torch.where(same, co["log_a_plus_b"], co["log_b"])
         masked = co["log_c"].expand_as(real)
         out = torch.where(is_mask, masked, real)
@@ -229,7 +235,9 @@ class MaskReplaceSchedule(nn.Module):
         return out
 
     @_log_space_fp32
-    def posterior_bayes(self, log_x0: torch.Tensor, z_v: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def posterior_bayes(
+        self, log_x0: torch.Tensor, z_v: torch.Tensor, u: torch.Tensor, v: torch.Tensor
+    ) -> torch.Tensor:
         """``log p(z_u | z_v) = log sum_x0 q(z_u | z_v, x0) p(x0)`` by the generic Bayes formula.
 
         ``q(z_v | z_u) * sum_x0 [p(x0) / q(z_v | x0)] q(z_u | x0)``. The reference implementation
@@ -237,7 +245,7 @@ class MaskReplaceSchedule(nn.Module):
         """
         k = self.num_classes
         zeros = torch.zeros_like(u)
-        log_q_zv_x0 = self.likelihood(z_v, zeros, v, k)                           # q(z_v | x0) over x0
+        log_q_zv_x0 = self.likelihood(z_v, zeros, v, k)  # q(z_v | x0) over x0
         log_w = log_x0[..., :k] - log_q_zv_x0
         log_w = torch.cat([log_w, torch.full_like(log_w[..., :1], 2 * LOG_EPS)], dim=-1)
         out = self.likelihood(z_v, u, v, k + 1) + self.propagate(log_w, zeros, u)
@@ -260,11 +268,11 @@ class MaskReplaceSchedule(nn.Module):
         zeros = torch.zeros_like(u)
         cu, cv, tr = self.coefficients(zeros, u), self.coefficients(zeros, v), self.coefficients(u, v)
         log_p = log_x0[..., :k]
-        is_mask = (z_v == k).unsqueeze(-1)                                        # [B, N, 1]
+        is_mask = (z_v == k).unsqueeze(-1)  # [B, N, 1]
         idx = z_v.clamp(max=k - 1).unsqueeze(-1)
         log_pk = log_p.gather(-1, idx)
         rest = log_p.scatter(-1, idx, -math.inf)
-        log_rest = torch.logsumexp(rest, dim=-1, keepdim=True)                  # log(1 - p_k)
+        log_rest = torch.logsumexp(rest, dim=-1, keepdim=True)  # log(1 - p_k)
         log_w = torch.logaddexp(log_rest - cv["log_b"], log_pk - cv["log_a_plus_b"])
         s1 = torch.where(is_mask, tr["log_c"] - cv["log_c"], tr["log_b"])
         s2 = torch.where(is_mask, cu["log_a"], cu["log_a"] - cv["log_b"])
@@ -295,6 +303,7 @@ class MaskReplaceSchedule(nn.Module):
 
 
 # ----------------------------------------------------------------------------- random helpers
+
 
 def _uniform(shape, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """Uniform [0, 1) drawn from ``generator`` on its own device (deterministic), moved to ``device``."""
@@ -348,6 +357,7 @@ def _log_prob_of(log_p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- network
+
 
 class TimestepEmbedding(nn.Module):
     """Sinusoidal embedding of the diffusion step, rescaled to 4000 positions as VQ-Diffusion does."""
@@ -443,8 +453,9 @@ class CrossAttention(nn.Module):
         q = _split_heads(self.q(x), self.heads)
         return self.out(_merge_heads(_attend(q, kv[0], kv[1])))
 
-    def forward_lowp(self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor],
-                     w: "LowPrecisionWeights") -> torch.Tensor:
+    def forward_lowp(
+        self, x: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor], w: "LowPrecisionWeights"
+    ) -> torch.Tensor:
         """``kv``: keys ``[B, H, Nk, d]`` and transposed values ``[B, H, d, Nk]``, bf16 and contiguous
         (``Denoiser.condition_cache`` lays them out so once per call)."""
         q = _split_heads(w.linear(self.q, x), self.heads)
@@ -486,10 +497,12 @@ class ConditionEmbedding(nn.Module):
         self.norm = nn.LayerNorm(cfg.width)
 
     def forward(self, context: torch.Tensor) -> torch.Tensor:
-        b, l, n = context.shape
-        emb = (self.token(context)
-               + self.frame(torch.arange(l, device=context.device))[None, :, None, :]
-               + self.position(n, context.device)[None, None])
+        b, l, n = context.shape  # noqa: E741 (the paper's context length)
+        emb = (
+            self.token(context)
+            + self.frame(torch.arange(l, device=context.device))[None, :, None, :]
+            + self.position(n, context.device)[None, None]
+        )
         return self.norm(emb.reshape(b, l * n, -1))
 
 
@@ -538,11 +551,11 @@ def _attention_lowp(q: torch.Tensor, k: torch.Tensor, v_t: torch.Tensor, chunk: 
     b, h, n, d = q.shape
     if chunk is None:
         chunk = ATTENTION_CHUNK if torch.get_num_threads() == 1 else max(ATTENTION_CHUNK, -(-b // MT_CHUNKS))
-    q_t = (q * d ** -0.5).transpose(-1, -2)                                     # [B, H, d, N]
+    q_t = (q * d**-0.5).transpose(-1, -2)  # [B, H, d, N]
     out = torch.empty(b, h, d, n, dtype=q.dtype, device=q.device)
     for i in range(0, b, chunk):
-        p_t = torch.softmax(torch.matmul(k[i:i + chunk], q_t[i:i + chunk]), dim=-2)  # [c, H, Nk, N]
-        torch.matmul(v_t[i:i + chunk], p_t, out=out[i:i + chunk])
+        p_t = torch.softmax(torch.matmul(k[i : i + chunk], q_t[i : i + chunk]), dim=-2)  # [c, H, Nk, N]
+        torch.matmul(v_t[i : i + chunk], p_t, out=out[i : i + chunk])
     return out.permute(0, 3, 1, 2).reshape(b, n, h * d)
 
 
@@ -581,8 +594,12 @@ class LowPrecisionWeights:
         """Copies for a forward under bf16 autocast with autograd off; None otherwise (fp32, or training
         under autocast, whose gradients must reach the fp32 parameters through autocast's own casts)."""
         kind = torch.device(device).type
-        if (not LOWP_SCORING or torch.is_grad_enabled() or not torch.is_autocast_enabled(kind)
-                or torch.get_autocast_dtype(kind) != torch.bfloat16):
+        if (
+            not LOWP_SCORING
+            or torch.is_grad_enabled()
+            or not torch.is_autocast_enabled(kind)
+            or torch.get_autocast_dtype(kind) != torch.bfloat16
+        ):
             return None
         return cls(module, torch.bfloat16)
 
@@ -603,7 +620,7 @@ class Denoiser(nn.Module):
         super().__init__()
         self.cfg = cfg
         w = cfg.width
-        self.token = nn.Embedding(cfg.num_classes + 1, w)   # + mask token
+        self.token = nn.Embedding(cfg.num_classes + 1, w)  # + mask token
         self.position = GridPosition(cfg.grid, w)
         self.time = TimestepEmbedding(w, cfg.diffusion_steps)
         self.condition = ConditionEmbedding(cfg, self.position)
@@ -619,8 +636,7 @@ class Denoiser(nn.Module):
         kv = [blk.attn_cross.keys_values(cond) for blk in self.blocks]
         weights = LowPrecisionWeights.for_scoring(self, context.device)
         if weights is not None:  # the layout _attention_lowp reads, made once for every step of the call
-            kv = [(k.to(weights.dtype).contiguous(), v.to(weights.dtype).transpose(-1, -2).contiguous())
-                  for k, v in kv]
+            kv = [(k.to(weights.dtype).contiguous(), v.to(weights.dtype).transpose(-1, -2).contiguous()) for k, v in kv]
         return ConditionCache(kv, weights)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, kv_cache) -> torch.Tensor:
@@ -658,6 +674,7 @@ def _init_weights(module: nn.Module) -> None:
 
 # ----------------------------------------------------------------------------- the model
 
+
 class VQDiffusion(nn.Module):
     """Frame-conditioned VQ-Diffusion: ``loss``, ``score_ce``, ``score_ll``, ``sample`` (see module doc)."""
 
@@ -666,8 +683,9 @@ class VQDiffusion(nn.Module):
         config.validate()
         self.config = config
         self.num_classes, self.tokens, self.steps = config.num_classes, config.tokens, config.diffusion_steps
-        self.schedule = MaskReplaceSchedule(config.num_classes, config.diffusion_steps,
-                                            config.att_1, config.att_T, config.ctt_1, config.ctt_T)
+        self.schedule = MaskReplaceSchedule(
+            config.num_classes, config.diffusion_steps, config.att_1, config.att_T, config.ctt_1, config.ctt_T
+        )
         self.denoiser = Denoiser(config)
         self.apply(_init_weights)
         # importance sampling of t (VQ-Diffusion): running mean of L_t^2 and visit counts
@@ -690,16 +708,23 @@ class VQDiffusion(nn.Module):
 
     def _check_tokens(self, x: Any, name: str, shape: tuple) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.LongTensor of shape {tuple('B' if s is None else s for s in shape)}, got {type(x).__name__}")
+            raise ValueError(
+                f"{name} must be a torch.LongTensor of shape "
+                f"{tuple('B' if s is None else s for s in shape)}, got {type(x).__name__}"
+            )
         if x.dtype != torch.long:
             raise ValueError(f"{name} must be int64 (LongTensor) codec token ids, got dtype {x.dtype}")
         pretty = tuple("B" if s is None else s for s in shape)
-        if x.ndim != len(shape) or x.shape[0] == 0 or any(
-                s is not None and x.shape[i] != s for i, s in enumerate(shape)):
+        if (
+            x.ndim != len(shape)
+            or x.shape[0] == 0
+            or any(s is not None and x.shape[i] != s for i, s in enumerate(shape))
+        ):
             raise ValueError(f"{name} must have shape {pretty}, got {tuple(x.shape)}")
         if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.num_classes):
-            raise ValueError(f"{name} token ids must lie in [0, {self.num_classes}), "
-                             f"got min {int(x.min())} max {int(x.max())}")
+            raise ValueError(
+                f"{name} token ids must lie in [0, {self.num_classes}), got min {int(x.min())} max {int(x.max())}"
+            )
         return x.to(self.device)
 
     def _check_context(self, context: Any) -> torch.Tensor:
@@ -761,8 +786,9 @@ class VQDiffusion(nn.Module):
         t = _randint(self.steps, (batch,), generator, self.device)
         return t, torch.full((batch,), 1.0 / self.steps, device=self.device)
 
-    def loss(self, context: torch.Tensor, target: torch.Tensor,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, context: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """VQ-Diffusion's training loss for ``target [B,64]`` given ``context [B,l,64]``.
 
         One t per window: ``L_t / p(t)`` (the KL term, or the decoder NLL at t = 0) plus the auxiliary
@@ -792,9 +818,13 @@ class VQDiffusion(nn.Module):
                 self.lt_count.index_add_(0, t, torch.ones_like(kl))
         with torch.no_grad():
             acc = (log_x0[..., :k].argmax(-1) == target).float().mean()
-            info = {"loss": float(loss), "vb_per_token": float((kl / pt).mean() / self.tokens),
-                    "x0_ce_per_token": float(aux.mean() / self.tokens), "x0_acc": float(acc),
-                    "t_mean": float(t.float().mean())}
+            info = {
+                "loss": float(loss),
+                "vb_per_token": float((kl / pt).mean() / self.tokens),
+                "x0_ce_per_token": float(aux.mean() / self.tokens),
+                "x0_acc": float(acc),
+                "t_mean": float(t.float().mean()),
+            }
         return loss, info
 
     # ------------------------------------------------------------------ reverse chain
@@ -823,7 +853,7 @@ class VQDiffusion(nn.Module):
             log_p = self.schedule.posterior(log_x0, z, u, v)
             if nxt == 0:
                 log_p = log_x0  # q(z_0 | z_1, x0) = delta(x0): p(z_0 | z_1) = p_theta(x0 | z_1)
-                z_next = draw(log_p[..., :self.num_classes], generator)
+                z_next = draw(log_p[..., : self.num_classes], generator)
             else:
                 z_next = draw(log_p, generator)
             if keep_trace:
@@ -840,20 +870,33 @@ class VQDiffusion(nn.Module):
         context = self._check_context(context)
         if not 1 <= int(level) <= self.steps:
             raise ValueError(f"level must be in [1, {self.steps}], got {level}")
-        return self._predict_x0(z.to(self.device), self._levels(int(level), context.shape[0]),
-                                self.denoiser.condition_cache(context))
+        return self._predict_x0(
+            z.to(self.device), self._levels(int(level), context.shape[0]), self.denoiser.condition_cache(context)
+        )
 
     @torch.no_grad()
-    def sample(self, context: torch.Tensor, steps: int | None = 10, noise: bool = True,
-               generator: torch.Generator | None = None, cache_condition: bool = True) -> torch.Tensor:
+    def sample(
+        self,
+        context: torch.Tensor,
+        steps: int | None = 10,
+        noise: bool = True,
+        generator: torch.Generator | None = None,
+        cache_condition: bool = True,
+    ) -> torch.Tensor:
         """A next-frame token grid ``[B, 64]`` for each context window (reverse chain from all-mask)."""
         context = self._check_context(context)
         x0, _ = self._reverse_chain(context, steps, noise, generator, cache_condition, keep_trace=False)
         return x0
 
     @torch.no_grad()
-    def score_ce(self, context: torch.Tensor, steps: int | None = 10, noise: bool = True,
-                 generator: torch.Generator | None = None, cache_condition: bool = True) -> torch.Tensor:
+    def score_ce(
+        self,
+        context: torch.Tensor,
+        steps: int | None = 10,
+        noise: bool = True,
+        generator: torch.Generator | None = None,
+        cache_condition: bool = True,
+    ) -> torch.Tensor:
         """Diffusion Reward's conditional-entropy estimate ``[B]`` (larger = more certain).
 
         The variational bound of the model's own sample x0_hat (M = 1): sum over visited steps of
@@ -870,8 +913,13 @@ class VQDiffusion(nn.Module):
         return score
 
     @torch.no_grad()
-    def score_ll(self, context: torch.Tensor, target: torch.Tensor, steps: int | None = 10,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def score_ll(
+        self,
+        context: torch.Tensor,
+        target: torch.Tensor,
+        steps: int | None = 10,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """ELBO of ``target`` given ``context`` only, ``[B]`` nats (negative variational bound).
 
         Over the visited levels of a ``steps`` chain (exact skip transitions make it a valid bound;

@@ -1,4 +1,5 @@
 """Benchmarks time what a run does: torch may use every core here (the tests' conftest pins it to 1)."""
+
 import os
 
 import pytest

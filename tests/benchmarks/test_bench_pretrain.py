@@ -11,9 +11,11 @@ tokens: the cost of a step does not depend on the data or the weights.
 The two precisions alternate block by block (fp32, bf16, bf16, fp32, ...) on 1 torch thread and on every
 core, so load from other jobs hits both alike; each one's median steps/s over the blocks is reported
 (``extra_info``) and printed, with their ratio and the CPU seconds per step (``time.process_time``: on one
-thread less sensitive to other jobs than the wall clock, and the unit of the budget study's CPU-hours). Under the default ``--benchmark-disable`` each case is a
+thread less sensitive to other jobs than the wall clock, and the unit of the budget study's CPU-hours). Under the
+default ``--benchmark-disable`` each case is a
 plain test on one thread: one step per precision, which must give a finite loss and move the weights.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,9 +26,9 @@ import numpy as np
 import pytest
 import torch
 
+from common.runtime import torch_threads
 from rewards.models.pretrain import VideoModelTrainer
 from rewards.models.video_model import preset_config
-from common.runtime import torch_threads
 
 BATCH, CONTEXT, VOCAB = 32, 2, 1024
 PRECISIONS = ("fp32", "bf16")
@@ -41,8 +43,10 @@ def trainer(name: str, precision: str) -> VideoModelTrainer:
 
 def batches(n: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randint(0, VOCAB, (BATCH, CONTEXT, 64), generator=g), torch.randint(0, VOCAB, (BATCH, 64), generator=g))
-            for _ in range(n)]
+    return [
+        (torch.randint(0, VOCAB, (BATCH, CONTEXT, 64), generator=g), torch.randint(0, VOCAB, (BATCH, 64), generator=g))
+        for _ in range(n)
+    ]
 
 
 def run_steps(t: VideoModelTrainer, data, start: int) -> tuple[float, float, list[float]]:
@@ -72,7 +76,7 @@ def test_bench_pretrain_steps_per_second(benchmark, name, threads):
 
     def one_round():
         for i in range(blocks):
-            for p in (PRECISIONS if i % 2 == 0 else PRECISIONS[::-1]):
+            for p in PRECISIONS if i % 2 == 0 else PRECISIONS[::-1]:
                 s, c, ls = run_steps(trainers[p], data, step[p])
                 step[p] += per_block
                 seconds[p].append(s)
@@ -92,13 +96,21 @@ def test_bench_pretrain_steps_per_second(benchmark, name, threads):
     rate = {p: per_block / float(np.median(s)) for p, s in seconds.items()}
     cpu_per_step = {p: float(np.median(c)) / per_block for p, c in cpu.items()}
     if enabled:
-        benchmark.extra_info.update(model=name, preset="small", batch=BATCH, threads=threads,
-                                    steps_per_s_fp32=round(rate["fp32"], 3), steps_per_s_bf16=round(rate["bf16"], 3),
-                                    bf16_speedup=round(rate["bf16"] / rate["fp32"], 3),
-                                    cpu_s_per_step_fp32=round(cpu_per_step["fp32"], 3),
-                                    cpu_s_per_step_bf16=round(cpu_per_step["bf16"], 3),
-                                    block_seconds={p: [round(x, 3) for x in s] for p, s in seconds.items()})
-        print(f"\n{name} small, batch {BATCH}, {threads} thread(s): fp32 {rate['fp32']:.2f} steps/s, "
-              f"bf16 {rate['bf16']:.2f} steps/s ({rate['bf16'] / rate['fp32']:.2f}x); CPU s/step fp32 "
-              f"{cpu_per_step['fp32']:.3f}, bf16 {cpu_per_step['bf16']:.3f}; wall s per block {seconds}")
+        benchmark.extra_info.update(
+            model=name,
+            preset="small",
+            batch=BATCH,
+            threads=threads,
+            steps_per_s_fp32=round(rate["fp32"], 3),
+            steps_per_s_bf16=round(rate["bf16"], 3),
+            bf16_speedup=round(rate["bf16"] / rate["fp32"], 3),
+            cpu_s_per_step_fp32=round(cpu_per_step["fp32"], 3),
+            cpu_s_per_step_bf16=round(cpu_per_step["bf16"], 3),
+            block_seconds={p: [round(x, 3) for x in s] for p, s in seconds.items()},
+        )
+        print(
+            f"\n{name} small, batch {BATCH}, {threads} thread(s): fp32 {rate['fp32']:.2f} steps/s, "
+            f"bf16 {rate['bf16']:.2f} steps/s ({rate['bf16'] / rate['fp32']:.2f}x); CPU s/step fp32 "
+            f"{cpu_per_step['fp32']:.3f}, bf16 {cpu_per_step['bf16']:.3f}; wall s per block {seconds}"
+        )
         assert all(r > 0 for r in rate.values())

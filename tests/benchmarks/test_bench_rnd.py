@@ -8,6 +8,7 @@ a bonus without autograd and a second forward in the update, is what the bonus d
 ``torch.no_grad()``. Both are timed in one process, back to back in pairs whose order alternates, and the
 median of the pairs' ratios is reported (``extra_info``).
 """
+
 import torch
 
 import rewards
@@ -18,8 +19,7 @@ BATCH, CALLS, PAIRS = 64, 10, 7
 
 def _batches(n=4, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [{"next_obs": torch.randint(0, 256, (BATCH, 3, 64, 64), dtype=torch.uint8, generator=g)}
-            for _ in range(n)]
+    return [{"next_obs": torch.randint(0, 256, (BATCH, 3, 64, 64), dtype=torch.uint8, generator=g)} for _ in range(n)]
 
 
 def _driver(fused: bool):
@@ -35,6 +35,7 @@ def _driver(fused: bool):
                 with torch.no_grad():
                     rnd.bonus(batch)
             rnd.update(batch, i)
+
     return drive, rnd
 
 
@@ -48,7 +49,8 @@ def test_bench_rnd_bonus_and_update_fused_vs_separate(benchmark):
         assert all(torch.equal(p, q) for p, q in zip(a.predictor.parameters(), b.predictor.parameters()))
         return
     ratio, ratios, _ = paired_ratio(fused, separate, PAIRS)
-    benchmark.extra_info.update(fused_over_separate=round(ratio, 3), ratios=[round(r, 3) for r in ratios],
-                                threads=torch.get_num_threads())
+    benchmark.extra_info.update(
+        fused_over_separate=round(ratio, 3), ratios=[round(r, 3) for r in ratios], threads=torch.get_num_threads()
+    )
     print(f"\nRND bonus + update, batch {BATCH}: fused / separate time {ratio:.3f} (pairs {ratios})")
     assert ratio < 1.0, ratios

@@ -4,6 +4,7 @@ Run with ``pytest tests/benchmarks/test_bench_video_models.py --benchmark-enable
 ``--benchmark-disable`` each benchmark runs once as a plain test on a 5-frame episode (cheap).
 Reported numbers: frames (transitions) per second = episode transitions / mean time.
 """
+
 import pytest
 import torch
 
@@ -27,9 +28,13 @@ def test_bench_videogpt_score_episode(benchmark, preset, kind, precision):
     n = _frames(benchmark)
     tokens = torch.randint(0, 1024, (n, 64))
     gen = torch.Generator().manual_seed(0)
-    scores = benchmark.pedantic(score_episode_tokens, args=(model, tokens, kind),
-                                kwargs=dict(noise=True, generator=gen, batch_size=128, precision=precision), rounds=1 if preset == "paper" else 3,
-                                iterations=1)
+    scores = benchmark.pedantic(
+        score_episode_tokens,
+        args=(model, tokens, kind),
+        kwargs=dict(noise=True, generator=gen, batch_size=128, precision=precision),
+        rounds=1 if preset == "paper" else 3,
+        iterations=1,
+    )
     assert scores.shape == (n - 1,) and torch.isfinite(scores).all()
     if not benchmark.disabled:
         benchmark.extra_info["frames_per_second"] = (n - 1) / benchmark.stats.stats.mean

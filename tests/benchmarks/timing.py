@@ -1,4 +1,5 @@
 """Comparing two pieces of work in one process on a shared machine."""
+
 import time
 
 import numpy as np
@@ -18,7 +19,7 @@ def paired_ratio(new, old, pairs: int, clock=time.perf_counter) -> tuple[float, 
     ratios, best = [], {"new": float("inf"), "old": float("inf")}
     for i in range(pairs):
         times = {}
-        for key in (("new", "old") if i % 2 == 0 else ("old", "new")):
+        for key in ("new", "old") if i % 2 == 0 else ("old", "new"):
             t = clock()
             (new if key == "new" else old)()
             times[key] = clock() - t

@@ -1,6 +1,8 @@
-"""Learning parity between two variants of the same runs (issue 12: fp32 vs bf16), from their CSVs alone.
+"""Learning parity between two variants of the same runs (fp32 vs bf16), from their CSVs alone.
 
-    python -m analysis.learning_parity results/reference/precision-parity/fp32 \
+The learning half of the gate for bf16 as the default (docs/precision.md#learning-parity-2026-11-22).
+
+    python -m scripts.learning_parity results/reference/precision-parity/fp32 \
         results/reference/precision-parity/bf16
 
 Each argument is a results folder (``<suite>/<method>/<task>/seed_<s>/eval.csv`` and ``train.csv`` below it,
@@ -13,6 +15,7 @@ The check is the issue's: "the success curves agree within their seed spread": a
 the two variants' [min, max] ranges over seeds overlap. With two seeds per variant this is a weak test (it
 says "no difference beyond what the seeds already show", not "equal"), so the table is printed in full.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +40,17 @@ def load(root: str | Path) -> pd.DataFrame:
         for i, f in enumerate(frames):
             lo = frames[i - 1] if i else -1
             window = tr[(tr[FRAME] > lo) & (tr[FRAME] <= f)]
-            rows.append(dict(suite=suite, method=method, task=task, seed=seed, frame=int(f),
-                             success=float(ev[SUCCESS_RATE].iloc[i]),
-                             train_return=float(window[LEARNED_RETURN].mean()) if len(window) else float("nan")))
+            rows.append(
+                dict(
+                    suite=suite,
+                    method=method,
+                    task=task,
+                    seed=seed,
+                    frame=int(f),
+                    success=float(ev[SUCCESS_RATE].iloc[i]),
+                    train_return=float(window[LEARNED_RETURN].mean()) if len(window) else float("nan"),
+                )
+            )
     if not rows:
         raise FileNotFoundError(f"no runs under {root} (expected {LAYOUT}/{EVAL_FILE})")
     return pd.DataFrame(rows)
@@ -53,12 +64,14 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, names: Sequence[str] = ("a", "b"))
     out = ra.join(rb, how="inner")
     if out.empty:
         raise ValueError("the two folders share no (suite, method, task, evaluation frame)")
-    out["overlap"] = (out[f"{names[0]}_min"] <= out[f"{names[1]}_max"]) & (out[f"{names[1]}_min"] <= out[f"{names[0]}_max"])
+    out["overlap"] = (out[f"{names[0]}_min"] <= out[f"{names[1]}_max"]) & (
+        out[f"{names[1]}_min"] <= out[f"{names[0]}_max"]
+    )
     return out.reset_index()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m analysis.learning_parity", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m scripts.learning_parity", description=__doc__.split("\n\n")[0])
     p.add_argument("a", help="results folder of the first variant (e.g. fp32)")
     p.add_argument("b", help="results folder of the second variant (e.g. bf16)")
     args = p.parse_args(argv)
@@ -69,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for label, col in (("evaluation success", "success"), ("mean training return before each evaluation", "train_return")):
+    for label, col in (
+        ("evaluation success", "success"),
+        ("mean training return before each evaluation", "train_return"),
+    ):
         both = pd.concat([a.assign(variant=names[0]), b.assign(variant=names[1])])
         table = both.pivot_table(index=["suite", "method", "task", "frame"], columns=["variant", "seed"], values=col)
         print(f"{label} per seed:\n{table.round(2).to_string()}\n")

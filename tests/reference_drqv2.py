@@ -10,6 +10,7 @@ Randomness is drawn from ``generator`` in the same order and shapes as the fast 
 of obs, shifts of next_obs, target-action noise, policy-action noise), so both give the same numbers
 from the same state.
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import distributions as pyd
 
-from .augment import grid_sample_shift
-from .drqv2 import DrQV2Agent
+from agents.augment import grid_sample_shift
+from agents.drqv2 import DrQV2Agent
 
 
 class TruncatedNormal(pyd.Normal):
@@ -33,7 +34,7 @@ class TruncatedNormal(pyd.Normal):
         clamped_x = torch.clamp(x, self.low + self.eps, self.high - self.eps)
         return x - x.detach() + clamped_x.detach()
 
-    def sample(self, clip=None, sample_shape=torch.Size(), generator=None):
+    def sample(self, clip=None, sample_shape=torch.Size(), generator=None):  # noqa: B008 (immutable)
         shape = self._extended_shape(sample_shape)
         eps = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device, generator=generator)
         eps *= self.scale
@@ -91,8 +92,12 @@ class ReferenceDrQV2:
             target_Q = reward + discount * torch.min(target_Q1, target_Q2)
         Q1, Q2 = self.critic(obs, action)
         critic_loss = F.mse_loss(Q1, target_Q) + F.mse_loss(Q2, target_Q)
-        metrics.update(critic_target_q=target_Q.mean().item(), critic_q1=Q1.mean().item(),
-                       critic_q2=Q2.mean().item(), critic_loss=critic_loss.item())
+        metrics.update(
+            critic_target_q=target_Q.mean().item(),
+            critic_q1=Q1.mean().item(),
+            critic_q2=Q2.mean().item(),
+            critic_loss=critic_loss.item(),
+        )
         self.encoder_opt.zero_grad(set_to_none=True)
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
@@ -109,8 +114,11 @@ class ReferenceDrQV2:
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
-        metrics.update(actor_loss=actor_loss.item(), actor_logprob=log_prob.mean().item(),
-                       actor_ent=dist.entropy().sum(dim=-1).mean().item())
+        metrics.update(
+            actor_loss=actor_loss.item(),
+            actor_logprob=log_prob.mean().item(),
+            actor_ent=dist.entropy().sum(dim=-1).mean().item(),
+        )
 
         # target
         tau = cfg.critic_target_tau

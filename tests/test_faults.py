@@ -235,7 +235,7 @@ def test_help_and_list_say_what_is_valid(capsys):
         if main is pretrain.main:
             assert "(default: codec small 3000" in out and "default: small 32" in out, out
         if main is suite_run.main:
-            assert "--methods METHOD [METHOD ...] only these of the suite's methods" in out, out
+            assert "--methods METHOD [METHOD ...] these methods (default: the suite's)" in out, out
             assert "--tasks TASK [TASK ...] only these of the suite's tasks" in out, out
             assert "--seeds SEED [SEED ...] these seeds" in out, out
     assert suite_run.main(["--list"]) == 0

@@ -28,7 +28,7 @@ import pandas as pd
 
 from analysis.aggregate import AGGREGATE_METRICS, LAST_N_EVALS, MIN_RUNS_FOR_CI, Selection
 from analysis.oracles import display_name
-from analysis.permutation import ALPHA, FEW_RUNS
+from analysis.permutation import ALPHA, FEW_RUNS, separated
 from common.runs import CONFIG_FILE, DONE_FILE, find_runs, read_config_json
 
 #: where the suite ships what it measured (docs/results.md)
@@ -284,7 +284,7 @@ def _tests_table(table: AggregateTable, with_ci: list[str]) -> list[str]:
             continue
         a, b = est.loc[r.a], est.loc[r.b]
         disjoint = a["lower"] > b["upper"] or b["lower"] > a["upper"]
-        both = disjoint and r.p_value < ALPHA
+        both = separated((a["lower"], a["upper"]), (b["lower"], b["upper"]), r.p_value)
         kind = "" if r.exact else f" (est., {r.permutations:,} relabellings)"
         lines.append(
             f"| `{r.a}` vs `{r.b}` | {r.difference:+.3f} | {'disjoint' if disjoint else 'overlap'} | "

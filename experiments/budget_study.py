@@ -24,13 +24,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
-from common.io import atomic_write_json, atomic_write_text
+from common.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from common.runtime import DEFAULT_PRECISION, PRECISIONS, cpu_name, resolve_device, resolve_precision
 from rewards.models import store
 from rewards.models.pretrain import pretrain
@@ -149,9 +148,7 @@ def study(
             )
             segment_cpu, segment_wall = time.process_time() - cpu, time.time() - wall
             meta = store.read_checkpoint(ref.checkpoint)["meta"]
-            snap.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ref.checkpoint, snap / "model.pt.tmp")
-            (snap / "model.pt.tmp").replace(snap / "model.pt")
+            atomic_write_bytes(snap / "model.pt", ref.checkpoint.read_bytes())
             rows = [r for r in rows if not (r["model"] == model and int(r["budget"]) == budget)]
             rows.append(
                 {
@@ -170,7 +167,7 @@ def study(
                 }
             )
             write_rows(csv_path, rows)
-            shutil.copy2(ref.dir / "history.json", out / f"history_{ref.name}.json")
+            atomic_write_bytes(out / f"history_{ref.name}.json", (ref.dir / "history.json").read_bytes())
             log(
                 f"{model} at {budget} steps: best step {meta.get('best_step')}, validation loss "
                 f"{meta.get('val_loss'):.4f}, {segment_cpu / 3600:.2f} CPU-hours this segment"

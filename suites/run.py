@@ -33,7 +33,7 @@ from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device
 from suites import definitions, profiles, quality_gate
 from suites.definitions import METHOD_SYNTAX
 from suites.launch import LAUNCHERS, WorkerDied, make_launcher
-from suites.plan import RunSpec, budget_warnings, expand
+from suites.plan import RunSpec, budget_warnings, check_budgets, expand
 from suites.suite_file import load as load_suite_file
 from suites.train import check_config, launch_config
 
@@ -419,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             precision=a.precision,
         )
 
+        check_budgets(runs)
         # before any pretraining: a run directory of another config is refused up front, and a run resumes
         # with the thread count it recorded unless --threads names one
         runs = [dataclasses.replace(r, config=launch_config(r.config, r.run_dir)) for r in runs]

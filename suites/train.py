@@ -289,8 +289,6 @@ class Trainer:
         for path in reversed(list_checkpoints(self.run_dir)):
             try:
                 state = torch.load(path, map_location=self.device, weights_only=False)
-            except OSError:
-                raise  # the disk's error, not the file's: a re-run may read it, a fresh start would lose it
             except Exception as e:  # a torn or corrupted file: say so and fall back to the previous one
                 self.log(f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); trying the previous one")
                 continue
@@ -509,13 +507,11 @@ def checkpoint_config(path: Path) -> dict[str, Any] | None:
     """The config a checkpoint was made under (``{}`` for one made before checkpoints carried theirs), or
     None when the file cannot be read (the resume reports it and falls back). Memory-mapped: the weights
     are not read, so a launch can check every run's checkpoints before anything starts."""
-    import torch  # local import: torch in the training worker only
+    import torch  # local import: torch only where a run has checkpoints to check
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except OSError:
-        raise  # the disk's error, not the file's: the run cannot be checked, so it must not start
-    except Exception:  # a torn or corrupted checkpoint
+    except Exception:  # a torn or corrupted checkpoint (mmap of a cut file can raise OSError too)
         return None
     return dict(state.get("config") or {}) if isinstance(state, dict) else None
 

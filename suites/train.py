@@ -530,7 +530,7 @@ def recorded_configs(run_dir: str | os.PathLike) -> list[tuple[Path, dict[str, A
             out.append((path, recorded))
         elif recorded is not None and not out:
             raise ConfigMismatch(
-                f"checkpoint {path} records no config (made before checkpoints carried theirs) and "
+                f"checkpoint {path} records no config (it was made before a checkpoint carried one) and "
                 f"{run_dir / CONFIG_FILE} is missing, so the run it continues cannot be checked: restore "
                 f"{CONFIG_FILE}, or delete {run_dir} to start that run over"
             )

@@ -21,12 +21,20 @@ episode lengths and the capacity) and the sampling RNG state: a few hundred byte
 the checkpoint (written by the process that crashed after it), so the buffer samples exactly what an
 uninterrupted one would. Files of evicted episodes stay until ``prune_store`` is told no checkpoint needs
 them. Without a store the state keeps the arrays inline (small buffers, tests).
+
+A held episode whose file is missing or unreadable (truncated, corrupted) costs that episode only: the load
+drops it, deletes the bad file and names it in ``dropped_files``, and the buffer holds the others (the
+state records which indices it lacks, ``dropped``, so later checkpoints never look for them). Such a buffer
+is no longer the uninterrupted one: it holds fewer windows, so the same sampler state draws other batches
+from then on. Its episode indices, and everything that does not sample it, stay as they were.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import zipfile
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +47,9 @@ from common.io import atomic_save_npz
 
 EPISODE_FILE = re.compile(r"^ep_(\d{6,})\.npz$")
 STATE_FORMAT = 2  # 1: arrays inside the state; 2: episode files in the store, counts and RNG in the state
+#: what reading a truncated or corrupted episode file raises (a missing one raises FileNotFoundError); any
+#: other OSError is the disk's, not the file's, and is left to the caller: a re-run may read the file fine
+BAD_EPISODE_ERRORS = (FileNotFoundError, zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError)
 
 
 @dataclass
@@ -49,6 +60,7 @@ class _Episode:
     discounts: np.ndarray  # float32 [T]
     nstep_reward: np.ndarray  # float32 [max(T - n + 1, 0)]
     nstep_discount: np.ndarray  # float32 [max(T - n + 1, 0)]
+    index: int  # in adding order since the start: its file is ep_<index>.npz
 
     @property
     def length(self) -> int:
@@ -109,6 +121,7 @@ class ReplayBuffer:
         self._window_ends = np.zeros(0, np.int64)  # cumulative count of window starts per episode
         self._added = 0  # episodes added since the start (evicted ones included): the next file's index
         self.store = None if store is None else Path(store)
+        self.dropped_files: list[tuple[Path, str]] = []  # (file, why) of the episodes the last load dropped
 
     def __len__(self) -> int:
         return self._num_transitions
@@ -124,8 +137,14 @@ class ReplayBuffer:
 
     @property
     def first_held(self) -> int:
-        """Index (in adding order) of the oldest episode still held."""
-        return self._added - len(self._episodes)
+        """Index (in adding order) of the oldest episode still held (``num_added`` when none is)."""
+        return self._episodes[0].index if self._episodes else self._added
+
+    @property
+    def dropped(self) -> list[int]:
+        """Indices from ``first_held`` on that the buffer lacks: episodes a load found unreadable."""
+        held = {e.index for e in self._episodes}
+        return [i for i in range(self.first_held, self._added) if i not in held]
 
     def episode_path(self, index: int) -> Path:
         if self.store is None:
@@ -153,16 +172,16 @@ class ReplayBuffer:
             atomic_save_npz(
                 self.episode_path(self._added), frames=frames, actions=actions, rewards=rewards, discounts=discounts
             )
-        self._insert(frames, actions, rewards, discounts)
+        self._insert(frames, actions, rewards, discounts, self._added)
 
-    def _insert(self, frames, actions, rewards, discounts) -> None:
+    def _insert(self, frames, actions, rewards, discounts, index: int) -> None:
         t = len(actions)
         while self._num_transitions + t > self.capacity:
             self._num_transitions -= self._episodes.popleft().length
         nr, nd = nstep_returns(rewards, discounts, self.nstep, self.gamma)
-        self._episodes.append(_Episode(frames, actions, rewards, discounts, nr, nd))
+        self._episodes.append(_Episode(frames, actions, rewards, discounts, nr, nd, index))
         self._num_transitions += t
-        self._added += 1
+        self._added = index + 1
         self._window_ends = np.cumsum([len(e.nstep_reward) for e in self._episodes], dtype=np.int64)
 
     def _check_episode(self, frames, actions, rewards, discounts):
@@ -241,6 +260,7 @@ class ReplayBuffer:
             "num_added": self._added,
             "first_held": self.first_held,
             "num_transitions": self._num_transitions,
+            "dropped": self.dropped,
             "rng": self._rng.bit_generator.state,
         }
         if self.store is None:
@@ -256,8 +276,11 @@ class ReplayBuffer:
 
         With a store: reads the held episodes back from their files and deletes every episode file past
         ``num_added`` (and stray temp files): they come from a process that went on after this checkpoint
-        and crashed, and the resumed run writes them again, identically. Raises ``FileNotFoundError`` naming
-        the first missing file, ``ValueError`` when the files do not rebuild the saved state.
+        and crashed, and the resumed run writes them again, identically. A held episode whose file is
+        missing or unreadable is dropped (its file deleted) and listed in ``dropped_files``: losing one
+        episode beats losing the checkpoint, and the caller says so. Raises ``ValueError`` when the
+        episodes do not rebuild the saved state (another capacity), and lets an ``OSError`` of the disk
+        (not of one file's contents) through.
         """
         fmt = state.get("format", 1)
         if fmt != STATE_FORMAT:
@@ -283,34 +306,50 @@ class ReplayBuffer:
                     "buffer has a store; build it without one to load this state"
                 )
             )
-        if inline is not None:
-            episodes = zip(*(inline[k] for k in ("frames", "actions", "rewards", "discounts")))
-        else:
-            episodes = (self._read_episode(i) for i in range(first, added))
+        skipped = {int(i) for i in state.get("dropped", ())}  # lost before this checkpoint: never looked for
+        wanted = [i for i in range(first, added) if i not in skipped]
         self._episodes.clear()
         self._num_transitions = 0
         self._window_ends = np.zeros(0, np.int64)
         self._added = first
-        for f, a, r, d in episodes:
-            self._insert(*self._check_episode(np.asarray(f), np.asarray(a), np.asarray(r), np.asarray(d)))
-        if self._added != added or self.first_held != first or self._num_transitions != state["num_transitions"]:
+        self.dropped_files = []
+        if inline is not None:
+            arrays = zip(*(inline[k] for k in ("frames", "actions", "rewards", "discounts")))
+            for i, (f, a, r, d) in zip(wanted, arrays):
+                self._insert(*self._check_episode(np.asarray(f), np.asarray(a), np.asarray(r), np.asarray(d)), i)
+        else:
+            for i in wanted:
+                self._load_episode(i)
+        self._added = added
+        if self.num_episodes != len(wanted) - len(self.dropped_files) or (
+            not self.dropped_files and self._num_transitions != state["num_transitions"]
+        ):
             raise ValueError(
                 f"replay episodes {first}..{added - 1} rebuild a buffer of {self.num_episodes} "
                 f"episodes / {self._num_transitions} transitions, the state says "
-                f"{added - first} / {state['num_transitions']} (capacity {self.capacity}, "
+                f"{len(wanted)} / {state['num_transitions']} (capacity {self.capacity}, "
                 f"saved with {state['capacity']})"
             )
         self._rng.bit_generator.state = state["rng"]
         if self.store is not None:
             self.truncate_store(added)
 
-    def _read_episode(self, index: int) -> tuple[np.ndarray, ...]:
+    def _load_episode(self, index: int) -> None:
+        """Read episode ``index`` back from its file into the buffer; a missing or unreadable file is
+        deleted and listed in ``dropped_files`` with why, instead of failing the whole load."""
         path = self.episode_path(index)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"replay episode file {path} is missing (the checkpoint covers episodes up to {index} and later)"
-            )
-        with np.load(path, allow_pickle=False) as z:
+        try:
+            episode = self._check_episode(*self._read_episode(index))
+        except BAD_EPISODE_ERRORS as e:
+            why = "missing" if isinstance(e, FileNotFoundError) else f"{type(e).__name__}: {e}"
+            self.dropped_files.append((path, why))
+            path.unlink(missing_ok=True)
+            return
+        self._insert(*episode, index)
+
+    def _read_episode(self, index: int) -> tuple[np.ndarray, ...]:
+        """The four arrays of episode ``index``'s file, read whole (a truncated file fails here, not later)."""
+        with np.load(self.episode_path(index), allow_pickle=False) as z:
             return z["frames"], z["actions"], z["rewards"], z["discounts"]
 
     def _stored(self) -> dict[int, Path]:

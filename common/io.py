@@ -29,12 +29,21 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
     """Where datasets and pretrained models live.
 
     Order: an explicit ``override`` (a command-line flag), then ``$VRB_DATA_ROOT``, then ``./data``
-    under the current directory (the project checkout when run as documented).
+    under the current directory (the project checkout when run as documented). ``$VRB_DATA_ROOT`` set but
+    empty is a ``ValueError`` naming it: taken as unset it would quietly mean ``./data``, and taken as a
+    path, the current directory; either way the models and datasets of a root the user meant to name.
     """
     if override is not None:
         return Path(override)
     env = os.environ.get(DATA_ROOT_ENV)
-    return Path(env) if env else Path.cwd() / "data"
+    if env is None:
+        return Path.cwd() / "data"
+    if not env.strip():
+        raise ValueError(
+            f"${DATA_ROOT_ENV} is set but empty: set it to your data directory, unset it to use ./data, "
+            "or pass --data-root DIR"
+        )
+    return Path(env)
 
 
 def check_dir(path: str | os.PathLike, flag: str, writable: bool = True) -> Path:

@@ -208,7 +208,8 @@ class RunConfig:
     agent: Mapping[str, Any]
     precision: str  # resolved: "fp32" | "bf16"
     precision_requested: str  # as asked: "auto" | "bf16" | "fp32"
-    # where and how it executes (suites.train.LAUNCH_KEYS: may change between launches of one run)
+    # where and how it executes (suites.train.LAUNCH_KEYS: may change between launches of one run), except
+    # torch_threads: the thread count changes a CPU run's numbers, so a resume keeps it (None: not asked)
     device: str
     wandb: str
     data_root: str | None

@@ -1059,6 +1059,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_count("expert_episodes", a.expert_episodes)
         check_count("pretrain_steps", a.pretrain_steps)
         resolve_device(a.device)
+        resolve_root(a.data_root)  # an empty $VRB_DATA_ROOT is a usage error too, said before any work
     except (ValueError, RuntimeError) as e:
         p.error(str(e))
     common = dict(

@@ -156,3 +156,26 @@ def budget_warnings(runs: Sequence[RunSpec]) -> list[str]:
                 f"(pilots: docs/reference-experiment.md; --frames sets a longer budget)"
             )
     return out
+
+
+def min_frames(config: RunConfig) -> int:
+    """The smallest frame budget a run can have: the agent's seed frames (``agent.num_seed_frames``: it does
+    not update before them) and one whole episode (``horizon`` x ``action_repeat``; a run stops at an episode
+    boundary). A shorter run would finish, be scored and drawn, and hold an agent that never learned."""
+    return max(int(config.agent["num_seed_frames"]), config.horizon * config.action_repeat)
+
+
+def check_budgets(runs: Sequence[RunSpec]) -> None:
+    """Refuse, in one line stating the minimum, runs whose budget is below ``min_frames`` (``suites.run``
+    calls it before preparing anything)."""
+    short = [r for r in runs if r.config.frames < min_frames(r.config)]
+    if not short:
+        return
+    worst = max(short, key=lambda r: min_frames(r.config))
+    c = worst.config
+    raise ValueError(
+        f"a budget of {c.frames:,} frames is below the minimum of {min_frames(c):,} for {c.task} "
+        f"({c.profile} profile): the agent does not update before its {int(c.agent['num_seed_frames']):,} seed "
+        f"frames (num_seed_frames) and a run is whole episodes of {c.horizon * c.action_repeat:,} frames; "
+        f"pass --frames {min_frames(c)} or more"
+    )

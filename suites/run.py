@@ -33,9 +33,9 @@ from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device
 from suites import definitions, profiles, quality_gate
 from suites.definitions import METHOD_SYNTAX
 from suites.launch import LAUNCHERS, WorkerDied, make_launcher
-from suites.plan import RunSpec, budget_warnings, expand
+from suites.plan import RunSpec, budget_warnings, check_budgets, expand
 from suites.suite_file import load as load_suite_file
-from suites.train import check_config
+from suites.train import check_config, launch_config
 
 
 def prepare(runs: Sequence[RunSpec], log=print) -> None:
@@ -312,7 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--threads",
         type=int,
         help="torch threads per run (default: local CPU runs 1, so a run gives the same numbers alone or "
-        "beside others; local GPU runs cores / jobs; slurm, --slurm-cpus)",
+        "beside others; local GPU runs cores / jobs; slurm, --slurm-cpus; a resumed run keeps its own, "
+        "and refuses another)",
     )
     p.add_argument("--results", default="results", help="results directory (default ./results)")
     p.add_argument("--data-root", help="datasets and models (default $VRB_DATA_ROOT or ./data)")
@@ -418,8 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             precision=a.precision,
         )
 
-        for r in runs:  # before any pretraining: a run directory of another config is refused up front
-            check_config(r.config, r.run_dir)
+        check_budgets(runs)
+        # before any pretraining: a run directory of another config is refused up front, and a run resumes
+        # with the thread count it recorded unless --threads names one
+        runs = [dataclasses.replace(r, config=launch_config(r.config, r.run_dir)) for r in runs]
 
         check_joins(Path(a.results) / a.suite, [r.config.as_dict() for r in runs])  # nor runs of another setting
         if a.skip_finished_in:

@@ -6,19 +6,28 @@ launcher (a local process pool, Slurm through submitit) can start it on any mach
 results directory. What it guarantees:
 
 - one writer per run: an exclusive lock file (``.lock``); a second launch on the same run skips it;
-- append-only ``eval.csv`` / ``train.csv``; a checkpoint (agent, optimisers, provider, counters, RNG
-  states, and the replay's episode count and sampler state) every ``checkpoint_every_frames`` at an
-  episode boundary, written atomically, newest two kept; the replay's episodes are written once each, as
-  they end, to ``replay/ep_<index>.npz`` (compressed), so a checkpoint's size does not grow with the replay;
+- append-only ``eval.csv`` / ``train.csv``; a checkpoint (the run's config, agent, optimisers, provider,
+  counters, RNG states, and the replay's episode count and sampler state) every ``checkpoint_every_frames``
+  at an episode boundary, written atomically, newest two kept; the replay's episodes are written once each,
+  as they end, to ``replay/ep_<index>.npz`` (compressed), so a checkpoint's size does not grow with the replay;
 - a finished run keeps its CSVs, ``config.json`` and ``done.json`` and deletes its checkpoints and replay
   files, which exist only to resume it (a smoke-run checkpoint is ~30-50 MB of weights and Adam moments);
 - a run directory holds one config: a relaunch whose config differs (other than ``LAUNCH_KEYS``) is refused,
-  finished or not, naming the keys, so budgets or profiles never mix in one directory;
+  finished or not, naming the keys, so budgets or profiles never mix in one directory. Its checkpoints
+  record that config too, so deleting ``config.json`` does not let one resume under another budget; and the
+  thread count is part of it (it changes a CPU run's float reductions): a launch without ``--threads``
+  keeps the recorded count, one with another count is refused;
 - after a crash or ``kill -9`` the run resumes from its newest readable checkpoint and first trims the
   CSVs back to that checkpoint, so no row is duplicated or missing; a corrupted checkpoint is reported
   and the previous one (or a fresh start) is used;
 - episode and evaluation resets take seeds derived from (run seed, episode index), so a resumed run
-  sees exactly the episodes an uninterrupted one would.
+  sees exactly the episodes an uninterrupted one would; on the same kind of CPU, library versions and
+  thread count its rows are those of an uninterrupted run, wall-clock columns aside (tests/test_suites.py);
+- a replay episode file that is missing or unreadable (truncated, corrupted) costs that episode only: the
+  resume warns naming the file, drops it and goes on from the checkpoint. From there the run is no longer
+  bit-identical to an uninterrupted one: its replay holds fewer windows, so the same sampler state draws
+  other batches, and its weights, actions and later rows differ; the env resets still take the same seeds,
+  and every row up to the checkpoint stays as it was.
 """
 
 from __future__ import annotations
@@ -70,8 +79,14 @@ from rewards.dense import env_reward_series  # the dense oracle is given the env
 KEEP_CHECKPOINTS = 2
 # config keys that may differ between launches of one run: where and how it executes, not what it computes.
 # data_root and versions warn when they change (other models, other library behaviour), the rest is silent.
-LAUNCH_KEYS = frozenset({"device", "torch_threads", "wandb", "data_root", "versions", "reward_quality"})
+# torch_threads is not one of them: the thread count changes a CPU run's float reductions, so it is part of
+# what the run is (a launch that does not name one keeps the recorded one: ``launch_config``).
+LAUNCH_KEYS = frozenset({"device", "wandb", "data_root", "versions", "reward_quality"})
 WARN_KEYS = ("data_root", "versions")
+# keys whose None in a launch's config means "not asked" (no --threads): the run's recorded value, not a change
+UNASKED_KEYS = ("torch_threads",)
+# the suites.run flag that sets a config key, for the way out a mismatch names ("relaunch with --frames 3000")
+RELAUNCH_FLAGS = {"frames": "--frames", "torch_threads": "--threads"}
 
 
 class RewardNotFiniteError(RuntimeError):
@@ -156,7 +171,7 @@ class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path, log: Callable[[str], None]):
         import torch  # local import: torch in the training worker only
 
-        from agents import DrQV2Agent, DrQV2Config, ReplayBuffer  # local import: torch in the training worker only
+        from agents import DrQV2Agent, DrQV2Config  # local import: torch in the training worker only
 
         self.cfg, self.run_dir, self.log = config, Path(run_dir), log
         self.seed = config.seed
@@ -171,15 +186,7 @@ class Trainer:
         action_dim = self.env.action_space.shape[0]
         self.agent_cfg = DrQV2Config.from_dict({**config.agent, "seed": self.seed})
         self.agent = DrQV2Agent(obs_shape, action_dim, self.agent_cfg, self.device)
-        self.replay = ReplayBuffer(
-            self.agent_cfg.replay_capacity,
-            obs_shape,
-            action_dim,
-            self.agent_cfg.nstep,
-            self.agent_cfg.discount,
-            seed=self.seed,
-            store=self.run_dir / REPLAY_DIR,
-        )
+        self.replay = self._new_replay()
         self._replay_first = 0  # oldest episode the newest checkpoint holds: older files are pruned
         self.provider = rewards.make(
             config.provider,
@@ -209,6 +216,21 @@ class Trainer:
         self.last_eval: dict[str, Any] | None = None
         self.wandb = _wandb_run(config, self.run_dir)
 
+    def _new_replay(self):
+        """An empty replay on the run's episode store: at the start, and again for a fresh start after a
+        checkpoint that failed half-way through loading it."""
+        from agents import ReplayBuffer  # local import: torch in the training worker only
+
+        return ReplayBuffer(
+            self.agent_cfg.replay_capacity,
+            self.env.observation_space.shape,
+            self.env.action_space.shape[0],
+            self.agent_cfg.nstep,
+            self.agent_cfg.discount,
+            seed=self.seed,
+            store=self.run_dir / REPLAY_DIR,
+        )
+
     @property
     def frame(self) -> int:
         return self.step * self.spec.action_repeat
@@ -224,6 +246,7 @@ class Trainer:
 
         return {
             "format": 2,
+            "config": self.cfg.as_dict(),  # what the run is, should its config.json go (recorded_configs)
             "frame": self.frame,
             "step": self.step,
             "episode": self.episode,
@@ -254,15 +277,27 @@ class Trainer:
         return path
 
     def resume(self) -> bool:
-        """Load the newest readable checkpoint; returns whether one was loaded."""
+        """Load the newest checkpoint that loads; returns whether one was loaded.
+
+        A checkpoint that cannot be read, or whose replay state does not rebuild, is reported and the
+        previous one is tried; with none left the run starts over (its rows and episode files dropped). A
+        checkpoint of another config is never skipped that way: ``ConfigMismatch`` stops the run. A replay
+        episode whose file is unreadable costs that episode only (``_load`` warns, naming it).
+        """
         import torch  # local import: torch in the training worker only
 
         for path in reversed(list_checkpoints(self.run_dir)):
             try:
                 state = torch.load(path, map_location=self.device, weights_only=False)
-                self._load(state)
             except Exception as e:  # a torn or corrupted file: say so and fall back to the previous one
                 self.log(f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); trying the previous one")
+                continue
+            try:
+                self._load(state, path)
+            except ConfigMismatch:
+                raise
+            except (ValueError, KeyError) as e:  # a replay state its episodes do not rebuild
+                self.log(f"checkpoint {path} cannot be restored ({type(e).__name__}: {e}); trying the previous one")
                 continue
             kept = self.eval_log.trim(self.frame)
             self.train_log.trim(self.frame)
@@ -270,18 +305,31 @@ class Trainer:
             return True
         if list_checkpoints(self.run_dir):
             self.log(f"no readable checkpoint in {self.run_dir}; restarting from scratch")
+            self.replay = self._new_replay()  # a failed load may have filled it half-way
         # from scratch: whatever rows a crashed first attempt wrote are dropped
         self.eval_log.trim(-1)
         self.train_log.trim(-1)
         self.replay.truncate_store(0)
         return False
 
-    def _load(self, state: dict[str, Any]) -> None:
+    def _load(self, state: dict[str, Any], path: Path) -> None:
+        """Restore a checkpoint's state: its config is checked first and the replay read back before the
+        agent is touched, so a checkpoint that fails there leaves the agent as it was for the next try."""
         import torch  # local import: torch in the training worker only
 
-        self.agent.load_state_dict(state["agent"])
+        if state.get("config"):
+            differ, old, new = _differences(state["config"], self.cfg)
+            if differ:
+                raise _refuse(self.run_dir, path, differ, old, new)
         self.replay.load_state_dict(state["replay"])  # reads its episode files, drops those written later
+        for bad, why in self.replay.dropped_files:
+            self.log(
+                f"warning: replay episode {bad} is unreadable ({why}); it is dropped and the run resumes from "
+                f"{path} without it, so its numbers from here on differ from an uninterrupted run's "
+                f"(delete {self.run_dir} to start the run over instead)"
+            )
         self._replay_first = self.replay.first_held
+        self.agent.load_state_dict(state["agent"])
         self.provider.load_state_dict(state["provider"])
         self.step, self.episode = int(state["step"]), int(state["episode"])
         self.next_eval, self.next_ckpt = int(state["next_eval"]), int(state["next_ckpt"])
@@ -455,43 +503,125 @@ def as_run_config(config: RunConfig | Mapping[str, Any]) -> RunConfig:
     return config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
 
 
+def checkpoint_config(path: Path) -> dict[str, Any] | None:
+    """The config a checkpoint was made under (``{}`` for one made before checkpoints carried theirs), or
+    None when the file cannot be read (the resume reports it and falls back). Memory-mapped: the weights
+    are not read, so a launch can check every run's checkpoints before anything starts."""
+    import torch  # local import: torch only where a run has checkpoints to check
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:  # a torn or corrupted checkpoint (mmap of a cut file can raise OSError too)
+        return None
+    return dict(state.get("config") or {}) if isinstance(state, dict) else None
+
+
+def recorded_configs(run_dir: str | os.PathLike) -> list[tuple[Path, dict[str, Any]]]:
+    """``(file, config)`` of every record of the config ``run_dir`` was started with: its ``config.json``
+    and the config each readable checkpoint carries. A checkpoint is a record of its own because
+    ``config.json`` is one file a user can delete: the checkpoint it would then resume must still refuse
+    another budget. A checkpoint that carries none (made before checkpoints did) counts only beside a
+    ``config.json``; alone, what run it continues cannot be told, and ``ConfigMismatch`` says so."""
+    run_dir = Path(run_dir)
+    out = [(run_dir / CONFIG_FILE, read_config_json(run_dir))] if (run_dir / CONFIG_FILE).exists() else []
+    for path in list_checkpoints(run_dir):
+        recorded = checkpoint_config(path)
+        if recorded:
+            out.append((path, recorded))
+        elif recorded is not None and not out:
+            raise ConfigMismatch(
+                f"checkpoint {path} records no config (it was made before a checkpoint carried one) and "
+                f"{run_dir / CONFIG_FILE} is missing, so the run it continues cannot be checked: restore "
+                f"{CONFIG_FILE}, or delete {run_dir} to start that run over"
+            )
+    return out
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], dict, dict]:
+    """The dotted keys on which a recorded config and a launch's differ (``LAUNCH_KEYS`` aside, and a key of
+    ``UNASKED_KEYS`` the launch leaves None), with both configs flattened for the message."""
+    old_flat = flat_keys(RunConfig.upgraded(old))
+    new_flat = flat_keys(as_run_config(new).as_dict())  # as config.json would hold it
+    differ = sorted(
+        k
+        for k in old_flat.keys() | new_flat.keys()
+        if k.split(".")[0] not in LAUNCH_KEYS
+        and not (k in UNASKED_KEYS and new_flat.get(k) is None)
+        and old_flat.get(k, "<absent>") != new_flat.get(k, "<absent>")
+    )
+    return differ, old_flat, new_flat
+
+
+def _refuse(run_dir: Path, where: Path, differ: list[str], old: dict, new: dict) -> ConfigMismatch:
+    """The one-line refusal: the keys with both values, the file that recorded them, and the ways out
+    (the flags that give the recorded values back, where a flag sets them)."""
+    shown = "; ".join(f"{k}: {old.get(k, '<absent>')!r} there, {new.get(k, '<absent>')!r} now" for k in differ)
+    flags = " ".join(f"{RELAUNCH_FLAGS[k]} {old[k]}" for k in differ if k in RELAUNCH_FLAGS and old.get(k) is not None)
+    relaunch = f"relaunch with {flags} (what it was started with), " if flags else ""
+    return ConfigMismatch(
+        f"{run_dir} holds a run{' (finished)' if (run_dir / DONE_FILE).exists() else ''} of another config "
+        f"({', '.join(differ)} differ: {shown}; recorded in {where}). A run directory holds one config, so "
+        f"results never mix: {relaunch}use another --results directory, or delete {run_dir} to start that run over"
+    )
+
+
 def check_config(
     config: RunConfig | Mapping[str, Any], run_dir: str | os.PathLike, log: Callable[[str], None] | None = None
 ) -> None:
-    """Compare ``config`` with the one ``run_dir`` was started with, finished or not.
+    """Compare ``config`` with the one ``run_dir`` was started with, finished or not: its ``config.json``
+    and the config each of its checkpoints carries (``recorded_configs``: deleting ``config.json`` does not
+    let a checkpoint resume under another budget).
 
-    Every key counts except ``LAUNCH_KEYS`` (device, threads, wandb, data root, versions: they say where and
-    with what the run executes and may change between launches, e.g. resuming on another node); a change
-    of ``data_root`` or ``versions`` is logged as a warning, since a resume under them may not be bit-exact.
-    Any other difference raises ``ConfigMismatch`` naming the keys (nested ones dotted, e.g.
-    ``agent.batch_size``) with both values: averaging a 1000-frame run with a 3000-frame one, or a smoke
-    profile with a quick one, would be silent and wrong. A config recorded before some key existed compares
-    as if it held the value in force then (``common.runs.ADDED_KEYS``: an fp32 run made before ``precision``
+    Every key counts except ``LAUNCH_KEYS`` (device, wandb, data root, versions: they say where and with
+    what the run executes and may change between launches, e.g. resuming on another node), and a
+    ``torch_threads`` the launch leaves None (not asked: the recorded one is kept, ``launch_config``); a
+    change of ``data_root`` or ``versions`` is logged as a warning, since a resume under them may not be
+    bit-exact. Any other difference raises ``ConfigMismatch`` naming the keys (nested ones dotted, e.g.
+    ``agent.batch_size``) with both values and the file that recorded them: averaging a 1000-frame run with
+    a 3000-frame one, a smoke profile with a quick one, or a run whose first half ran on 1 thread and its
+    second on 2, would be silent and wrong. A config recorded before some key existed compares as if it
+    held the value in force then (``common.runs.ADDED_KEYS``: an fp32 run made before ``precision``
     resumes with --precision fp32 and refuses bf16, naming "precision").
     """
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.exists():
+    _check_against(config, Path(run_dir), recorded_configs(run_dir), log)
+
+
+def _check_against(
+    config: RunConfig | Mapping[str, Any],
+    run_dir: Path,
+    records: list[tuple[Path, dict[str, Any]]],
+    log: Callable[[str], None] | None,
+) -> None:
+    """``check_config`` on records already read (``launch_config`` reads them once for both of its uses)."""
+    for where, recorded in records:
+        differ, old, new = _differences(recorded, config)
+        if differ:
+            raise _refuse(run_dir, where, differ, old, new)
+    if not records or log is None:
         return
-    old = flat_keys(RunConfig.upgraded(read_config_json(run_dir)))
-    new = flat_keys(as_run_config(config).as_dict())  # as config.json would hold it
-    differ = sorted(
-        k
-        for k in old.keys() | new.keys()
-        if k.split(".")[0] not in LAUNCH_KEYS and old.get(k, "<absent>") != new.get(k, "<absent>")
-    )
-    if differ:
-        shown = "; ".join(f"{k}: {old.get(k, '<absent>')!r} there, {new.get(k, '<absent>')!r} now" for k in differ)
-        raise ConfigMismatch(
-            f"{run_dir} holds a run{' (finished)' if (Path(run_dir) / DONE_FILE).exists() else ''} of another "
-            f"config ({', '.join(differ)} differ: {shown}). A run directory holds one config, so results never "
-            f"mix: use another --results directory, or delete {run_dir} to start that run over"
-        )
+    old, new = flat_keys(RunConfig.upgraded(records[0][1])), flat_keys(as_run_config(config).as_dict())
     warn = sorted(k for k in old.keys() | new.keys() if k.split(".")[0] in WARN_KEYS and old.get(k) != new.get(k))
-    if warn and log is not None:
+    if warn:
         log(
             f"warning: {run_dir} was started with other {', '.join(warn)} "
             f"({'; '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in warn)}); a resume may not be bit-exact"
         )
+
+
+def launch_config(
+    config: RunConfig | Mapping[str, Any], run_dir: str | os.PathLike, log: Callable[[str], None] | None = None
+) -> RunConfig:
+    """The config a launch runs ``run_dir`` with, checked (``check_config``).
+
+    A launch that names no thread count (``torch_threads`` None: no ``--threads``) gets the one the run
+    recorded, so another ``--jobs`` (GPU runs default to cores / jobs), ``--slurm-cpus`` or launcher never
+    changes a resumed run's threads behind the user's back; one that names another count is refused."""
+    config = as_run_config(config)
+    records = recorded_configs(run_dir)
+    if config.torch_threads is None and records:
+        config = dataclasses.replace(config, torch_threads=records[0][1].get("torch_threads"))
+    _check_against(config, Path(run_dir), records, log)
+    return config
 
 
 def drop_resume_state(run_dir: Path) -> None:
@@ -506,22 +636,20 @@ def run(
 ) -> dict:
     """Run (or resume, or skip) one run. Returns its done.json contents, or {"skipped": why}.
 
-    The config is checked first, finished run or not (``check_config``): a relaunch with another budget or
-    profile on the same directory is an error, never a silent skip or mix.
+    The config is checked first, finished run or not (``launch_config``): a relaunch with another budget,
+    profile or thread count on the same directory is an error, never a silent skip or mix.
     """
     run_dir = Path(run_dir)
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    config = as_run_config(config)
-    check_config(config, run_dir, log)
+    config = launch_config(config, run_dir, log)
     if (run_dir / DONE_FILE).exists():
         return {"skipped": "done", **json.loads((run_dir / DONE_FILE).read_text())}
     try:
         with run_lock(run_dir):
             if (run_dir / DONE_FILE).exists():
                 return {"skipped": "done"}
-            if (run_dir / CONFIG_FILE).exists():
-                check_config(config, run_dir)  # again under the lock: another launch may have written it
-            else:
+            check_config(config, run_dir)  # again under the lock: another launch may have written it
+            if not (run_dir / CONFIG_FILE).exists():
                 config.write(run_dir)
             trainer = Trainer(config, run_dir, log)
             try:

@@ -61,7 +61,6 @@ def test_launch_keys_may_change_and_data_root_or_versions_warn(tmp_path):
     moved = {
         **spec.config.as_dict(),
         "device": "cpu",
-        "torch_threads": 7,
         "wandb": "offline",
         "data_root": "/elsewhere",
         "versions": {**spec.config.versions, "torch": "0.0.1"},

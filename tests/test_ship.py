@@ -152,7 +152,7 @@ def test_run_what_a_reference_folder_lacks_then_ship_it(tmp_path, capsys):
     runs the reference folder lacks (real short smoke runs), ``analysis.ship`` adds them; a launch of
     another setting is refused up front, and one with nothing left to run says so and succeeds."""
     ref, work = tmp_path / "reference", tmp_path / "work"
-    common = ["--suite", "smoke", "--methods", "sparse", "--frames", "200", "--precision", "fp32", "--no-figures"]
+    common = ["--suite", "smoke", "--methods", "sparse", "--frames", "400", "--precision", "fp32", "--no-figures"]
     assert suite_run.main([*common, "--seeds", "0", "--results", str(ref)]) == 0
     capsys.readouterr()
     assert suite_run.main([*common, "--seeds", "0", "1", "--results", str(work), "--skip-finished-in", str(ref)]) == 0

@@ -34,7 +34,7 @@ from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device
 from suites import definitions, profiles, quality_gate
 from suites.definitions import METHOD_SYNTAX
 from suites.launch import LAUNCHERS, WorkerDied, make_launcher
-from suites.plan import RunSpec, budget_warnings, expand
+from suites.plan import RunSpec, budget_warnings, duplicate_notes, expand
 from suites.suite_file import load as load_suite_file
 from suites.train import check_config
 
@@ -427,6 +427,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             torch_threads=a.threads,
             precision=a.precision,
         )
+
+        for note in duplicate_notes(suite, methods=a.methods, tasks=a.tasks, seeds=a.seeds):
+            print(f"note: {note}", file=sys.stderr, flush=True)  # expand ran each of them once
 
         for r in runs:  # before any pretraining: a run directory of another config is refused up front
             check_config(r.config, r.run_dir)

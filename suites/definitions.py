@@ -154,17 +154,14 @@ class Suite:
         return Method(label, base.provider, MappingProxyType({**base.overrides, **params}))
 
     def select(self, specs: Iterable[str]) -> tuple[Method, ...]:
-        """``method(spec)`` of each; two specs that resolve to one label are refused, since their runs
-        would share (and fight over) one results folder."""
-        chosen: dict[str, tuple[str, Method]] = {}
+        """``method(spec)`` of each, once per label: specs that resolve to one label (``sparse sparse``,
+        ``rnd:lr=0.1 rnd:lr=1e-1``) are one method, the first kept, since their runs would share (and
+        fight over) one results folder."""
+        chosen: dict[str, Method] = {}
         for spec in specs:
             m = self.method(spec)
-            if m.label in chosen:
-                raise ValueError(
-                    f"methods {chosen[m.label][0]!r} and {spec!r} are the same method {m.label!r}; give it once"
-                )
-            chosen[m.label] = (spec, m)
-        return tuple(m for _, m in chosen.values())
+            chosen.setdefault(m.label, m)
+        return tuple(chosen.values())
 
 
 BASELINES = _methods("sparse", "rnd", "amp")

@@ -27,6 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
+from common.faults import environment_fault
 from common.runs import RunConfig
 from suites import train
 from suites.gpus import gpu_slots
@@ -75,7 +76,8 @@ def die_with_parent(parent: int) -> None:
 
 
 def worker_main(job_file: str, result_file: str, parent: int) -> None:
-    """A run's process: ``train.run(config, run_dir)``; the result (or the exception) goes to ``result_file``.
+    """A run's process: ``train.run(config, run_dir)``; the result (or the exception, as an
+    ``EnvironmentFault`` when the machine is at fault) goes to ``result_file``.
 
     The launcher reads the result file when this process ends; no file means the process died."""
     die_with_parent(parent)
@@ -84,8 +86,9 @@ def worker_main(job_file: str, result_file: str, parent: int) -> None:
     try:
         result: Any = train.run(config, run_dir)
     except BaseException as e:  # noqa: BLE001 - handed to the launcher, which reports it
-        e.remote_traceback = traceback.format_exc()  # type: ignore[attr-defined]
-        result = e
+        # a full disk or a GL failure is told apart here: the pickled exception loses its chain and traceback
+        result = environment_fault(e, run_dir) or e
+        result.remote_traceback = traceback.format_exc()  # type: ignore[attr-defined]
     try:
         payload = pickle.dumps(result)
     except Exception:  # an exception that cannot be pickled still reaches the launcher as its text

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 import rewards
 import tasks as task_registry
@@ -30,6 +30,47 @@ class RunSpec:
     @property
     def key(self) -> str:
         return self.config.key
+
+
+def _unique(values: Iterable[Any], key: Callable[[Any], Hashable] = lambda v: v) -> list[Any]:
+    """``values`` without repeats (by ``key``), the first of each kept in order: a value given twice would plan
+    its runs twice, and the twins would race for one run directory (one reported busy by the other)."""
+    seen: set[Hashable] = set()
+    out = []
+    for v in values:
+        k = key(v)
+        if k not in seen:
+            seen.add(k)
+            out.append(v)
+    return out
+
+
+def _suite(suite_name: str | definitions.Suite) -> definitions.Suite:
+    return suite_name if isinstance(suite_name, definitions.Suite) else definitions.get(suite_name)
+
+
+def duplicate_notes(
+    suite_name: str | definitions.Suite,
+    *,
+    methods: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+) -> list[str]:
+    """One line per flag given a value twice, as ``expand`` plans it (each once, the first kept), e.g.
+    ``--seeds 0 0: duplicates dropped, running 0``; two method specs of one label (``rnd:lr=0.1`` and
+    ``rnd:lr=1e-1``) are one method. ``suites.run`` prints them, so a typo is seen, not silently fixed."""
+    suite = _suite(suite_name)
+    given = (
+        ("--methods", methods, lambda spec: suite.method(spec).label),
+        ("--tasks", tasks, str),
+        ("--seeds", seeds, int),
+    )
+    notes = []
+    for flag, values, key in given:
+        kept = _unique(values or (), key)
+        if len(kept) < len(values or ()):
+            notes.append(f"{flag} {' '.join(map(str, values))}: duplicates dropped, running {' '.join(map(str, kept))}")
+    return notes
 
 
 def expand(
@@ -55,13 +96,14 @@ def expand(
 
     ``suite_name`` is a suite of ``suites.definitions.SUITES`` or a ``Suite`` (e.g. read from a TOML file by
     ``suites.suite_file``); each of ``methods`` is a label of the suite or any registered reward provider,
-    with optional parameters (``NAME:key=value,...``, see ``Suite.method``)."""
+    with optional parameters (``NAME:key=value,...``, see ``Suite.method``). A method, task or seed given twice
+    is planned once (``duplicate_notes`` says so)."""
     from agents import DrQV2Config  # local import: agents imports torch; planning a suite stays torch-free
 
     requested = DEFAULT_PRECISION if precision is None else precision
     resolved = resolve_precision(requested, resolve_device(device))  # unknown names list the valid ones
 
-    suite = suite_name if isinstance(suite_name, definitions.Suite) else definitions.get(suite_name)
+    suite = _suite(suite_name)
     profile = profiles.get(profile_name or suite.default_profile)
     chosen_methods = list(suite.select(methods)) if methods else list(suite.methods)
     if tasks:
@@ -69,11 +111,11 @@ def expand(
             task_registry.spec(t)  # unknown names list the valid ones
             if t not in suite.tasks:
                 raise ValueError(f"task {t!r} is not in suite {suite.name!r}; its tasks: {', '.join(suite.tasks)}")
-        chosen_tasks = list(tasks)
+        chosen_tasks = _unique(tasks)
     else:
         chosen_tasks = list(suite.quick_tasks if profile.few_tasks else suite.tasks)[: profile.max_tasks]
     n_seeds = suite.seeds.get(profile.name, profile.seeds)
-    chosen_seeds = list(seeds) if seeds is not None else list(range(n_seeds))
+    chosen_seeds = _unique(int(s) for s in seeds) if seeds is not None else list(range(n_seeds))
     stamp = versions()
     out = []
     for m in chosen_methods:

@@ -27,13 +27,14 @@ from tqdm.auto import tqdm
 import rewards
 from analysis.consistency import check_joins
 from analysis.scores import build_scores
+from common.faults import EnvironmentFault, environment_fault
 from common.io import atomic_write_text, check_dir, data_root
 from common.runs import DONE_FILE, ERROR_LOG, EVAL_FILE, FRAME, LOCK_FILE, SUCCESS_RATE, TRAIN_FILE, last_row
 from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device
 from suites import definitions, profiles, quality_gate
 from suites.definitions import METHOD_SYNTAX
 from suites.launch import LAUNCHERS, WorkerDied, make_launcher
-from suites.plan import RunSpec, budget_warnings, check_budgets, expand
+from suites.plan import RunSpec, budget_warnings, check_budgets, duplicate_notes, expand
 from suites.suite_file import load as load_suite_file
 from suites.train import check_config, launch_config
 
@@ -119,19 +120,35 @@ def _launcher(a: argparse.Namespace, suite_dir: Path):
     )
 
 
-def _rerun_fixes(e: BaseException) -> bool:
-    """Whether a plain re-run can fix this failure: a killed worker, memory or a full disk can pass; a
-    config error, a missing dataset or model, or a bug cannot, and saying "re-run" there only wastes a run."""
-    if isinstance(e, (WorkerDied, MemoryError)):
-        return True
-    return isinstance(e, OSError) and not isinstance(
-        e, (FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError)
-    )
+#: what a re-run needs, by the failure's type (the first entry that matches wins; anything else: "config"):
+#: a killed worker, memory or a passing I/O error can pass on a plain re-run; a fault of the machine (GL,
+#: a full disk: ``common.faults``) passes once it is fixed; a config error, a missing dataset or model, or a
+#: bug does not, and saying "re-run" there only wastes a run
+FAILURE_KINDS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((EnvironmentFault,), "environment"),
+    ((WorkerDied, MemoryError), "stopped"),
+    ((FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError), "config"),
+    ((OSError,), "stopped"),
+)
+#: the summary line of each kind of failure, after the runs
+FAILURE_SUMMARIES = {
+    "stopped": "{n} run(s) were stopped: {keys}; re-run the same command to resume them from their last checkpoint",
+    "environment": "{n} run(s) failed on this machine's setup: {keys}; re-run after fixing the environment as "
+    "their FAILED lines say: they resume from their last checkpoint",
+    "config": "{n} run(s) failed: {keys}; a re-run will not fix this: change what the FAILED line says, then re-run",
+}
+
+
+def _failure_kind(e: BaseException) -> str:
+    """Which of ``FAILURE_SUMMARIES`` a failed run belongs to (see ``FAILURE_KINDS``)."""
+    return next((kind for types, kind in FAILURE_KINDS if isinstance(e, types)), "config")
 
 
 def _failure_line(run: RunSpec, e: BaseException) -> str:
-    """One line per failed run; an unexpected error's traceback goes to ``<run_dir>/error.log``."""
-    line = f"FAILED {run.key}: {type(e).__name__}: {e}"
+    """One line per failed run, with its cause (a fault of the machine: what to change, not its class); an
+    unexpected error's traceback goes to ``<run_dir>/error.log``."""
+    cause = str(e) if isinstance(e, EnvironmentFault) else f"{type(e).__name__}: {e}"
+    line = f"FAILED {run.key}: {cause}"
     tb = getattr(e, "remote_traceback", None)
     if tb and not isinstance(e, (ValueError, FileNotFoundError)) and run.run_dir.is_dir():  # never make a run dir
         try:
@@ -188,8 +205,11 @@ def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir
             if quality_gate.video_methods(runs)
             else {}
         )
-    except (ValueError, OSError) as e:  # a missing dataset or model, an unwritable data root: one line
-        print(f"error: preparing the runs' data and models failed: {e}", file=sys.stderr)
+    except Exception as e:  # a missing dataset or model, an unwritable data root, a fault of the machine: one line
+        fault = environment_fault(e, data_root(a.data_root))
+        if fault is None and not isinstance(e, (ValueError, OSError)):
+            raise
+        print(f"error: preparing the runs' data and models failed: {fault or e}", file=sys.stderr)
         return 2
     failing = sorted(m for m, g in gates.items() if not g["pass"])
     if failing and a.require_reward_quality:
@@ -253,20 +273,10 @@ def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir
             f"{', '.join(r.key for r in busy)}; re-run the same command after it ends to include them",
             file=sys.stderr,
         )
-    retry = [r.key for r, e in failures if _rerun_fixes(e)]
-    fix = [r.key for r, e in failures if not _rerun_fixes(e)]
-    if retry:
-        print(
-            f"{len(retry)} run(s) were stopped: {', '.join(retry)}; re-run the same command to resume them "
-            "from their last checkpoint",
-            file=sys.stderr,
-        )
-    if fix:
-        print(
-            f"{len(fix)} run(s) failed: {', '.join(fix)}; a re-run will not fix this: change what the "
-            "FAILED line says, then re-run",
-            file=sys.stderr,
-        )
+    for kind, summary in FAILURE_SUMMARIES.items():
+        keys = [r.key for r, e in failures if _failure_kind(e) == kind]
+        if keys:
+            print(summary.format(n=len(keys), keys=", ".join(keys)), file=sys.stderr)
     return 1 if failures or busy else 0
 
 
@@ -418,6 +428,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             torch_threads=a.threads,
             precision=a.precision,
         )
+
+        for note in duplicate_notes(suite, methods=a.methods, tasks=a.tasks, seeds=a.seeds):
+            print(f"note: {note}", file=sys.stderr, flush=True)  # expand ran each of them once
 
         check_budgets(runs)
         # before any pretraining: a run directory of another config is refused up front, and a run resumes

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from common.faults import environment_fault
 from common.runs import RunConfig
 from suites import train
 from suites.gpus import gpu_slots
@@ -51,10 +52,18 @@ class Requeueable:
 
 
 class RunJob(Requeueable):
-    """``train.run(config, run_dir)`` as a job: a requeued run resumes from its newest checkpoint."""
+    """``train.run(config, run_dir)`` as a job: a requeued run resumes from its newest checkpoint. A failure of
+    the machine (full disk, GL) is raised as ``common.faults.EnvironmentFault``, told apart here, since the
+    exception submitit hands back has lost its chain and traceback."""
 
     def __call__(self, config: RunConfig, run_dir: str) -> dict:
-        return train.run(config, run_dir)
+        try:
+            return train.run(config, run_dir)
+        except Exception as e:
+            fault = environment_fault(e, run_dir)
+            if fault is None:
+                raise
+            raise fault from e
 
 
 class CallJob(Requeueable):

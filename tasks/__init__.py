@@ -4,25 +4,21 @@ env = tasks.make("reach", seed=0)          # gymnasium.Env, obs uint8 [3, 64, 64
 tasks.names("metaworld_unseen")            # task lists per split
 """
 
-import os as _os
 import warnings as _warnings
 
+from common.faults import EnvironmentFault as _EnvironmentFault
+from common.faults import check_gl as _check_gl
+from tasks.cli import refuse_in_commands as _refuse_in_commands
 
-def _default_gl() -> str:
-    """Pick the off-screen GL backend before MuJoCo is imported.
+# The off-screen GL back end must be settled before anything imports mujoco (tasks.registry does, below):
+# MUJOCO_GL defaults to egl; a value that cannot render here is refused now, in one line naming the valid
+# ones and their packages, not in MuJoCo's import traceback or in every run (common.faults.check_gl).
+try:
+    _check_gl()
+except _EnvironmentFault as _e:
+    _refuse_in_commands(_e)  # a command of this project exits in one line, as for a bad flag
+    raise
 
-    EGL (Debian: libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0) is the default; set
-    ``MUJOCO_GL=osmesa`` (libosmesa6) where EGL is unavailable. An explicit setting is kept.
-    Only the tasks render, so only importing them sets it.
-    """
-    _os.environ.setdefault("MUJOCO_GL", "egl")
-    # PyOpenGL must agree with MuJoCo on the platform, or context creation fails.
-    if _os.environ["MUJOCO_GL"] in ("egl", "osmesa"):
-        _os.environ.setdefault("PYOPENGL_PLATFORM", _os.environ["MUJOCO_GL"])
-    return _os.environ["MUJOCO_GL"]
-
-
-_default_gl()  # before anything imports mujoco
 # MetaWorld's scripted experts warn on nearly every step that their gains exceed the action range; the env
 # clips actions to [-1, 1] by design, so the warning says nothing to a user and buries the real output.
 _warnings.filterwarnings("ignore", message=r"Constant\(s\) may be too high", category=UserWarning)

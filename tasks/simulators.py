@@ -44,6 +44,14 @@ def _close_renderers() -> None:
         sim.close_renderer()
 
 
+class _Renderer(mujoco.Renderer):
+    """``mujoco.Renderer`` that a failed construction leaves closable: when its GL context cannot be made
+    (``MUJOCO_GL``'s library, device or display missing), MuJoCo's own ``__del__`` reads the context it never
+    set and prints an "Exception ignored" traceback beside the real error, which reads like a second bug."""
+
+    _mjr_context = None
+
+
 class SimStep(NamedTuple):
     """One simulator step: the expert's state, the task's success flag, whether the episode must end
     (pen dropped) and the env's own shaped reward (the oracle "dense" provider sums it)."""
@@ -114,7 +122,7 @@ class Simulator:
         self.env = self._make_env()
         self.model, self.data = self.env.model, self.env.data
         fast_render_settings(self.model, image_size)
-        self._renderer: mujoco.Renderer | None = None  # made lazily: the GL context is per process
+        self._renderer: _Renderer | None = None  # made lazily: the GL context is per process
         self._camera = _Camera(self.model, spec).camera
         self.goal_marker_ids = enlarge_goal_markers(self.model, spec)
         _LIVE.add(self)
@@ -129,7 +137,7 @@ class Simulator:
     def render(self) -> np.ndarray:
         if self._renderer is None:
             global _EXIT_HOOK
-            self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
+            self._renderer = _Renderer(self.model, self.image_size, self.image_size)
             if not _EXIT_HOOK:
                 atexit.register(_close_renderers)
                 _EXIT_HOOK = True

@@ -101,7 +101,7 @@ def test_a_killed_worker_fails_only_its_own_run(tmp_path):
     assert killed, "the victim's worker never started"
     assert isinstance(results[victim.key], WorkerDied)
     assert "SIGKILL" in str(results[victim.key])
-    assert suite_run._rerun_fixes(results[victim.key])
+    assert suite_run._failure_kind(results[victim.key]) == "stopped"
     sibling = results[runs[1].key]
     assert not isinstance(sibling, BaseException), sibling
     assert sibling["frame"] == 200 and (runs[1].run_dir / "done.json").exists()

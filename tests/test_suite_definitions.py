@@ -79,7 +79,6 @@ def test_parameters_add_to_a_suite_label_of_that_name():
             ["viper_std:zero_shot_stats=a/b"],
             "method 'viper_std:zero_shot_stats=a/b': zero_shot_stats='a/b' cannot be part of a method label",
         ),
-        (["rnd:lr=0.1", "rnd:lr=1e-1"], "methods 'rnd:lr=0.1' and 'rnd:lr=1e-1' are the same method 'rnd-lr=0.1'"),
     ],
 )
 def test_bad_method_specs_say_what_is_wrong(specs, message, tmp_path):

@@ -12,13 +12,12 @@ panel, methods whose curves coincide).
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.aggregate import LAST_N_EVALS, Selection
-from common.runs import CONFIG_FILE, EVAL_FILE, find_runs, read_config_json
+from common.runs import CONFIG_FILE, EVAL_FILE, read_config_json, readable_runs
 
 #: the aggregate figures' interval, in one wording
 BOOTSTRAP_CI = "95% stratified-bootstrap CIs (rliable; {reps:,} resamples of the runs within each task)"
@@ -115,16 +114,9 @@ def runs_per_method(selection: Selection) -> str:
 
 
 def _configs(suite_dir: Path) -> list[dict]:
-    out = []
-    for run in find_runs(suite_dir):
-        if not (run.path / CONFIG_FILE).is_file():
-            continue
-        try:
-            cfg = read_config_json(run.path)
-        except (OSError, json.JSONDecodeError):
-            cfg = {}
-        out.append(cfg if isinstance(cfg, dict) else {})
-    return out
+    """The configs of the suite's readable runs: a run with a damaged file is named and left out by the
+    figures' command, so its config must not describe the runs drawn."""
+    return [read_config_json(run.path) for run in readable_runs(suite_dir) if (run.path / CONFIG_FILE).is_file()]
 
 
 def eval_episodes(suite_dir: Path) -> str:

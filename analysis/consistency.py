@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from common.io import as_written, flat_keys
-from common.runs import CONFIG_FILE, RunConfig, find_runs, read_config_json
+from common.runs import CONFIG_FILE, RunConfig, read_config_json, readable_runs
 
 # config keys that every run of one aggregate must share (nested ones dotted, e.g. agent.batch_size) ...
 SETTING_KEYS = ("profile", "precision", "agent", "image_size", "model_preset")
@@ -43,8 +43,12 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def folder_configs(suite_dir: str | Path) -> list[tuple[str, dict[str, Any]]]:
-    """``(method/task/seed_k, config)`` of every run with a ``config.json`` under ``suite_dir``."""
-    return [(run.key, read_config_json(run.path)) for run in find_runs(suite_dir) if (run.path / CONFIG_FILE).is_file()]
+    """``(method/task/seed_k, config)`` of every run with a ``config.json`` under ``suite_dir``, less the runs
+    with an unreadable file (``common.runs.readable_runs``: they enter no aggregate, so they cannot mix one;
+    the callers' commands name them)."""
+    return [
+        (run.key, read_config_json(run.path)) for run in readable_runs(suite_dir) if (run.path / CONFIG_FILE).is_file()
+    ]
 
 
 def gather_settings(named_configs: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, dict[str, list[str]]]:

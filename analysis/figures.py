@@ -24,7 +24,10 @@ and PDF under ``results/<suite>/figures/`` by default:
 Every figure carries a caption line (``analysis.captions``): its interval, the definition of a run's
 score, the budget and the runs; every success-rate and probability axis is 0-1. The runner calls
 :func:`make_figures` at the end of a suite. Partial results follow the rules of
-``analysis.aggregate``; every exclusion is listed in the report.
+``analysis.aggregate``; every exclusion is listed in the report. A run with an unreadable file
+(``common.runs.RunFileError``: an emptied config.json, a truncated done.json, an eval.csv row repeated
+or not a number) is left out of everything and named in one line on stderr and in the report; the
+others are drawn.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -44,7 +48,7 @@ from analysis.palette import method_colors, method_order
 from analysis.report import AggregateTable, ReportInputs, render, suite_context
 from analysis.scores import load_scores, run_status, run_times
 from common.io import atomic_write_text
-from common.runs import EVAL_FILE
+from common.runs import EVAL_FILE, RunFileError, unreadable_runs
 
 DEFAULT_REFERENCE = "diffusion_reward"
 DEFAULT_BASELINE = "sparse"  # what every learned reward should improve on
@@ -98,6 +102,21 @@ def _pick_baseline(baseline: str | None, selection: agg.Selection, all_methods: 
     return DEFAULT_BASELINE if DEFAULT_BASELINE in selection.methods else None
 
 
+def _warn(line: str) -> None:
+    """Where ``make_figures`` says what it left out, by default: stderr, beside the command's own errors."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _unreadable_note(error: RunFileError, suite_dir: Path) -> str:
+    """The report's line for a run left out for an unreadable file: the run, the file, what is wrong with
+    it and what to do (the report outlives the terminal the warning went to)."""
+    run = error.path.parent.relative_to(suite_dir).as_posix()
+    return (
+        f"{run}: {error.path.name}: {error.problem}: left out of everything (delete the run folder to "
+        "re-run it, or restore the file)"
+    )
+
+
 def _rows(df: pd.DataFrame, figure: str, **const) -> pd.DataFrame:
     """Tag a table of plotted numbers with its figure for the shared figure CSV."""
     return df.assign(figure=figure, **const)
@@ -111,8 +130,11 @@ def make_figures(
     reference: str | None = None,
     reps: int = DEFAULT_REPS,
     baseline: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write every figure (PNG and PDF), ``figure_data.csv`` and ``report.md``; return their paths.
+
+    Each run left out for an unreadable file is one ``log`` line (default: stderr) and a note of the report.
 
     Raises :class:`NoResultsError` when the suite has no evaluations, :class:`MixedSettingsError` when its
     runs were made under different settings (e.g. bf16 and fp32), ``ValueError`` on bad arguments (unknown
@@ -125,6 +147,9 @@ def make_figures(
     results_dir = Path(results_dir)
     suite_dir = _suite_dir(suite, results_dir)
     out_dir = Path(out_dir) if out_dir is not None else suite_dir / "figures"
+    unreadable = unreadable_runs(suite_dir)
+    for error in unreadable:
+        (log or _warn)(f"warning: a run is left out of the figures: {error}")
 
     check_one_setting(suite_dir)  # bf16 beside fp32 runs, or smoke beside quick: refused, runs named
     scores = load_scores(suite_dir)
@@ -132,7 +157,9 @@ def make_figures(
     if success.empty:
         raise NoResultsError(
             f"suite {suite!r} has no evaluations yet under {suite_dir} "
-            f"(no {EVAL_FILE} with a {agg.SUCCESS_METRIC} column)"
+            f"(no readable {EVAL_FILE} with a {agg.SUCCESS_METRIC} row"
+            + (f"; {len(unreadable)} run(s) with an unreadable file left out, named above" if unreadable else "")
+            + ")"
         )
     status = run_status(suite_dir)
     all_methods = method_order(status["method"])
@@ -143,6 +170,7 @@ def make_figures(
         .reset_index(drop=True)
     )
     selection = agg.select_runs(status, success)
+    selection.notes += [_unreadable_note(error, suite_dir) for error in unreadable]
     reference = _pick_reference(reference, selection, all_methods)
     baseline = _pick_baseline(baseline, selection, all_methods)
     colors = method_colors(all_methods)

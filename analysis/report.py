@@ -19,7 +19,6 @@ It claims no more than the numbers carry, so that a reader cannot take a figure 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import pandas as pd
 from analysis.aggregate import AGGREGATE_METRICS, LAST_N_EVALS, MIN_RUNS_FOR_CI, Selection
 from analysis.oracles import display_name
 from analysis.permutation import ALPHA, FEW_RUNS, separated
-from common.runs import CONFIG_FILE, DONE_FILE, find_runs, read_config_json
+from common.runs import CONFIG_FILE, DONE_FILE, read_config_json, readable_runs
 
 #: where the suite ships what it measured (docs/results.md)
 REFERENCE_RESULTS = Path(__file__).resolve().parents[1] / "results" / "reference"
@@ -73,13 +72,9 @@ def suite_context(suite: str, suite_dir: str | Path, status: pd.DataFrame) -> Co
     (method, task).
     """
     profiles = set()
-    for run in find_runs(suite_dir):
-        if not (run.path / CONFIG_FILE).is_file():
-            continue
-        try:
+    for run in readable_runs(suite_dir):  # a run with a damaged file is named elsewhere, not guessed at here
+        if (run.path / CONFIG_FILE).is_file():
             profiles.add(str(read_config_json(run.path).get("profile") or "unknown"))
-        except (OSError, json.JSONDecodeError):
-            profiles.add("unknown")
     profile = "/".join(sorted(profiles)) or "unknown"
     return Context(suite, profile, _span(status["budget"], "frames per run"), _seeds_per_task(status))
 

@@ -13,7 +13,9 @@ below each folder; for every run found in both, it compares
 columns (``common.runs.WALL_CLOCK_COLUMNS``), which no two runs share.
 
 A run still training on one side is compared on the rows it has written so far ("prefix"), so a long
-reproduction can be checked while it runs. Exit status 0 when at least one run matched and every matched
+reproduction can be checked while it runs. A run with an unreadable file on either side
+(``common.runs.RunFileError``) is different, with the file and what is wrong with it named; the other
+runs are still compared. Exit status 0 when at least one run matched and every matched
 run is the same, 1 otherwise.
 """
 
@@ -32,6 +34,7 @@ from common.runs import (
     FRAME,
     LAYOUT,
     WALL_CLOCK_COLUMNS,
+    RunFileError,
     find_results,
     is_done,
     read_config_json,
@@ -101,6 +104,15 @@ def _csv_difference(name: str, a: Path, b: Path, finished: tuple[bool, bool]) ->
 
 
 def compare_run(key: str, a: Path, b: Path) -> Comparison:
+    """Compare one run found in both folders; a side whose files cannot be read makes it different."""
+    try:
+        return _compare_readable(key, a, b)
+    except RunFileError as e:
+        return Comparison(key, [str(e)], [])
+
+
+def _compare_readable(key: str, a: Path, b: Path) -> Comparison:
+    """``compare_run`` of two runs (``RunFileError`` from the first file that cannot be read)."""
     finished = (is_done(a), is_done(b))
     diffs, notes = _config_differences(a, b)
     compared = ["config" + (f" ({'; '.join(notes)})" if notes else "")]

@@ -4,7 +4,9 @@ Runs append to their own ``eval.csv`` while they train, so the suite-level table
 artefact: ``build_scores`` rebuilds ``results/<suite>/scores.csv`` from the run directories at any
 time (atomically, so a reader never sees half a file), and ``load_scores`` reuses it only while it is
 newer than every ``eval.csv``. ``run_status`` says which runs have finished their frame budget, which
-the analysis needs to keep unfinished runs out of aggregates.
+the analysis needs to keep unfinished runs out of aggregates. A run with an unreadable file
+(``common.runs.run_problem``) is in none of these tables: its numbers cannot be trusted, and the readers
+of a whole folder name it (``common.runs.unreadable_runs``) and go on with the others.
 
 Layout (docs/interfaces.md; the run folders' names and columns are ``common.runs``)::
 
@@ -14,7 +16,6 @@ Layout (docs/interfaces.md; the run folders' names and columns are ``common.runs
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -24,7 +25,6 @@ import pandas as pd
 from common.io import atomic_write_text
 from common.runs import (
     CONFIG_FILE,
-    DONE_FILE,
     EVAL_FILE,
     EVAL_TIME,
     FRAME,
@@ -33,8 +33,10 @@ from common.runs import (
     TRAIN_SUCCESS,
     RunDir,
     find_runs,
-    is_done,
+    read_config_json,
+    read_done,
     read_run_csv,
+    readable_runs,
 )
 
 SCORES_FILE = "scores.csv"
@@ -69,12 +71,13 @@ def build_scores(suite_dir: str | os.PathLike) -> pd.DataFrame:
     """Rebuild ``<suite_dir>/scores.csv`` from every run's ``eval.csv`` and return the table.
 
     Long form, one row per (method, task, seed, frame, metric). Written atomically with
-    ``common.io.atomic_write_text``. A suite without runs gives an empty table (and file).
+    ``common.io.atomic_write_text``. A suite without runs gives an empty table (and file); runs with an
+    unreadable file are left out (``common.runs.readable_runs``).
     """
     suite_dir = Path(suite_dir)
     if not suite_dir.is_dir():
         raise FileNotFoundError(f"suite directory {suite_dir} does not exist")
-    parts = [_eval_to_long(read_run_csv(run.path / EVAL_FILE), run) for run in find_runs(suite_dir)]
+    parts = [_eval_to_long(read_run_csv(run.path / EVAL_FILE), run) for run in readable_runs(suite_dir)]
     parts = [p for p in parts if not p.empty]
     scores = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SCORE_COLUMNS)
     scores = _typed(scores.sort_values(["method", "task", "seed", "metric", "frame"], kind="stable"))
@@ -99,7 +102,9 @@ def load_scores(suite_dir: str | os.PathLike, rebuild: bool = False) -> pd.DataF
     """Read ``<suite_dir>/scores.csv``, rebuilding it first when asked, missing, or stale.
 
     Stale means not strictly newer than the newest ``eval.csv`` (an equal timestamp may hide an
-    append made in the same clock tick, and a rebuild is cheap).
+    append made in the same clock tick, and a rebuild is cheap). A fresh one keeps only the rows of runs
+    that are there and readable now: a run whose ``config.json`` or ``done.json`` was damaged since leaves
+    no ``eval.csv`` newer than the table, yet must drop out of it as it would from a rebuild.
     """
     suite_dir = Path(suite_dir)
     path = suite_dir / SCORES_FILE
@@ -109,7 +114,11 @@ def load_scores(suite_dir: str | os.PathLike, rebuild: bool = False) -> pd.DataF
     missing = set(SCORE_COLUMNS) - set(scores.columns)
     if missing:
         raise ValueError(f"{path}: missing columns {sorted(missing)}; expected {SCORE_COLUMNS}")
-    return _typed(scores[SCORE_COLUMNS])
+    scores = _typed(scores[SCORE_COLUMNS])
+    readable = {(r.method, r.task, r.seed) for r in readable_runs(suite_dir)}
+    keys = scores[["method", "task", "seed"]].itertuples(index=False, name=None)
+    keep = np.fromiter((key in readable for key in keys), dtype=bool, count=len(scores))
+    return scores[keep].reset_index(drop=True)
 
 
 def run_times(suite_dir: str | os.PathLike) -> pd.DataFrame:
@@ -117,15 +126,14 @@ def run_times(suite_dir: str | os.PathLike) -> pd.DataFrame:
 
     ``eval.csv``'s ``time`` column is the run's training seconds when it evaluated (summed over resumes by
     the runner), so a sample-efficiency curve can be drawn against what a method costs in hours, not only in
-    frames. It is a coordinate, not a metric, so ``build_scores`` leaves it out; runs whose ``eval.csv`` has
-    no ``time`` column give no rows.
+    frames. It is a coordinate, not a metric, so ``build_scores`` leaves it out.
     """
     parts = []
-    for run in find_runs(suite_dir):
+    for run in readable_runs(suite_dir):
         evals = read_run_csv(run.path / EVAL_FILE)
-        if evals.empty or EVAL_TIME not in evals.columns:
+        if evals.empty:
             continue
-        seconds = pd.to_numeric(evals[EVAL_TIME], errors="coerce")
+        seconds = evals[EVAL_TIME]
         parts.append(
             pd.DataFrame(
                 {
@@ -146,15 +154,11 @@ def run_times(suite_dir: str | os.PathLike) -> pd.DataFrame:
     )
 
 
-def _json_number(path: Path, key: str) -> float:
-    """``key`` of the JSON object in ``path`` as a float; NaN when the file, the key or a number is missing
-    (a run still going has no done.json; an older runner's done.json has no ``seconds``)."""
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return np.nan
-    value = data.get(key) if isinstance(data, dict) else None
-    return float(value) if isinstance(value, (int, float)) else np.nan
+def _number(data: dict | None, key: str) -> float:
+    """``data[key]`` as a float; NaN without the file (None) or a number there (a run still going has no
+    done.json; an older runner's done.json has no ``seconds``)."""
+    value = (data or {}).get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
 
 
 def _training_successes(run: RunDir) -> tuple[int, int]:
@@ -173,26 +177,29 @@ def run_status(suite_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per run: ``method, task, seed, done, last_frame, budget, train_episodes, train_successes,
     seconds``.
 
-    ``done`` is the presence of ``done.json`` (written when the run has finished its frame budget);
+    ``done`` is the presence of a readable ``done.json`` (written when the run has finished its frame
+    budget; a run whose files are unreadable is not in the table, see ``common.runs.readable_runs``);
     ``last_frame`` is the newest evaluated frame (NaN before the first evaluation); ``budget`` is
     ``config.json["frames"]`` (NaN when the config is missing); the last two count the training
     episodes in ``train.csv`` and those with a success; ``seconds`` is a finished run's training time
     (``done.json["seconds"]``, summed over resumes by the runner): what an experiment cost, from its files.
     """
     rows = []
-    for run in find_runs(suite_dir):
+    for run in readable_runs(suite_dir):
         evals = read_run_csv(run.path / EVAL_FILE)
         last = float(evals[FRAME].max()) if not evals.empty else np.nan
+        config = read_config_json(run.path) if (run.path / CONFIG_FILE).is_file() else None
+        done = read_done(run.path)
         rows.append(
             (
                 run.method,
                 run.task,
                 run.seed,
-                is_done(run.path),
+                done is not None,
                 last,
-                _json_number(run.path / CONFIG_FILE, "frames"),
+                _number(config, "frames"),
                 *_training_successes(run),
-                _json_number(run.path / DONE_FILE, "seconds"),
+                _number(done, "seconds"),
             )
         )
     status = pd.DataFrame(rows, columns=STATUS_COLUMNS)

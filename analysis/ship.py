@@ -9,7 +9,8 @@ come from many launches and machines, and copying them by hand is where mistakes
 unfinished run, a checkpoint, a run of another setting beside the others (fp32 beside bf16), or a re-run
 that silently replaces the run whose numbers the README quotes. This copies with those checks:
 
-- only finished runs (``done.json``) are shipped; unfinished ones are listed and left out;
+- only finished runs (``done.json``) are shipped; unfinished ones are listed and left out, and so are runs
+  with an unreadable file (``common.runs.RunFileError``), each named with the file and what to do;
 - a run already in the reference folder with the same four files is left alone; one whose files differ is a
   conflict: nothing is copied, and the run and its differing files are named (to replace a shipped run,
   remove its directory first, on purpose);
@@ -37,7 +38,7 @@ from analysis.consistency import check_one_setting
 from analysis.figures import DEFAULT_REPS, make_figures
 from analysis.same_runs import run_dirs
 from common.io import atomic_write_bytes
-from common.runs import DONE_FILE, LAYOUT, RESULT_FILES, read_config_json
+from common.runs import DONE_FILE, LAYOUT, RESULT_FILES, read_config_json, run_problem
 
 #: what a shipped run holds; done.json last: a run is shipped once its done.json is there
 SHIPPED_FILES = RESULT_FILES
@@ -57,6 +58,7 @@ class Plan:
     add: dict[str, Path] = field(default_factory=dict)  # key -> the finished source run directory
     same: list[str] = field(default_factory=list)  # shipped already, the same four files
     unfinished: list[str] = field(default_factory=list)  # no done.json in the source: left out
+    unreadable: list[str] = field(default_factory=list)  # a file of the source run cannot be read: left out
     conflicts: dict[str, list[str]] = field(default_factory=dict)  # key -> files that differ from the shipped
 
     @property
@@ -96,6 +98,10 @@ def plan(source: str | Path, reference: str | Path, suites: Sequence[str] | None
     out = Plan()
     for key, run in sorted(runs.items()):
         if suites and _suite(key) not in suites:
+            continue
+        problem = run_problem(run)
+        if problem is not None:  # a damaged run must not become a reference, nor stop the others
+            out.unreadable.append(str(problem))
             continue
         if not (run / DONE).is_file():
             out.unfinished.append(key)
@@ -198,7 +204,7 @@ def summary(p: Plan) -> str:
         parts.append(f"{len(p.same)} shipped already")
     if p.unfinished:
         parts.append(f"{len(p.unfinished)} not finished, left out: {_names(p.unfinished)}")
-    return "; ".join(parts)
+    return "\n".join(["; ".join(parts), *(f"left out, unreadable: {line}" for line in p.unreadable)])
 
 
 def main(argv: list[str] | None = None) -> int:

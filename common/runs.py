@@ -16,12 +16,20 @@ Layout (docs/interfaces.md)::
         .lock           held by the one process running it (host and pid inside)
         checkpoints/    ckpt_<frame>.pt, for a resume only; deleted when the run finishes
         replay/         the replay's episodes, for a resume only; deleted when the run finishes
+
+Every run file is read through here too (``read_config_json``, ``read_done``, ``read_run_csv``), so that a
+file that is there but cannot be read as written (emptied, truncated, an ``eval.csv`` row repeated or not a
+number) is the same ``RunFileError`` everywhere, naming the file and what to do, and a reader of a whole
+folder reads only ``readable_runs`` and names the others (``unreadable_runs``).
 """
 
 from __future__ import annotations
 
+import csv
+import functools
 import io
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, fields
@@ -51,6 +59,56 @@ RESULT_FILES = (CONFIG_FILE, EVAL_FILE, TRAIN_FILE, DONE_FILE)
 RESUME_DIRS = (CHECKPOINT_DIR, REPLAY_DIR)
 _CHECKPOINT_PREFIX = "ckpt_"
 _SEED_DIR = re.compile(rf"^{SEED_PREFIX}(\d+)$")
+
+
+# ------------------------------------------------------------------------------------- unreadable files
+class RunFileError(ValueError):
+    """A run file that is there but cannot be read as this schema says: an empty or truncated JSON, an
+    ``eval.csv`` row that is not a finite number, a frame evaluated twice. Nothing can tell which of the
+    run's numbers are still right, so no reader repairs it: the message names the file and what to do, a
+    reader of one run raises it, and a reader of a whole folder leaves that run out and says so
+    (``unreadable_runs``) instead of stopping at it.
+
+    ``path`` and ``problem`` are its arguments (so it survives the pickling that brings a worker's
+    exception back to the launcher)."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        super().__init__(str(path), problem)
+        self.path, self.problem = Path(path), problem
+
+    def __str__(self) -> str:
+        return (
+            f"{self.path}: {self.problem}; delete {self.path.parent} to re-run that run, "
+            "or restore the file from a copy"
+        )
+
+
+def _read_text(path: Path) -> str:
+    """A run file's text; ``FileNotFoundError`` as it is (a file not written yet), any other failure to read
+    it (not text, a directory, no permission) as ``RunFileError``."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise
+    except UnicodeDecodeError:
+        raise RunFileError(path, "not text (binary bytes in it)") from None
+    except OSError as e:
+        raise RunFileError(path, f"cannot be read ({e.strerror or e})") from None
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in a run's ``config.json`` or ``done.json``; ``RunFileError`` when it is empty, cut
+    short or not an object. Both are written atomically, so such a file was damaged after it was written."""
+    text = _read_text(path)
+    if not text.strip():
+        raise RunFileError(path, "the file is empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RunFileError(path, f"not valid JSON ({e.msg}: line {e.lineno} column {e.colno}; cut short?)") from None
+    if not isinstance(data, dict):
+        raise RunFileError(path, f"holds a JSON {type(data).__name__}, not an object")
+    return data
 
 
 # ------------------------------------------------------------------------------------------- CSV rows
@@ -118,22 +176,27 @@ class Done:
 
 
 def read_done(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """A run's ``done.json`` as written (None while it is unfinished, or where the file is unreadable)."""
+    """A run's ``done.json`` as written; None while the run is unfinished (no such file).
+
+    A done.json that is there but unreadable raises ``RunFileError``: counting that run as finished would
+    aggregate a run nobody can vouch for, and counting it as unfinished would hide that its results were
+    damaged."""
     try:
-        data = json.loads((Path(run_dir) / DONE_FILE).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return _read_json_object(Path(run_dir) / DONE_FILE)
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
 
 
 def is_done(run_dir: str | os.PathLike) -> bool:
-    """Whether a run has finished its frame budget (its ``done.json`` exists)."""
-    return (Path(run_dir) / DONE_FILE).is_file()
+    """Whether a run has finished its frame budget: its ``done.json`` is there and readable (``RunFileError``
+    when it is there but unreadable, see ``read_done``)."""
+    return read_done(run_dir) is not None
 
 
 def read_config_json(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """A run's ``config.json`` as written, a plain dict (``RunConfig.load`` gives it typed and upgraded)."""
-    return json.loads((Path(run_dir) / CONFIG_FILE).read_text())
+    """A run's ``config.json`` as written, a plain dict (``RunConfig.load`` gives it typed and upgraded);
+    ``FileNotFoundError`` before it is written, ``RunFileError`` when it is there but not a JSON object."""
+    return _read_json_object(Path(run_dir) / CONFIG_FILE)
 
 
 # ---------------------------------------------------------------------------------------- the run config
@@ -249,8 +312,13 @@ class RunConfig:
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike) -> "RunConfig":
-        """The config ``run_dir`` was started with, upgraded to today's keys."""
-        return cls.from_dict(read_config_json(run_dir))
+        """The config ``run_dir`` was started with, upgraded to today's keys; ``RunFileError`` naming the file
+        when it is not a run config (unreadable, keys missing, a budget of no frames)."""
+        config = read_config_json(run_dir)
+        try:
+            return cls.from_dict(config)
+        except (ValueError, TypeError) as e:
+            raise RunFileError(Path(run_dir) / CONFIG_FILE, str(e)) from None
 
     @staticmethod
     def upgraded(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -338,26 +406,157 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------ reading CSVs
+def _complete_lines(path: Path) -> str:
+    """A run CSV's text up to its last newline ("" for a missing file): a last line without its newline
+    is a row still being written (or torn by a crash), not a row yet."""
+    try:
+        text = _read_text(path)
+    except FileNotFoundError:
+        return ""
+    return text[: text.rfind("\n") + 1]
+
+
 def read_run_csv(path: str | os.PathLike) -> pd.DataFrame:
     """Read a run's append-only ``eval.csv`` or ``train.csv``, which another process may be writing now.
 
     A last line without its newline is a row still being written: it is dropped rather than parsed
-    into a wrong (truncated) number. Values are coerced to numbers where the column is numeric;
-    rows without a frame are dropped. Returns an empty frame for a missing or header-only file.
+    into a wrong (truncated) number. Returns an empty frame for a missing or header-only file.
+
+    ``eval.csv`` is what every score is computed from, so it is checked row by row (``_eval_table``) and
+    a file that breaks the schema raises ``RunFileError`` naming the line, never a repaired table. In
+    ``train.csv`` (a record of training, not scored) values are coerced to numbers where the column is
+    numeric and rows without a frame are dropped; a file that is not a CSV with a frame column raises.
     """
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        return pd.DataFrame()
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
+    path = Path(path)
+    text = _complete_lines(path)
+    if path.name == EVAL_FILE:
+        return _eval_table(path, text)
     if not text.strip():
         return pd.DataFrame()
-    df = pd.read_csv(io.StringIO(text), on_bad_lines="skip")
+    try:
+        df = pd.read_csv(io.StringIO(text), on_bad_lines="skip")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise RunFileError(path, f"not a CSV ({e})") from None
     if FRAME not in df.columns:
-        raise ValueError(f"{path}: a run CSV has no {FRAME!r} column (columns: {list(df.columns)})")
+        raise RunFileError(path, f"no {FRAME!r} column (columns: {', '.join(map(str, df.columns))})")
     df[FRAME] = pd.to_numeric(df[FRAME], errors="coerce")
     return df.dropna(subset=[FRAME]).astype({FRAME: "int64"})
+
+
+#: eval.csv columns that count things (whole numbers >= 0); the others are measurements (finite floats)
+_EVAL_COUNTS = ("frame", "step", "episode")
+assert set(_EVAL_COUNTS) <= set(EVAL_COLUMNS)
+
+
+def _eval_table(path: Path, text: str) -> pd.DataFrame:
+    """``eval.csv``'s complete rows as a typed table, each checked: the header holds ``EVAL_COLUMNS`` (and
+    maybe more metrics), every value is a finite number (counts whole, the success rate within 0-1; another
+    metric may be blank where it was not measured), frames strictly increase. The runner writes it so; a
+    file that differs was edited or damaged, and its last-3 score would be wrong without a sign (a repeated
+    row counts twice, a NaN one shifts the window), so it raises ``RunFileError`` naming the first bad line."""
+    lines = text.splitlines()
+    if not lines:
+        return pd.DataFrame(columns=EVAL_COLUMNS)
+    header = next(csv.reader(lines[:1]))
+    problem = _header_problem(header)
+    if problem:
+        raise RunFileError(path, problem)
+    at = header.index(FRAME)
+    rows: list[list[float]] = []
+    for number, cells in enumerate(csv.reader(lines[1:]), start=2):
+        rows.append(_eval_values(path, number, header, cells))
+        if len(rows) > 1 and rows[-1][at] <= rows[-2][at]:
+            frame, before = int(rows[-1][at]), int(rows[-2][at])
+            raise RunFileError(
+                path,
+                f"line {number}: frame {frame} "
+                + ("is evaluated twice" if frame == before else f"comes after frame {before}")
+                + " (the runner appends one row per evaluation, frames increasing)",
+            )
+    table = pd.DataFrame(rows, columns=header, dtype="float64")
+    return table.astype({c: "int64" for c in _EVAL_COUNTS})
+
+
+def _header_problem(header: list[str]) -> str | None:
+    """What is wrong with an ``eval.csv`` header (None: nothing): a column of ``EVAL_COLUMNS`` it lacks, or a
+    column named twice (which would make one of them unreadable by name)."""
+    missing = [c for c in EVAL_COLUMNS if c not in header]
+    twice = sorted({c for c in header if header.count(c) > 1})
+    why = [f"no {', '.join(missing)} column"] if missing else []
+    why += [f"{', '.join(twice)} named twice"] if twice else []
+    return f"{'; '.join(why)} (its header: {','.join(header)}; expected {','.join(EVAL_COLUMNS)})" if why else None
+
+
+def _eval_values(path: Path, number: int, header: list[str], cells: list[str]) -> list[float]:
+    """The numbers of ``eval.csv``'s line ``number``, or ``RunFileError`` naming the line and the value."""
+    if len(cells) != len(header):
+        raise RunFileError(path, f"line {number} has {len(cells)} values, not {len(header)} ({','.join(cells)})")
+    values = []
+    for column, cell in zip(header, cells):
+        if column not in EVAL_COLUMNS and not cell.strip():
+            values.append(math.nan)  # a metric of its own that this evaluation did not measure
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise RunFileError(path, f"line {number}: {column} is {cell!r}, not a finite number")
+        if column in _EVAL_COUNTS and (value < 0 or value != int(value)):
+            raise RunFileError(path, f"line {number}: {column} is {cell!r}, not a whole number >= 0")
+        if column == SUCCESS_RATE and not 0 <= value <= 1:
+            raise RunFileError(path, f"line {number}: {column} is {cell!r}, not a rate between 0 and 1")
+        values.append(value)
+    return values
+
+
+# ------------------------------------------------------------------------------------ a folder's runs
+def run_problem(run_dir: str | os.PathLike) -> RunFileError | None:
+    """The error of the first of a run's result files that is there but unreadable (``config.json`` or
+    ``done.json`` not a JSON object, ``eval.csv`` off its schema, ``train.csv`` not a CSV); None when every
+    one reads. The config is read as the analysis reads it, a dict (``RunConfig.load`` refuses as well one
+    that is not a run config). Files not written yet are no problem: an unfinished run is not a damaged one.
+
+    A figure or a launch reads a folder's runs several times (settings, scores, status, captions); each run
+    is checked once per change of its files (their size and time stamp), not once per reader."""
+    run_dir = Path(run_dir)
+    return _checked(run_dir, tuple(_stamp(run_dir / name) for name in RESULT_FILES))
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(size, modification time) of a file, None when it is not there: what changes when it is written."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked(run_dir: Path, stamps: tuple) -> RunFileError | None:
+    """``run_problem`` of ``run_dir`` as its files were when stamped ``stamps`` (the cache key)."""
+    try:
+        if (run_dir / CONFIG_FILE).exists():
+            read_config_json(run_dir)
+        read_done(run_dir)
+        for name in CSV_FILES:
+            read_run_csv(run_dir / name)
+    except RunFileError as e:
+        return e
+    return None
+
+
+def readable_runs(suite_dir: str | os.PathLike) -> list[RunDir]:
+    """``find_runs`` less the runs with an unreadable file: what every reader of a whole suite folder reads,
+    so that one damaged run never stops the others' scores, figures or launch checks (``unreadable_runs``
+    names the ones left out)."""
+    return [r for r in find_runs(suite_dir) if run_problem(r.path) is None]
+
+
+def unreadable_runs(suite_dir: str | os.PathLike) -> list[RunFileError]:
+    """The errors of the runs ``readable_runs`` leaves out, one per run, for the one line each that a
+    reader of the folder prints."""
+    return [e for e in map(run_problem, (r.path for r in find_runs(suite_dir))) if e is not None]
 
 
 def last_row(path: str | os.PathLike) -> dict[str, str] | None:

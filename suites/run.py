@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import signal
 import sys
 import threading
@@ -29,7 +30,18 @@ from analysis.consistency import check_joins
 from analysis.scores import build_scores
 from common.faults import EnvironmentFault, environment_fault
 from common.io import atomic_write_text, check_dir, data_root
-from common.runs import DONE_FILE, ERROR_LOG, EVAL_FILE, FRAME, LOCK_FILE, SUCCESS_RATE, TRAIN_FILE, last_row
+from common.runs import (
+    ERROR_LOG,
+    EVAL_FILE,
+    FRAME,
+    LOCK_FILE,
+    SUCCESS_RATE,
+    TRAIN_FILE,
+    RunFileError,
+    is_done,
+    last_row,
+    unreadable_runs,
+)
 from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device
 from suites import definitions, profiles, quality_gate
 from suites.definitions import METHOD_SYNTAX
@@ -56,6 +68,15 @@ def prepare(runs: Sequence[RunSpec], log=print) -> None:
         rewards.get(provider).prepare(request.with_tasks(task_set), log=log)
 
 
+def _finite(text: str | None) -> float | None:
+    """A CSV cell as a finite number, None when it is missing or is not one."""
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
 class Progress:
     """One bar over all frames of the suite; postfix: runs done and the latest mean success rate."""
 
@@ -72,14 +93,15 @@ class Progress:
         self._postfix = ""
 
     def _frames_and_success(self, r: RunSpec) -> tuple[int, float | None]:
+        """A run's newest frame and success rate from the last rows of its CSVs. A value that is not a
+        finite number (an edited or damaged file) counts as none: a progress bar must not stop a launch,
+        and the file is named, with the run left out, where results are read (scores, figures)."""
         frame, success = 0, None
         for name in (TRAIN_FILE, EVAL_FILE):
-            row = last_row(r.run_dir / name)
-            if row is None:
-                continue
-            frame = max(frame, int(float(row[FRAME])))
+            row = last_row(r.run_dir / name) or {}
+            frame = max(frame, int(_finite(row.get(FRAME)) or 0))
             if name == EVAL_FILE:
-                success = float(row[SUCCESS_RATE])
+                success = _finite(row.get(SUCCESS_RATE))
         return min(frame, r.config.frames), success
 
     def poll(self) -> None:
@@ -168,6 +190,16 @@ def _lock_holder(run: RunSpec) -> str:
     return f" ({holder})" if holder else ""
 
 
+def _launch_config(run: RunSpec) -> RunSpec:
+    """``run`` with the config this launch gives it (``suites.train.launch_config``: checked against what the
+    run recorded). A run whose recorded files cannot be read is left as planned: it fails on its own with the
+    file named (a FAILED line), and the folder's other runs go ahead."""
+    try:
+        return dataclasses.replace(run, config=launch_config(run.config, run.run_dir))
+    except RunFileError:
+        return run
+
+
 def _not_finished_in(other: Path, suite: str, runs: Sequence[RunSpec]) -> list[RunSpec]:
     """``runs`` less those finished under the results folder ``other`` (``--skip-finished-in``). A run
     there must have this launch's config (as a relaunch in place must) and the folder this launch's
@@ -178,7 +210,7 @@ def _not_finished_in(other: Path, suite: str, runs: Sequence[RunSpec]) -> list[R
     left, finished = [], []
     for r in runs:
         there = other / suite / r.key
-        if not (there / DONE_FILE).is_file():
+        if not is_done(there):  # a damaged done.json there: RunFileError, named (neither finished nor not)
             left.append(r)
             continue
         try:
@@ -192,6 +224,16 @@ def _not_finished_in(other: Path, suite: str, runs: Sequence[RunSpec]) -> list[R
     if finished:
         print(f"{len(finished)} run(s) finished under {other} are left out: {', '.join(finished)}", flush=True)
     return left
+
+
+def _warn_unreadable(suite_dir: Path, runs: Sequence[RunSpec]) -> None:
+    """One line per run of the folder, not launched now, whose files cannot be read: the setting check above
+    could not read it and the scores will leave it out, which a launch must say rather than stop at (a
+    launched one is named by its FAILED line)."""
+    launched = {r.run_dir for r in runs}
+    for error in unreadable_runs(suite_dir) if suite_dir.is_dir() else []:
+        if error.path.parent not in launched:
+            print(f"warning: a run of the folder is left out of the scores: {error}", file=sys.stderr, flush=True)
 
 
 def _execute(a: argparse.Namespace, runs: Sequence[RunSpec], launcher, suite_dir: Path) -> int:
@@ -435,9 +477,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_budgets(runs)
         # before any pretraining: a run directory of another config is refused up front, and a run resumes
         # with the thread count it recorded unless --threads names one
-        runs = [dataclasses.replace(r, config=launch_config(r.config, r.run_dir)) for r in runs]
+        runs = [_launch_config(r) for r in runs]
 
         check_joins(Path(a.results) / a.suite, [r.config.as_dict() for r in runs])  # nor runs of another setting
+        _warn_unreadable(Path(a.results) / a.suite, runs)
         if a.skip_finished_in:
             runs = _not_finished_in(Path(a.skip_finished_in), a.suite, runs)
         if a.device != "auto":

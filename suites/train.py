@@ -67,11 +67,14 @@ from common.runs import (
     Done,
     EvalRow,
     RunConfig,
+    RunFileError,
     TrainRow,
     checkpoint_path,
     list_checkpoints,
     read_config_json,
+    read_done,
     run_key,
+    run_problem,
 )
 from common.runtime import resolve_device, seed_everything
 from rewards.dense import env_reward_series  # the dense oracle is given the env's shaped reward
@@ -637,13 +640,17 @@ def run(
     """Run (or resume, or skip) one run. Returns its done.json contents, or {"skipped": why}.
 
     The config is checked first, finished run or not (``launch_config``): a relaunch with another budget,
-    profile or thread count on the same directory is an error, never a silent skip or mix.
+    profile or thread count on the same directory is an error, never a silent skip or mix. So are its files:
+    one that is there but unreadable (``common.runs.run_problem``) raises ``RunFileError`` naming it.
     """
     run_dir = Path(run_dir)
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     config = launch_config(config, run_dir, log)
+    problem = run_problem(run_dir)
+    if problem is not None:  # neither resumed over nor counted as done: the damaged file is named
+        raise RunFileError(problem.path, problem.problem)
     if (run_dir / DONE_FILE).exists():
-        return {"skipped": "done", **json.loads((run_dir / DONE_FILE).read_text())}
+        return {"skipped": "done", **read_done(run_dir)}
     try:
         with run_lock(run_dir):
             if (run_dir / DONE_FILE).exists():

@@ -23,14 +23,14 @@ from common import runs
 from suites import run as suite_run
 from suites.plan import expand
 
-SUITE, METHOD, TASK, FRAMES = "smoke", "sparse", "reach", 200
+SUITE, METHOD, TASK, FRAMES = "smoke", "sparse", "reach", 400
 LAUNCH = ["--suite", SUITE, "--profile", "smoke", "--frames", str(FRAMES), "--threads", "1", "--no-figures"]
 REMEDY = "to re-run that run, or restore the file from a copy"
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
-    """The folder of one real run that finished its 200 frames (``python -m suites.run`` on the smoke suite)."""
+    """The folder of one real run that finished its 400 frames (``python -m suites.run`` on the smoke suite)."""
     results = tmp_path_factory.mktemp("finished")
     assert suite_run.main([*LAUNCH, "--methods", METHOD, "--seeds", "0", "--results", str(results)]) == 0
     run = runs.run_dir(results, SUITE, METHOD, TASK, 0)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Callable
 
+from tasks.datasets import check_tail
+
 
 def positive_int(text: str) -> int:
     """argparse type of counts: an explicit 0 or a negative count is an error, never a silent default
@@ -17,6 +19,14 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def expert_tail_arg(text: str) -> int | str:
+    """argparse type of ``--expert-tail``: a number of steps >= 0 or ``full`` (``tasks.datasets.check_tail``)."""
+    try:
+        return check_tail(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("expert_tail: ")) from None
 
 
 def run_reporting_user_errors(action: Callable[[], object], errors: tuple[type[BaseException], ...]) -> int:

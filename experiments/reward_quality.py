@@ -305,7 +305,7 @@ def check_models(domain: str, providers: Sequence[str], kwargs: Mapping[str, Map
     """Every model the providers will load is on disk, else ``ModelMissingError`` naming the command that makes
     it (before anything is recorded)."""
     for name in providers:
-        ref = model_ref(name, kwargs[name], domain, root)
+        ref = model_ref(name, kwargs.get(name, {}), domain, root)  # the noise control has no kwargs (nor model)
         if ref is None:
             continue
         if _genreward_level(_provider_class(name)) is not None:

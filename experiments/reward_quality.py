@@ -1,7 +1,7 @@
 """Offline reward quality: score every learned reward on held-out episodes before RL spends hours on it.
 
     python -m experiments.reward_quality --domain metaworld|adroit [--task-set seen|genreward]
-        [--providers ...] [--tasks ...] [--preset small|paper] [--epsilons 0,0.25,0.5,0.75,1]
+        [--expert-tail N|full] [--providers ...] [--tasks ...] [--preset small|paper] [--epsilons 0,0.25,0.5,0.75,1]
         [--eps-episodes N] [--expert-episodes N] [--pretrain-steps N | --no-pretrain]
         [--model-file PATH | --budget-study DIR] [--goal-frames N] [--goal-steps N]
         [--data-root DIR] [--out DIR] [--device auto|cpu|cuda] [--precision auto|bf16|fp32] [--seed S]
@@ -13,6 +13,13 @@ standardised model score alone): epsilon-greedy versions of the expert at full h
 episode has the same length, whole-episode returns are comparable and the frames after a success exist to be
 measured. The expert test split (clips ending at the first success) gives each task's pre-success window
 ``K``, its median first-success step. The numbers, the gate and the figure are ``analysis.reward_quality``.
+
+``--expert-tail N`` scores the video models trained on expert clips that keep N steps after the first success
+(``rewards.models.store.ModelRef.expert_tail``; trained if missing, unless ``--no-pretrain``), beside the default
+models of the release's clips. It changes the models' training clips (and the expert clips their statistics are
+taken over) and nothing else: the scored episodes are the same epsilon-greedy files and ``K`` comes from the same
+release test clips, so a tail scoring and the default one rank identical episodes. Its outputs go to a folder of
+their own (``<domain>_tail<N>``).
 
 Providers. Every provider that can label a recorded episode without an agent:
 
@@ -31,7 +38,8 @@ frame level are the forward-backward bonus, learned online too. They are refused
 
 Steps (each skips what exists, so a re-run only relabels):
 
-1. record the expert (train + test) and epsilon-greedy episodes (``tasks.collect``, with the dense reward);
+1. record the expert (train + test) and epsilon-greedy episodes (``tasks.collect``, with the dense reward), and
+   with ``--expert-tail`` the tail's expert clips (the tail models' statistics);
 2. ``prepare`` each provider (pretrain its models on the task set's tasks, per-task statistics); with
    ``--no-pretrain``, ``--model-file`` or ``--budget-study`` nothing is trained (a missing model is an error
    naming the command that makes it);
@@ -47,7 +55,7 @@ skipping snapshots already scored (same checkpoint fingerprint), writes ``<out>/
 budget passes the gate, ``<out>/gate_passed_<model>`` naming the smallest passing budget (the budget study
 then trains no larger budget; give ``--out`` the budget study's ``--out``, where it looks for that file).
 
-Writes into ``--out`` (default ``results/reward_quality/<domain>[_<task set>]``, atomically): ``steps.csv.gz``
+Writes into ``--out`` (default ``results/reward_quality/<domain>[_<task set>][_tail<N>]``, atomically): ``steps.csv.gz``
 (every labelled step), ``episodes.csv`` (per episode: returns whole and over ``[0, K)``, z-scored per task),
 ``tasks.csv`` (per provider, split, task: ``K``, Spearman whole / window with p and CI, per-step Spearman with
 the dense reward, standardised reward before / after the first success for the expert and epsilon 1),
@@ -90,6 +98,7 @@ from rewards.models import PRESETS
 from rewards.models.store import ModelMissingError, ModelRef, fingerprint
 from rewards.registry import parameters
 from tasks import datasets as ds
+from tasks.cli import expert_tail_arg
 from tasks.collect import collect
 from tasks.registry import DEFAULT_TASK_SET, TASK_SETS
 from tasks.registry import task_set as task_set_tasks
@@ -150,13 +159,21 @@ class QualityResult:
 # ------------------------------------------------------------------------------------- inputs
 
 
-def _suffix(task_set: str) -> str:
-    """``""`` for the default task set, ``"_<set>"`` otherwise (as ``ModelRef.name``)."""
-    return "" if task_set == DEFAULT_TASK_SET else f"_{task_set}"
+def _suffix(task_set: str, expert_tail: Any = 0) -> str:
+    """``""`` for the default task set and tail, ``"_<set>"`` and ``"_tail<N>"`` otherwise (as ``ModelRef.name``)."""
+    return ("" if task_set == DEFAULT_TASK_SET else f"_{task_set}") + ds.tail_suffix(expert_tail)
 
 
-def default_out_dir(domain: str, results_dir: str | Path = "results", task_set: str = DEFAULT_TASK_SET) -> Path:
-    return Path(results_dir) / "reward_quality" / f"{domain}{_suffix(task_set)}"
+def expert_tail_of(overrides: Mapping[str, Any] | None) -> int | str:
+    """The expert tail of the video models a scoring uses: its ``expert_tail`` override, 0 (the release's clips)
+    without one. It is an override like any provider parameter, so the launcher's gate passes it on as it is."""
+    return ds.check_tail(dict(overrides or {}).get("expert_tail", 0))
+
+
+def default_out_dir(
+    domain: str, results_dir: str | Path = "results", task_set: str = DEFAULT_TASK_SET, expert_tail: Any = 0
+) -> Path:
+    return Path(results_dir) / "reward_quality" / f"{domain}{_suffix(task_set, expert_tail)}"
 
 
 def default_tasks(domain: str, task_set: str = DEFAULT_TASK_SET) -> list[str]:
@@ -247,6 +264,17 @@ def check_inputs(
             )
     classes = [c for c in map(_provider_class, providers) if c is not None]
     overrides = dict(overrides or {})
+    if expert_tail_of(overrides) != 0:  # a provider that ignored it would score its default model under the tail
+        blind = [
+            n
+            for n, c in zip(providers, map(_provider_class, providers))
+            if c is not None and c.uses_video_model and "expert_tail" not in _init_params(c)
+        ]
+        if blind:
+            raise ValueError(
+                f"{', '.join(blind)}: its video model has no expert-tail variant (it takes no expert_tail); "
+                f"score it without --expert-tail"
+            )
     fixed = sorted(set(overrides) & {*_FIXED_PARAMS, *(k for c in classes for k in c.score_only)})
     if fixed:
         raise ValueError(
@@ -298,6 +326,7 @@ def model_ref(name: str, kwargs: Mapping[str, Any], domain: str, root: Any) -> M
         kwargs.get("context", 2),
         root,
         kwargs.get("task_set", DEFAULT_TASK_SET),
+        kwargs.get("expert_tail", 0),
     )
 
 
@@ -305,7 +334,7 @@ def check_models(domain: str, providers: Sequence[str], kwargs: Mapping[str, Map
     """Every model the providers will load is on disk, else ``ModelMissingError`` naming the command that makes
     it (before anything is recorded)."""
     for name in providers:
-        ref = model_ref(name, kwargs[name], domain, root)
+        ref = model_ref(name, kwargs.get(name, {}), domain, root)  # the noise control has no kwargs (nor model)
         if ref is None:
             continue
         if _genreward_level(_provider_class(name)) is not None:
@@ -602,7 +631,8 @@ def score(
     ``pretrain=False`` uses the models on disk as they are. ``model_file``: score that checkpoint of the
     providers' video model instead (every video provider must use the same model), in :func:`scoring_root`;
     implies ``pretrain=False``. ``precision`` (default ``common.runtime.DEFAULT_PRECISION``) is resolved for the
-    device and used for pretraining, statistics and scoring."""
+    device and used for pretraining, statistics and scoring. ``overrides["expert_tail"]``: score the video models of
+    that expert tail (:func:`expert_tail_of`); the scored episodes and ``K`` are the default scoring's."""
     providers = list(DEFAULT_PROVIDERS if providers is None else providers)
     task_list = list(tasks) if tasks is not None else default_tasks(domain, task_set)
     epsilons = [float(e) for e in epsilons]
@@ -634,7 +664,8 @@ def score(
             "model_file": str(Path(model_file).resolve()),
             "fingerprint": fingerprint(model_file),
         }
-    out = Path(out_dir) if out_dir is not None else default_out_dir(domain, task_set=task_set)
+    tail = expert_tail_of(overrides)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(domain, task_set=task_set, expert_tail=tail)
     dev = resolve_device(device)
     requested = DEFAULT_PRECISION if precision is None else precision
     resolved = resolve_precision(requested, dev)
@@ -642,6 +673,7 @@ def score(
     start = time.time()
     log(
         f"reward quality of {', '.join(providers)} on {domain} ({task_set} task-set models"
+        f"{f', expert tail {tail}' if tail != 0 else ''}"
         f"{', checkpoint ' + str(model_file) if model_file else ''}): {len(task_list)} task(s), epsilons "
         f"{', '.join(f'{e:g}' for e in epsilons)}, {eps_episodes} episode(s) each, device {dev}"
     )
@@ -657,6 +689,8 @@ def score(
         show_progress=progress,
         dense_eps=True,
     )
+    if tail != 0:  # the tail's clips of every scored task: the statistics of the tail models are taken over them
+        collect(domain, task_list, episodes=expert_episodes, root=real_root, show_progress=progress, expert_tail=tail)
     for name in providers if pretrain else ():
         cls = _provider_class(name)
         if cls is not None:
@@ -675,7 +709,7 @@ def score(
                 ),
                 log=log,
             )
-    windows = success_windows(domain, task_list, real_root)
+    windows = success_windows(domain, task_list, real_root)  # the release's test clips, whatever the tail
     record: dict[str, Any] = {}
     steps = label_steps(
         domain,
@@ -693,7 +727,9 @@ def score(
         overrides=overrides,
         record=record,
     )
-    models = "" if task_set == DEFAULT_TASK_SET else f" ({task_set} task-set models)"
+    models = ("" if task_set == DEFAULT_TASK_SET else f" ({task_set} task-set models)") + (
+        f" (models of expert clips with tail {tail})" if tail != 0 else ""
+    )
     title = f"{DOMAIN_TITLES.get(domain, domain)}{models}" + (
         f", {model_info['model']} {Path(model_file).parent.name}" if model_info else ""
     )
@@ -701,6 +737,7 @@ def score(
         "domain": domain,
         "task_set": task_set,
         "task_set_tasks": task_set_tasks(task_set, domain),
+        "expert_tail": tail,
         "providers": providers,
         "tasks": task_list,
         "splits": {t: split_of(t, task_set) for t in task_list},
@@ -729,7 +766,7 @@ def score(
         "seconds": round(time.time() - start, 1),
     }
     paths, (episodes, task_rows, splits, summary, verdict) = write_outputs(
-        out, title, f"reward_quality_{domain}{_suffix(task_set)}", steps, windows, notes, config, seed, n_boot
+        out, title, f"reward_quality_{domain}{_suffix(task_set, tail)}", steps, windows, notes, config, seed, n_boot
     )
     log(
         f"gate ({rq.thresholds()['seen']} on seen tasks; {rq.thresholds()['unseen']} on unseen):\n"
@@ -1009,6 +1046,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the tasks the video models are pretrained on, as rewards.models.pretrain --task-set",
     )
     p.add_argument(
+        "--expert-tail",
+        type=expert_tail_arg,
+        default=0,
+        help="score the video models trained on expert clips that keep this many steps after the first success "
+        "(rewards.models.pretrain --expert-tail; 'full': up to the horizon), on the same episodes as the default "
+        "(0: the release's clips); outputs in <domain>_tail<N>",
+    )
+    p.add_argument(
         "--providers",
         nargs="+",
         default=list(DEFAULT_PROVIDERS),
@@ -1053,6 +1098,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--precision", default=DEFAULT_PRECISION, choices=list(PRECISIONS))
     a = p.parse_args(argv)
     overrides = {k: v for k, v in (("goal_frames", a.goal_frames), ("goal_steps", a.goal_steps)) if v is not None}
+    if a.expert_tail != 0:  # 0 is the default model: no override, the same outputs as without the flag
+        overrides["expert_tail"] = a.expert_tail
     try:  # bad names and sizes are usage errors; failures further down keep their traceback
         task_list = a.tasks if a.tasks is not None else default_tasks(a.domain, a.task_set)
         check_inputs(a.domain, a.providers, task_list, a.epsilons, a.eps_episodes, a.preset, a.task_set, overrides)
@@ -1076,7 +1123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if a.budget_study:
-            out = a.out or default_out_dir(a.domain, task_set=a.task_set)
+            out = a.out or default_out_dir(a.domain, task_set=a.task_set, expert_tail=a.expert_tail)
             score_budgets(a.domain, a.providers, a.budget_study, out, tasks=task_list, **common)
         else:
             score(

@@ -21,6 +21,11 @@ providers differ only in the model, the score and the defaults, so each is a few
 | viper_std | VideoGPT | LL | 0.5 | yes |
 | viper_ce | VideoGPT | CE | 0.5 | yes |
 
+``expert_tail=N`` (``--methods diffusion_reward:expert_tail=20``; ``full``: up to the horizon) uses the video
+model trained on expert clips that keep N steps after the first success (``rewards.models.store.ModelRef``),
+standardised over those clips; the default 0 is the release's clips, which end at the success, so that
+model never saw the post-success frames RL episodes are full of.
+
 The whole episode is scored in one batched call when it ends. A non-finite reward is never returned: a
 ValueError names the provider, task and episode frames (the trainer then stops with its last good
 checkpoint kept).
@@ -54,9 +59,9 @@ ZERO_SHOT_STATS = ("task", "seen")
 
 class VideoModelReward(RewardProvider):
     uses_video_model = True
-    #: what changes the artefacts: the model (context, task set), the statistics' score settings (steps, noise)
-    #: and which statistics (zero_shot_stats: the task's own or the seen tasks' pooled)
-    prepare_overrides = ("context", "steps", "noise", "task_set", "zero_shot_stats")
+    #: what changes the artefacts: the model (context, task set, expert tail), the statistics' score settings
+    #: (steps, noise) and which statistics (zero_shot_stats: the task's own or the seen tasks' pooled)
+    prepare_overrides = ("context", "steps", "noise", "task_set", "zero_shot_stats", "expert_tail")
     score_only = {"alpha": 0.0, "beta": 0.0}
     model_name: ClassVar[str] = ""
     score_kind: ClassVar[str] = ""  # "ce" | "ll"
@@ -84,12 +89,15 @@ class VideoModelReward(RewardProvider):
         task_set: str = "seen",
         zero_shot_stats: str = "task",
         precision: str = "fp32",
+        expert_tail: int | str = 0,
     ) -> None:
         """``task_set``: the tasks the video model is pretrained on (``tasks.registry.TASK_SETS``; ``seen``, the
         paper's, or e.g. ``genreward`` in the genreward5 suite). ``zero_shot_stats``: ``task`` (the paper's
         setting: mu/sigma from the task's own expert videos, which for an unseen task is expert data of the
         unseen task) or ``seen`` (strict zero-shot: the pooled statistics of the tasks the model was trained
-        on; no file of the task is read)."""
+        on; no file of the task is read). ``expert_tail``: steps after the first success kept in the expert
+        clips the model is trained on and standardised over (``tasks.datasets.check_tail``; 0, the release's
+        clips; ``full``)."""
         # precision (resolved, fp32|bf16): codec encoding and scoring run under it, and mu/sigma are the
         # statistics computed at the same precision (their cache is keyed by it); it is the run config's
         # "precision", not one of params (a checkpoint's params stay comparable with older ones)
@@ -108,7 +116,7 @@ class VideoModelReward(RewardProvider):
                 f"zero_shot_stats: unknown setting {zero_shot_stats!r}; valid: {', '.join(ZERO_SHOT_STATS)}"
             )
         self.bonus_scale = alpha
-        self.ref = ModelRef(domain, self.model_name, preset, self.context, data_root, task_set)
+        self.ref = ModelRef(domain, self.model_name, preset, self.context, data_root, task_set, expert_tail)
         self.codec, self.model = self.ref.load_with_codec(self.device)
         self.mu, self.sigma = 0.0, 1.0
         stats_tasks = None
@@ -139,7 +147,7 @@ class VideoModelReward(RewardProvider):
             if task not in stats:
                 raise FileNotFoundError(
                     f"{self.name}: no expert training videos of {task!r} to standardise its rewards; make them "
-                    f"with: {collect_command(domain, [task], root=data_root)}"
+                    f"with: {collect_command(domain, [task], root=data_root, expert_tail=self.ref.expert_tail)}"
                 )
             self.mu, self.sigma, stats_tasks = stats[task]["mean"], stats[task]["std"], [task]
         # RND bonus (alpha > 0): the same networks and schedule as the `rnd` provider
@@ -176,6 +184,8 @@ class VideoModelReward(RewardProvider):
             "rnd_update_interval": self.rnd.update_interval if self.rnd else None,
             "trained_on": list(getattr(self.model, "meta", {}).get("tasks", [])),
         }
+        if self.ref.expert_tail != 0:  # only then: the params of default runs stay those their checkpoints hold
+            self.params["expert_tail"] = self.ref.expert_tail
 
     # -- upstream artefacts ------------------------------------------------------------------------
     @classmethod
@@ -184,9 +194,11 @@ class VideoModelReward(RewardProvider):
 
         Each step is skipped when its artefact is already there (pretraining resumes up to
         ``request.pretrain_steps``), so calling it again costs almost nothing. The request's overrides
-        ``context``, ``steps``, ``noise``, ``task_set`` and ``zero_shot_stats`` are the method's (the
-        constructor's defaults otherwise). Strict zero-shot (``zero_shot_stats="seen"``) records and scores
-        the training tasks' videos only: the request's own tasks need no expert video.
+        ``context``, ``steps``, ``noise``, ``task_set``, ``zero_shot_stats`` and ``expert_tail`` are the
+        method's (the constructor's defaults otherwise). Strict zero-shot (``zero_shot_stats="seen"``) records
+        and scores the training tasks' videos only: the request's own tasks need no expert video. With an
+        expert tail, the tail's clips are recorded for the model and its statistics, and the release's clips
+        of the training tasks for the codec every tail shares.
         """
         r = request
         context, steps, noise = cls.setting(r, "context"), cls.setting(r, "steps"), cls.setting(r, "noise")
@@ -195,14 +207,20 @@ class VideoModelReward(RewardProvider):
             raise ValueError(f"zero_shot_stats: unknown setting {strict!r}; valid: {', '.join(ZERO_SHOT_STATS)}")
         strict = strict == "seen"
         device = str(resolve_device(r.device))
-        ref = ModelRef(r.domain, cls.model_name, r.preset, context, r.data_root, cls.setting(r, "task_set"))
-        train_on = ref.tasks
-        collect(
+        ref = ModelRef(
             r.domain,
-            sorted(set(train_on) | (set() if strict else set(r.tasks))),
-            episodes=r.expert_episodes,
-            root=r.data_root,
+            cls.model_name,
+            r.preset,
+            context,
+            r.data_root,
+            cls.setting(r, "task_set"),
+            cls.setting(r, "expert_tail"),
         )
+        train_on = ref.tasks
+        clips = sorted(set(train_on) | (set() if strict else set(r.tasks)))
+        collect(r.domain, clips, episodes=r.expert_episodes, root=r.data_root, expert_tail=ref.expert_tail)
+        if ref.expert_tail != 0:  # the shared codec's clips
+            collect(r.domain, train_on, episodes=r.expert_episodes, root=r.data_root)
         for model in (ref.codec, ref):
             # providers sharing a model (viper, viper_std; every method's codec) announce it once per launch
             key = (model, r.pretrain_steps)

@@ -57,6 +57,17 @@ def refuse_in_commands(e: BaseException) -> None:
         raise SystemExit(2)
 
 
+def expert_tail_arg(text: str) -> int | str:
+    """argparse type of ``--expert-tail``: a number of steps >= 0 or ``full`` (``tasks.datasets.check_tail``)."""
+    # local import: tasks.datasets loads MuJoCo, and tasks/__init__ imports this module before MUJOCO_GL is settled
+    from tasks.datasets import check_tail
+
+    try:
+        return check_tail(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("expert_tail: ")) from None
+
+
 def run_reporting_user_errors(action: Callable[[], object], errors: tuple[type[BaseException], ...]) -> int:
     """Run ``action()`` as a command's body: the user errors in ``errors`` (a missing dataset or model, a
     bad value) and the machine's faults (a GL back end that cannot render, a full disk:

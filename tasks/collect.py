@@ -3,15 +3,17 @@
 Experts keep successful episodes only (20 per MetaWorld task, 50 per Adroit task by default), split by
 episode into train and test, each cut at its first success step (inclusive;
 docs/protocol.md#expert-and-epsilon-greedy-videos: the
-paper's frame totals equal the experts' first-success steps). Epsilon-greedy episodes (a fraction epsilon of the
+paper's frame totals equal the experts' first-success steps). ``--expert-tail N`` keeps N more steps after
+it (``full``: up to the horizon) in a dataset of its own (``tasks.datasets.expert_kind``): the same episodes
+(same env seeds) as the release's clips, longer. Epsilon-greedy episodes (a fraction epsilon of the
 expert's actions replaced
 by uniform random actions) are kept whatever their outcome; they serve the reward analysis.
 
 Every episode file is a function of (task, kind, split, index) alone: expert file ``<split>/ep_<i>``
-tries the env seeds ``seed_base(task, kind, split) + 1000 * i + j`` for j = 0, 1, ... until one succeeds.
-So a re-run skips what exists, re-records exactly what is missing, corrupted or of an older format
-(``datasets.FORMAT``), asking for more episodes
-later never puts one episode in both splits, and tasks can be recorded in parallel (``--jobs``).
+tries the env seeds ``seed_base(task, "expert", split) + 1000 * i + j`` (whatever its tail) for j = 0, 1, ...
+until one succeeds. So a re-run skips what exists, re-records exactly what is missing, corrupted or of an
+older format (``datasets.FORMAT``), asking for more episodes later never puts one episode in both splits,
+and tasks can be recorded in parallel (``--jobs``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from tqdm.auto import tqdm
 import tasks as task_registry
 from common.io import atomic_write, data_root
 from tasks import datasets as ds
-from tasks.cli import positive_int
+from tasks.cli import expert_tail_arg, positive_int
 from tasks.experts import make_expert
 
 DEFAULT_EXPERT_EPISODES = {"metaworld": 20, "adroit": 50}
@@ -60,15 +62,18 @@ class Plan:
     #: them): one recorded before it was kept is re-recorded, the same episode with the series added. Expert
     #: files are never re-recorded for it (pretraining reads them; nothing needs their dense reward)
     dense_eps: bool = False
+    #: steps kept after an expert clip's first success (``tasks.datasets.check_tail``; 0: the release's clips)
+    expert_tail: int | str = 0
 
 
-def run_episode(env, expert, seed: int, epsilon: float, stop_at_success: bool = False) -> ds.Episode:
-    """One episode of the (epsilon-greedy) expert. ``stop_at_success`` ends it at the first success step,
-    which is all an expert clip keeps (and saves simulating the rest)."""
+def run_episode(env, expert, seed: int, epsilon: float, stop_after_success: int | None = None) -> ds.Episode:
+    """One episode of the (epsilon-greedy) expert. ``stop_after_success`` ends it that many steps after its
+    first success step (0: at it), which is all an expert clip keeps (and saves simulating the rest); None
+    runs the env's whole horizon."""
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
     frames, actions, rewards, successes, dense = [obs], [], [], [], []
-    done = False
+    done, first = False, None
     while not done:
         action = expert.act(env.unwrapped.state)
         if epsilon > 0 and rng.random() < epsilon:
@@ -79,7 +84,10 @@ def run_episode(env, expert, seed: int, epsilon: float, stop_at_success: bool = 
         rewards.append(reward)
         successes.append(info["is_success"])
         dense.append(info["dense_reward"])
-        done = terminated or truncated or (stop_at_success and bool(info["is_success"]))
+        if first is None and info["is_success"]:
+            first = len(actions)
+        after = stop_after_success is not None and first is not None and len(actions) - first >= stop_after_success
+        done = terminated or truncated or after
     spec = env.unwrapped.task_spec
     meta = {
         "task": spec.name,
@@ -102,7 +110,10 @@ def run_episode(env, expert, seed: int, epsilon: float, stop_at_success: bool = 
 
 
 def _seed_base(task: str, kind: str, split: str) -> int:
-    return zlib.crc32(f"{task}/{kind}/{split}".encode()) % 1_000_000 * 1000
+    """The first env seed of a (task, kind, split). Every expert kind draws the seeds of ``expert``, so a tail's
+    clips are the release's clips of the same episodes, continued: the two datasets differ in the tail alone."""
+    key = ds.EXPERT if ds.is_expert_kind(kind) else kind
+    return zlib.crc32(f"{task}/{key}/{split}".encode()) % 1_000_000 * 1000
 
 
 def _needs_recording(path: Path, log, dense: bool = False) -> bool:
@@ -128,8 +139,9 @@ def expected_files(plan: Plan) -> list[tuple[Path, str, str, int, float]]:
     test = n_test(plan.episodes)
     for i in range(plan.episodes):
         split, j = ("train", i) if i < plan.episodes - test else ("test", i - (plan.episodes - test))
-        d = ds.episode_dir(plan.domain, plan.task, ds.EXPERT, split, plan.root)
-        out.append((ds.episode_path(d, j), ds.EXPERT, split, j, 0.0))
+        kind = ds.expert_kind(plan.expert_tail)
+        d = ds.episode_dir(plan.domain, plan.task, kind, split, plan.root)
+        out.append((ds.episode_path(d, j), kind, split, j, 0.0))
     for eps in plan.epsilons:
         kind = ds.eps_kind(eps)
         d = ds.episode_dir(plan.domain, plan.task, kind, root=plan.root)
@@ -139,21 +151,25 @@ def expected_files(plan: Plan) -> list[tuple[Path, str, str, int, float]]:
 
 def record_task(plan: Plan, progress=None, log=print) -> int:
     """Record whatever the plan lacks; returns how many files were written."""
-    todo = [f for f in expected_files(plan) if _needs_recording(f[0], log, plan.dense_eps and f[1] != ds.EXPERT)]
+    todo = [
+        f for f in expected_files(plan) if _needs_recording(f[0], log, plan.dense_eps and not ds.is_expert_kind(f[1]))
+    ]
     if progress is not None:
         progress(len(expected_files(plan)) - len(todo))
     if not todo:
         return 0
     env = task_registry.make(plan.task)
     expert = make_expert(plan.task)
+    tail = ds.check_tail(plan.expert_tail)
+    stop = None if tail == ds.FULL_TAIL else tail
     try:
         for path, kind, split, index, eps in todo:
             base = _seed_base(plan.task, kind, split) + 1000 * index
-            if kind == ds.EXPERT:
+            if ds.is_expert_kind(kind):
                 for j in range(MAX_TRIES):
-                    ep = run_episode(env, expert, base + j, 0.0, stop_at_success=True)
+                    ep = run_episode(env, expert, base + j, 0.0, stop_after_success=stop)
                     if ep.success:
-                        ep = ds.clip_at_first_success(ep)
+                        ep = ds.clip_at_first_success(ep, tail)
                         break
                 else:
                     raise RuntimeError(f"the {plan.task} expert failed {MAX_TRIES} times in a row (seeds {base}..)")
@@ -182,10 +198,13 @@ def collect(
     jobs: int = 1,
     show_progress: bool = True,
     dense_eps: bool = False,
+    expert_tail: int | str = 0,
 ) -> Path:
     """Make sure the datasets exist; record only what is missing. Returns the domain's dataset dir.
 
-    ``dense_eps``: epsilon-greedy files without the dense env reward count as missing (``Plan.dense_eps``)."""
+    ``dense_eps``: epsilon-greedy files without the dense env reward count as missing (``Plan.dense_eps``).
+    ``expert_tail``: the expert clips are those with that many post-success steps (``Plan.expert_tail``)."""
+    expert_tail = ds.check_tail(expert_tail)
     if domain not in task_registry.DOMAINS:
         raise ValueError(f"unknown domain {domain!r}; valid domains: {', '.join(task_registry.DOMAINS)}")
     task_list = list(tasks) if tasks else default_tasks(domain)
@@ -199,7 +218,9 @@ def collect(
     for what, value in (("episodes", n), ("eps_episodes", eps_episodes), ("jobs", jobs)):
         if int(value) < 1:
             raise ValueError(f"{what} must be at least 1, got {value}")
-    plans = [Plan(domain, t, n, tuple(epsilons), eps_episodes, data_root(root), dense_eps) for t in task_list]
+    plans = [
+        Plan(domain, t, n, tuple(epsilons), eps_episodes, data_root(root), dense_eps, expert_tail) for t in task_list
+    ]
     total = sum(len(expected_files(p)) for p in plans)
     with tqdm(total=total, desc=f"collect {domain}", unit="ep", disable=not show_progress) as bar:
         if jobs <= 1:
@@ -211,12 +232,20 @@ def collect(
                 for plan, (task, _) in zip(plans, pool.map(_record_worker, plans)):
                     bar.set_postfix_str(task)
                     bar.update(len(expected_files(plan)))
-    write_contact_sheet(domain, task_list, root)
+    write_contact_sheet(domain, task_list, root, expert_tail=expert_tail)
     return ds.domain_dir(domain, root)
 
 
-def write_contact_sheet(domain: str, task_list: Sequence[str], root=None, scale: int = 2) -> Path:
-    """First, middle and last frame of the first training episode of each task, one row a task."""
+def contact_sheet_path(domain: str, root=None, expert_tail: int | str = 0) -> Path:
+    """``contact_sheet.png`` of the release's clips, ``contact_sheet_tail<N>.png`` of a tail's."""
+    return ds.domain_dir(domain, root) / f"contact_sheet{ds.tail_suffix(expert_tail)}.png"
+
+
+def write_contact_sheet(
+    domain: str, task_list: Sequence[str], root=None, scale: int = 2, expert_tail: int | str = 0
+) -> Path:
+    """First, middle and last frame of the first training episode of each task, one row a task (the clips of
+    ``expert_tail``)."""
     import matplotlib  # local import: only the preview plot; Agg before pyplot
 
     matplotlib.use("Agg")
@@ -225,12 +254,12 @@ def write_contact_sheet(domain: str, task_list: Sequence[str], root=None, scale:
     rows = []
     for t in task_list:
         try:
-            ep = ds.load_episodes(domain, [t], ds.EXPERT, "train", root)[0]
+            ep = ds.load_episodes(domain, [t], ds.expert_kind(expert_tail), "train", root)[0]
         except ds.DatasetMissingError:
             continue
         f = ep.frames
         rows.append((t, [f[0], f[len(f) // 2], f[-1]]))
-    out = ds.domain_dir(domain, root) / "contact_sheet.png"
+    out = contact_sheet_path(domain, root, expert_tail)
     if not rows:
         return out
     fig, axes = plt.subplots(len(rows), 3, figsize=(3 * scale, len(rows) * scale), squeeze=False)
@@ -275,13 +304,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--eps-episodes", type=positive_int, default=10, help="episodes per epsilon level and task")
     p.add_argument("--data-root", help=f"default: ${'{'}VRB_DATA_ROOT{'}'} or ./data")
     p.add_argument("--jobs", type=positive_int, default=1, help="tasks recorded in parallel processes")
+    p.add_argument(
+        "--expert-tail",
+        type=expert_tail_arg,
+        default=0,
+        help="steps the expert clips keep after their first success (default 0: clips end at it, as the "
+        "release's; 'full': up to the horizon); a tail's clips are a dataset of their own (expert_tail<N>/)",
+    )
     a = p.parse_args(argv)
     try:
         epsilons = _parse_epsilons(a.epsilon)
-        out = collect(a.domain, a.tasks, a.episodes, epsilons, a.eps_episodes, a.data_root, a.jobs)
+        out = collect(
+            a.domain, a.tasks, a.episodes, epsilons, a.eps_episodes, a.data_root, a.jobs, expert_tail=a.expert_tail
+        )
     except ValueError as e:
         p.error(str(e))
-    print(f"datasets in {out} (contact sheet: {out / 'contact_sheet.png'})")
+    print(f"datasets in {out} (contact sheet: {contact_sheet_path(a.domain, a.data_root, a.expert_tail)})")
     return 0
 
 

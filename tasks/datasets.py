@@ -4,6 +4,7 @@ Layout under ``<data_root>/datasets/<domain>/``::
 
     <task>/expert/train/ep_0000.npz      successful expert episodes, split by episode
     <task>/expert/test/ep_0000.npz
+    <task>/expert_tail20/train/ep_0000.npz   the same expert episodes with 20 post-success steps kept
     <task>/eps_0.25/ep_0000.npz          epsilon-greedy episodes (reward analysis), not filtered
     contact_sheet.png                    first / middle / last frame of one episode per task
 
@@ -14,6 +15,12 @@ of the reward-quality command). ``dense_rewards`` is optional: files recorded be
 load with ``Episode.dense_rewards = None``; nothing else about them differs, so they stay format 2, and a
 reader that needs it asks for it (:func:`require_dense`; ``tasks.collect`` re-records such files when asked
 to, ``Plan.dense_eps``), never mixing a missing series with a recorded one.
+
+Expert clips end at their first success step, as the release's do. ``expert_tail`` (``tasks.collect
+--expert-tail``) keeps that many steps after it as well (``FULL_TAIL``: every step up to the env's horizon),
+so that a video model can be trained on the arm holding still at the goal, which the post-success frames
+of RL episodes show and the release's clips never do. A tail's clips are another dataset, in a folder of
+their own (:func:`expert_kind`), so they never mix with the release's; tail 0 is the release's folder.
 
 Format versions (``meta["format"]``): 2 = expert episodes end at their first success step (inclusive),
 MetaWorld goals from MT1's 50 train tasks, Adroit success flags and cameras as the release. Files without
@@ -36,6 +43,8 @@ from tasks.registry import seen_tasks
 from tasks.registry import spec as task_spec
 
 EXPERT = "expert"
+#: the ``expert_tail`` that keeps every step after the first success, up to the env's horizon
+FULL_TAIL = "full"
 SPLITS = ("train", "test")
 KEYS = ("frames", "actions", "rewards", "successes", "meta")
 FORMAT = 2  # see the module docstring; bump it whenever what an episode file holds changes meaning
@@ -71,25 +80,76 @@ class Episode:
         return bool(self.successes.any())
 
 
-def clip_at_first_success(ep: Episode) -> Episode:
+def check_tail(value: Any) -> int | str:
+    """An ``expert_tail`` as stored and named: an int >= 0 (steps kept after the first success; 0 = the
+    release's clips) or ``FULL_TAIL``. A string of digits (from a command line or ``NAME:key=value``) becomes
+    its int, so ``"20"`` and ``20`` name one dataset and one model. Anything else: ValueError."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if value == FULL_TAIL:
+        return FULL_TAIL
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise ValueError(
+        f"expert_tail: expected a number of steps >= 0 kept after the first success, or {FULL_TAIL!r} "
+        f"(up to the horizon), got {value!r}"
+    )
+
+
+def tail_suffix(tail: Any) -> str:
+    """The name part of an expert tail, the one rule every name follows (expert folders, model
+    directories, reward-quality folders): ``""`` for 0, so the release's datasets and the models trained on
+    them keep the names they always had; ``"_tail<N>"`` or ``"_tailfull"`` otherwise."""
+    tail = check_tail(tail)
+    return "" if tail == 0 else f"_tail{tail}"
+
+
+def expert_kind(tail: Any = 0) -> str:
+    """The dataset kind (folder) of expert clips with ``tail``: ``expert``, ``expert_tail20``, ..."""
+    return EXPERT + tail_suffix(tail)
+
+
+def kind_tail(kind: str) -> int | str | None:
+    """The tail of an expert kind (``expert`` -> 0, ``expert_tail20`` -> 20), None for any other kind."""
+    if kind == EXPERT:
+        return 0
+    rest = kind.removeprefix(f"{EXPERT}_tail")
+    try:
+        tail = check_tail(rest) if rest != kind else None
+    except ValueError:
+        return None
+    return tail if tail is not None and expert_kind(tail) == kind else None  # "expert_tail0" names nothing
+
+
+def is_expert_kind(kind: str) -> bool:
+    """Whether ``kind`` holds expert clips (split into train and test), with whatever tail."""
+    return kind_tail(kind) is not None
+
+
+def clip_at_first_success(ep: Episode, tail: Any = 0) -> Episode:
     """The expert clip: the episode up to and including its first success step
-    (docs/protocol.md#expert-and-epsilon-greedy-videos).
+    (docs/protocol.md#expert-and-epsilon-greedy-videos), then ``tail`` more steps where the episode has them
+    (``FULL_TAIL``: all it has). A tail other than 0 is recorded in the meta (``expert_tail``); tail 0 leaves
+    the meta as the release's clips always had it.
 
     An episode that never succeeds is no expert video: ValueError.
     """
+    tail = check_tail(tail)
     hits = np.flatnonzero(ep.successes)
     if hits.size == 0:
         raise ValueError(
             f"expert episode of {ep.meta.get('task', '?')} (seed {ep.meta.get('seed', '?')}) "
             "never succeeds; only successful episodes are expert videos"
         )
-    t = int(hits[0]) + 1
+    first = int(hits[0]) + 1
+    t = ep.length if tail == FULL_TAIL else min(ep.length, first + tail)
+    meta = {**ep.meta, "first_success": first, "clipped": True, **({"expert_tail": tail} if tail != 0 else {})}
     return Episode(
         ep.frames[: t + 1],
         ep.actions[:t],
         ep.rewards[:t],
         ep.successes[:t],
-        {**ep.meta, "first_success": t, "clipped": True},
+        meta,
         None if ep.dense_rewards is None else ep.dense_rewards[:t],
     )
 
@@ -109,7 +169,7 @@ def episode_dir(
     domain: str, task: str, kind: str = EXPERT, split: str = "train", root: str | Path | None = None
 ) -> Path:
     base = domain_dir(domain, root) / task / kind
-    if kind == EXPERT:
+    if is_expert_kind(kind):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
         return base / split
@@ -136,10 +196,10 @@ def save_episode(path: Path, ep: Episode) -> Path:
 
 
 def _rerecord_command(path: Path, meta: dict[str, Any], root: str | Path | None) -> str:
-    kind = meta.get("kind", EXPERT)
-    epsilon = None if kind == EXPERT else float(meta.get("epsilon", 0.0))
+    tail = kind_tail(meta.get("kind", EXPERT))
+    epsilon = None if tail is not None else float(meta.get("epsilon", 0.0))
     domain = meta.get("domain") or task_spec(meta["task"]).domain
-    return collect_command(domain, [meta["task"]] if "task" in meta else None, epsilon, root)
+    return collect_command(domain, [meta["task"]] if "task" in meta else None, epsilon, root, tail or 0)
 
 
 def _rerecord_hint(path: Path, root: str | Path | None) -> str:
@@ -152,7 +212,7 @@ def _rerecord_hint(path: Path, root: str | Path | None) -> str:
     domain, task, kind = parts[i + 1], parts[i + 2], parts[i + 3]
     epsilon = float(kind.removeprefix("eps_")) if kind.startswith("eps_") else None
     try:
-        command = collect_command(domain, [task], epsilon, root)
+        command = collect_command(domain, [task], epsilon, root, kind_tail(kind) or 0)
     except ValueError:
         return ""
     return f"; delete it and re-record with: {command}"
@@ -214,13 +274,20 @@ def require_dense(ep: Episode, where: str = "", root: str | Path | None = None) 
 
 
 def collect_command(
-    domain: str, tasks: Sequence[str] | None = None, epsilon: float | None = None, root: str | Path | None = None
+    domain: str,
+    tasks: Sequence[str] | None = None,
+    epsilon: float | None = None,
+    root: str | Path | None = None,
+    expert_tail: Any = 0,
 ) -> str:
+    """The ``python -m tasks.collect`` command that records these episodes (every 'missing' message names it)."""
     cmd = f"python -m tasks.collect --domain {domain}"
     if tasks:
         cmd += " --tasks " + " ".join(tasks)
     if epsilon is not None:
         cmd += f" --epsilon {epsilon:g}"
+    if check_tail(expert_tail) != 0:
+        cmd += f" --expert-tail {expert_tail}"
     if root is not None:
         cmd += f" --data-root {root}"
     return cmd
@@ -230,11 +297,12 @@ def _task_files(domain: str, task: str, kind: str, split: str, root) -> list[Pat
     d = episode_dir(domain, task, kind, split, root)
     files = sorted(d.glob("ep_*.npz")) if d.is_dir() else []
     if not files:
-        epsilon = None if kind == EXPERT else float(kind.removeprefix("eps_"))
-        what = "expert" if kind == EXPERT else f"epsilon-greedy ({kind})"
+        tail = kind_tail(kind)
+        epsilon = None if tail is not None else float(kind.removeprefix("eps_"))
+        what = f"epsilon-greedy ({kind})" if tail is None else "expert" if tail == 0 else f"expert (tail {tail})"
         raise DatasetMissingError(
             f"no {what} episodes for {domain}/{task} ({split}) in {d}; make them with: "
-            f"{collect_command(domain, [task], epsilon, root)}"
+            f"{collect_command(domain, [task], epsilon, root, tail or 0)}"
         )
     return files
 

@@ -37,7 +37,7 @@ from rewards.models import store
 from rewards.models.codec import VQGAN, CodecConfig
 from rewards.models.precision import autocast
 from rewards.models.video_model import build_model, config_class, ll_windows
-from tasks.datasets import load_episodes
+from tasks.datasets import EXPERT, expert_kind, load_episodes
 
 #: the number of held-out windows (or frames) a diagnostic evaluates
 DIAG_WINDOWS = 256
@@ -164,16 +164,21 @@ def diagnostics(kind: str, net, data, precision: str = "fp32", seed: int = 0) ->
 VAL_LIMIT = 512  # validation frames / windows (a fixed subset of the test split)
 
 
-def split_frames(domain, tasks, split, root) -> torch.Tensor:
-    """Every frame of the ``split`` episodes of ``tasks``, uint8 [N, 3, H, W]."""
-    return torch.from_numpy(np.concatenate([ep.frames for ep in load_episodes(domain, tasks, split=split, root=root)]))
+def split_frames(domain, tasks, split, root, kind: str = EXPERT) -> torch.Tensor:
+    """Every frame of the ``split`` episodes of ``tasks``, uint8 [N, 3, H, W] (expert clips of dataset kind
+    ``kind``: ``tasks.datasets.expert_kind``)."""
+    episodes = load_episodes(domain, tasks, kind, split=split, root=root)
+    return torch.from_numpy(np.concatenate([ep.frames for ep in episodes]))
 
 
-def split_windows(codec, domain, tasks, split, context, root, precision="fp32") -> tuple[torch.Tensor, torch.Tensor]:
-    """(context, target) token windows (``ll_windows``) of every ``split`` episode of ``tasks``, tokenised by
-    ``codec``."""
+def split_windows(
+    codec, domain, tasks, split, context, root, precision="fp32", kind: str = EXPERT
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(context, target) token windows (``ll_windows``) of every ``split`` episode of ``tasks`` (expert clips
+    of dataset kind ``kind``), tokenised by ``codec``."""
     ctxs, tgts = [], []
-    for tokens in store.episode_tokens(codec, domain, tasks, split=split, root=root, precision=precision).values():
+    clips = store.episode_tokens(codec, domain, tasks, kind, split=split, root=root, precision=precision)
+    for tokens in clips.values():
         for ep in tokens:
             c, t = ll_windows(ep.long(), context)
             ctxs.append(c)
@@ -182,14 +187,23 @@ def split_windows(codec, domain, tasks, split, context, root, precision="fp32") 
 
 
 def heldout_data(
-    kind: str, codec, domain: str, tasks: Sequence[str], context: int | None, root=None, precision: str = "fp32"
+    kind: str,
+    codec,
+    domain: str,
+    tasks: Sequence[str],
+    context: int | None,
+    root=None,
+    precision: str = "fp32",
+    clips: str = EXPERT,
 ):
     """The validation subset pretraining evaluates on: test-split frames (codec) or (context, target)
     windows of the test split's codec tokens (video model), ``VAL_LIMIT`` evenly
-    spread; ``diagnostics`` takes its ``DIAG_WINDOWS`` from these."""
+    spread; ``diagnostics`` takes its ``DIAG_WINDOWS`` from these. ``clips``: the dataset kind of the expert
+    clips (a tail model's are ``expert_tail<N>``)."""
     if kind == store.CODEC:
-        return evenly_spaced(split_frames(domain, list(tasks), "test", root), VAL_LIMIT)
-    return evenly_spaced(split_windows(codec, domain, list(tasks), "test", context, root, precision), VAL_LIMIT)
+        return evenly_spaced(split_frames(domain, list(tasks), "test", root, clips), VAL_LIMIT)
+    windows = split_windows(codec, domain, list(tasks), "test", context, root, precision, clips)
+    return evenly_spaced(windows, VAL_LIMIT)
 
 
 def load_model_file(path: str | Path, data_root=None, device="cpu"):
@@ -227,7 +241,8 @@ def model_file_diagnostics(path: str | Path, data_root=None, device="cpu", seed:
     ``steps``/``best_step``/``val_loss``, then the diagnostics."""
     kind, net, codec, meta = load_model_file(path, data_root, device)
     domain, tasks, precision = meta["domain"], meta["tasks"], meta.get("precision", "fp32")
-    data = heldout_data(kind, codec, domain, tasks, meta.get("context"), data_root, precision)
+    clips = expert_kind(meta.get("expert_tail", 0))  # models from before the field: the release's clips
+    data = heldout_data(kind, codec, domain, tasks, meta.get("context"), data_root, precision, clips)
     row = {
         "file": str(path),
         "model": kind,

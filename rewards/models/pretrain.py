@@ -6,8 +6,10 @@
 
 Data: the training split of the domain's expert videos (the tasks of ``--task-set``, default ``seen``:
 the domain's seen tasks; ``--tasks`` overrides; no task label); validation loss on the test split. A model
-of another task set (``--task-set genreward``) lives in its own directory (``rewards.models.store.ModelRef``). The
-codec trains on single frames; a video model trains on
+of another task set (``--task-set genreward``) lives in its own directory (``rewards.models.store.ModelRef``), and
+so does a video model trained on expert clips with a post-success tail (``--expert-tail N``: the clips of
+``python -m tasks.collect --expert-tail N``; ``vqdiffusion_small_l2_tail<N>``), through the one codec of the
+release's clips (``ModelRef`` says why). The codec trains on single frames; a video model trains on
 the codec tokens of (l context + 1 target) windows, built exactly like the log-likelihood reward's
 windows (``rewards.models.video_model.ll_windows``: o_0 repeated before the start), from episodes tokenised
 once and cached beside the codec (``rewards.models.store.episode_tokens``).
@@ -48,13 +50,21 @@ from common.io import atomic_torch_save, atomic_write_json
 from common.runtime import DEFAULT_PRECISION, PRECISIONS, resolve_device, resolve_precision, seed_everything
 from rewards.models import PRESETS, store
 from rewards.models.codec import VQGAN, CodecConfig
-from rewards.models.diagnostics import DIAG_WINDOWS, VAL_LIMIT, diagnostics, evenly_spaced, split_frames, split_windows
+from rewards.models.diagnostics import (
+    DIAG_WINDOWS,
+    VAL_LIMIT,
+    diagnostics,
+    evenly_spaced,
+    heldout_data,
+    split_frames,
+    split_windows,
+)
 from rewards.models.precision import autocast
 from rewards.models.precision import check as check_precision
 from rewards.models.quality import write_report
 from rewards.models.video_model import build_model, preset_config
-from tasks.cli import positive_int, run_reporting_user_errors
-from tasks.datasets import DatasetMissingError
+from tasks.cli import expert_tail_arg, positive_int, run_reporting_user_errors
+from tasks.datasets import DatasetMissingError, check_tail
 from tasks.registry import DOMAINS, TASK_SETS
 
 DEFAULT_STEPS = {
@@ -305,6 +315,13 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
 # ---------------------------------------------------------------- the command
 
 
+def codec_psnr_on_clips(codec, ref: store.ModelRef, tasks: Sequence[str], precision: str) -> float:
+    """PSNR of the shared codec (trained on the release's clips) on the held-out frames of ``ref``'s own
+    clips: a tail model records it, so whether one codec serves every tail is measured, not assumed."""
+    frames = heldout_data(store.CODEC, codec, ref.domain, tasks, None, ref.data_root, precision, ref.expert_kind)
+    return diagnostics(store.CODEC, codec, frames, precision)["psnr"]
+
+
 def pretrain(
     ref: store.ModelRef,
     steps: int | None = None,
@@ -360,9 +377,10 @@ def pretrain(
         trainer = VideoModelTrainer(model, config, dev, precision)
 
         def load_data():
+            clips = ref.expert_kind
             return (
-                split_windows(codec, domain, task_list, "train", context, root, precision),
-                split_windows(codec, domain, task_list, "test", context, root, precision),
+                split_windows(codec, domain, task_list, "train", context, root, precision, clips),
+                split_windows(codec, domain, task_list, "test", context, root, precision, clips),
             )
 
         codec_meta = {"codec_preset": preset, "codec_fingerprint": store.fingerprint(ref.codec.checkpoint)}
@@ -377,6 +395,7 @@ def pretrain(
         "context": None if ref.is_codec else context,
         "tasks": task_list,
         "task_set": ref.task_set,
+        "expert_tail": ref.expert_tail,
         "batch_size": batch_size,
         "seed": seed,
         "precision": precision,
@@ -456,6 +475,8 @@ def pretrain(
     # Loading (and, for video models, tokenising) the videos is the slow part of a call that finds the
     # model already trained, so it happens only once training is certain.
     train, val = load_data()
+    if ref.expert_tail != 0:  # a tail model reads its clips through the shared codec: how well it renders them
+        meta["codec_psnr_clips"] = codec_psnr_on_clips(codec, ref, task_list, precision)
     val = _subset(val, VAL_LIMIT)
     diag_val = evenly_spaced(val, DIAG_WINDOWS)
     n_train = len(train[0]) if isinstance(train, tuple) else len(train)
@@ -524,6 +545,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="which tasks' videos it is trained on (default: seen, the domain's seen tasks); part of "
         "the model's directory name unless the default",
     )
+    p.add_argument(
+        "--expert-tail",
+        type=expert_tail_arg,
+        default=0,
+        help="a video model trained on expert clips that keep this many steps after the first success "
+        "(python -m tasks.collect --expert-tail; 'full': up to the horizon); default 0, clips that end at it "
+        "as the release's; part of the model's directory name unless 0. The codec is shared by every tail",
+    )
     p.add_argument("--tasks", nargs="+", default=None, help="default: the tasks of --task-set")
     p.add_argument(
         "--steps",
@@ -558,8 +587,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-quality", action="store_true", help="skip the model-quality report at the end")
     a = p.parse_args(argv)
 
+    if a.model == store.CODEC and check_tail(a.expert_tail) != 0:
+        p.error(
+            "--expert-tail names a video model's training clips; the codec is shared by every tail (trained on "
+            "the release's clips): train it without --expert-tail"
+        )
+
     def action():
-        ref = store.ModelRef(a.domain, a.model, a.preset, a.context, a.data_root, a.task_set)
+        ref = store.ModelRef(a.domain, a.model, a.preset, a.context, a.data_root, a.task_set, a.expert_tail)
         precision = resolve_precision(a.precision, resolve_device(a.device))
         pretrain(
             ref,

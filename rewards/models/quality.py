@@ -172,7 +172,7 @@ def video_model_report(
     device = next(net.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     domain, context, root, label = ref.domain, ref.context, ref.data_root, ref.name
-    test = store.episode_tokens(codec, domain, tasks, "expert", "test", root)
+    test = store.episode_tokens(codec, domain, tasks, ref.expert_kind, "test", root)  # its own clips' test split
     ctx, tgt = _sample_windows(test, context, n_windows)
     pred = codec.decode(net.sample(ctx.to(device), noise=False, generator=gen)).cpu()
     real = codec.decode(tgt.to(device)).cpu()  # the true next frames as the codec renders them
@@ -209,7 +209,7 @@ def heldout_diagnostics(codec, net, ref: store.ModelRef, tasks) -> dict[str, flo
     """The video model's diagnostics (``rewards.models.diagnostics``) on the held-out windows pretraining
     evaluates on, in the precision it was trained in: its history's numbers for these weights."""
     precision = getattr(net, "meta", {}).get("precision", "fp32")
-    data = heldout_data(ref.kind, codec, ref.domain, tasks, ref.context, ref.data_root, precision)
+    data = heldout_data(ref.kind, codec, ref.domain, tasks, ref.context, ref.data_root, precision, ref.expert_kind)
     return diagnostics(ref.kind, net, data, precision)
 
 

@@ -5,9 +5,11 @@ of the same model and score settings over the expert training videos of *that* t
 computed for every task of the domain whose expert videos exist (seen and unseen tasks: by default, the
 paper's setting, a zero-shot task is standardised by its own expert statistics, i.e. with expert data of
 the "unseen" task, though never trained on it) and cached in the model's ``stats.json``, keyed by the
-score settings. The strict zero-shot setting (``zero_shot_stats="seen"`` of the video-reward providers)
-uses :func:`pooled_stats` instead: mu/sigma of the pooled scores of the tasks the model was trained on,
-so a zero-shot run reads no data of its own task. Each entry records the model's fingerprint (size and
+score settings. The expert videos are those the model was trained on: a model of expert clips with a
+post-success tail (``ModelRef.expert_tail``) is standardised over the clips of that tail. The strict
+zero-shot setting (``zero_shot_stats="seen"`` of the video-reward providers) uses :func:`pooled_stats`
+instead: mu/sigma of the pooled scores of the tasks the model was trained on, so a zero-shot run reads no
+data of its own task. Each entry records the model's fingerprint (size and
 mtime of ``model.pt``) and is recomputed when the model changes.
 
 Scores use the windows of ``rewards.models.video_model`` (``ce_windows`` / ``ll_windows``): one score per
@@ -27,7 +29,7 @@ from common.io import atomic_write_json
 from rewards.models import store
 from rewards.models.precision import check as check_precision
 from rewards.models.video_model import SCORE_KINDS, score_episode_tokens
-from tasks.datasets import DatasetMissingError, load_episodes
+from tasks.datasets import EXPERT, DatasetMissingError, load_episodes
 from tasks.registry import names
 
 
@@ -91,13 +93,15 @@ def compute_task_stats(
     root=None,
     batch_size: int = 128,
     precision: str = "fp32",
+    clips: str = EXPERT,
 ) -> dict:
-    """{task: {"mean", "std", "n"}} over the expert training videos of each task that has them."""
+    """{task: {"mean", "std", "n"}} over the expert training videos of each task that has them (the dataset
+    kind ``clips``: ``tasks.datasets.expert_kind`` of the model's tail)."""
     device = next(model.parameters()).device
     out = {}
     for task in tasks:
         try:
-            eps = store.episode_tokens(codec, domain, [task], "expert", "train", root, precision=precision)[task]
+            eps = store.episode_tokens(codec, domain, [task], clips, "train", root, precision=precision)[task]
         except DatasetMissingError:
             continue  # unseen tasks without videos have no statistics
         gen = torch.Generator(device=device).manual_seed(seed)
@@ -182,6 +186,7 @@ def task_stats(
                 seed=seed,
                 root=ref.data_root,
                 precision=precision,
+                clips=ref.expert_kind,
             )
         )
         # re-read before writing: another process may have added other settings meanwhile
@@ -248,6 +253,6 @@ def pooled_stats(
     )
     missing = [t for t in seen if t not in per_task]
     if missing:
-        load_episodes(ref.domain, missing, "expert", "train", ref.data_root)  # raises naming the collect command
+        load_episodes(ref.domain, missing, ref.expert_kind, "train", ref.data_root)  # raises naming the command
         raise DatasetMissingError(f"no expert training videos of {missing} under {ref.data_root}")
     return {**pool([per_task[t] for t in seen]), "tasks": seen}

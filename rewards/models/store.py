@@ -14,7 +14,10 @@ A model is named by a :class:`ModelRef` (domain, kind, preset, context, data roo
 the ``command`` that trains it and ``load(device)``. The task set (``tasks.registry.TASK_SETS``) says which
 tasks' expert videos it is trained on; the default, ``seen``, leaves the directory name as it always was
 (``codec_small``), another set is appended to it (``codec_small_genreward``,
-``vqdiffusion_small_l2_genreward``), so models of different task sets never share a directory. A missing model raises
+``vqdiffusion_small_l2_genreward``), so models of different task sets never share a directory. The expert tail
+(``tasks.datasets.check_tail``: post-success steps kept in the training clips, default 0 as the release) works
+the same way: a video model trained on ``expert_tail20`` clips is ``vqdiffusion_small_l2_tail20`` (the one
+naming rule is ``tasks.datasets.tail_suffix``). A missing model raises
 ``ModelMissingError`` (a
 ``FileNotFoundError``) whose message is the exact command that makes it.
 """
@@ -32,7 +35,7 @@ from common.io import atomic_torch_save, data_root
 from rewards.models import PRESETS
 from rewards.models.codec import VQGAN, CodecConfig
 from rewards.models.video_model import build_model, config_class, video_model_names
-from tasks.datasets import episode_dir, load_episodes, read_episode
+from tasks.datasets import check_tail, episode_dir, expert_kind, load_episodes, read_episode, tail_suffix
 from tasks.registry import DEFAULT_TASK_SET, DOMAINS
 from tasks.registry import task_set as task_set_tasks
 
@@ -56,13 +59,22 @@ def models_root(root: str | os.PathLike | None = None) -> Path:
 
 @dataclass(frozen=True)
 class ModelRef:
-    """Which pretrained model: domain, kind ("codec" or a video model), size preset, context, data root and
-    the task set it is trained on (``tasks.registry.TASK_SETS``; default ``seen``, the domain's seen tasks).
+    """Which pretrained model: domain, kind ("codec" or a video model), size preset, context, data root, the
+    task set it is trained on (``tasks.registry.TASK_SETS``; default ``seen``, the domain's seen tasks) and
+    the expert tail of its training clips (``tasks.datasets.check_tail``; default 0, the release's clips).
 
     These always travel together (where a model lives, the command that trains it, how it loads), so
-    they are one value instead of five arguments passed in changing orders. Bad names fail when the
+    they are one value instead of seven arguments passed in changing orders. Bad names fail when the
     reference is made, listing the valid ones. The codec has no context: its ``context`` is stored as 0,
     so every reference to one codec compares equal.
+
+    Nor has the codec a tail: every tail's video model is trained on, and scores through, the codec of the
+    release's clips (its ``expert_tail`` is stored as 0). Why one codec: it encodes single frames, and a
+    post-success frame shows the scene of the success frame every clip already ends with (the arm at the
+    goal, held there), so a codec of the tail's frames would learn the same images again; and with one
+    codec a tail model and the default one read identical tokens, so a difference in their rewards is the
+    video model's training clips alone. The tail model's meta records the shared codec's PSNR on its own
+    clips' held-out frames (``codec_psnr_clips``), so that claim is checked for every tail model trained.
     """
 
     domain: str
@@ -71,6 +83,7 @@ class ModelRef:
     context: int = 2
     data_root: str | os.PathLike | None = None
     task_set: str = DEFAULT_TASK_SET
+    expert_tail: int | str = 0
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
@@ -81,6 +94,7 @@ class ModelRef:
         kinds = model_kinds()
         if self.kind not in kinds:
             raise ValueError(f"unknown model {self.kind!r}; valid: {', '.join(kinds)}")
+        object.__setattr__(self, "expert_tail", 0 if self.is_codec else check_tail(self.expert_tail))
         if self.is_codec:
             object.__setattr__(self, "context", 0)
         elif isinstance(self.context, bool) or int(self.context) != self.context or self.context < 1:
@@ -95,9 +109,17 @@ class ModelRef:
     @property
     def name(self) -> str:
         """The directory name: ``codec_<preset>`` or ``<model>_<preset>_l<context>``, then ``_<task set>``
-        unless it is the default set (so the directories of existing models stay valid)."""
+        unless it is the default set and ``_tail<N>`` unless the tail is 0 (so the directories of existing
+        models stay valid)."""
         base = f"codec_{self.preset}" if self.is_codec else f"{self.kind}_{self.preset}_l{self.context}"
-        return base if self.task_set == DEFAULT_TASK_SET else f"{base}_{self.task_set}"
+        base = base if self.task_set == DEFAULT_TASK_SET else f"{base}_{self.task_set}"
+        return base + tail_suffix(self.expert_tail)
+
+    @property
+    def expert_kind(self) -> str:
+        """The dataset kind of its training clips (``tasks.datasets.expert_kind``): ``expert`` for the codec
+        and the default tail, ``expert_tail<N>`` otherwise."""
+        return expert_kind(self.expert_tail)
 
     @property
     def tasks(self) -> list[str]:
@@ -128,6 +150,8 @@ class ModelRef:
             cmd += f" --context {self.context}"
         if self.task_set != DEFAULT_TASK_SET:
             cmd += f" --task-set {self.task_set}"
+        if self.expert_tail != 0:
+            cmd += f" --expert-tail {self.expert_tail}"
         if self.data_root is not None:
             cmd += f" --data-root {self.data_root}"
         return cmd
@@ -136,6 +160,8 @@ class ModelRef:
         what = f"{self.preset} codec" if self.is_codec else f"{self.kind} ({self.preset}, context {self.context})"
         if self.task_set != DEFAULT_TASK_SET:
             what += f" of the {self.task_set} task set"
+        if self.expert_tail != 0:
+            what += f" trained on expert clips with post-success tail {self.expert_tail}"
         return ModelMissingError(f"no {what} for {self.domain} at {self.checkpoint}; make it with: {self.command}")
 
     def load(self, device: str | torch.device = "cpu") -> torch.nn.Module:

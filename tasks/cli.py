@@ -59,8 +59,7 @@ def refuse_in_commands(e: BaseException) -> None:
 
 def expert_tail_arg(text: str) -> int | str:
     """argparse type of ``--expert-tail``: a number of steps >= 0 or ``full`` (``tasks.datasets.check_tail``)."""
-    # local import: tasks.datasets loads MuJoCo, and tasks/__init__ imports this module before MUJOCO_GL is settled
-    from tasks.datasets import check_tail
+    from tasks.datasets import check_tail  # local import: loads MuJoCo; tasks/__init__ imports cli before MUJOCO_GL
 
     try:
         return check_tail(text)

@@ -35,7 +35,7 @@ def test_zero_shot_suite_smoke(tmp_path, capsys):
         "--methods",
         *methods,
         "--frames",
-        "800",
+        "600",
         "--results",
         str(results),
         "--no-figures",
@@ -43,7 +43,7 @@ def test_zero_shot_suite_smoke(tmp_path, capsys):
         "2",
     ]
     assert suite_run.main(launch) == 0
-    suite_dir = _check_suite(results, "metaworld_unseen", methods, "coffee-button", 800)
+    suite_dir = _check_suite(results, "metaworld_unseen", methods, "coffee-button", 600)
     config = json.loads((suite_dir / "diffusion_reward" / "coffee-button" / "seed_0" / "config.json").read_text())
     assert config["zero_shot"] and config["provider_overrides"] == {"preset": "small"}
     # the reward-quality gate ran before the runs: one line per video method, its verdict in each config
@@ -67,7 +67,7 @@ def test_zero_shot_suite_smoke(tmp_path, capsys):
 @pytest.mark.slow
 def test_ablation_suite_smoke(tmp_path, capsys):
     results = tmp_path / "results"
-    # 600 frames: 3 episodes, 50 updates (the zero-shot test above runs the longer loop)
+    # 600 frames: 3 episodes, 50 updates, as the zero-shot test above
     assert (
         suite_run.main(
             [

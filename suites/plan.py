@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable, Iterable, Sequence
+from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 import rewards
 import tasks as task_registry
@@ -88,6 +88,7 @@ def expand(
     torch_threads: int | None = None,
     image_size: int = 64,
     precision: str | None = None,
+    agent: Mapping[str, Any] | None = None,
 ) -> list[RunSpec]:
     """The runs of ``suite_name`` under ``profile_name``; ``precision`` (``auto|bf16|fp32``, default
     ``common.runtime.DEFAULT_PRECISION``) is resolved here for ``device`` (``auto`` -> bf16 where it is native),
@@ -97,7 +98,9 @@ def expand(
     ``suite_name`` is a suite of ``suites.definitions.SUITES`` or a ``Suite`` (e.g. read from a TOML file by
     ``suites.suite_file``); each of ``methods`` is a label of the suite or any registered reward provider,
     with optional parameters (``NAME:key=value,...``, see ``Suite.method``). A method, task or seed given twice
-    is planned once (``duplicate_notes`` says so)."""
+    is planned once (``duplicate_notes`` says so). ``agent`` overrides DrQ-v2 settings over the profile's
+    (``--agent batch_size=256``: a pilot of one agent change); they are part of each run's config, so such a
+    run never mixes with the profile's own in one results folder."""
     from agents import DrQV2Config  # local import: agents imports torch; planning a suite stays torch-free
 
     requested = DEFAULT_PRECISION if precision is None else precision
@@ -105,6 +108,7 @@ def expand(
 
     suite = _suite(suite_name)
     profile = profiles.get(profile_name or suite.default_profile)
+    _check_agent_types(agent or {}, DrQV2Config())
     chosen_methods = list(suite.select(methods)) if methods else list(suite.methods)
     if tasks:
         for t in tasks:
@@ -139,9 +143,10 @@ def expand(
         for t in chosen_tasks:
             spec = task_registry.spec(t)
             budget = int(spec.budget(profile.name) if frames is None else frames)
-            agent = dataclasses.asdict(DrQV2Config.from_dict(profile.agent_overrides(budget, spec.action_repeat)))
-            agent.pop("seed")
-            agent["precision"] = resolved
+            settings = {**profile.agent_overrides(budget, spec.action_repeat), **dict(agent or {})}
+            agent_config = dataclasses.asdict(DrQV2Config.from_dict(settings))  # unknown keys list the valid ones
+            agent_config.pop("seed")
+            agent_config["precision"] = resolved
             for s in chosen_seeds:
                 config = RunConfig(
                     suite=suite.name,
@@ -167,7 +172,7 @@ def expand(
                     pretrain_steps=request.pretrain_steps,
                     expert_episodes=request.expert_episodes,
                     model_reports=request.reports,
-                    agent=dict(agent),
+                    agent=dict(agent_config),
                     precision=resolved,
                     precision_requested=requested,
                     device=device,
@@ -178,6 +183,20 @@ def expand(
                 )
                 out.append(RunSpec(config, run_dir(Path(results), suite.name, m.label, t, int(s)), request))
     return out
+
+
+def _check_agent_types(agent: Mapping[str, Any], defaults: Any) -> None:
+    """Refuse an agent override whose value is not of its setting's kind (``batch_size=abc``), before any run
+    starts; a float setting takes a whole number. Unknown keys are left to ``DrQV2Config.from_dict``."""
+    for key, value in agent.items():
+        if not hasattr(defaults, key):
+            continue
+        kind = type(getattr(defaults, key))
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        ok = ok or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            default = getattr(defaults, key)
+            raise ValueError(f"agent setting {key}={value!r}: expected {kind.__name__} (default {default!r})")
 
 
 def budget_warnings(runs: Sequence[RunSpec]) -> list[str]:

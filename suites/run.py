@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
@@ -190,6 +190,25 @@ def _lock_holder(run: RunSpec) -> str:
     return f" ({holder})" if holder else ""
 
 
+#: agent settings other flags own: the seed is each run's (--seeds), the precision the launch's (--precision)
+AGENT_KEYS_OF_OTHER_FLAGS = {"seed": "--seeds", "precision": "--precision"}
+
+
+def agent_settings(items: Sequence[str]) -> dict[str, Any]:
+    """``--agent KEY=VALUE`` items as DrQ-v2 overrides, values parsed as a method's parameters are
+    (``definitions.parse_value``); unknown keys are refused by ``DrQV2Config.from_dict``, listing the valid ones."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ValueError(f"--agent wants KEY=VALUE, got {item!r}")
+        if key in AGENT_KEYS_OF_OTHER_FLAGS:
+            raise ValueError(f"--agent {key}: set it with {AGENT_KEYS_OF_OTHER_FLAGS[key]}")
+        out[key] = definitions.parse_value(value.strip())
+    return out
+
+
 def _launch_config(run: RunSpec) -> RunSpec:
     """``run`` with the config this launch gives it (``suites.train.launch_config``: checked against what the
     run recorded). A run whose recorded files cannot be read is left as planned: it fails on its own with the
@@ -355,6 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--frames", type=int, help="override every run's frame budget")
     p.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a DrQ-v2 setting of the profile, e.g. --agent batch_size=256 (repeatable); recorded in each "
+        "run's config, so such runs go to their own --results folder",
+    )
+    p.add_argument(
         "--jobs",
         type=int,
         help="runs at a time (local: default one per GPU, else one per core, at most the number of runs; "
@@ -469,6 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             frames=a.frames,
             torch_threads=a.threads,
             precision=a.precision,
+            agent=agent_settings(a.agent),
         )
 
         for note in duplicate_notes(suite, methods=a.methods, tasks=a.tasks, seeds=a.seeds):

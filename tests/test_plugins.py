@@ -113,7 +113,7 @@ def test_an_installed_plugin_runs_through_the_smoke_profile(plugin_path, tmp_pat
         "--seeds",
         "0",
         "--frames",
-        "600",
+        "400",
         "--threads",
         "1",
         "--jobs",
@@ -130,8 +130,8 @@ def test_an_installed_plugin_runs_through_the_smoke_profile(plugin_path, tmp_pat
     suite_dir = results / "smoke"
     for label, factor in (("sparse", None), (PLUGIN, 0.5), (f"{PLUGIN}-factor=2", 2.0)):
         run_dir = suite_dir / label / "reach" / "seed_0"
-        assert json.loads((run_dir / "done.json").read_text())["frame"] == 600
-        assert list(pd.read_csv(run_dir / "eval.csv")["frame"]) == [0, 600]
+        assert json.loads((run_dir / "done.json").read_text())["frame"] == 400
+        assert list(pd.read_csv(run_dir / "eval.csv")["frame"]) == [0, 400]
         config = json.loads((run_dir / "config.json").read_text())
         assert config["method"] == label
         if factor is not None:

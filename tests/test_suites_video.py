@@ -75,6 +75,8 @@ def test_ablation_suite_smoke(tmp_path, capsys):
                 "ablate_noise",
                 "--profile",
                 "smoke",
+                "--methods",
+                "diffusion_reward_nonoise",  # the ablation's own variant; diffusion_reward runs in the test above
                 "--frames",
                 "600",
                 "--results",
@@ -88,7 +90,7 @@ def test_ablation_suite_smoke(tmp_path, capsys):
     )
     # door's runs are shorter than the pilot in which the dense oracle never succeeded: said at launch
     assert "warning: door: the dense oracle reached no evaluation success in a " in capsys.readouterr().err
-    suite_dir = _check_suite(results, "ablate_noise", ["diffusion_reward", "diffusion_reward_nonoise"], "door", 600)
+    suite_dir = _check_suite(results, "ablate_noise", ["diffusion_reward_nonoise"], "door", 600)
     a = json.loads((suite_dir / "diffusion_reward_nonoise" / "door" / "seed_0" / "config.json").read_text())
     assert a["provider"] == "diffusion_reward_nonoise"
     train_log = pd.read_csv(suite_dir / "diffusion_reward_nonoise" / "door" / "seed_0" / "train.csv")

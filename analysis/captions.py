@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.aggregate import LAST_N_EVALS, Selection
-from common.runs import CONFIG_FILE, EVAL_FILE, read_config_json, readable_runs
+from analysis.consistency import folder_configs
+from common.runs import CONFIG_FILE, EVAL_FILE
 
 #: the aggregate figures' interval, in one wording
 BOOTSTRAP_CI = "95% stratified-bootstrap CIs (rliable; {reps:,} resamples of the runs within each task)"
@@ -116,7 +117,7 @@ def runs_per_method(selection: Selection) -> str:
 def _configs(suite_dir: Path) -> list[dict]:
     """The configs of the suite's readable runs: a run with a damaged file is named and left out by the
     figures' command, so its config must not describe the runs drawn."""
-    return [read_config_json(run.path) for run in readable_runs(suite_dir) if (run.path / CONFIG_FILE).is_file()]
+    return [config for _, config in folder_configs(suite_dir)]
 
 
 def eval_episodes(suite_dir: Path) -> str:

@@ -596,13 +596,15 @@ def _check_against(
     log: Callable[[str], None] | None,
 ) -> None:
     """``check_config`` on records already read (``launch_config`` reads them once for both of its uses)."""
+    flattened = []
     for where, recorded in records:
         differ, old, new = _differences(recorded, config)
         if differ:
             raise _refuse(run_dir, where, differ, old, new)
-    if not records or log is None:
+        flattened.append((old, new))
+    if not flattened or log is None:
         return
-    old, new = flat_keys(RunConfig.upgraded(records[0][1])), flat_keys(as_run_config(config).as_dict())
+    old, new = flattened[0]  # warnings against the first record: config.json, or without it the oldest checkpoint
     warn = sorted(k for k in old.keys() | new.keys() if k.split(".")[0] in WARN_KEYS and old.get(k) != new.get(k))
     if warn:
         log(

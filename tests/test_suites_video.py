@@ -22,28 +22,26 @@ def _check_suite(results, suite, methods, task, frames):
     return suite_dir
 
 
+#: 600 frames: 3 episodes, 50 updates, enough for the video rewards' labelling and bonus to run in the loop
+FRAMES = 600
+
+
+def _smoke_launch(suite: str, methods: list[str], results) -> list[str]:
+    """``suites.run``'s arguments for ``methods`` of ``suite`` on the smoke profile, side by side, no figures."""
+    return [
+        *("--suite", suite, "--profile", "smoke", "--methods", *methods, "--frames", str(FRAMES)),
+        *("--results", str(results), "--no-figures", "--jobs", "2"),
+    ]
+
+
 @pytest.mark.slow
 def test_zero_shot_suite_smoke(tmp_path, capsys):
     results = tmp_path / "results"
     # the two video models (one run each, side by side); sparse runs end to end in tests/test_suites.py
     methods = ["diffusion_reward", "viper_std"]
-    launch = [
-        "--suite",
-        "metaworld_unseen",
-        "--profile",
-        "smoke",
-        "--methods",
-        *methods,
-        "--frames",
-        "600",
-        "--results",
-        str(results),
-        "--no-figures",
-        "--jobs",
-        "2",
-    ]
+    launch = _smoke_launch("metaworld_unseen", methods, results)
     assert suite_run.main(launch) == 0
-    suite_dir = _check_suite(results, "metaworld_unseen", methods, "coffee-button", 600)
+    suite_dir = _check_suite(results, "metaworld_unseen", methods, "coffee-button", FRAMES)
     config = json.loads((suite_dir / "diffusion_reward" / "coffee-button" / "seed_0" / "config.json").read_text())
     assert config["zero_shot"] and config["provider_overrides"] == {"preset": "small"}
     # the reward-quality gate ran before the runs: one line per video method, its verdict in each config
@@ -67,30 +65,11 @@ def test_zero_shot_suite_smoke(tmp_path, capsys):
 @pytest.mark.slow
 def test_ablation_suite_smoke(tmp_path, capsys):
     results = tmp_path / "results"
-    # 600 frames: 3 episodes, 50 updates, as the zero-shot test above
-    assert (
-        suite_run.main(
-            [
-                "--suite",
-                "ablate_noise",
-                "--profile",
-                "smoke",
-                "--methods",
-                "diffusion_reward_nonoise",  # the ablation's own variant; diffusion_reward runs in the test above
-                "--frames",
-                "600",
-                "--results",
-                str(results),
-                "--no-figures",
-                "--jobs",
-                "2",
-            ]
-        )
-        == 0
-    )
+    # the ablation's own variant; diffusion_reward runs in the test above
+    assert suite_run.main(_smoke_launch("ablate_noise", ["diffusion_reward_nonoise"], results)) == 0
     # door's runs are shorter than the pilot in which the dense oracle never succeeded: said at launch
     assert "warning: door: the dense oracle reached no evaluation success in a " in capsys.readouterr().err
-    suite_dir = _check_suite(results, "ablate_noise", ["diffusion_reward_nonoise"], "door", 600)
+    suite_dir = _check_suite(results, "ablate_noise", ["diffusion_reward_nonoise"], "door", FRAMES)
     a = json.loads((suite_dir / "diffusion_reward_nonoise" / "door" / "seed_0" / "config.json").read_text())
     assert a["provider"] == "diffusion_reward_nonoise"
     train_log = pd.read_csv(suite_dir / "diffusion_reward_nonoise" / "door" / "seed_0" / "train.csv")

@@ -75,7 +75,9 @@ import json
 import re
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -445,85 +447,138 @@ def label_steps(
     task_set: str = DEFAULT_TASK_SET,
     overrides: Mapping[str, Any] | None = None,
     record: dict[str, Any] | None = None,
+    jobs: int = 1,
 ) -> pd.DataFrame:
     """The steps table (``analysis.reward_quality.STEP_COLUMNS``): every step of the first ``eps_episodes``
     episodes of each epsilon level, labelled by each provider. Episodes must exist (with their dense reward) and
     providers be prepared; tasks are the outer loop so one task's episodes are in memory at a time. ``record``
-    receives per provider and task its ``params`` and, for goal-video providers, the goal videos rolled out."""
+    receives per provider and task its ``params`` and, for goal-video providers, the goal videos rolled out.
+
+    ``jobs`` > 1 labels tasks in that many worker processes, one torch thread each (scoring is CPU-bound and a
+    task is independent of the others). Every provider is seeded afresh for each task, so the table is the same
+    for any ``jobs``; the rows keep the order of ``task_list``."""
+    check_count("jobs", jobs)
     record = {} if record is None else record
-    parts = []
     bar = tqdm(
         total=len(task_list) * len(providers), desc=f"score {domain}", unit="provider-task", disable=not progress
     )
-    for task in task_list:
-        split = split_of(task, task_set)
-        episodes = {
-            float(e): ds.load_episodes(domain, [task], kind=ds.eps_kind(e), root=data_root)[:eps_episodes]
-            for e in epsilons
-        }
-        dense = {
-            (e, i): ds.require_dense(ep, f"{task} epsilon {e:g} episode {i}", data_root)
-            for e, eps_list in episodes.items()
-            for i, ep in enumerate(eps_list)
-        }
-        shared: dict = {}
-        for name in providers:
-            bar.set_postfix_str(f"{name} / {task}")
-            cls = _provider_class(name)
-            provider = goals = misses = None
-            if cls is not None:
-                seed_everything(seed)
-                provider = rewards.make(
-                    name,
-                    task=task,
-                    domain=domain,
-                    device=device,
-                    data_root=data_root,
-                    seed=seed,
-                    precision=precision,
-                    **make_kwargs(cls, preset, task_set, overrides),
-                )
-                _share_goal_videos(provider, shared, sum(map(len, episodes.values())))
-                goals = getattr(provider, "goals", None)
-                misses = getattr(goals, "misses", None)
-            for eps, eps_list in episodes.items():
-                for i, ep in enumerate(eps_list):
-                    if provider is None:
-                        r = noise_rewards(seed, task, eps, i, ep.length)
-                    else:
-                        given = dense[(eps, i)] if cls.env_reward == "dense" else ep.rewards
-                        r = np.asarray(provider.label_episode(ep.frames, given), dtype=np.float64)
-                    if r.shape != ep.rewards.shape or not np.all(np.isfinite(r)):
-                        raise ValueError(
-                            f"reward {name!r} on {task} (epsilon {eps}, episode {i}): expected finite "
-                            f"rewards of shape {ep.rewards.shape}, got shape {r.shape}"
-                        )
-                    hits = np.flatnonzero(ep.successes)
-                    parts.append(
-                        pd.DataFrame(
-                            {
-                                "provider": name,
-                                "task": task,
-                                "split": split,
-                                "epsilon": eps,
-                                "episode": i,
-                                "step": np.arange(ep.length),
-                                "reward": r,
-                                "dense": dense[(eps, i)].astype(np.float64),
-                                "first_success": int(hits[0]) + 1 if hits.size else -1,
-                            }
-                        )
-                    )
-            entry = record.setdefault(name, {}).setdefault(task, {})
-            entry["params"] = (
-                dict(provider.params) if provider is not None else {"control": "standard normal", "seed": int(seed)}
-            )
-            if misses is not None:
-                entry["goal_videos"] = int(goals.misses - misses)
-            del provider
-            bar.update(1)
+    settings = dict(
+        domain=domain,
+        providers=list(providers),
+        epsilons=[float(e) for e in epsilons],
+        eps_episodes=eps_episodes,
+        preset=preset,
+        data_root=data_root,
+        device=str(device),
+        seed=seed,
+        precision=precision,
+        task_set=task_set,
+        overrides=dict(overrides or {}),
+    )
+    parts: dict[str, tuple[pd.DataFrame, dict[str, Any]]] = {}
+    if jobs <= 1 or len(task_list) <= 1:
+        for task in task_list:
+            parts[task] = _label_task(task, settings, bar)
+    else:
+        # spawn, not fork: the parent has torch's thread pools (and perhaps CUDA) initialised already
+        with ProcessPoolExecutor(
+            max_workers=min(jobs, len(task_list)), mp_context=get_context("spawn"), initializer=_one_thread
+        ) as pool:
+            futures = {pool.submit(_label_task, task, settings): task for task in task_list}
+            for done in as_completed(futures):
+                parts[futures[done]] = done.result()
+                bar.set_postfix_str(futures[done])
+                bar.update(len(providers))
     bar.close()
-    return pd.concat(parts, ignore_index=True)[list(rq.STEP_COLUMNS)]
+    for task in task_list:
+        for name, entry in parts[task][1].items():
+            record.setdefault(name, {})[task] = entry
+    return pd.concat([parts[t][0] for t in task_list], ignore_index=True)[list(rq.STEP_COLUMNS)]
+
+
+def _one_thread() -> None:
+    """Worker initialiser of the parallel scoring: one torch thread per process (two jobs on two cores)."""
+    import torch  # local import: only the worker processes set their thread count
+
+    torch.set_num_threads(1)
+
+
+def _label_task(task: str, settings: Mapping[str, Any], bar: Any = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One task's steps table and its ``{provider: {"params": ..., "goal_videos": ...}}`` record (a worker's
+    unit in :func:`label_steps`)."""
+    s = settings
+    domain, providers, data_root, seed = s["domain"], s["providers"], s["data_root"], s["seed"]
+    split = split_of(task, s["task_set"])
+    episodes = {
+        float(e): ds.load_episodes(domain, [task], kind=ds.eps_kind(e), root=data_root)[: s["eps_episodes"]]
+        for e in s["epsilons"]
+    }
+    dense = {
+        (e, i): ds.require_dense(ep, f"{task} epsilon {e:g} episode {i}", data_root)
+        for e, eps_list in episodes.items()
+        for i, ep in enumerate(eps_list)
+    }
+    shared: dict = {}
+    parts = []
+    record: dict[str, Any] = {}
+    for name in providers:
+        if bar is not None:
+            bar.set_postfix_str(f"{name} / {task}")
+        cls = _provider_class(name)
+        provider = goals = misses = None
+        if cls is not None:
+            seed_everything(seed)
+            provider = rewards.make(
+                name,
+                task=task,
+                domain=domain,
+                device=s["device"],
+                data_root=data_root,
+                seed=seed,
+                precision=s["precision"],
+                **make_kwargs(cls, s["preset"], s["task_set"], s["overrides"]),
+            )
+            _share_goal_videos(provider, shared, sum(map(len, episodes.values())))
+            goals = getattr(provider, "goals", None)
+            misses = getattr(goals, "misses", None)
+        for eps, eps_list in episodes.items():
+            for i, ep in enumerate(eps_list):
+                if provider is None:
+                    r = noise_rewards(seed, task, eps, i, ep.length)
+                else:
+                    given = dense[(eps, i)] if cls.env_reward == "dense" else ep.rewards
+                    r = np.asarray(provider.label_episode(ep.frames, given), dtype=np.float64)
+                if r.shape != ep.rewards.shape or not np.all(np.isfinite(r)):
+                    raise ValueError(
+                        f"reward {name!r} on {task} (epsilon {eps}, episode {i}): expected finite "
+                        f"rewards of shape {ep.rewards.shape}, got shape {r.shape}"
+                    )
+                hits = np.flatnonzero(ep.successes)
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "provider": name,
+                            "task": task,
+                            "split": split,
+                            "epsilon": eps,
+                            "episode": i,
+                            "step": np.arange(ep.length),
+                            "reward": r,
+                            "dense": dense[(eps, i)].astype(np.float64),
+                            "first_success": int(hits[0]) + 1 if hits.size else -1,
+                        }
+                    )
+                )
+        entry = record.setdefault(name, {})
+        entry["params"] = (
+            dict(provider.params) if provider is not None else {"control": "standard normal", "seed": int(seed)}
+        )
+        if misses is not None:
+            entry["goal_videos"] = int(goals.misses - misses)
+        del provider
+        if bar is not None:
+            bar.update(1)
+    return pd.concat(parts, ignore_index=True), record
 
 
 # ------------------------------------------------------------------------------------- tables and files
@@ -623,6 +678,7 @@ def score(
     pretrain: bool = True,
     model_file: str | Path | None = None,
     n_boot: int = rq.N_BOOT,
+    jobs: int = 1,
 ) -> QualityResult:
     """Record, prepare, label, tabulate, gate and plot; returns the tables and the paths written.
 
@@ -632,7 +688,9 @@ def score(
     providers' video model instead (every video provider must use the same model), in :func:`scoring_root`;
     implies ``pretrain=False``. ``precision`` (default ``common.runtime.DEFAULT_PRECISION``) is resolved for the
     device and used for pretraining, statistics and scoring. ``overrides["expert_tail"]``: score the video models of
-    that expert tail (:func:`expert_tail_of`); the scored episodes and ``K`` are the default scoring's."""
+    that expert tail (:func:`expert_tail_of`); the scored episodes and ``K`` are the default scoring's. ``jobs``:
+    tasks labelled in that many processes (:func:`label_steps`); the tables are the same for any ``jobs``."""
+    check_count("jobs", jobs)
     providers = list(DEFAULT_PROVIDERS if providers is None else providers)
     task_list = list(tasks) if tasks is not None else default_tasks(domain, task_set)
     epsilons = [float(e) for e in epsilons]
@@ -726,6 +784,7 @@ def score(
         task_set=task_set,
         overrides=overrides,
         record=record,
+        jobs=jobs,
     )
     models = ("" if task_set == DEFAULT_TASK_SET else f" ({task_set} task-set models)") + (
         f" (models of expert clips with tail {tail})" if tail != 0 else ""
@@ -763,6 +822,7 @@ def score(
         "precision": resolved,
         "precision_requested": requested,
         "n_boot": int(n_boot),
+        "jobs": int(jobs),
         "seconds": round(time.time() - start, 1),
     }
     paths, (episodes, task_rows, splits, summary, verdict) = write_outputs(
@@ -828,12 +888,14 @@ def evaluate_model_gate(
     seed: int = 0,
     out_dir: Any = None,
     log: Callable[[str], Any] = print,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """One provider's gate verdict (``analysis.reward_quality.gate``'s entry, plus ``cached`` and ``out_dir``) on
     the models on disk, or on ``model_file``. Never trains: a missing model raises ``ModelMissingError`` naming
     the command that makes it. Cached in ``<data-root>/reward_quality/gate_cache/<provider>_<key>.json`` by the
     checkpoints' fingerprints (model and codec) and :func:`gate_settings`, so the launcher can ask before every
-    run at no cost once a model has been scored; a retrained model is scored again."""
+    run at no cost once a model has been scored; a retrained model is scored again. ``jobs`` scores tasks in parallel processes (not part of the key: the
+    verdict does not depend on it)."""
     overrides = dict(overrides or {})
     root = resolve_root(data_root)
     dev = resolve_device(device)
@@ -891,6 +953,7 @@ def evaluate_model_gate(
         overrides=overrides,
         pretrain=False,
         model_file=model_file,
+        jobs=jobs,
     )
     verdict = result.gate[provider]
     atomic_write_json(cache, {"settings": settings, "checkpoints": prints, "verdict": verdict, "out_dir": str(out)})
@@ -1096,6 +1159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", default=DEFAULT_PRECISION, choices=list(PRECISIONS))
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="tasks scored in parallel processes, one torch thread each (default 1; the tables do not depend on it)",
+    )
     a = p.parse_args(argv)
     overrides = {k: v for k, v in (("goal_frames", a.goal_frames), ("goal_steps", a.goal_steps)) if v is not None}
     if a.expert_tail != 0:  # 0 is the default model: no override, the same outputs as without the flag
@@ -1105,6 +1174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_inputs(a.domain, a.providers, task_list, a.epsilons, a.eps_episodes, a.preset, a.task_set, overrides)
         check_count("expert_episodes", a.expert_episodes)
         check_count("pretrain_steps", a.pretrain_steps)
+        check_count("jobs", a.jobs)
         resolve_device(a.device)
         resolve_root(a.data_root)  # an empty $VRB_DATA_ROOT is a usage error too, said before any work
     except (ValueError, RuntimeError) as e:
@@ -1120,6 +1190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         precision=a.precision,
         task_set=a.task_set,
         overrides=overrides,
+        jobs=a.jobs,
     )
     try:
         if a.budget_study:

@@ -16,6 +16,7 @@ steps (there the line checks the pipeline and is no verdict).
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Mapping, Sequence
 
 import rewards
@@ -68,9 +69,13 @@ def check(
     device: str = "auto",
     precision: str | None = None,
     log: Callable[[str], Any] = print,
+    jobs: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{method: verdict as runs record it}`` for every video method of ``runs``; runs the scoring where the
-    launcher runs its preparation (``Launcher.call``), after the models exist."""
+    launcher runs its preparation (``Launcher.call``), after the models exist. Tasks are scored in ``jobs``
+    processes (default: the cores this process may use, counted where it runs, so a Slurm job uses its own);
+    the verdict does not depend on it."""
+    jobs = jobs or len(os.sched_getaffinity(0))
     out: dict[str, dict[str, Any]] = {}
     for method, r in video_methods(runs).items():
         c = r.config
@@ -95,6 +100,7 @@ def check(
             precision=precision or c.precision,
             seed=0,
             log=lambda m: None,
+            jobs=jobs,
             **kwargs,
         )
         recorded = {

@@ -182,6 +182,12 @@ def test_bad_input_fails_before_any_work(kwargs, message, tmp_path):
     assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()
 
 
+def test_cli_jobs_below_one_is_a_usage_error(capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        erq.main(["--domain", "metaworld", "--providers", "dense", "--jobs", "0", "--data-root", str(tmp_path)])
+    assert e.value.code == 2 and "jobs: expected an int >= 1" in capsys.readouterr().err
+
+
 def test_cli_unknown_provider_is_a_usage_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         erq.main(["--domain", "metaworld", "--providers", "dense", "viperr", "--data-root", str(tmp_path)])
@@ -297,6 +303,8 @@ def test_rerun_records_nothing_and_gives_the_same_gate(oracle, tmp_path):
 
 
 def test_cli_writes_the_same_gate_as_the_function(oracle, tmp_path, capsys):
+    """The command, its two tasks scored in two worker processes (``--jobs 2``), writes the steps table and the
+    gate the in-process scoring made, rows in the same order."""
     root, result = oracle
     out = tmp_path / "cli"
     assert (
@@ -322,11 +330,15 @@ def test_cli_writes_the_same_gate_as_the_function(oracle, tmp_path, capsys):
                 str(out),
                 "--device",
                 "cpu",
+                "--jobs",
+                "2",
             ]
         )
         == 0
     )
     assert "| dense |" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["jobs"] == 2
+    pd.testing.assert_frame_equal(pd.read_csv(out / "steps.csv.gz"), pd.read_csv(result.paths["steps"]))
     gate = json.loads((out / "gate.json").read_text())["providers"]
     assert {p: g["pass"] for p, g in gate.items()} == {"dense": True, "noise": False}
     assert gate["dense"]["seen"]["rho"] == pytest.approx(result.gate["dense"]["seen"]["rho"])

@@ -265,7 +265,7 @@ class RunConfig:
     checkpoint_every_frames: int
     # what the provider's models and data were made with (a record; prepare reads the request)
     model_preset: str
-    pretrain_steps: int | None
+    pretrain_steps: int | Mapping[str, int] | None  # one budget, or {model kind: steps} (PrepareRequest.budget)
     expert_episodes: int | None
     model_reports: bool
     agent: Mapping[str, Any]

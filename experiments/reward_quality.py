@@ -894,8 +894,8 @@ def evaluate_model_gate(
     the models on disk, or on ``model_file``. Never trains: a missing model raises ``ModelMissingError`` naming
     the command that makes it. Cached in ``<data-root>/reward_quality/gate_cache/<provider>_<key>.json`` by the
     checkpoints' fingerprints (model and codec) and :func:`gate_settings`, so the launcher can ask before every
-    run at no cost once a model has been scored; a retrained model is scored again. ``jobs`` scores tasks in parallel processes (not part of the key: the
-    verdict does not depend on it)."""
+    run at no cost once a model has been scored; a retrained model is scored again. ``jobs`` scores tasks in
+    parallel processes (not part of the key: the verdict does not depend on it)."""
     overrides = dict(overrides or {})
     root = resolve_root(data_root)
     dev = resolve_device(device)

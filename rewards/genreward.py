@@ -304,7 +304,9 @@ class GenRewardBase(RewardProvider):
         device = str(resolve_device(r.device))
         for model in (ref.codec, ref):
             log(f"pretraining {r.domain} {model.name} on the {pretrained_on} tasks if needed")
-            pretrain(model, steps=r.pretrain_steps, device=device, quality=r.reports, log=log, precision=r.precision)
+            pretrain(
+                model, steps=r.steps_for(model.kind), device=device, quality=r.reports, log=log, precision=r.precision
+            )
         if cls.use_video:
             codec, model = ref.load_with_codec(device)
             for task in r.tasks:

@@ -35,19 +35,43 @@ def _hashable(value: Any, name: str) -> Any:
     return value
 
 
+def _check_steps(name: str, v: Any) -> None:
+    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+        raise ValueError(f"{name}: expected an int >= 1 or None (the default), got {v!r}")
+
+
+def _per_model_steps(steps: Any) -> tuple[tuple[str, int], ...]:
+    """A per-model budget as sorted ``(kind, steps)`` pairs, its kinds and counts checked."""
+    # local import: the model registry imports torch, and only a per-model budget needs its names
+    from rewards.models.store import model_kinds
+
+    pairs = dict(steps)
+    unknown = sorted(set(pairs) - set(model_kinds()))
+    if unknown:
+        raise ValueError(
+            f"pretrain_steps: unknown model {', '.join(map(repr, unknown))}; valid: {', '.join(model_kinds())}"
+        )
+    for kind, v in pairs.items():
+        _check_steps(f"pretrain_steps[{kind!r}]", v)
+    return tuple(sorted(pairs.items()))
+
+
 @dataclass(frozen=True)
 class PrepareRequest:
     """Everything a provider's ``prepare`` needs; hashable, so equal requests are prepared once.
 
     ``tasks`` are the tasks runs will use (a provider may add others, e.g. the domain's seen tasks for
-    pretraining); ``overrides`` are sorted ``(name, value)`` pairs (see :meth:`make`).
+    pretraining); ``overrides`` are sorted ``(name, value)`` pairs (see :meth:`make`). ``pretrain_steps`` is
+    one budget for every model, or one per model kind (``{"codec": 3000, "vqdiffusion": 10000}``, kept as sorted
+    pairs; a kind left out trains its preset's default): the models need different budgets to be good enough
+    (docs/models-and-rewards.md#how-long-to-train), and :meth:`steps_for` gives each its own.
     """
 
     domain: str
     tasks: tuple[str, ...]
     data_root: str | None = None
     preset: str = "small"
-    pretrain_steps: int | None = None
+    pretrain_steps: int | Mapping[str, int] | tuple[tuple[str, int], ...] | None = None
     expert_episodes: int | None = None
     reports: bool = True
     device: str = "auto"
@@ -64,10 +88,11 @@ class PrepareRequest:
             raise ValueError(f"unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
         if self.precision not in RESOLVED_PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; valid: {', '.join(RESOLVED_PRECISIONS)}")
-        for name in ("pretrain_steps", "expert_episodes"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ValueError(f"{name}: expected an int >= 1 or None (the default), got {v!r}")
+        if isinstance(self.pretrain_steps, (Mapping, tuple, list)):
+            object.__setattr__(self, "pretrain_steps", _per_model_steps(self.pretrain_steps))
+        else:
+            _check_steps("pretrain_steps", self.pretrain_steps)
+        _check_steps("expert_episodes", self.expert_episodes)
         if self.data_root is not None:
             object.__setattr__(self, "data_root", str(self.data_root))
         pairs = dict(self.overrides)
@@ -86,6 +111,17 @@ class PrepareRequest:
         """A kept provider override, or ``default`` when the method does not set it."""
         return dict(self.overrides).get(name, default)
 
+    def steps_for(self, kind: str) -> int | None:
+        """The training budget of the model kind ``kind`` (``"codec"``, ``"vqdiffusion"``, ...); None: the
+        preset's default."""
+        if isinstance(self.pretrain_steps, tuple):
+            return dict(self.pretrain_steps).get(kind)
+        return self.pretrain_steps
+
+    def budget(self) -> int | dict[str, int] | None:
+        """``pretrain_steps`` as a run's ``config.json`` records it: an int, ``{kind: steps}`` or None."""
+        return dict(self.pretrain_steps) if isinstance(self.pretrain_steps, tuple) else self.pretrain_steps
+
     def with_tasks(self, tasks: Iterable[str]) -> "PrepareRequest":
         return dataclasses.replace(self, tasks=tuple(tasks))
 
@@ -93,4 +129,5 @@ class PrepareRequest:
         """JSON-friendly, for a run's ``config.json`` (what was prepared for it)."""
         d = dataclasses.asdict(self)
         d["tasks"], d["overrides"] = list(self.tasks), dict(self.overrides)
+        d["pretrain_steps"] = self.budget()
         return d

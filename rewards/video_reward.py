@@ -193,7 +193,7 @@ class VideoModelReward(RewardProvider):
         """Record the videos, pretrain codec and video model on the task set's tasks, compute stats.
 
         Each step is skipped when its artefact is already there (pretraining resumes up to
-        ``request.pretrain_steps``), so calling it again costs almost nothing. The request's overrides
+        each model's ``request.steps_for(kind)``), so calling it again costs almost nothing. The request's overrides
         ``context``, ``steps``, ``noise``, ``task_set``, ``zero_shot_stats`` and ``expert_tail`` are the
         method's (the constructor's defaults otherwise). Strict zero-shot (``zero_shot_stats="seen"``) records
         and scores the training tasks' videos only: the request's own tasks need no expert video. With an
@@ -223,14 +223,14 @@ class VideoModelReward(RewardProvider):
             collect(r.domain, train_on, episodes=r.expert_episodes, root=r.data_root)
         for model in (ref.codec, ref):
             # providers sharing a model (viper, viper_std; every method's codec) announce it once per launch
-            key = (model, r.pretrain_steps)
+            key = (model, r.steps_for(model.kind))
             first = key not in _ANNOUNCED
             _ANNOUNCED.add(key)
             if first:
                 log(f"pretraining {r.domain} {model.name} if needed")
             pretrain(
                 model,
-                steps=r.pretrain_steps,
+                steps=r.steps_for(model.kind),
                 tasks=train_on,
                 device=device,
                 quality=r.reports,

@@ -46,7 +46,9 @@ class Profile:
     agent: Mapping[str, Any] = field(default_factory=dict)  # DrQV2Config overrides
     few_tasks: bool = False  # use the suite's quick task subset
     max_tasks: int | None = None  # at most this many of them
-    pretrain_steps: int | None = None  # video-model and codec training steps (None: the preset's default)
+    # training steps of the codec and the video models: one budget for all, or one per model kind
+    # ({"codec": ..., "vqdiffusion": ..., "videogpt": ...}; a kind left out, or None: the preset's default)
+    pretrain_steps: int | Mapping[str, int] | None = None
     expert_episodes: int | None = None  # expert videos per task (None: 20 MetaWorld, 50 Adroit)
     model_reports: bool = True  # write the model-quality report after pretraining
     scale_std_schedule: bool = True  # std schedule ends at the run's last agent step (False: the spec's 3e6)

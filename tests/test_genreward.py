@@ -298,13 +298,25 @@ def test_prepare_pretrains_the_shared_genreward_model_in_the_requested_precision
         tasks=(TASK,),
         data_root=str(tmp_path),
         preset="small",
-        pretrain_steps=2,
+        pretrain_steps={"codec": 2, "vqdiffusion": 3},  # each model its own budget
         expert_episodes=2,
         reports=False,
         device="cpu",
         precision="bf16",
     )
     rewards.get("genreward_frame").prepare(request, log=lambda m: None)  # the frame level: no statistics to make
-    for ref in (shared.codec, shared):
+    for ref, steps in ((shared.codec, 2), (shared, 3)):
         meta = torch.load(ref.checkpoint, map_location="cpu", weights_only=False)["meta"]
-        assert meta["precision"] == "bf16", ref.name
+        assert meta["precision"] == "bf16" and meta["steps"] == steps, ref.name
+    # diffusion_reward's own prepare takes its budget per model too: the codec stays, the VQ-Diffusion goes on
+    more = PrepareRequest.make(
+        rewards.get("diffusion_reward"),
+        overrides={"task_set": "genreward"},
+        **{
+            **{k: v for k, v in request.to_dict().items() if k != "overrides"},
+            "tasks": (TASK,),
+            "pretrain_steps": {"codec": 2, "vqdiffusion": 4},
+        },
+    )
+    rewards.get("diffusion_reward").prepare(more, log=lambda m: None)
+    assert [torch.load(r.checkpoint, weights_only=False)["meta"]["steps"] for r in (shared.codec, shared)] == [2, 4]

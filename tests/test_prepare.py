@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
 import rewards
+from common.runs import RunConfig
+from suites import profiles
 from suites import run as suite_run
 from suites.plan import RunSpec, expand
 
@@ -81,6 +84,8 @@ def test_runner_prepares_each_provider_and_request_once_with_the_union_of_tasks(
         (dict(preset="huge"), r"unknown preset 'huge'; valid: small, paper"),
         (dict(precision="fp16"), r"unknown precision 'fp16'; valid: fp32, bf16"),
         (dict(pretrain_steps=0), r"pretrain_steps: expected an int >= 1 or None"),
+        (dict(pretrain_steps={"vqd": 10}), r"unknown model 'vqd'; valid: codec, videogpt, vqdiffusion"),
+        (dict(pretrain_steps={"codec": 0}), r"pretrain_steps\['codec'\]: expected an int >= 1 or None"),
         (dict(tasks="reach"), r"tasks: expected a sequence of task names"),
         (dict(overrides=(("context", {"a": 1}),)), r"override 'context': a prepare override must be a plain value"),
     ],
@@ -115,3 +120,25 @@ def test_a_setting_the_request_does_not_keep_is_refused_naming_those_it_does():
         cls.setting(rewards.PrepareRequest(domain="metaworld", tasks=("reach",)), "alpha")  # a run-time setting
     with pytest.raises(ValueError, match="no parameter 'bogus'.*its parameters: .*context"):
         cls.default("bogus")
+
+
+def test_a_per_model_budget_is_one_request_and_records_as_a_mapping():
+    a = rewards.PrepareRequest("metaworld", ("reach",), pretrain_steps={"vqdiffusion": 10_000, "codec": 3000})
+    b = rewards.PrepareRequest("metaworld", ("reach",), pretrain_steps={"codec": 3000, "vqdiffusion": 10_000})
+    assert a == b and hash(a) == hash(b)
+    assert (a.steps_for("codec"), a.steps_for("vqdiffusion"), a.steps_for("videogpt")) == (3000, 10_000, None)
+    assert a.budget() == a.to_dict()["pretrain_steps"] == {"codec": 3000, "vqdiffusion": 10_000}
+    one = rewards.PrepareRequest("metaworld", ("reach",), pretrain_steps=30)
+    assert one.steps_for("codec") == one.steps_for("videogpt") == one.budget() == 30
+
+
+def test_a_run_planned_under_a_per_model_budget_records_it(tmp_path, monkeypatch):
+    """A profile's per-model budget reaches the run's prepare request and its config, which reads back as
+    written (training each model to its own budget: tests/test_genreward.py)."""
+    budget = {"codec": 2, "vqdiffusion": 3}
+    smoke = dataclasses.replace(profiles.get("smoke"), pretrain_steps=budget)
+    monkeypatch.setattr(profiles, "get", lambda name: smoke)
+    (run,) = expand("smoke", methods=["diffusion_reward"], results=tmp_path)
+    assert run.prepare.steps_for("codec") == 2 and run.prepare.steps_for("vqdiffusion") == 3
+    written = json.loads(json.dumps(run.config.as_dict()))
+    assert written["pretrain_steps"] == budget and RunConfig.from_dict(written) == run.config

@@ -154,6 +154,29 @@ def test_reward_stats_are_cached_and_recomputed_when_the_model_changes(trained_r
     assert ll2[TASK]["mean"] != ll[TASK]["mean"]
 
 
+def test_reward_stats_keep_the_tasks_another_process_wrote_meanwhile(trained_root, monkeypatch):
+    """Parallel scoring workers (``experiments.reward_quality --jobs``) compute the statistics of different
+    tasks of one model at once: the one that writes last keeps the other's tasks, not only its own."""
+    ref = ModelRef("metaworld", "videogpt", "small", 1, trained_root)
+    key = rs.settings_key("ce", 3, False) + "_seed0" + rs.precision_suffix(ref.kind, "fp32")
+    theirs = {"mean": -1.0, "std": 2.0, "n": 7}
+    real = rs.compute_task_stats
+
+    def another_process_writes_meanwhile(*a, **k):
+        out = real(*a, **k)
+        path = ref.dir / "stats.json"
+        cache = json.loads(path.read_text()) if path.exists() else {}
+        cache[key] = {"model": store.fingerprint(ref.checkpoint), "tasks": {"drawer-open": theirs}}
+        path.write_text(json.dumps(cache))
+        return out
+
+    monkeypatch.setattr(rs, "compute_task_stats", another_process_writes_meanwhile)
+    mine = task_stats(ref, "ce", steps=3, noise=False, tasks=[TASK])
+    monkeypatch.undo()
+    written = json.loads((ref.dir / "stats.json").read_text())[key]["tasks"]
+    assert written == {TASK: mine[TASK], "drawer-open": theirs}
+
+
 def test_quality_report_is_written(trained_root):
     refs = trained_refs("metaworld", "small", context=1, root=trained_root)
     assert [r.name for r in refs] == ["codec_small", "videogpt_small_l1"]  # vqdiffusion was never trained

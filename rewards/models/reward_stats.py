@@ -189,8 +189,12 @@ def task_stats(
                 clips=ref.expert_kind,
             )
         )
-        # re-read before writing: another process may have added other settings meanwhile
+        # re-read before writing: another process (a parallel scoring worker) may have added other settings, or
+        # other tasks of this one, meanwhile; keep theirs
         cache = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+        theirs = cache.get(key, {})
+        if theirs.get("model") == fp:
+            entry["tasks"] = {**theirs["tasks"], **entry["tasks"]}
         cache[key] = entry
         atomic_write_json(stats_path, cache)
     return {t: entry["tasks"][t] for t in task_list if t in entry["tasks"]}

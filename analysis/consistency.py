@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from common.io import as_written, flat_keys
-from common.runs import CONFIG_FILE, RunConfig, read_config_json, readable_runs
+from common.runs import CONFIG_FILE, RunConfig, read_config_json, readable_runs, uses_video_model
 
 # config keys that every run of one aggregate must share (nested ones dotted, e.g. agent.batch_size) ...
 SETTING_KEYS = ("profile", "precision", "agent", "image_size", "model_preset")
 # ... and those that every run of one task must share: tasks may differ there (pen's horizon is 50 steps,
 # door's 100; the std schedule follows each task's budget), seeds of one task may not
 TASK_KEYS = ("frames", "action_repeat", "horizon", "dense_reward", "agent.std_duration")
+# ... and those that every run of one method with a video model must share: a model pretrained 1,000 steps and
+# one pretrained 10,000 are two rewards, whose runs must not enter one aggregate (methods without a video model
+# record none, ``common.runs.uses_video_model``)
+METHOD_KEYS = ("pretrain_steps",)
 SHOWN_RUNS = 3  # runs named per value in the error
 
 
@@ -32,14 +36,20 @@ class MixedSettingsError(ValueError):
 
 def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """The setting keys of one run's config as ``config.json`` holds it, flattened (``"<absent>"`` where a
-    key was not recorded); a task key is named with its task, e.g. ``frames (reach)``."""
+    key was not recorded); a task key is named with its task, e.g. ``frames (reach)``, a method key with its
+    method, e.g. ``pretrain_steps (viper_std)``."""
     written = as_written(dict(config))
     if "task" in written:  # configs from before the key name the rule they ran under by their task
         written["dense_reward"] = RunConfig.upgraded(written)["dense_reward"]
     top = ("task", *SETTING_KEYS, *(k for k in TASK_KEYS if "." not in k))  # nested ones come with agent
     flat = flat_keys({k: written.get(k, "<absent>") for k in top})
     task = flat.pop("task")
-    return {(f"{k} ({task})" if k in TASK_KEYS else k): v for k, v in flat.items()}
+    out = {(f"{k} ({task})" if k in TASK_KEYS else k): v for k, v in flat.items()}
+    if uses_video_model(written):
+        upgraded = RunConfig.upgraded(written)
+        for k in METHOD_KEYS:  # one key per method, the value whole: {"codec": 3000, "vqdiffusion": 10000}
+            out[f"{k} ({written.get('method', '<absent>')})"] = upgraded.get(k)
+    return out
 
 
 def folder_configs(suite_dir: str | Path) -> list[tuple[str, dict[str, Any]]]:

@@ -222,10 +222,22 @@ UNRECORDED_DENSE_REWARD = "gymnasium_robotics_v1"
 DENSE_RULE_CHANGED_TASKS = frozenset({"door", "hammer", "relocate"})
 
 
+def uses_video_model(config: Mapping[str, Any]) -> bool:
+    """Whether a run's reward learns from a pretrained video model. The planner gives exactly those providers
+    the profile's model size (``provider_overrides["preset"]``), so the config says it without loading the
+    provider."""
+    return "preset" in (config.get("provider_overrides") or {})
+
+
 def _upgrade(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A run config of any age with the keys of today's (``ADDED_KEYS``), as plain JSON values."""
+    """A run config of any age with the keys of today's (``ADDED_KEYS``), as plain JSON values. A run without a
+    video model records no pretraining budget (None); runs recorded before that rule carry their profile's,
+    which their numbers never depended on, so it reads as None too: a sparse run of a 1,000-step launch is the
+    same run under a 10,000-step one."""
     old = as_written(dict(config))
     out = {**ADDED_KEYS, **old}
+    if not uses_video_model(out):
+        out["pretrain_steps"] = None
     out.setdefault("precision_requested", out["precision"])
     if "task" in out:  # so an old Adroit run never passes for one of today's rule
         out.setdefault("dense_reward", UNRECORDED_DENSE_REWARD if out["task"] in DENSE_RULE_CHANGED_TASKS else "env")

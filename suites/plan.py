@@ -169,7 +169,7 @@ def expand(
                     checkpoint_every_frames=profile.checkpoint_every_frames,
                     # what the provider's models and data were made with (a record; prepare reads the request)
                     model_preset=request.preset,
-                    pretrain_steps=request.budget(),
+                    pretrain_steps=request.budget() if provider.uses_video_model else None,
                     expert_episodes=request.expert_episodes,
                     model_reports=request.reports,
                     agent=dict(agent_config),

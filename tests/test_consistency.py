@@ -73,6 +73,31 @@ def test_another_profile_or_agent_setting_is_refused(suite_dir, setting, key):
         check_one_setting(suite_dir)
 
 
+def test_video_runs_of_two_pretraining_budgets_are_refused_and_runs_without_a_model_are_not(suite_dir):
+    """A video reward at another pretraining budget is another reward: its runs must not pool with the old
+    ones. Runs without a video model record no budget (older ones a meaningless profile value), so a sparse
+    run of a 1,000-step launch pools with one of a per-model-budget launch."""
+    video = {"provider_overrides": {"preset": "small"}}
+    _run(suite_dir, "sparse", "reach", 2, pretrain_steps=1000)  # recorded before the rule: the profile's value
+    _run(suite_dir, "sparse", "reach", 3, pretrain_steps=None)
+    for seed in (0, 1):
+        _run(suite_dir, "viper_std", "reach", seed, pretrain_steps={"codec": 3000, "videogpt": 3000}, **video)
+    _run(suite_dir, "diffusion_reward", "reach", 0, pretrain_steps=1000, **video)
+    assert mixed_settings(suite_dir) == {}  # each video method has one budget; diffusion_reward may differ
+    _run(suite_dir, "viper_std", "reach", 2, pretrain_steps=1000, **video)
+    mixed = mixed_settings(suite_dir)
+    assert mixed == {
+        "pretrain_steps (viper_std)": {
+            "{'codec': 3000, 'videogpt': 3000}": ["viper_std/reach/seed_0", "viper_std/reach/seed_1"],
+            "1000": ["viper_std/reach/seed_2"],
+        }
+    }
+    with pytest.raises(
+        MixedSettingsError, match=r"pretrain_steps \(viper_std\): .* vs 1000 \(1 run: viper_std/reach/seed_2\)"
+    ):
+        check_one_setting(suite_dir)
+
+
 def test_a_launch_of_another_precision_beside_a_folders_runs_is_refused_up_front(tmp_path, capsys):
     """The case of a CPU without native bf16: --precision auto there plans fp32 runs, and the folder holds
     bf16 ones (e.g. a copy of the reference experiment). suites.run refuses before preparing anything."""

@@ -138,7 +138,8 @@ def test_a_run_planned_under_a_per_model_budget_records_it(tmp_path, monkeypatch
     budget = {"codec": 2, "vqdiffusion": 3}
     smoke = dataclasses.replace(profiles.get("smoke"), pretrain_steps=budget)
     monkeypatch.setattr(profiles, "get", lambda name: smoke)
-    (run,) = expand("smoke", methods=["diffusion_reward"], results=tmp_path)
+    run, sparse = expand("smoke", methods=["diffusion_reward", "sparse"], results=tmp_path)
     assert run.prepare.steps_for("codec") == 2 and run.prepare.steps_for("vqdiffusion") == 3
+    assert sparse.config.pretrain_steps is None  # no video model: no budget recorded
     written = json.loads(json.dumps(run.config.as_dict()))
     assert written["pretrain_steps"] == budget and RunConfig.from_dict(written) == run.config

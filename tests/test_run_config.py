@@ -161,6 +161,16 @@ def test_an_old_config_gets_the_values_in_force_then_not_today_s_defaults():
     assert old.precision == old.precision_requested == old.agent["precision"] == "fp32"
 
 
+def test_a_run_without_a_video_model_reads_as_having_no_pretraining_budget():
+    """Runs used to record their profile's pretraining steps whatever their reward; only a video reward's
+    (the providers the planner gives a model ``preset``) means anything, so only theirs is kept."""
+    config = json.loads((SHIPPED / "config.json").read_text())
+    sparse = {**config, "provider": "sparse", "provider_overrides": {}, "pretrain_steps": 1000}
+    video = {**config, "provider": "viper_std", "provider_overrides": {"preset": "small"}, "pretrain_steps": 1000}
+    assert RunConfig.from_dict(sparse).pretrain_steps is None
+    assert RunConfig.from_dict(video).pretrain_steps == 1000
+
+
 def test_a_config_with_unknown_or_missing_keys_is_refused_naming_the_valid_ones():
     config = json.loads((SHIPPED / "config.json").read_text())
     with pytest.raises(ValueError, match=r"unknown keys batch_size; valid keys: suite, zero_shot, method"):

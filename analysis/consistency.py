@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from common.io import as_written, flat_keys
-from common.runs import CONFIG_FILE, RunConfig, read_config_json, readable_runs, uses_video_model
+from common.runs import CONFIG_FILE, RunConfig, read_config_json, readable_runs
 
 # config keys that every run of one aggregate must share (nested ones dotted, e.g. agent.batch_size) ...
 SETTING_KEYS = ("profile", "precision", "agent", "image_size", "model_preset")
 # ... and those that every run of one task must share: tasks may differ there (pen's horizon is 50 steps,
 # door's 100; the std schedule follows each task's budget), seeds of one task may not
 TASK_KEYS = ("frames", "action_repeat", "horizon", "dense_reward", "agent.std_duration")
-# ... and those that every run of one method with a video model must share: a model pretrained 1,000 steps and
-# one pretrained 10,000 are two rewards, whose runs must not enter one aggregate (methods without a video model
-# record none, ``common.runs.uses_video_model``)
-METHOD_KEYS = ("pretrain_steps",)
+# ... and those that every run of one method must share: a video model pretrained 1,000 steps and one pretrained
+# 10,000, or trained on clips with and without a post-success tail (a provider override), are two rewards whose
+# runs must not enter one aggregate (methods without a video model record no budget, ``RunConfig.upgraded``)
+METHOD_KEYS = ("pretrain_steps", "provider_overrides")
 SHOWN_RUNS = 3  # runs named per value in the error
 
 
@@ -45,10 +45,9 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     flat = flat_keys({k: written.get(k, "<absent>") for k in top})
     task = flat.pop("task")
     out = {(f"{k} ({task})" if k in TASK_KEYS else k): v for k, v in flat.items()}
-    if uses_video_model(written):
-        upgraded = RunConfig.upgraded(written)
-        for k in METHOD_KEYS:  # one key per method, the value whole: {"codec": 3000, "vqdiffusion": 10000}
-            out[f"{k} ({written.get('method', '<absent>')})"] = upgraded.get(k)
+    upgraded = RunConfig.upgraded(written)
+    for k in METHOD_KEYS:  # one key per method, the value whole: {"codec": 3000, "vqdiffusion": 10000}
+        out[f"{k} ({written.get('method', '<absent>')})"] = upgraded.get(k, "<absent>")
     return out
 
 

@@ -189,6 +189,7 @@ def key_frame_index(goal_latents: torch.Tensor, final_latents: torch.Tensor) -> 
 
 class GenRewardBase(RewardProvider):
     uses_video_model = True
+    model_name = VIDEO_MODEL  # the video model kind behind it (its goal videos), as VideoModelReward's
     #: what changes the artefacts: the model (task set, context) and the statistics' rollout settings
     prepare_overrides = ("pretrained_on", "context", "goal_frames", "goal_steps", "goal_noise")
     #: reward analysis: the standardised goal-video cosine alone, on the domain's seen-task model (the one

@@ -118,9 +118,12 @@ class PrepareRequest:
             return dict(self.pretrain_steps).get(kind)
         return self.pretrain_steps
 
-    def budget(self) -> int | dict[str, int] | None:
-        """``pretrain_steps`` as a run's ``config.json`` records it: an int, ``{kind: steps}`` or None."""
-        return dict(self.pretrain_steps) if isinstance(self.pretrain_steps, tuple) else self.pretrain_steps
+    def budget(self, kinds: Iterable[str] | None = None) -> int | dict[str, int] | None:
+        """``pretrain_steps`` as a run's ``config.json`` records it: an int, ``{kind: steps}`` or None; ``kinds``
+        keeps only those models' budgets (a run records those of the models its reward uses)."""
+        if not isinstance(self.pretrain_steps, tuple):
+            return self.pretrain_steps
+        return {k: v for k, v in self.pretrain_steps if kinds is None or k in kinds}
 
     def with_tasks(self, tasks: Iterable[str]) -> "PrepareRequest":
         return dataclasses.replace(self, tasks=tuple(tasks))

@@ -73,6 +73,16 @@ def duplicate_notes(
     return notes
 
 
+def _recorded_budget(provider: type, request: rewards.PrepareRequest) -> int | dict[str, int] | None:
+    """The pretraining budget a run records: its reward's models' (the codec and the provider's ``model_name``;
+    every model's for a provider that names none), None for a reward without a video model, so that another
+    model's budget never makes it another run."""
+    if not provider.uses_video_model:
+        return None
+    name = getattr(provider, "model_name", None)
+    return request.budget(("codec", name) if name else None)
+
+
 def expand(
     suite_name: str | definitions.Suite,
     profile_name: str | None = None,
@@ -127,6 +137,9 @@ def expand(
         overrides = dict(m.overrides)
         if provider.uses_video_model:
             overrides.setdefault("preset", profile.model_preset)  # video models: the profile picks the size
+            tail = profile.expert_tail.get(getattr(provider, "model_name", None))
+            if tail and "expert_tail" in rewards.registry.parameters(provider):  # and the clips it trains on
+                overrides.setdefault("expert_tail", tail)
         request = rewards.PrepareRequest.make(
             provider,
             overrides=overrides,
@@ -169,7 +182,7 @@ def expand(
                     checkpoint_every_frames=profile.checkpoint_every_frames,
                     # what the provider's models and data were made with (a record; prepare reads the request)
                     model_preset=request.preset,
-                    pretrain_steps=request.budget() if provider.uses_video_model else None,
+                    pretrain_steps=_recorded_budget(provider, request),
                     expert_episodes=request.expert_episodes,
                     model_reports=request.reports,
                     agent=dict(agent_config),

@@ -49,6 +49,9 @@ class Profile:
     # training steps of the codec and the video models: one budget for all, or one per model kind
     # ({"codec": ..., "vqdiffusion": ..., "videogpt": ...}; a kind left out, or None: the preset's default)
     pretrain_steps: int | Mapping[str, int] | None = None
+    # per video-model kind, the post-success steps its expert clips keep (a provider's ``expert_tail``, given
+    # to the providers of that model that take it; a method's own override wins); none: the release's clips
+    expert_tail: Mapping[str, int | str] = field(default_factory=dict)
     expert_episodes: int | None = None  # expert videos per task (None: 20 MetaWorld, 50 Adroit)
     model_reports: bool = True  # write the model-quality report after pretraining
     scale_std_schedule: bool = True  # std schedule ends at the run's last agent step (False: the spec's 3e6)
@@ -78,7 +81,13 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
         # MetaWorld 60k frames: the budget where the dense oracle reaches 0.8 on both quick tasks (pilots in
         # docs/reference-experiment.md; the task specs hold the frames). Adroit 50k is too short: the dense
         # oracle never succeeded on door or pen there (docs/reference-experiment.md#adroit-pilots, measured on
-        # gymnasium-robotics' wrong-sign reward); no budget that works is measured yet
+        # gymnasium-robotics' wrong-sign reward); no budget that works is measured yet.
+        # Pretraining: each video model to the smallest budget at which its reward ranks the expert above random
+        # before success on the seen tasks by the reward-quality gate's margin (budget study,
+        # results/reference/reward-quality/: VQ-Diffusion 10,000 steps, its best-by-validation EMA model;
+        # VideoGPT 1,000), the codec to its preset's 3,000. VQ-Diffusion trains on expert clips with 20
+        # post-success steps: with them the whole-episode ranking turns from negative to positive on the seen
+        # tasks and the pre-success one holds (the same study)
         "quick": Profile(
             "quick",
             seeds=3,
@@ -87,7 +96,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             eval_episodes=5,
             checkpoint_every_frames=10_000,
             few_tasks=True,
-            pretrain_steps=1_000,
+            pretrain_steps=MappingProxyType({"codec": 3_000, "vqdiffusion": 10_000, "videogpt": 1_000}),
+            expert_tail=MappingProxyType({"vqdiffusion": 20}),
             agent=MappingProxyType(dict(batch_size=64)),
         ),
         "smoke": Profile(

@@ -96,6 +96,10 @@ def test_video_runs_of_two_pretraining_budgets_are_refused_and_runs_without_a_mo
         MixedSettingsError, match=r"pretrain_steps \(viper_std\): .* vs 1000 \(1 run: viper_std/reach/seed_2\)"
     ):
         check_one_setting(suite_dir)
+    # a model trained on clips with a post-success tail is another reward too (a provider override)
+    tail = {"provider_overrides": {"preset": "small", "expert_tail": 20}}
+    _run(suite_dir, "diffusion_reward", "reach", 1, pretrain_steps=1000, **tail)
+    assert set(mixed_settings(suite_dir)) == {"pretrain_steps (viper_std)", "provider_overrides (diffusion_reward)"}
 
 
 def test_a_launch_of_another_precision_beside_a_folders_runs_is_refused_up_front(tmp_path, capsys):

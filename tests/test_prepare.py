@@ -135,11 +135,19 @@ def test_a_per_model_budget_is_one_request_and_records_as_a_mapping():
 def test_a_run_planned_under_a_per_model_budget_records_it(tmp_path, monkeypatch):
     """A profile's per-model budget reaches the run's prepare request and its config, which reads back as
     written (training each model to its own budget: tests/test_genreward.py)."""
-    budget = {"codec": 2, "vqdiffusion": 3}
-    smoke = dataclasses.replace(profiles.get("smoke"), pretrain_steps=budget)
+    budget = {"codec": 2, "vqdiffusion": 3, "videogpt": 4}
+    smoke = dataclasses.replace(profiles.get("smoke"), pretrain_steps=budget, expert_tail={"vqdiffusion": 20})
     monkeypatch.setattr(profiles, "get", lambda name: smoke)
-    run, sparse = expand("smoke", methods=["diffusion_reward", "sparse"], results=tmp_path)
+    methods = ["diffusion_reward", "sparse", "viper", "diffusion_reward:expert_tail=0", "genreward"]
+    run, sparse, viper, release, genreward = expand("smoke", methods=methods, results=tmp_path)
     assert run.prepare.steps_for("codec") == 2 and run.prepare.steps_for("vqdiffusion") == 3
-    assert sparse.config.pretrain_steps is None  # no video model: no budget recorded
+    # each run records the budgets of its own models; a reward without a video model none
+    assert run.config.pretrain_steps == genreward.config.pretrain_steps == {"codec": 2, "vqdiffusion": 3}
+    assert viper.config.pretrain_steps == {"codec": 2, "videogpt": 4} and sparse.config.pretrain_steps is None
+    # the profile's tail reaches the VQ-Diffusion rewards that take one; a method's own setting wins
+    assert run.config.provider_overrides["expert_tail"] == run.prepare.override("expert_tail") == 20
+    assert release.config.provider_overrides["expert_tail"] == 0
+    assert "expert_tail" not in viper.config.provider_overrides | genreward.config.provider_overrides
+    budget = run.config.pretrain_steps
     written = json.loads(json.dumps(run.config.as_dict()))
     assert written["pretrain_steps"] == budget and RunConfig.from_dict(written) == run.config

@@ -42,8 +42,7 @@ def _check_steps(name: str, v: Any) -> None:
 
 def _per_model_steps(steps: Any) -> tuple[tuple[str, int], ...]:
     """A per-model budget as sorted ``(kind, steps)`` pairs, its kinds and counts checked."""
-    # local import: the model registry imports torch, and only a per-model budget needs its names
-    from rewards.models.store import model_kinds
+    from rewards.models.store import model_kinds  # local import: it imports torch; only this check needs it
 
     pairs = dict(steps)
     unknown = sorted(set(pairs) - set(model_kinds()))

@@ -80,8 +80,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
         # quick: DrQ-v2 at batch 64 instead of 256 (one update costs ~0.5 s at 256 on a 2-core CPU); 3 seeds,
         # MetaWorld 60k frames: the budget where the dense oracle reaches 0.8 on both quick tasks (pilots in
         # docs/reference-experiment.md; the task specs hold the frames). Adroit 50k is too short: the dense
-        # oracle never succeeded on door or pen there (docs/reference-experiment.md#adroit-pilots, measured on
-        # gymnasium-robotics' wrong-sign reward); no budget that works is measured yet.
+        # oracle reaches no evaluation success on door, hammer or pen in 100k frames
+        # (docs/reference-experiment.md#adroit-pilots); no budget that works is measured yet.
         # Pretraining: each video model to the smallest budget at which its reward ranks the expert above random
         # before success on the seen tasks by the reward-quality gate's margin (budget study,
         # results/reference/reward-quality/: VQ-Diffusion 10,000 steps, its best-by-validation EMA model;

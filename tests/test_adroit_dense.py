@@ -91,9 +91,10 @@ def test_a_run_recorded_before_the_rule_is_told_apart_from_todays_on_adroit_only
 
 def test_an_old_adroit_run_directory_refuses_a_relaunch_under_the_release_reward(tmp_path):
 
-    shipped = next(p for p in sorted(REFERENCE.glob("pilots/adroit3/dense/door/seed_0/config.json")))
+    # A config as written before runs recorded their dense rule: a shipped door run's, without the key.
+    shipped = REFERENCE / "pilots/adroit3-100k-release-reward/adroit3/dense/door/seed_0/config.json"
     old = json.loads(shipped.read_text())
-    assert "dense_reward" not in old
+    assert old.pop("dense_reward") == "mj_envs_v0"
     (tmp_path / "config.json").write_text(json.dumps(old))
     today = RunConfig.from_dict({**old, "dense_reward": "mj_envs_v0"})
     with pytest.raises(ConfigMismatch, match="dense_reward: 'gymnasium_robotics_v1' there, 'mj_envs_v0' now"):
